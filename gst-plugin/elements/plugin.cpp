@@ -1,0 +1,21 @@
+/* libgstsyncwave: registers every SyncWave element. */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  gboolean ret = FALSE;
+
+  /* Each element adds one GST_ELEMENT_REGISTER line here. */
+  (void) plugin;
+
+  return ret || TRUE;
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, syncwave,
+    "SyncWave: system audio over UDP, played in sync on many devices",
+    plugin_init, VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)
