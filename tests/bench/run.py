@@ -1,0 +1,643 @@
+#!/usr/bin/env python3
+"""SyncWave benchmarks, side by side with GStreamer's RTP stack and Snapcast (issue 6).
+
+Usage: tests/bench/run.sh [BUILD_DIR] [--quick] [--only=a,b,...] [--no-docs]
+
+Runs every benchmark, interleaving the two (or three) sides of each comparison in
+one run so machine noise hits all of them, prints a table and rewrites
+docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
+not built yet, tool missing) is reported as such, never invented.
+
+Benchmarks (names for --only): paydepay, jitter, pulse, bandwidth, fanout.
+"""
+
+import datetime
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RATE = 48000
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port(kind=socket.SOCK_DGRAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pct(values, p):
+    """Percentile with linear interpolation (p in 0..100)."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def med_spread(values):
+    """(median, min, max) of a list; NaNs dropped."""
+    v = [x for x in values if x is not None and x == x]
+    if not v:
+        return None
+    return (statistics.median(v), min(v), max(v))
+
+
+def fmt_ms(triple, unit="", digits=2):
+    if triple is None:
+        return "n/a"
+    m, lo, hi = triple
+    if lo == hi:
+        return f"{m:.{digits}f}{unit}"
+    return f"{m:.{digits}f}{unit} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+class Child:
+    """A child process whose own CPU time and peak RSS are read with wait4."""
+
+    def __init__(self, argv, env, stdout=subprocess.DEVNULL, stderr=None, stdin=None):
+        self.argv = argv
+        self.start = time.monotonic()
+        self.errfile = stderr or tempfile.TemporaryFile()
+        self.p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=self.errfile, stdin=stdin)
+        self.cpu = None
+        self.maxrss_kb = None
+        self.wall = None
+        self.rc = None
+
+    def stop(self, sig=signal.SIGINT, timeout=5.0):
+        if self.rc is not None:
+            return
+        if self.p.poll() is None:
+            try:
+                self.p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid:
+                self._done(status, ru)
+                return
+            time.sleep(0.02)
+        self.p.kill()
+        pid, status, ru = os.wait4(self.p.pid, 0)
+        self._done(status, ru)
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
+            if pid:
+                self._done(status, ru)
+                return self.rc
+            if deadline is not None and time.monotonic() > deadline:
+                self.stop()
+                return self.rc
+            time.sleep(0.02)
+
+    def _done(self, status, ru):
+        self.wall = time.monotonic() - self.start
+        self.cpu = ru.ru_utime + ru.ru_stime
+        self.maxrss_kb = ru.ru_maxrss
+        self.rc = os.waitstatus_to_exitcode(status)
+        self.p.returncode = self.rc
+
+    def stderr_text(self):
+        try:
+            self.errfile.seek(0)
+            return self.errfile.read().decode(errors="replace")[-2000:]
+        except Exception:
+            return ""
+
+
+# ---------------------------------------------------------------- environment
+
+
+class Bench:
+    def __init__(self, build, quick):
+        self.build = os.path.abspath(build)
+        self.quick = quick
+        self.bin = os.path.join(self.build, "tests", "bench")
+        self.tmp = tempfile.mkdtemp(prefix="syncwave-bench-")
+        env = dict(os.environ)
+        env["GST_PLUGIN_PATH"] = os.path.join(self.build, "gst-plugin")
+        env["GST_REGISTRY_1_0"] = os.path.join(self.tmp, "registry.bin")
+        env.setdefault("GST_DEBUG", "*:1")
+        self.env = env
+        self.results = {}
+        self.elements = {}
+        for e in ["syncwavepay", "syncwavedepay", "syncwavejitter", "syncwavesink",
+                  "rtpL16pay", "rtpopuspay", "rtpjitterbuffer", "opusenc", "pulsesink"]:
+            rc = subprocess.run(["gst-inspect-1.0", "--exists", e], env=env).returncode
+            self.elements[e] = rc == 0
+        self.snapcast = shutil.which("snapserver") and shutil.which("snapclient")
+        self.pulseaudio = shutil.which("pulseaudio") and shutil.which("parec")
+
+    def has(self, *names):
+        return all(self.elements.get(n) for n in names)
+
+    def prog(self, name):
+        path = os.path.join(self.bin, name)
+        return path if os.path.exists(path) else None
+
+    def cleanup(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gst = subprocess.run(["gst-launch-1.0", "--version"], capture_output=True, text=True).stdout
+    gst = next((l for l in gst.splitlines() if l.startswith("GStreamer")), "GStreamer ?")
+    snap = "not installed"
+    if shutil.which("snapserver"):
+        out = subprocess.run(["snapserver", "--version"], capture_output=True, text=True).stdout
+        snap = (out.splitlines() or ["?"])[0]
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(f.readline().split()[1])
+            mem = f"{kb / 1048576:.0f} GiB"
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": mem,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "gstreamer": gst,
+        "snapcast": snap,
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+# ---------------------------------------------------------------- C++ micro-benchmarks
+
+
+def run_json_prog(bench, name, args):
+    prog = bench.prog(name)
+    if not prog:
+        return None, f"{name} not built"
+    p = subprocess.run([prog] + args, env=bench.env, capture_output=True, text=True, timeout=900)
+    rows = []
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            rows.append(json.loads(line))
+    if p.returncode != 0 and not rows:
+        return None, f"{name} failed: {p.stderr.strip()[-300:]}"
+    return rows, None
+
+
+def bench_paydepay(bench):
+    args = ["--rounds=3", "--seconds=20"] if bench.quick else ["--rounds=9", "--seconds=60"]
+    rows, err = run_json_prog(bench, "bench-paydepay", args)
+    bench.results["paydepay"] = {"rows": rows, "error": err,
+                                 "command": f"{bench.bin}/bench-paydepay {' '.join(args)}"}
+
+
+def bench_jitter(bench):
+    args = ["--rounds=3", "--packets=3000"] if bench.quick else ["--rounds=9", "--packets=12000"]
+    rows, err = run_json_prog(bench, "bench-jitter", args)
+    bench.results["jitter"] = {"rows": rows, "error": err,
+                               "command": f"{bench.bin}/bench-jitter {' '.join(args)}"}
+
+
+# ---------------------------------------------------------------- PulseAudio sync
+
+
+class Pulse:
+    """A private PulseAudio daemon: one null sink `bench` (48 kHz stereo) and two
+    mono remap sinks feeding its left (rxa) and right (rxb) channel."""
+
+    def __init__(self, root):
+        self.root = os.path.join(root, "pulse")
+        os.makedirs(self.root, exist_ok=True)
+        self.env = {"XDG_RUNTIME_DIR": self.root, "PULSE_RUNTIME_PATH": self.root + "/rt",
+                    "HOME": self.root, "PULSE_STATE_PATH": self.root + "/state",
+                    "PULSE_SERVER": "unix:" + self.root + "/rt/native"}
+        self.proc = None
+
+    def start(self, base_env):
+        env = dict(base_env)
+        env.update(self.env)
+        env.pop("PULSE_SERVER")
+        self.proc = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--system=no",
+             "--use-pid-file=no", "--disable-shm=no", "--log-target=stderr", "--log-level=1",
+             "-L", "module-native-protocol-unix",
+             "-L", "module-null-sink sink_name=bench rate=48000 channels=2"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env["PULSE_SERVER"] = self.env["PULSE_SERVER"]
+        for _ in range(100):
+            if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("PulseAudio did not start")
+        for name, pos in (("rxa", "front-left"), ("rxb", "front-right")):
+            subprocess.run(["pactl", "load-module", "module-remap-sink", f"sink_name={name}",
+                            "master=bench", "channels=1", "channel_map=mono",
+                            f"master_channel_map={pos}", "remix=no"],
+                           env=env, capture_output=True, check=True)
+
+    def environ(self, base_env):
+        env = dict(base_env)
+        env.update(self.env)
+        return env
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def make_noise(bench, seconds):
+    """Pink noise, identical on both channels, raw S16LE stereo 48 kHz."""
+    path = os.path.join(bench.tmp, "noise.raw")
+    if os.path.exists(path):
+        return path
+    subprocess.run(["gst-launch-1.0", "-q", "audiotestsrc", "wave=pink-noise", "volume=0.5",
+                    f"num-buffers={int(seconds * 50)}", "samplesperbuffer=960", "!",
+                    "audio/x-raw,rate=48000,channels=1,format=S16LE", "!", "audioconvert", "!",
+                    "audio/x-raw,channels=2,format=S16LE", "!", "filesink", f"location={path}"],
+                   env=bench.env, check=True)
+    return path
+
+
+def analyze(bench, rec, t_record_start, t_joined_ref=None):
+    """Per-window offsets from the monitor recording, then the summary of one run."""
+    out = subprocess.run([bench.prog("bench-sync-analyze"), rec], capture_output=True,
+                         text=True).stdout
+    wins, dropouts = [], []
+    for line in out.splitlines():
+        f = line.split()
+        if f[0] == "win":
+            wins.append((float(f[1]), float(f[2]) if f[2] != "nan" else None, float(f[3])))
+        elif f[0] == "dropout":
+            dropouts.append((int(f[1]), float(f[2]), float(f[3])))
+    audible = [w for w in wins if w[1] is not None]
+    if len(audible) < 5:
+        return {"error": "receivers not audible in the monitor"}
+    join = audible[0][0]
+    after = [w for w in audible if w[0] >= join]
+    offs = [(w[0], abs(w[1])) for w in after]
+    # Settled: the first window after which every window stays within 0.25 ms.
+    thr = 0.25e-3 * RATE
+    settle = None
+    for i in range(len(offs)):
+        if all(o <= thr for _, o in offs[i:]):
+            settle = offs[i][0] - join
+            break
+    after2 = [o for t, o in offs if t >= join + 2.0]
+    steady = [o for t, o in offs if t >= join + (offs[-1][0] - join) / 2]
+    silent_gaps = [w for w in wins if w[0] > join and w[1] is None and w[0] < offs[-1][0]]
+    res = {
+        "join_s": join,
+        "settle_s": settle,
+        "windows": len(offs),
+        "after2_median": pct(after2, 50), "after2_p95": pct(after2, 95),
+        "after2_max": max(after2) if after2 else float("nan"),
+        "steady_median": pct(steady, 50), "steady_p95": pct(steady, 95),
+        "steady_max": max(steady) if steady else float("nan"),
+        "dropouts": len([d for d in dropouts if d[1] > join]) + len(silent_gaps),
+        "first_offset": offs[0][1],
+        "series": [(round(t - join, 2), round(o, 2)) for t, o in offs[:: max(1, len(offs) // 40)]],
+    }
+    return res
+
+
+def run_pulse_case(bench, pulse, case, noise, seconds):
+    env = pulse.environ(bench.env)
+    rec = os.path.join(bench.tmp, f"rec-{case}.raw")
+    recf = open(rec, "wb")
+    parec = subprocess.Popen(["parec", "-d", "bench.monitor", "--format=s16le", "--rate=48000",
+                              "--channels=2", "--raw", "--latency-msec=20"],
+                             env=env, stdout=recf, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    servers, clients = [], []
+    info = {}
+    try:
+        if case == "plain":
+            srv = subprocess.Popen([bench.prog("bench-plain-sync"), "serve"], env=env,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            line = srv.stdout.readline()
+            kv = dict(x.split("=") for x in line.split())
+            base = int(kv["now"]) + 1_500_000_000
+            servers.append(srv)
+            for dev in ("rxa", "rxb"):
+                clients.append(Child([bench.prog("bench-plain-sync"), "play",
+                                      f"--clock-port={kv['port']}", f"--base-time={base}",
+                                      f"--device={dev}", f"--file={noise}",
+                                      f"--seconds={seconds + 5}"], env))
+        elif case.startswith("snapcast"):
+            codec = "opus" if case.endswith("opus") else "pcm"
+            sport, tport = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_STREAM)
+            datadir = os.path.join(bench.tmp, "snapdata")
+            os.makedirs(datadir, exist_ok=True)
+            servers.append(Child(["snapserver", "-c", "/dev/null",
+                                  f"--server.datadir={datadir}", "--http.enabled=false",
+                                  "--tcp.bind_to_address=127.0.0.1", f"--tcp.port={tport}",
+                                  "--stream.bind_to_address=127.0.0.1",
+                                  f"--stream.port={sport}",
+                                  f"--stream.source=file://{noise}?name=default"
+                                  "&sampleformat=48000:16:2",
+                                  f"--stream.codec={codec}", "--logging.sink=null"], env))
+            time.sleep(0.5)
+            for i, dev in enumerate(("rxa", "rxb")):
+                clients.append(Child(["snapclient", "-h", "127.0.0.1", "-p", str(sport),
+                                      "--hostID", f"bench{i}", "--player", "pulse", "-s", dev,
+                                      "--logsink", "null"], env))
+            info["buffer_ms"] = 1000
+        elif case.startswith("syncwave"):
+            opus = case.endswith("opus")
+            cport = free_port(socket.SOCK_DGRAM)
+            ports = [free_port(), free_port()]
+            enc = (["audioconvert", "!", "opusenc", "bitrate=128000", "frame-size=10", "!"]
+                   if opus else ["audioconvert", "!", "audio/x-raw,format=F32LE", "!"])
+            servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
+                                  "rawaudioparse", "format=pcm", "pcm-format=s16le",
+                                  "sample-rate=48000", "num-channels=2", "!",
+                                  "identity", "sync=true", "!"] + enc +
+                                 ["syncwavepay", f"time-provider-port={cport}", "!",
+                                  "multiudpsink",
+                                  "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)], env))
+            time.sleep(0.3)
+            for p, dev in zip(ports, ("rxa", "rxb")):
+                clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
+                                      "address=127.0.0.1", "!", "syncwavesink",
+                                      f"clock=net://127.0.0.1:{cport}",
+                                      f"audio-sink=pulsesink device={dev}"], env))
+            info["latency_ms"] = 60
+        time.sleep(seconds)
+    finally:
+        for c in clients:
+            c.stop(signal.SIGINT)
+        for s in servers:
+            if isinstance(s, Child):
+                s.stop(signal.SIGINT)
+            else:
+                s.stdin.close()
+                s.wait(5)
+        time.sleep(0.2)
+        parec.terminate()
+        parec.wait(5)
+        recf.close()
+    res = analyze(bench, rec, t0)
+    os.unlink(rec)
+    res.update(info)
+    cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
+    res["client_cpu_s_per_min"] = statistics.mean(cpu) if cpu else None
+    res["client_rss_kb"] = max((c.maxrss_kb or 0) for c in clients) if clients else None
+    srv = [s for s in servers if isinstance(s, Child) and s.cpu is not None]
+    res["server_cpu_s_per_min"] = srv[0].cpu / srv[0].wall * 60.0 if srv else None
+    res["server_rss_kb"] = srv[0].maxrss_kb if srv else None
+    bad = [c for c in clients if c.rc not in (0, None, -2, 130)]
+    if bad and "error" not in res:
+        res["warning"] = bad[0].stderr_text()[-300:]
+    if "error" in res:
+        res["error"] += " | " + " / ".join(c.stderr_text()[-300:] for c in clients)
+    return res
+
+
+def bench_pulse(bench):
+    out = {"cases": {}, "skipped": {}}
+    bench.results["pulse"] = out
+    if not bench.pulseaudio:
+        out["error"] = "pulseaudio/parec not installed"
+        return
+    cases = ["plain"]
+    if bench.snapcast:
+        cases += ["snapcast-pcm", "snapcast-opus"]
+    else:
+        out["skipped"]["snapcast"] = "snapserver/snapclient not installed (apt-get install snapserver snapclient)"
+    if bench.has("syncwavepay", "syncwavesink"):
+        cases += ["syncwave-raw", "syncwave-opus"]
+    else:
+        out["skipped"]["syncwave"] = "syncwavesink not built yet in this tree"
+    reps = 1 if bench.quick else 3
+    seconds = 10 if bench.quick else 25
+    noise = make_noise(bench, seconds + 20)
+    pulse = Pulse(bench.tmp)
+    pulse.start(bench.env)
+    try:
+        for r in range(reps):
+            order = cases[r % len(cases):] + cases[:r % len(cases)]
+            for case in order:
+                log(f"  pulse sync: {case} run {r + 1}/{reps}")
+                try:
+                    res = run_pulse_case(bench, pulse, case, noise, seconds)
+                except Exception as e:  # a benchmark never fails the run
+                    res = {"error": str(e)}
+                out["cases"].setdefault(case, []).append(res)
+    finally:
+        pulse.stop()
+    out["seconds"] = seconds
+    out["reps"] = reps
+
+
+# ---------------------------------------------------------------- bandwidth and fan-out
+
+
+def count_udp(ports, seconds):
+    socks = []
+    for p in ports:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", p))
+        s.setblocking(False)
+        socks.append(s)
+    return socks
+
+
+def drain(socks, seconds):
+    import selectors
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    n = b = 0
+    t_first = t_last = None
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for key, _ in sel.select(0.1):
+            while True:
+                try:
+                    d = key.fileobj.recv(70000)
+                except BlockingIOError:
+                    break
+                now = time.monotonic()
+                t_first = t_first or now
+                t_last = now
+                n += 1
+                b += len(d)
+    return n, b, (t_last - t_first) if t_first and t_last else 0.0
+
+
+def sender_pipeline(kind, bitrate, clients, live=True):
+    src = ["audiotestsrc", "is-live=true" if live else "is-live=false", "wave=pink-noise",
+           "samplesperbuffer=480", "!", "audio/x-raw,rate=48000,channels=2", "!"]
+    if kind == "syncwave-raw":
+        body = ["audioconvert", "!", "audio/x-raw,format=F32LE", "!", "syncwavepay", "!"]
+    elif kind == "syncwave-opus":
+        body = ["opusenc", f"bitrate={bitrate}", "frame-size=10", "!", "syncwavepay", "!"]
+    elif kind == "rtp-l16":
+        body = ["audioconvert", "!", "audio/x-raw,format=S16BE", "!", "rtpL16pay", "!"]
+    elif kind == "rtp-opus":
+        body = ["opusenc", f"bitrate={bitrate}", "frame-size=10", "!", "rtpopuspay", "!"]
+    else:
+        raise ValueError(kind)
+    sink = ["multiudpsink", "sync=false", "clients=" + ",".join(f"127.0.0.1:{p}" for p in clients)]
+    return ["gst-launch-1.0", "-q"] + src + body + sink
+
+
+def bench_bandwidth(bench):
+    out = {"rows": []}
+    bench.results["bandwidth"] = out
+    seconds = 4 if bench.quick else 10
+    kinds = [("rtp-l16", 0), ("rtp-opus", 64000), ("rtp-opus", 128000), ("rtp-opus", 256000)]
+    if bench.has("syncwavepay"):
+        kinds = [("syncwave-raw", 0)] + kinds[:1] + [
+            k for b in (64000, 128000, 256000) for k in (("syncwave-opus", b), ("rtp-opus", b))]
+    else:
+        out["skipped"] = "syncwavepay not built yet in this tree"
+    for kind, br in kinds:
+        port = free_port()
+        socks = count_udp([port], seconds)
+        c = Child(sender_pipeline(kind, br, [port]), bench.env)
+        n, b, span = drain(socks, seconds)
+        c.stop()
+        for s in socks:
+            s.close()
+        if n < 2 or span <= 0:
+            out["rows"].append({"kind": kind, "bitrate": br, "error": c.stderr_text()[-200:]})
+            continue
+        pps = (n - 1) / span
+        payload_kbps = b * 8 / span / 1000 * (n - 1) / n
+        wire_kbps = (b + 28 * n) * 8 / span / 1000 * (n - 1) / n
+        out["rows"].append({"kind": kind, "bitrate": br, "packets_per_s": pps,
+                            "udp_payload_kbps": payload_kbps, "ip_kbps": wire_kbps,
+                            "bytes_per_packet": b / n})
+    out["seconds"] = seconds
+
+
+def bench_fanout(bench):
+    out = {"rows": []}
+    bench.results["fanout"] = out
+    seconds = 5 if bench.quick else 20
+    reps = 1 if bench.quick else 3
+    kinds = ["rtp-opus"]
+    if bench.has("syncwavepay"):
+        kinds = ["syncwave-opus", "rtp-opus"]
+    else:
+        out["skipped"] = "syncwavepay not built yet in this tree"
+    targets = [1, 10, 100]
+    ports = [free_port() for _ in range(max(targets))]
+    socks = count_udp(ports, 0)  # bound, never read: the kernel drops, no ICMP
+    try:
+        for r in range(reps):
+            for n in targets:
+                for kind in kinds:
+                    log(f"  fan-out: {kind} x{n} run {r + 1}/{reps}")
+                    c = Child(sender_pipeline(kind, 128000, ports[:n]), bench.env)
+                    time.sleep(seconds)
+                    c.stop()
+                    out["rows"].append({"kind": kind, "targets": n, "cpu_pct": 100.0 * c.cpu / c.wall,
+                                        "rss_kb": c.maxrss_kb, "wall": c.wall})
+    finally:
+        for s in socks:
+            s.close()
+    out["seconds"] = seconds
+    out["reps"] = reps
+
+
+# ---------------------------------------------------------------- report
+
+from report import write_report, print_table  # noqa: E402  (same directory)
+
+
+def main(argv):
+    build = "build"
+    quick = False
+    only = None
+    docs = True
+    for a in argv:
+        if a == "--quick":
+            quick = True
+        elif a.startswith("--only="):
+            only = set(a.split("=", 1)[1].split(","))
+        elif a == "--no-docs":
+            docs = False
+        elif a in ("-h", "--help"):
+            print(__doc__)
+            return 0
+        else:
+            build = a
+    if not os.path.isdir(build):
+        print(f"build directory {build} not found: meson setup {build} && ninja -C {build}",
+              file=sys.stderr)
+        return 2
+    bench = Bench(build, quick)
+    machine = machine_info()
+    started = time.monotonic()
+    steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter), ("pulse", bench_pulse),
+             ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
+    try:
+        for name, fn in steps:
+            if only and name not in only:
+                continue
+            log(f"benchmark: {name}")
+            t = time.monotonic()
+            try:
+                fn(bench)
+            except Exception as e:  # report, never fail
+                bench.results[name] = {"error": f"{type(e).__name__}: {e}"}
+            log(f"  {name} took {time.monotonic() - t:.0f} s")
+    finally:
+        bench.cleanup()
+    meta = {"machine": machine, "quick": quick, "elements": bench.elements,
+            "duration_s": time.monotonic() - started,
+            "command": "tests/bench/run.sh " + " ".join(argv)}
+    raw_path = os.path.join(bench.build, "bench-results.json")
+    with open(raw_path, "w") as f:
+        json.dump({"meta": meta, "results": bench.results}, f, indent=1)
+    print_table(meta, bench.results)
+    if docs:
+        path = os.path.join(SRC_ROOT, "docs", "benchmarks.md")
+        write_report(path, meta, bench.results, partial=bool(only))
+        log(f"wrote {path} (raw figures in {raw_path})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
