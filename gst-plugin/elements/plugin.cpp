@@ -5,12 +5,17 @@
 
 #include <gst/gst.h>
 
+#include "gstsyncwavedepay.h"
+#include "gstsyncwavepay.h"
+
 static gboolean
 plugin_init (GstPlugin * plugin)
 {
   gboolean ret = FALSE;
 
   /* Each element adds one GST_ELEMENT_REGISTER line here. */
+  ret |= GST_ELEMENT_REGISTER (syncwavepay, plugin);
+  ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
   (void) plugin;
 
   return ret || TRUE;

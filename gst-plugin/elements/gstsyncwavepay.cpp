@@ -1,0 +1,653 @@
+/* syncwavepay: cuts F32LE interleaved audio into whole-frame SYNC packets no larger
+ * than `mtu` bytes per datagram, or wraps each Opus packet, and sends the stream
+ * header `header-repeat` times before the first packet and after every format change,
+ * and once every `header-interval` packets. Each output buffer is one datagram, so
+ * `syncwavepay ! udpsink` and `! multiudpsink` just work.
+ *
+ * Timestamps (µs since the Unix epoch) come from the buffer's running time, never from
+ * the moment of sending:
+ *   wall ns = running time + base time + offset
+ * offset = 0 when the pipeline clock is a GST_CLOCK_TYPE_REALTIME system clock, else
+ * realtime minus pipeline clock, sampled once when going to PLAYING. With
+ * `time-provider-port` set, a GstNetTimeProvider serves a clock reading pipeline clock
+ * + offset, i.e. the timestamps' timebase in nanoseconds.
+ *
+ * Example: gst-launch-1.0 audiotestsrc is-live=true ! audio/x-raw,format=F32LE,rate=48000,
+ *   channels=2 ! syncwavepay ! udpsink host=127.0.0.1 port=5555
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/net/gstnettimeprovider.h>
+
+#include <mutex>
+#include <string>
+
+#include "gstsyncwavepay.h"
+#include "syncwave-sender-clock.h"
+#include "wire_format.h"
+
+namespace wire = syncwave::wire;
+
+GST_DEBUG_CATEGORY_STATIC(gst_syncwave_pay_debug);
+#define GST_CAT_DEFAULT gst_syncwave_pay_debug
+
+#define DEFAULT_MTU 1400
+#define DEFAULT_HEADER_INTERVAL wire::kDefaultHeaderInterval
+#define DEFAULT_HEADER_REPEAT wire::kDefaultHeaderRepeat
+#define DEFAULT_TIME_PROVIDER_PORT 0
+#define DEFAULT_TIME_PROVIDER_ADDRESS "0.0.0.0"
+#define MIN_MTU (wire::kAudioHeaderSize + wire::kBytesPerSample)
+
+enum {
+  PROP_0,
+  PROP_MTU,
+  PROP_HEADER_INTERVAL,
+  PROP_HEADER_REPEAT,
+  PROP_TIME_PROVIDER_PORT,
+  PROP_TIME_PROVIDER_ADDRESS,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("audio/x-raw, format=(string)F32LE, layout=(string)interleaved, "
+                    "rate=(int)[1, 384000], channels=(int)[1, 64]; "
+                    "audio/x-opus, channel-mapping-family=(int)0, channels=(int)[1, 2]"));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
+
+struct SyncWavePayPrivate {
+  ~SyncWavePayPrivate() {
+    gst_clear_object(&provider);
+    gst_clear_object(&sender_clock);
+    gst_clear_object(&offset_clock);
+  }
+
+  /* Properties and statistics, under lock. */
+  std::mutex lock;
+  guint mtu = DEFAULT_MTU;
+  guint header_interval = DEFAULT_HEADER_INTERVAL;
+  guint header_repeat = DEFAULT_HEADER_REPEAT;
+  gint time_provider_port = DEFAULT_TIME_PROVIDER_PORT;
+  std::string time_provider_address = DEFAULT_TIME_PROVIDER_ADDRESS;
+  guint64 packets = 0;
+  guint64 headers = 0;
+  guint64 bytes = 0;
+  guint64 dropped = 0;
+
+  /* Streaming thread only. */
+  bool have_format = false;
+  wire::StreamHeader header;
+  guint headers_pending = 0;
+  guint packets_since_header = 0;
+  GstSegment segment;
+  bool warned_no_pts = false;
+  gint64 last_drop_warning_us = 0;
+
+  /* Running time -> wall clock, under lock (set on PLAYING, read when streaming). */
+  bool offset_valid = false;
+  GstClockTimeDiff offset = 0;
+  GstClock* offset_clock = nullptr;
+  bool no_clock_anchor = false; /* offset anchors running time directly (no clock) */
+
+  /* Time provider (state changes only). */
+  GstClock* sender_clock = nullptr;
+  GstNetTimeProvider* provider = nullptr;
+};
+
+struct _GstSyncWavePay {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  SyncWavePayPrivate* priv;
+};
+
+#define gst_syncwave_pay_parent_class parent_class
+G_DEFINE_TYPE(GstSyncWavePay, gst_syncwave_pay, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE(syncwavepay, "syncwavepay", GST_RANK_NONE, GST_TYPE_SYNCWAVE_PAY);
+
+/* Samples the offset for `clock`; call with the lock held. */
+static void take_offset_locked(GstSyncWavePay* self, GstClock* clock) {
+  SyncWavePayPrivate* priv = self->priv;
+  priv->offset = syncwave_clock_wall_offset(clock);
+  priv->offset_valid = true;
+  priv->no_clock_anchor = false;
+  gst_object_replace((GstObject**)&priv->offset_clock, GST_OBJECT(clock));
+  GST_INFO_OBJECT(self, "wall offset %" G_GINT64_FORMAT " ns for clock %" GST_PTR_FORMAT,
+                  priv->offset, clock);
+}
+
+/* Samples the offset for the element's clock unless already done for that clock. */
+static void gst_syncwave_pay_update_offset(GstSyncWavePay* self) {
+  SyncWavePayPrivate* priv = self->priv;
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (clock == NULL) return;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (!priv->offset_valid || priv->offset_clock != clock || priv->no_clock_anchor)
+    take_offset_locked(self, clock);
+  gst_object_unref(clock);
+}
+
+/* Running time -> wall-clock nanoseconds. */
+static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstClockTime running) {
+  SyncWavePayPrivate* priv = self->priv;
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+  gint64 v;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (!priv->offset_valid) {
+      if (clock) {
+        take_offset_locked(self, clock);
+      } else {
+        /* No clock at all: the first buffer is "now". */
+        priv->offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
+        priv->offset_valid = true;
+        priv->no_clock_anchor = true;
+      }
+    }
+    v = (gint64)running + priv->offset;
+    if (!priv->no_clock_anchor && GST_CLOCK_TIME_IS_VALID(base)) v += (gint64)base;
+  }
+  if (clock) gst_object_unref(clock);
+  return v < 0 ? 0 : (GstClockTime)v;
+}
+
+static void gst_syncwave_pay_stop_provider(GstSyncWavePay* self) {
+  SyncWavePayPrivate* priv = self->priv;
+  gst_clear_object(&priv->provider);
+  gst_clear_object(&priv->sender_clock);
+}
+
+static void gst_syncwave_pay_start_provider(GstSyncWavePay* self) {
+  SyncWavePayPrivate* priv = self->priv;
+  gint port;
+  std::string address;
+  GstClockTimeDiff offset;
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    port = priv->time_provider_port;
+    address = priv->time_provider_address;
+    offset = priv->offset;
+  }
+  if (port <= 0 || clock == NULL) {
+    if (clock) gst_object_unref(clock);
+    return;
+  }
+  if (priv->sender_clock && priv->provider) {
+    syncwave_sender_clock_set_offset(SYNCWAVE_SENDER_CLOCK(priv->sender_clock), offset);
+    gst_object_unref(clock);
+    return;
+  }
+  gst_syncwave_pay_stop_provider(self);
+  priv->sender_clock = syncwave_sender_clock_new(clock, offset);
+  gst_object_unref(clock);
+  priv->provider = gst_net_time_provider_new(priv->sender_clock, address.c_str(), port);
+  if (priv->provider == NULL) {
+    GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
+                        ("Could not serve the sender clock on %s:%d", address.c_str(), port),
+                        ("gst_net_time_provider_new failed (port in use?)"));
+    gst_clear_object(&priv->sender_clock);
+    return;
+  }
+  GST_INFO_OBJECT(self, "serving the sender clock on %s:%d", address.c_str(), port);
+}
+
+static GstBuffer* make_header_buffer(const wire::StreamHeader& header) {
+  auto bytes = wire::serialize_header(header);
+  return gst_buffer_new_memdup(bytes.data(), bytes.size());
+}
+
+/* Adds the headers that are due before the next audio packet to `list`. */
+static void gst_syncwave_pay_add_due_headers(GstSyncWavePay* self, GstBufferList* list,
+                                             GstClockTime pts, guint64* n_headers,
+                                             guint64* n_bytes) {
+  SyncWavePayPrivate* priv = self->priv;
+  guint interval;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    interval = priv->header_interval;
+  }
+  guint n = priv->headers_pending;
+  if (n == 0 && interval > 0 && priv->packets_since_header >= interval) n = 1;
+  for (guint i = 0; i < n; i++) {
+    GstBuffer* b = make_header_buffer(priv->header);
+    GST_BUFFER_PTS(b) = pts;
+    gst_buffer_list_add(list, b);
+    *n_headers += 1;
+    *n_bytes += wire::kHeaderSize;
+  }
+  if (n > 0) priv->packets_since_header = 0;
+  priv->headers_pending = 0;
+}
+
+static void gst_syncwave_pay_drop(GstSyncWavePay* self, const char* why, gsize size) {
+  SyncWavePayPrivate* priv = self->priv;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->dropped++;
+  }
+  gint64 now = g_get_monotonic_time();
+  if (priv->last_drop_warning_us == 0 || now - priv->last_drop_warning_us > G_USEC_PER_SEC) {
+    priv->last_drop_warning_us = now;
+    GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Dropped an input buffer: %s", why),
+                        ("buffer of %" G_GSIZE_FORMAT " bytes", size));
+  }
+}
+
+static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(parent);
+  SyncWavePayPrivate* priv = self->priv;
+  (void)pad;
+
+  if (!priv->have_format) {
+    gst_buffer_unref(buf);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (NULL), ("no caps before the first buffer"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  /* The running time of the buffer's first sample. */
+  GstClockTime pts = GST_BUFFER_PTS(buf);
+  GstClockTime running = GST_CLOCK_TIME_NONE;
+  if (GST_CLOCK_TIME_IS_VALID(pts))
+    running = gst_segment_to_running_time(&priv->segment, GST_FORMAT_TIME, pts);
+  if (!GST_CLOCK_TIME_IS_VALID(running)) {
+    if (!priv->warned_no_pts) {
+      priv->warned_no_pts = true;
+      GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Input buffers without timestamps"),
+                          ("stamping them from the clock at arrival"));
+    }
+    GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+    if (clock) {
+      GstClockTime now = gst_clock_get_time(clock);
+      GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
+      running = now > base ? now - base : 0;
+      gst_object_unref(clock);
+    } else {
+      running = 0;
+    }
+    pts = gst_segment_position_from_running_time(&priv->segment, GST_FORMAT_TIME, running);
+  }
+
+  guint mtu;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    mtu = priv->mtu;
+  }
+
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref(buf);
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, (NULL), ("could not map input buffer"));
+    return GST_FLOW_ERROR;
+  }
+
+  GstBufferList* list = gst_buffer_list_new();
+  guint64 n_packets = 0, n_headers = 0, n_bytes = 0;
+  const bool discont = GST_BUFFER_IS_DISCONT(buf);
+
+  if (priv->header.compression == wire::Compression::kOpus) {
+    const uint32_t samples = wire::opus_packet_samples_48k(map.data, map.size);
+    if (map.size > wire::kMaxPayloadSize) {
+      gst_syncwave_pay_drop(self, "Opus packet larger than 65535 bytes", map.size);
+    } else if (samples == 0) {
+      gst_syncwave_pay_drop(self, "invalid Opus packet (TOC)", map.size);
+    } else {
+      gst_syncwave_pay_add_due_headers(self, list, pts, &n_headers, &n_bytes);
+      GstClockTime wall = gst_syncwave_pay_running_to_wall(self, running);
+      GstBuffer* out = gst_buffer_new_allocate(NULL, wire::kAudioHeaderSize + map.size, NULL);
+      GstMapInfo omap;
+      gst_buffer_map(out, &omap, GST_MAP_WRITE);
+      wire::write_audio(wire::PacketType::kOpus, wall / 1000, map.data, map.size, omap.data,
+                        omap.size);
+      gst_buffer_unmap(out, &omap);
+      GST_BUFFER_PTS(out) = pts;
+      GST_BUFFER_DURATION(out) = gst_util_uint64_scale(samples, GST_SECOND, 48000);
+      if (discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+      gst_buffer_list_add(list, out);
+      priv->packets_since_header++;
+      n_packets++;
+      n_bytes += wire::kAudioHeaderSize + map.size;
+    }
+  } else {
+    const gsize frame = wire::kBytesPerSample * priv->header.channels;
+    const guint rate = priv->header.sample_rate;
+    gsize max_payload = MIN(mtu - wire::kAudioHeaderSize, wire::kMaxPayloadSize);
+    gsize frames_per_packet = max_payload / frame;
+    const gsize total_frames = map.size / frame;
+    if (map.size % frame != 0)
+      GST_WARNING_OBJECT(self, "buffer of %" G_GSIZE_FORMAT " bytes is not whole frames", map.size);
+    if (frames_per_packet == 0) {
+      GST_ELEMENT_ERROR(self, STREAM, FORMAT,
+                        ("mtu %u is too small for one frame of %u "
+                         "channels",
+                         mtu, priv->header.channels),
+                        (NULL));
+      gst_buffer_unmap(buf, &map);
+      gst_buffer_unref(buf);
+      gst_buffer_list_unref(list);
+      return GST_FLOW_ERROR;
+    }
+    for (gsize first = 0; first < total_frames; first += frames_per_packet) {
+      const gsize n = MIN(frames_per_packet, total_frames - first);
+      const GstClockTime off = gst_util_uint64_scale(first, GST_SECOND, rate);
+      const GstClockTime end = gst_util_uint64_scale(first + n, GST_SECOND, rate);
+      gst_syncwave_pay_add_due_headers(self, list, pts + off, &n_headers, &n_bytes);
+      GstClockTime wall = gst_syncwave_pay_running_to_wall(self, running + off);
+      GstBuffer* out = gst_buffer_new_allocate(NULL, wire::kAudioHeaderSize + n * frame, NULL);
+      GstMapInfo omap;
+      gst_buffer_map(out, &omap, GST_MAP_WRITE);
+      wire::write_audio(wire::PacketType::kRaw, wall / 1000, map.data + first * frame, n * frame,
+                        omap.data, omap.size);
+      gst_buffer_unmap(out, &omap);
+      GST_BUFFER_PTS(out) = pts + off;
+      GST_BUFFER_DURATION(out) = end - off;
+      if (discont && first == 0) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+      gst_buffer_list_add(list, out);
+      priv->packets_since_header++;
+      n_packets++;
+      n_bytes += wire::kAudioHeaderSize + n * frame;
+    }
+  }
+
+  gst_buffer_unmap(buf, &map);
+  gst_buffer_unref(buf);
+
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->packets += n_packets;
+    priv->headers += n_headers;
+    priv->bytes += n_bytes;
+  }
+
+  if (gst_buffer_list_length(list) == 0) {
+    gst_buffer_list_unref(list);
+    return GST_FLOW_OK;
+  }
+  return gst_pad_push_list(self->srcpad, list);
+}
+
+static gboolean gst_syncwave_pay_set_caps(GstSyncWavePay* self, GstCaps* caps) {
+  SyncWavePayPrivate* priv = self->priv;
+  GstStructure* s = gst_caps_get_structure(caps, 0);
+  wire::StreamHeader header;
+  gint rate = 0, channels = 0;
+
+  if (gst_structure_has_name(s, "audio/x-opus")) {
+    header.compression = wire::Compression::kOpus;
+    if (!gst_structure_get_int(s, "channels", &channels)) channels = 2;
+    if (!gst_structure_get_int(s, "rate", &rate) || rate < (gint)wire::kMinSampleRate) rate = 48000;
+  } else {
+    header.compression = wire::Compression::kRaw;
+    if (!gst_structure_get_int(s, "rate", &rate) ||
+        !gst_structure_get_int(s, "channels", &channels)) {
+      GST_ERROR_OBJECT(self, "caps without rate or channels: %" GST_PTR_FORMAT, caps);
+      return FALSE;
+    }
+    if (rate < (gint)wire::kMinSampleRate)
+      GST_WARNING_OBJECT(self, "rate %d is below what receivers accept (%u)", rate,
+                         wire::kMinSampleRate);
+  }
+  if (channels < 1 || channels > wire::kMaxChannels || rate < 1) return FALSE;
+  header.sample_rate = (uint32_t)rate;
+  header.channels = (uint16_t)channels;
+
+  if (!priv->have_format || header != priv->header) {
+    GST_INFO_OBJECT(self, "format: %u Hz, %u channels, %s", header.sample_rate, header.channels,
+                    header.compression == wire::Compression::kOpus ? "opus" : "raw");
+    priv->header = header;
+    priv->have_format = true;
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->headers_pending = priv->header_repeat;
+  }
+
+  GstCaps* srccaps = gst_caps_new_empty_simple("application/x-syncwave");
+  gboolean ret = gst_pad_set_caps(self->srcpad, srccaps);
+  gst_caps_unref(srccaps);
+  return ret;
+}
+
+static gboolean gst_syncwave_pay_sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(parent);
+  SyncWavePayPrivate* priv = self->priv;
+
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_CAPS: {
+      GstCaps* caps;
+      gst_event_parse_caps(event, &caps);
+      gboolean ret = gst_syncwave_pay_set_caps(self, caps);
+      gst_event_unref(event);
+      return ret;
+    }
+    case GST_EVENT_SEGMENT: {
+      const GstSegment* segment;
+      gst_event_parse_segment(event, &segment);
+      if (segment->format != GST_FORMAT_TIME) {
+        GST_ELEMENT_ERROR(self, STREAM, FORMAT, (NULL), ("need a TIME segment"));
+        gst_event_unref(event);
+        return FALSE;
+      }
+      gst_segment_copy_into(segment, &priv->segment);
+      break;
+    }
+    case GST_EVENT_FLUSH_STOP:
+      gst_segment_init(&priv->segment, GST_FORMAT_TIME);
+      break;
+    default:
+      break;
+  }
+  return gst_pad_event_default(pad, parent, event);
+}
+
+static GstStateChangeReturn gst_syncwave_pay_change_state(GstElement* element,
+                                                          GstStateChange transition) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(element);
+  SyncWavePayPrivate* priv = self->priv;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      gst_segment_init(&priv->segment, GST_FORMAT_TIME);
+      priv->have_format = false;
+      priv->headers_pending = 0;
+      priv->packets_since_header = 0;
+      priv->warned_no_pts = false;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
+      gst_syncwave_pay_update_offset(self);
+      gst_syncwave_pay_start_provider(self);
+      break;
+    default:
+      break;
+  }
+
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      gst_syncwave_pay_stop_provider(self);
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->offset_valid = false;
+      priv->no_clock_anchor = false;
+      gst_clear_object(&priv->offset_clock);
+      break;
+    }
+    default:
+      break;
+  }
+  return ret;
+}
+
+static void gst_syncwave_pay_set_property(GObject* object, guint prop_id, const GValue* value,
+                                          GParamSpec* pspec) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(object);
+  SyncWavePayPrivate* priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+
+  switch (prop_id) {
+    case PROP_MTU:
+      priv->mtu = g_value_get_uint(value);
+      break;
+    case PROP_HEADER_INTERVAL:
+      priv->header_interval = g_value_get_uint(value);
+      break;
+    case PROP_HEADER_REPEAT:
+      priv->header_repeat = g_value_get_uint(value);
+      break;
+    case PROP_TIME_PROVIDER_PORT:
+      priv->time_provider_port = g_value_get_int(value);
+      break;
+    case PROP_TIME_PROVIDER_ADDRESS: {
+      const gchar* s = g_value_get_string(value);
+      priv->time_provider_address = s ? s : DEFAULT_TIME_PROVIDER_ADDRESS;
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue* value,
+                                          GParamSpec* pspec) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(object);
+  SyncWavePayPrivate* priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+
+  switch (prop_id) {
+    case PROP_MTU:
+      g_value_set_uint(value, priv->mtu);
+      break;
+    case PROP_HEADER_INTERVAL:
+      g_value_set_uint(value, priv->header_interval);
+      break;
+    case PROP_HEADER_REPEAT:
+      g_value_set_uint(value, priv->header_repeat);
+      break;
+    case PROP_TIME_PROVIDER_PORT:
+      g_value_set_int(value, priv->time_provider_port);
+      break;
+    case PROP_TIME_PROVIDER_ADDRESS:
+      g_value_set_string(value, priv->time_provider_address.c_str());
+      break;
+    case PROP_STATS:
+      g_value_take_boxed(
+          value, gst_structure_new("application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64,
+                                   priv->packets, "headers", G_TYPE_UINT64, priv->headers, "bytes",
+                                   G_TYPE_UINT64, priv->bytes, "dropped", G_TYPE_UINT64,
+                                   priv->dropped, NULL));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_pay_finalize(GObject* object) {
+  GstSyncWavePay* self = GST_SYNCWAVE_PAY(object);
+  delete self->priv;
+  self->priv = nullptr;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+
+  GST_DEBUG_CATEGORY_INIT(gst_syncwave_pay_debug, "syncwavepay", 0, "SyncWave payloader");
+
+  gobject_class->set_property = gst_syncwave_pay_set_property;
+  gobject_class->get_property = gst_syncwave_pay_get_property;
+  gobject_class->finalize = gst_syncwave_pay_finalize;
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_pay_change_state);
+
+  /**
+   * GstSyncWavePay:mtu:
+   * Largest datagram in bytes (11-byte packet header included). Raw audio is cut
+   * into packets of as many whole frames as fit.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MTU,
+      g_param_spec_uint(
+          "mtu", "MTU", "Maximum datagram size in bytes, packet header included (raw audio)",
+          MIN_MTU, wire::kMaxDatagramSize, DEFAULT_MTU,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWavePay:header-interval:
+   * A header datagram goes out once every this many audio packets (0 = only at the
+   * start and on format changes).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_HEADER_INTERVAL,
+      g_param_spec_uint(
+          "header-interval", "Header interval",
+          "Send the header once every N audio packets (0 = never periodically)", 0, G_MAXUINT,
+          DEFAULT_HEADER_INTERVAL,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWavePay:header-repeat:
+   * How many header datagrams go out before the first audio packet and after every
+   * format change.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_HEADER_REPEAT,
+      g_param_spec_uint(
+          "header-repeat", "Header repeat",
+          "Headers sent before the first packet and on every format change", 1, 100,
+          DEFAULT_HEADER_REPEAT,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWavePay:time-provider-port:
+   * UDP port of a GstNetTimeProvider serving the sender clock (the timestamps'
+   * timebase in ns), for receivers' GstNetClientClock. 0 = off. Taken on PLAYING.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_TIME_PROVIDER_PORT,
+      g_param_spec_int(
+          "time-provider-port", "Time provider port",
+          "Serve the sender clock on this UDP port (0 = off)", 0, 65535, DEFAULT_TIME_PROVIDER_PORT,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWavePay:time-provider-address:
+   * Address the time provider binds to.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_TIME_PROVIDER_ADDRESS,
+      g_param_spec_string(
+          "time-provider-address", "Time provider address",
+          "Address the sender clock's time provider binds to", DEFAULT_TIME_PROVIDER_ADDRESS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWavePay:stats:
+   * packets (audio datagrams), headers (header datagrams), bytes (all datagrams),
+   * dropped (input buffers that could not be sent: invalid or oversized Opus).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics", "packets, headers, bytes, dropped",
+                         GST_TYPE_STRUCTURE,
+                         (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "SyncWave payloader", "Codec/Payloader/Network",
+      "Packs F32LE or Opus audio into SyncWave datagrams", "SyncWave developers");
+}
+
+static void gst_syncwave_pay_init(GstSyncWavePay* self) {
+  self->priv = new SyncWavePayPrivate();
+  gst_segment_init(&self->priv->segment, GST_FORMAT_TIME);
+
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_pay_chain));
+  gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_pay_sink_event));
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_use_fixed_caps(self->srcpad);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
+}
