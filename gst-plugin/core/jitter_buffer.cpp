@@ -1,0 +1,244 @@
+#include "jitter_buffer.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace syncwave {
+
+JitterVerdict JitterBuffer::insert(uint64_t timestamp_us, uint64_t duration_ns, uint64_t pts_ns,
+                                   uint64_t now_ns, JitterPayload payload) {
+  const uint64_t ts = us_to_ns(timestamp_us);
+  if (!time_valid(ts) || duration_ns == 0 || !time_valid(duration_ns)) {
+    stats_.invalid++;
+    return JitterVerdict::kInvalid;
+  }
+
+  if (started_) {
+    const int64_t d = time_diff(ts, expected_);
+    const uint64_t forward = time_add(config_.latency_ns, config_.max_forward_jump_ns);
+    if (d < -static_cast<int64_t>(config_.max_backward_jump_ns) ||
+        d > static_cast<int64_t>(forward)) {
+      // The sender restarted (or its clock jumped): what is held belongs to the
+      // old stream and goes out first, in order.
+      drain();
+      stats_.resets++;
+    }
+  }
+
+  if (held_.count(ts) != 0 || in_history(ts)) {
+    stats_.duplicates++;
+    return JitterVerdict::kDuplicate;
+  }
+  if (time_valid(now_ns) &&
+      (!time_valid(pts_ns) || time_add(pts_ns, config_.latency_ns) <= now_ns)) {
+    stats_.late++;
+    return JitterVerdict::kLate;
+  }
+  if (started_ && time_diff(ts, expected_) < -static_cast<int64_t>(tolerance())) {
+    // Its slot is already past: reported lost, or overlapping what went out.
+    stats_.late++;
+    return JitterVerdict::kLate;
+  }
+  if (held_.size() >= config_.max_held) {
+    stats_.overflow++;
+    return JitterVerdict::kOverflow;
+  }
+
+  if (!started_) {
+    started_ = true;
+    expected_ = ts;
+  }
+  if (ts < max_ts_seen_)
+    stats_.reordered++;
+  else
+    max_ts_seen_ = ts;
+  const uint64_t end_pts = time_add(pts_ns, duration_ns);
+  if (time_valid(end_pts) && (!time_valid(newest_end_pts_) || end_pts > newest_end_pts_))
+    newest_end_pts_ = end_pts;
+  held_.emplace(ts, Held{timestamp_us, duration_ns, pts_ns, std::move(payload)});
+  process(now_ns);
+  return JitterVerdict::kAccepted;
+}
+
+bool JitterBuffer::pop(uint64_t now_ns, JitterOutput* out) {
+  process(now_ns);
+  if (ready_.empty()) return false;
+  *out = std::move(ready_.front());
+  ready_.pop_front();
+  return true;
+}
+
+uint64_t JitterBuffer::margin() const {
+  return std::min(config_.decode_margin_ns, config_.latency_ns / 4);
+}
+
+uint64_t JitterBuffer::deadline_for(uint64_t pts_ns) const {
+  if (!time_valid(pts_ns)) return kTimeNone;
+  return time_sub_floor(time_add(pts_ns, config_.latency_ns), margin());
+}
+
+uint64_t JitterBuffer::gap_deadline(uint64_t head_ts, const Held& head) const {
+  // pts of the gap's start, on the head packet's timeline.
+  return deadline_for(time_sub_floor(head.pts_ns, head_ts - expected_));
+}
+
+uint64_t JitterBuffer::expected_deadline() const {
+  if (!time_valid(last_pts_)) return kTimeNone;
+  return deadline_for(time_add_signed(last_pts_, time_diff(expected_, last_ts_)));
+}
+
+uint64_t JitterBuffer::next_deadline() const {
+  if (!ready_.empty()) return 0;
+  if (held_.empty()) {
+    if (!have_last_ || silent_) return kTimeNone;
+    return expected_deadline();
+  }
+  const auto& head = *held_.begin();
+  const int64_t d = time_diff(head.first, expected_);
+  if (d <= static_cast<int64_t>(tolerance())) return 0;
+  if (silent_ || time_add(lost_run_, static_cast<uint64_t>(d)) > config_.max_loss_ns) return 0;
+  return gap_deadline(head.first, head.second);
+}
+
+void JitterBuffer::process(uint64_t now_ns) {
+  for (;;) {
+    if (held_.empty()) {
+      // Nothing arrived for the expected packet: report it lost at its deadline.
+      if (!have_last_ || silent_ || !time_valid(now_ns)) return;
+      const uint64_t deadline = expected_deadline();
+      if (!time_valid(deadline) || now_ns < deadline) return;
+      const uint64_t pts = time_add_signed(last_pts_, time_diff(expected_, last_ts_));
+      const uint64_t start = expected_;
+      expected_ = time_add(expected_, last_duration_);
+      emit_loss(start, last_duration_, pts);
+      continue;
+    }
+
+    auto head = held_.begin();
+    const int64_t d = time_diff(head->first, expected_);
+    const int64_t tol = static_cast<int64_t>(tolerance());
+    if (d < -tol) {
+      // Overtaken by the expected timestamp while held; cannot go out in order.
+      stats_.late++;
+      held_.erase(head);
+      continue;
+    }
+    if (d <= tol) {
+      release_head();
+      continue;
+    }
+
+    const uint64_t gap = static_cast<uint64_t>(d);
+    if (silent_ || time_add(lost_run_, gap) > config_.max_loss_ns) {
+      // Too long to be loss: the sender was silent. Start again at the head.
+      stats_.discontinuities++;
+      discont_next_ = true;
+      expected_ = head->first;
+      release_head();
+      continue;
+    }
+    if (!time_valid(now_ns)) return;
+    const uint64_t deadline = gap_deadline(head->first, head->second);
+    if (!time_valid(deadline) || now_ns < deadline) return;
+    const uint64_t pts = time_sub_floor(head->second.pts_ns, gap);
+    const uint64_t start = expected_;
+    expected_ = head->first;
+    emit_loss(start, gap, pts);
+  }
+}
+
+void JitterBuffer::release_head() {
+  auto node = held_.extract(held_.begin());
+  const uint64_t ts = node.key();
+  Held& h = node.mapped();
+
+  // Next expected timestamp: this one's expected + duration, corrected by an
+  // eighth of the error so that jittery sender timestamps do not accumulate.
+  const int64_t err = time_diff(ts, expected_);
+  expected_ = time_add(time_add_signed(expected_, err / 8), h.duration_ns);
+
+  last_ts_ = ts;
+  last_pts_ = h.pts_ns;
+  last_duration_ = h.duration_ns;
+  have_last_ = true;
+  lost_run_ = 0;
+  silent_ = false;
+  history_[history_pos_] = ts;
+  history_pos_ = (history_pos_ + 1) % kHistory;
+  history_len_ = std::min(history_len_ + 1, kHistory);
+  stats_.pushed++;
+
+  JitterOutput out;
+  out.kind = JitterOutput::Kind::kPacket;
+  out.timestamp_us = h.timestamp_us;
+  out.duration_ns = h.duration_ns;
+  out.pts_ns = h.pts_ns;
+  out.discont = discont_next_;
+  out.payload = std::move(h.payload);
+  discont_next_ = false;
+  ready_.push_back(std::move(out));
+}
+
+void JitterBuffer::emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t pts_ns) {
+  uint64_t packets = 1;
+  if (last_duration_ > 0)
+    packets = std::max<uint64_t>(1, (duration_ns + last_duration_ / 2) / last_duration_);
+  stats_.lost += packets;
+  stats_.loss_events++;
+  stats_.lost_ns = time_add(stats_.lost_ns, duration_ns);
+  lost_run_ = time_add(lost_run_, duration_ns);
+  if (lost_run_ >= config_.max_loss_ns) silent_ = true;
+
+  JitterOutput out;
+  out.kind = JitterOutput::Kind::kLoss;
+  out.timestamp_us = start_ns / kNsPerUs;
+  out.duration_ns = duration_ns;
+  out.pts_ns = pts_ns;
+  ready_.push_back(std::move(out));
+}
+
+bool JitterBuffer::in_history(uint64_t ts_ns) const {
+  for (size_t i = 0; i < history_len_; i++)
+    if (history_[i] == ts_ns) return true;
+  return false;
+}
+
+void JitterBuffer::drain() {
+  while (!held_.empty()) {
+    const uint64_t ts = held_.begin()->first;
+    if (have_last_ && time_diff(ts, expected_) > static_cast<int64_t>(tolerance()))
+      discont_next_ = true;
+    expected_ = ts;
+    release_head();
+  }
+  start_over();
+}
+
+void JitterBuffer::reset() {
+  held_.clear();
+  ready_.clear();
+  history_len_ = 0;
+  history_pos_ = 0;
+  start_over();
+}
+
+void JitterBuffer::start_over() {
+  started_ = false;
+  have_last_ = false;
+  discont_next_ = true;
+  silent_ = false;
+  expected_ = 0;
+  last_ts_ = 0;
+  last_pts_ = 0;
+  last_duration_ = 0;
+  lost_run_ = 0;
+  max_ts_seen_ = 0;
+  newest_end_pts_ = kTimeNone;
+}
+
+uint64_t JitterBuffer::level_ns(uint64_t now_ns) const {
+  if (!time_valid(newest_end_pts_) || !time_valid(now_ns)) return 0;
+  return time_sub_floor(time_add(newest_end_pts_, config_.latency_ns), now_ns);
+}
+
+}  // namespace syncwave

@@ -1,0 +1,168 @@
+// The jitter buffer logic of syncwavejitter, with no pads, threads or clocks
+// (after GStreamer's rtpjitterbuffer.c, the plain half of rtpjitterbuffer).
+//
+// Packets are identified by their sender timestamp (µs) and have a duration (ns)
+// and an output time `pts` (ns of running time, computed by the caller: synced
+// mode T*1000 - base_time, slave mode the skew estimator). A packet is due at
+// pts + latency.
+//
+//   insert() --> duplicate? late? --> held (ordered by timestamp) --> pop()
+//                                          |                           ^
+//                       head == expected --+--> released at once ------+
+//                       head after a gap   --+--> loss + head at the gap's deadline
+//                       nothing held       --+--> loss of one packet at the
+//                                                 expected packet's deadline
+//
+// `expected` is the timestamp the next packet should have: the previous packet's
+// timestamp plus its duration, smoothed so that a sender whose timestamps jitter
+// by a few ms (the original SyncWave stamps packets at send time) is still "in
+// order". A packet within half a packet duration of `expected` is the next one.
+//
+// A gap's deadline is the pts of its start + latency - the decode margin: the
+// loss event must reach the decoder while there is still time to conceal. Up to
+// max_loss of consecutive loss is reported; a longer gap is a discontinuity
+// (the sender was silent), and the next packet goes out flagged `discont`.
+// A timestamp jump (backwards by more than max_backward_jump, forwards by more
+// than latency + max_forward_jump) is a sender restart: what is held is drained
+// in order, and the stream starts over.
+//
+// Every time is an argument; `now` is the running time (kTimeNone when unknown,
+// then nothing is late and no deadline expires).
+
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+
+#include "time_units.h"
+
+namespace syncwave {
+
+// What the caller stores with a packet (the element: a GstBuffer). Freed by its
+// deleter when the jitter buffer drops the packet.
+using JitterPayload = std::unique_ptr<void, void (*)(void*)>;
+
+inline JitterPayload jitter_payload_none() {
+  return JitterPayload(nullptr, [](void*) {});
+}
+
+struct JitterConfig {
+  uint64_t latency_ns = 60 * kNsPerMs;
+  // Time kept for decoding and rendering before a gap's playout time; capped at a
+  // quarter of the latency.
+  uint64_t decode_margin_ns = 5 * kNsPerMs;
+  uint64_t max_backward_jump_ns = kNsPerSec;
+  uint64_t max_forward_jump_ns = kNsPerSec;  // beyond the latency
+  uint64_t max_loss_ns = 500 * kNsPerMs;
+  size_t max_held = 4096;
+};
+
+struct JitterStats {
+  uint64_t pushed = 0;           // packets released
+  uint64_t lost = 0;             // packets reported lost (gap / packet duration)
+  uint64_t loss_events = 0;      // loss outputs
+  uint64_t lost_ns = 0;          // total duration reported lost
+  uint64_t late = 0;             // arrived after their playout time or their slot
+  uint64_t duplicates = 0;       // same timestamp as a held or recent packet
+  uint64_t reordered = 0;        // accepted after a later packet
+  uint64_t resets = 0;           // timestamp jumps (sender restarts)
+  uint64_t discontinuities = 0;  // gaps too long to be loss (sender silent)
+  uint64_t overflow = 0;         // dropped because max_held packets were held
+  uint64_t invalid = 0;          // zero duration or unrepresentable timestamp
+};
+
+struct JitterOutput {
+  enum class Kind { kPacket, kLoss };
+  Kind kind = Kind::kPacket;
+  uint64_t timestamp_us = 0;  // packet or gap start, sender time
+  uint64_t duration_ns = 0;
+  uint64_t pts_ns = kTimeNone;  // running time of the packet or gap start
+  bool discont = false;         // packets: first after start, reset or discontinuity
+  JitterPayload payload = jitter_payload_none();
+};
+
+enum class JitterVerdict { kAccepted, kDuplicate, kLate, kOverflow, kInvalid };
+
+class JitterBuffer {
+ public:
+  explicit JitterBuffer(const JitterConfig& config = JitterConfig()) : config_(config) {}
+
+  void set_latency(uint64_t latency_ns) { config_.latency_ns = latency_ns; }
+  const JitterConfig& config() const { return config_; }
+
+  // Offers one audio packet that arrived at `now_ns`. A pts of kTimeNone means it
+  // has no place on the output timeline (before the start): late. Ready outputs
+  // are taken with pop().
+  JitterVerdict insert(uint64_t timestamp_us, uint64_t duration_ns, uint64_t pts_ns,
+                       uint64_t now_ns, JitterPayload payload);
+
+  // Takes the next output that is ready at `now_ns`, in order. False when none.
+  bool pop(uint64_t now_ns, JitterOutput* out);
+
+  // Running time at which pop() will have something new without a new packet
+  // (a gap or an expected packet reaching its deadline), or kTimeNone.
+  uint64_t next_deadline() const;
+
+  // Releases everything held, in timestamp order, without loss reports (end of
+  // stream, format change, new sender). The next packet starts a new stream.
+  void drain();
+
+  // Drops everything (flush) and starts over. Statistics are kept.
+  void reset();
+
+  const JitterStats& stats() const { return stats_; }
+  size_t held() const { return held_.size(); }
+  bool started() const { return started_; }
+  uint64_t expected_ns() const { return expected_; }
+  // How far ahead of its playout the newest data is: end pts of the newest
+  // accepted packet + latency - now, at least 0.
+  uint64_t level_ns(uint64_t now_ns) const;
+
+ private:
+  struct Held {
+    uint64_t timestamp_us;
+    uint64_t duration_ns;
+    uint64_t pts_ns;
+    JitterPayload payload;
+  };
+
+  uint64_t tolerance() const { return last_duration_ / 2; }
+  uint64_t margin() const;
+  uint64_t deadline_for(uint64_t pts_ns) const;
+  uint64_t gap_deadline(uint64_t head_ts, const Held& head) const;
+  uint64_t expected_deadline() const;
+  void process(uint64_t now_ns);
+  void release_head();
+  void emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t pts_ns);
+  bool in_history(uint64_t ts_ns) const;
+  void start_over();
+
+  JitterConfig config_;
+  JitterStats stats_;
+
+  std::map<uint64_t, Held> held_;  // by timestamp in ns
+  std::deque<JitterOutput> ready_;
+
+  bool started_ = false;
+  bool have_last_ = false;  // a packet was released since the start
+  bool discont_next_ = true;
+  bool silent_ = false;         // max_loss reached: no more timed loss
+  uint64_t expected_ = 0;       // ns, sender time of the next packet
+  uint64_t last_ts_ = 0;        // ns, last released packet
+  uint64_t last_pts_ = 0;       // its pts
+  uint64_t last_duration_ = 0;  // its duration
+  uint64_t lost_run_ = 0;       // ns lost since the last released packet
+  uint64_t max_ts_seen_ = 0;    // ns, for the reordered count
+  uint64_t newest_end_pts_ = kTimeNone;
+
+  static constexpr size_t kHistory = 64;
+  std::array<uint64_t, kHistory> history_{};
+  size_t history_pos_ = 0;
+  size_t history_len_ = 0;
+};
+
+}  // namespace syncwave

@@ -1,0 +1,335 @@
+// JitterBuffer: ordering, duplicates, lateness, gaps and their deadlines, restarts,
+// silence. Time is only ever an argument.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "jitter_buffer.h"
+
+using namespace syncwave;
+
+namespace {
+
+constexpr uint64_t kMs = kNsPerMs;
+constexpr uint64_t kPacket = 10 * kMs;  // packet duration
+constexpr uint64_t kT0Us = 1'000'000;   // first timestamp, µs
+constexpr uint64_t kLatency = 60 * kMs;
+constexpr uint64_t kMargin = 5 * kMs;
+
+// Synced mode with base_time 0: pts = timestamp in ns.
+uint64_t pts_of(uint64_t ts_us) {
+  return ts_us * 1000;
+}
+uint64_t ts(int index) {
+  return kT0Us + static_cast<uint64_t>(index) * 10'000;
+}
+
+struct Fixture : ::testing::Test {
+  JitterBuffer jb;
+
+  JitterVerdict offer(int index, uint64_t now) {
+    return jb.insert(ts(index), kPacket, pts_of(ts(index)), now, jitter_payload_none());
+  }
+  std::vector<JitterOutput> pop_all(uint64_t now) {
+    std::vector<JitterOutput> v;
+    JitterOutput o;
+    while (jb.pop(now, &o)) v.push_back(std::move(o));
+    return v;
+  }
+  // Arrival time of packet `index` when the network adds `delay`.
+  uint64_t arrival(int index, uint64_t delay = 2 * kMs) { return pts_of(ts(index)) + delay; }
+};
+
+void expect_packet(const JitterOutput& o, int index, bool discont = false) {
+  EXPECT_EQ(o.kind, JitterOutput::Kind::kPacket);
+  EXPECT_EQ(o.timestamp_us, ts(index));
+  EXPECT_EQ(o.pts_ns, pts_of(ts(index)));
+  EXPECT_EQ(o.duration_ns, kPacket);
+  EXPECT_EQ(o.discont, discont);
+}
+
+void expect_loss(const JitterOutput& o, int first_index, int count) {
+  EXPECT_EQ(o.kind, JitterOutput::Kind::kLoss);
+  EXPECT_EQ(o.timestamp_us, ts(first_index));
+  EXPECT_EQ(o.duration_ns, count * kPacket);
+  EXPECT_EQ(o.pts_ns, pts_of(ts(first_index)));
+}
+
+}  // namespace
+
+TEST_F(Fixture, InOrderGoesOutAtOnce) {
+  for (int i = 0; i < 5; i++) {
+    EXPECT_EQ(offer(i, arrival(i)), JitterVerdict::kAccepted);
+    auto out = pop_all(arrival(i));
+    ASSERT_EQ(out.size(), 1u);
+    expect_packet(out[0], i, i == 0);
+  }
+  EXPECT_EQ(jb.stats().pushed, 5u);
+  EXPECT_EQ(jb.stats().lost, 0u);
+  EXPECT_EQ(jb.held(), 0u);
+}
+
+TEST_F(Fixture, ReorderedPacketsAreReleasedInOrder) {
+  offer(0, arrival(0));
+  offer(2, arrival(2));
+  auto out = pop_all(arrival(2));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 0, true);
+  EXPECT_EQ(jb.held(), 1u);
+
+  offer(1, arrival(2) + kMs);
+  out = pop_all(arrival(2) + kMs);
+  ASSERT_EQ(out.size(), 2u);
+  expect_packet(out[0], 1);
+  expect_packet(out[1], 2);
+  EXPECT_EQ(jb.stats().reordered, 1u);
+  EXPECT_EQ(jb.stats().lost, 0u);
+}
+
+TEST_F(Fixture, DuplicatesOfSentAndHeldPacketsAreDropped) {
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  EXPECT_EQ(offer(0, arrival(0)), JitterVerdict::kDuplicate);
+  offer(2, arrival(2));
+  EXPECT_EQ(offer(2, arrival(2)), JitterVerdict::kDuplicate);
+  EXPECT_EQ(jb.stats().duplicates, 2u);
+  offer(1, arrival(2));
+  EXPECT_EQ(pop_all(arrival(2)).size(), 2u);
+  EXPECT_EQ(jb.stats().pushed, 3u);
+}
+
+TEST_F(Fixture, PacketPastItsPlayoutTimeIsLate) {
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  // Packet 1 plays at pts + latency; arriving exactly then is too late.
+  EXPECT_EQ(offer(1, pts_of(ts(1)) + kLatency), JitterVerdict::kLate);
+  EXPECT_EQ(jb.stats().late, 1u);
+  // A packet with no place on the timeline is late too.
+  EXPECT_EQ(jb.insert(ts(3), kPacket, kTimeNone, arrival(3), jitter_payload_none()),
+            JitterVerdict::kLate);
+  EXPECT_EQ(jb.stats().late, 2u);
+}
+
+TEST_F(Fixture, GapIsReportedAtItsDeadline) {
+  offer(0, arrival(0));
+  offer(2, arrival(2));
+  pop_all(arrival(2));
+  const uint64_t deadline = pts_of(ts(1)) + kLatency - kMargin;
+  EXPECT_EQ(jb.next_deadline(), deadline);
+  EXPECT_TRUE(pop_all(deadline - 1).empty());
+
+  auto out = pop_all(deadline);
+  ASSERT_EQ(out.size(), 2u);
+  expect_loss(out[0], 1, 1);
+  expect_packet(out[1], 2);
+  EXPECT_EQ(jb.stats().lost, 1u);
+  EXPECT_EQ(jb.stats().loss_events, 1u);
+
+  // The lost packet shows up after all: its slot is gone.
+  EXPECT_EQ(offer(1, deadline + kMs), JitterVerdict::kLate);
+}
+
+TEST_F(Fixture, SeveralMissingPacketsAreOneLossEvent) {
+  offer(0, arrival(0));
+  offer(3, arrival(3));
+  auto out = pop_all(pts_of(ts(1)) + kLatency - kMargin);
+  ASSERT_EQ(out.size(), 3u);
+  expect_loss(out[1], 1, 2);
+  expect_packet(out[2], 3);
+  EXPECT_EQ(jb.stats().lost, 2u);
+}
+
+TEST_F(Fixture, GapFilledBeforeDeadlineIsNotLoss) {
+  offer(0, arrival(0));
+  offer(2, arrival(2));
+  offer(1, pts_of(ts(1)) + kLatency - kMargin - 1);
+  auto out = pop_all(pts_of(ts(1)) + kLatency - kMargin - 1);
+  ASSERT_EQ(out.size(), 3u);
+  for (int i = 0; i < 3; i++) expect_packet(out[i], i, i == 0);
+  EXPECT_EQ(jb.stats().lost, 0u);
+}
+
+TEST_F(Fixture, MissingPacketWithNothingAfterItIsReportedOnTime) {
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  EXPECT_EQ(jb.next_deadline(), pts_of(ts(1)) + kLatency - kMargin);
+  auto out = pop_all(pts_of(ts(1)) + kLatency - kMargin);
+  ASSERT_EQ(out.size(), 1u);
+  expect_loss(out[0], 1, 1);
+  EXPECT_EQ(jb.next_deadline(), pts_of(ts(2)) + kLatency - kMargin);
+  // Packet 2 arrives in time and goes out in order.
+  offer(2, arrival(2, 20 * kMs));
+  out = pop_all(arrival(2, 20 * kMs));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 2);
+}
+
+TEST_F(Fixture, LongSilenceDoesNotFloodLossEvents) {
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  // The sender goes quiet for 800 ms; time passes, deadline after deadline.
+  uint64_t now = arrival(0);
+  int losses = 0;
+  for (int step = 0; step < 200; step++) {
+    uint64_t dl = jb.next_deadline();
+    if (!time_valid(dl) || dl > pts_of(ts(80))) break;
+    now = dl;
+    losses += static_cast<int>(pop_all(now).size());
+  }
+  EXPECT_EQ(jb.stats().lost_ns, 500 * kMs);  // concealment stops at the limit
+  EXPECT_EQ(losses, 50);
+  EXPECT_EQ(jb.next_deadline(), kTimeNone);
+
+  // It comes back: a discontinuity, not loss.
+  offer(80, arrival(80));
+  auto out = pop_all(arrival(80));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 80, true);
+  EXPECT_EQ(jb.stats().lost_ns, 500 * kMs);
+  EXPECT_EQ(jb.stats().discontinuities, 1u);
+  EXPECT_EQ(jb.stats().resets, 0u);
+}
+
+TEST_F(Fixture, LongGapSeenAtOnceIsADiscontinuity) {
+  offer(0, arrival(0));
+  offer(70, arrival(70));  // 690 ms later, no time passed in between
+  auto out = pop_all(arrival(70));
+  ASSERT_EQ(out.size(), 2u);
+  expect_packet(out[1], 70, true);
+  EXPECT_EQ(jb.stats().lost, 0u);
+  EXPECT_EQ(jb.stats().discontinuities, 1u);
+}
+
+TEST_F(Fixture, ForwardJumpRestartsTheStream) {
+  offer(0, arrival(0));
+  offer(2, arrival(2));  // held behind a gap
+  // Sender restarted 5 s later on its clock.
+  EXPECT_EQ(offer(500, arrival(500)), JitterVerdict::kAccepted);
+  auto out = pop_all(arrival(500));
+  ASSERT_EQ(out.size(), 3u);
+  expect_packet(out[0], 0, true);
+  expect_packet(out[1], 2, true);  // the held packet is flushed out first
+  expect_packet(out[2], 500, true);
+  EXPECT_EQ(jb.stats().resets, 1u);
+  EXPECT_EQ(jb.stats().lost, 0u);
+}
+
+TEST_F(Fixture, BackwardJumpRestartsTheStream) {
+  for (int i = 300; i < 303; i++) offer(i, arrival(i));
+  pop_all(arrival(302));
+  // New sender timeline 2 s earlier (pts too: the clock follows the sender).
+  EXPECT_EQ(offer(100, arrival(100)), JitterVerdict::kAccepted);
+  auto out = pop_all(arrival(100));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 100, true);
+  EXPECT_EQ(jb.stats().resets, 1u);
+  offer(101, arrival(101));
+  out = pop_all(arrival(101));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 101);
+}
+
+TEST_F(Fixture, JitterySenderTimestampsStayInOrder) {
+  // The original sender stamps at send time: ±3 ms around the sample grid.
+  const int jitter_us[] = {0, 3000, -2500, 1000, -3000, 2900, -1000, 0, 2000, -2900};
+  for (int i = 0; i < 200; i++) {
+    uint64_t t = ts(i) + jitter_us[i % 10];
+    ASSERT_EQ(jb.insert(t, kPacket, pts_of(t), pts_of(t) + kMs, jitter_payload_none()),
+              JitterVerdict::kAccepted)
+        << i;
+    auto out = pop_all(pts_of(t) + kMs);
+    ASSERT_EQ(out.size(), 1u) << i;
+    EXPECT_EQ(out[0].timestamp_us, t);
+  }
+  EXPECT_EQ(jb.stats().lost, 0u);
+  EXPECT_EQ(jb.stats().late, 0u);
+}
+
+TEST_F(Fixture, FractionalDurationsDoNotDrift) {
+  // 173 stereo frames at 48 kHz: 3604166.67 ns, stamped in whole µs.
+  const uint64_t dur = 173ull * 1000000000ull / 48000;
+  for (int i = 0; i < 20000; i++) {
+    uint64_t t = kT0Us + (static_cast<uint64_t>(i) * 173ull * 1000000ull + 24000) / 48000;
+    ASSERT_EQ(jb.insert(t, dur, pts_of(t), pts_of(t), jitter_payload_none()),
+              JitterVerdict::kAccepted)
+        << i;
+    ASSERT_EQ(pop_all(pts_of(t)).size(), 1u) << i;
+  }
+  EXPECT_EQ(jb.stats().lost, 0u);
+}
+
+TEST_F(Fixture, DrainReleasesHeldPacketsInOrder) {
+  offer(0, arrival(0));
+  offer(3, arrival(3));
+  offer(2, arrival(3));
+  pop_all(arrival(3));
+  jb.drain();
+  auto out = pop_all(arrival(3));
+  ASSERT_EQ(out.size(), 2u);
+  expect_packet(out[0], 2, true);
+  expect_packet(out[1], 3);
+  EXPECT_FALSE(jb.started());
+  EXPECT_EQ(jb.stats().lost, 0u);
+}
+
+TEST_F(Fixture, ResetDropsEverything) {
+  offer(0, arrival(0));
+  offer(3, arrival(3));
+  jb.reset();
+  EXPECT_TRUE(pop_all(arrival(3)).empty());
+  EXPECT_EQ(jb.next_deadline(), kTimeNone);
+  offer(10, arrival(10));
+  auto out = pop_all(arrival(10));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 10, true);
+}
+
+TEST_F(Fixture, PayloadIsFreedWhenDropped) {
+  int freed = 0;
+  static int* counter;
+  counter = &freed;
+  auto make = [] {
+    return JitterPayload(new int(1), [](void* p) {
+      delete static_cast<int*>(p);
+      (*counter)++;
+    });
+  };
+  jb.insert(ts(0), kPacket, pts_of(ts(0)), arrival(0), make());
+  jb.insert(ts(0), kPacket, pts_of(ts(0)), arrival(0), make());  // duplicate
+  EXPECT_EQ(freed, 1);
+  jb.insert(ts(5), kPacket, pts_of(ts(5)), arrival(5), make());
+  jb.reset();
+  EXPECT_EQ(freed, 3);
+}
+
+TEST_F(Fixture, BoundedWhenFlooded) {
+  JitterConfig config;
+  config.max_held = 8;
+  JitterBuffer small(config);
+  small.insert(ts(0), kPacket, pts_of(ts(0)), arrival(0), jitter_payload_none());
+  for (int i = 2; i < 20; i++)
+    small.insert(ts(i), kPacket, pts_of(ts(i)), arrival(2), jitter_payload_none());
+  EXPECT_EQ(small.held(), 8u);
+  EXPECT_EQ(small.stats().overflow, 10u);
+}
+
+TEST_F(Fixture, HostileTimestampsAreRejectedOrContained) {
+  EXPECT_EQ(jb.insert(~0ull, kPacket, 0, kTimeNone, jitter_payload_none()),
+            JitterVerdict::kInvalid);
+  EXPECT_EQ(jb.insert(ts(0), 0, 0, kTimeNone, jitter_payload_none()), JitterVerdict::kInvalid);
+  EXPECT_EQ(jb.stats().invalid, 2u);
+  // Largest representable timestamp, then a tiny one: a restart, no overflow.
+  const uint64_t big = kTimeMax / 1000;
+  EXPECT_EQ(jb.insert(big, kPacket, kTimeMax - 1, kTimeNone, jitter_payload_none()),
+            JitterVerdict::kAccepted);
+  EXPECT_EQ(jb.insert(1, kPacket, 0, kTimeNone, jitter_payload_none()), JitterVerdict::kAccepted);
+  EXPECT_EQ(jb.stats().resets, 1u);
+  EXPECT_EQ(pop_all(kTimeNone).size(), 2u);
+}
+
+TEST_F(Fixture, LevelIsHowFarAheadOfPlayoutTheNewestDataIs) {
+  EXPECT_EQ(jb.level_ns(0), 0u);
+  offer(0, arrival(0, 3 * kMs));
+  // Newest data ends at pts + 10 ms and plays 60 ms later; 3 ms have passed.
+  EXPECT_EQ(jb.level_ns(arrival(0, 3 * kMs)), kPacket + kLatency - 3 * kMs);
+}
