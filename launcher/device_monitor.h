@@ -1,0 +1,16 @@
+// Lists the machine's audio sources and outputs through GstDeviceMonitor.
+
+#pragma once
+
+#include <vector>
+
+#include "device_list.h"
+
+namespace syncwave {
+namespace launcher {
+
+// Needs gst_init(). Empty when no audio server or provider answers.
+std::vector<AudioDevice> probe_audio_devices();
+
+}  // namespace launcher
+}  // namespace syncwave

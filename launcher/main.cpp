@@ -1,0 +1,178 @@
+// syncwave-launch: send, receive, devices and presets. Usage errors exit 2, runtime
+// errors 1, a clean run or an interruption 0 (see docs/launcher.md).
+
+#include <gst/gst.h>
+
+#include <cstdio>
+#include <string>
+
+#include "command_line.h"
+#include "config_file.h"
+#include "device_monitor.h"
+#include "options.h"
+#include "pipeline_builder.h"
+#include "preset.h"
+#include "runner.h"
+
+using namespace syncwave::launcher;
+
+namespace {
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "syncwave-launch: %s\n", message.c_str());
+  return kExitUsageError;
+}
+
+int runtime_error(const std::string& message) {
+  std::fprintf(stderr, "syncwave-launch: %s\n", message.c_str());
+  return kExitRuntimeError;
+}
+
+Platform this_platform() {
+#if defined(G_OS_WIN32)
+  return Platform::kWindows;
+#elif defined(__APPLE__)
+  return Platform::kMacOS;
+#else
+  return Platform::kLinux;
+#endif
+}
+
+int show_devices(const Options& options) {
+  std::vector<AudioDevice> devices = probe_audio_devices();
+  if (options.common.print) {
+    for (const AudioDevice& d : devices)
+      std::printf("%s\n", gst_launch_command(device_test_description(d, this_platform())).c_str());
+    return kExitOk;
+  }
+  std::printf("%s", format_device_list(devices).c_str());
+  if (devices.empty())
+    std::fprintf(stderr, "No audio devices were found: is PulseAudio or PipeWire running?\n");
+  return kExitOk;
+}
+
+int show_presets(const Options& options) {
+  std::vector<std::string> errors;
+  std::vector<Preset> presets = list_presets(preset_directories(), &errors);
+  for (const std::string& e : errors) std::fprintf(stderr, "syncwave-launch: %s\n", e.c_str());
+  if (presets.empty())
+    return runtime_error(
+        "No presets were found: set SYNCWAVE_PIPELINES_DIR to the pipelines/ directory.");
+  for (const Preset& p : presets) {
+    if (!options.common.print) {
+      std::printf("%-16s %s\n", p.name.c_str(), p.description.c_str());
+      if (options.common.verbose) {
+        std::printf("    file:    %s\n", p.path.c_str());
+        std::string send, receive;
+        for (const Assignment& a : p.send) send += " --" + a.first + "=" + a.second;
+        for (const Assignment& a : p.receive) receive += " --" + a.first + "=" + a.second;
+        std::printf("    send:   %s\n      %s\n", send.c_str(),
+                    (p.send_template.empty() ? kDefaultSendTemplate : p.send_template.c_str()));
+        std::printf(
+            "    receive:%s\n      %s\n", receive.c_str(),
+            (p.receive_template.empty() ? kDefaultReceiveTemplate : p.receive_template.c_str()));
+      }
+      continue;
+    }
+    // The pipelines of the preset, runnable as printed: a tone sent to this machine.
+    std::printf("# %s: %s\n", p.name.c_str(), p.description.c_str());
+    for (Command c : {Command::kSend, Command::kReceive}) {
+      Options o;
+      o.command = c;
+      std::string err;
+      for (const Assignment& a : (c == Command::kSend ? p.send : p.receive))
+        apply_option(o, a.first, a.second, &err);
+      if (c == Command::kSend) {
+        apply_option(o, "source", "test", &err);
+        apply_option(o, "target", "127.0.0.1", &err);
+      }
+      BuildEnvironment env;
+      env.platform = this_platform();
+      std::string description;
+      if (!build_pipeline(o, env, &p, &description, &err)) return runtime_error(err);
+      std::printf("%s\n", gst_launch_command(description).c_str());
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine cl;
+  std::string error;
+  if (!parse_command_line(argc, argv, &cl, &error)) return usage_error(error);
+  if (cl.help) {
+    std::printf("%s", cl.help_text.c_str());
+    return kExitOk;
+  }
+  if (cl.version) {
+    gst_init(nullptr, nullptr);
+    gchar* gst = gst_version_string();
+    std::printf("%s(%s)\n", version_text().c_str(), gst);
+    g_free(gst);
+    return kExitOk;
+  }
+
+  Options options;
+  options.command = cl.command;
+  const bool streams = cl.command == Command::kSend || cl.command == Command::kReceive;
+
+  // Layers, later wins: defaults < preset < config file < command line.
+  Assignments config;
+  const std::string config_path = config_file_path();
+  if (streams && !load_config(config_path, cl.command, &config, &error)) return usage_error(error);
+  std::string preset_name;
+  for (const Assignment& a : config)
+    if (a.first == "preset") preset_name = a.second;
+  for (const Assignment& a : cl.assignments)
+    if (a.first == "preset") preset_name = a.second;
+  Preset preset;
+  bool have_preset = false;
+  if (!preset_name.empty()) {
+    if (!find_preset(preset_directories(), preset_name, &preset, &error)) return usage_error(error);
+    have_preset = true;
+    for (const Assignment& a : cl.command == Command::kSend ? preset.send : preset.receive)
+      if (!apply_option(options, a.first, a.second, &error)) return usage_error(error);
+  }
+  for (const Assignment& a : config)
+    if (!apply_option(options, a.first, a.second, &error)) return usage_error(error);
+  for (const Assignment& a : cl.assignments)
+    if (!apply_option(options, a.first, a.second, &error)) return usage_error(error);
+  if (!validate_options(options, &error)) return usage_error(error);
+
+  if (options.common.save_config) {
+    Assignments explicit_options = config;
+    explicit_options.insert(explicit_options.end(), cl.assignments.begin(), cl.assignments.end());
+    if (!save_config(config_path, cl.command, explicit_options, &error))
+      return runtime_error(error);
+    if (!options.common.quiet)
+      std::fprintf(stderr, "Saved the %s options to %s.\n", command_name(cl.command),
+                   config_path.c_str());
+  }
+
+  gst_init(nullptr, nullptr);
+  int code = kExitOk;
+  if (cl.command == Command::kDevices) {
+    code = show_devices(options);
+  } else if (cl.command == Command::kPresets) {
+    code = show_presets(options);
+  } else {
+    BuildEnvironment env;
+    if (!prepare_environment(options, &env, &error)) {
+      code = runtime_error(error);
+    } else {
+      std::string description;
+      if (!build_pipeline(options, env, have_preset ? &preset : nullptr, &description, &error)) {
+        code = runtime_error(error);
+      } else if (options.common.print) {
+        std::printf("%s\n", gst_launch_command(description).c_str());
+      } else {
+        if (options.common.verbose) std::fprintf(stderr, "Pipeline: %s\n", description.c_str());
+        code = run_pipeline(options, description);
+      }
+    }
+  }
+  gst_deinit();
+  return code;
+}

@@ -1,0 +1,450 @@
+#include "options.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+namespace syncwave {
+namespace launcher {
+
+namespace {
+
+const std::set<std::string> kCommonOptions = {"print",    "verbose",    "quiet", "save-config",
+                                              "duration", "stats-json", "preset"};
+const std::set<std::string> kSendOptions = {"source", "codec",  "bitrate",   "frame-ms",
+                                            "fec",    "target", "broadcast", "multicast",
+                                            "ttl",    "port",   "clock-port"};
+const std::set<std::string> kReceiveOptions = {"port",   "bind",   "multicast", "latency",
+                                               "clock",  "from",   "device",    "delay",
+                                               "volume", "silent", "record"};
+const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
+                                            "save-config", "broadcast", "silent"};
+
+std::string quoted(const std::string& s) {
+  return "'" + s + "'";
+}
+
+bool fail(std::string* error, const std::string& name, const std::string& value,
+          const std::string& expected) {
+  if (error) *error = "--" + name + "=" + quoted(value) + " is invalid: " + expected + ".";
+  return false;
+}
+
+bool parse_flag(const std::string& value, bool* out) {
+  if (value.empty() || value == "true" || value == "1" || value == "yes") {
+    *out = true;
+    return true;
+  }
+  if (value == "false" || value == "0" || value == "no") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+bool int_in_range(const std::string& value, int lo, int hi, int* out) {
+  int v = 0;
+  if (!parse_int(value, &v) || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool valid_host(const std::string& host) {
+  if (host.empty() || host.size() > 253) return false;
+  for (char c : host) {
+    if (c == ' ' || c == '\t' || c == '/' || c == '"' || c == '\'' || c == ',' || c == '!' ||
+        c == '\\')
+      return false;
+  }
+  return true;
+}
+
+bool is_multicast_ipv4(const std::string& host) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char tail = 0;
+  if (std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4) return false;
+  return a >= 224 && a <= 239 && b < 256 && c < 256 && d < 256;
+}
+
+bool is_multicast_ipv6(const std::string& host) {
+  return host.size() > 2 && (host[0] == 'f' || host[0] == 'F') &&
+         (host[1] == 'f' || host[1] == 'F') && host.find(':') != std::string::npos;
+}
+
+bool valid_clock(const std::string& clock) {
+  if (clock == "auto" || clock == "system" || clock == "ptp") return true;
+  auto rest_after = [&](const std::string& scheme, std::string* rest) {
+    for (const std::string& sep : {scheme + "://", scheme + ":"}) {
+      if (clock.compare(0, sep.size(), sep) == 0) {
+        *rest = clock.substr(sep.size());
+        return true;
+      }
+    }
+    return false;
+  };
+  std::string rest;
+  if (rest_after("ptp", &rest)) {
+    int domain = 0;
+    return int_in_range(rest, 0, 255, &domain);
+  }
+  if (rest_after("net", &rest) || rest_after("ntp", &rest)) {
+    Endpoint ep;
+    return parse_endpoint(rest, &ep);
+  }
+  return false;
+}
+
+RecordFormat record_format_for(const std::string& path) {
+  auto ends_with = [&](const char* ext) {
+    std::string e(ext);
+    if (path.size() <= e.size()) return false;
+    std::string tail = path.substr(path.size() - e.size());
+    for (char& ch : tail) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return tail == e;
+  };
+  if (ends_with(".wav")) return RecordFormat::kWav;
+  if (ends_with(".flac")) return RecordFormat::kFlac;
+  if (ends_with(".ogg")) return RecordFormat::kOgg;
+  return RecordFormat::kNone;
+}
+
+bool apply_common(CommonOptions& o, const std::string& name, const std::string& value,
+                  std::string* error) {
+  if (name == "print" || name == "verbose" || name == "quiet" || name == "save-config") {
+    bool v = false;
+    if (!parse_flag(value, &v)) return fail(error, name, value, "expected true or false");
+    if (name == "print") o.print = v;
+    if (name == "verbose") o.verbose = v;
+    if (name == "quiet") o.quiet = v;
+    if (name == "save-config") o.save_config = v;
+    return true;
+  }
+  if (name == "duration") {
+    double d = 0;
+    if (!parse_number(value, &d) || d <= 0 || d > 1e7)
+      return fail(error, name, value, "expected a number of seconds greater than 0");
+    o.duration_s = d;
+    return true;
+  }
+  if (name == "stats-json") {
+    if (value.empty()) return fail(error, name, value, "expected a file name or -");
+    o.stats_json = value;
+    return true;
+  }
+  if (name == "preset") {
+    if (value.empty() || value.find('/') != std::string::npos || value[0] == '.')
+      return fail(error, name, value, "expected a preset name (see 'syncwave-launch presets')");
+    o.preset = value;
+    return true;
+  }
+  return false;
+}
+
+bool apply_send(SendOptions& o, const std::string& name, const std::string& value,
+                std::string* error) {
+  if (name == "source") {
+    if (value == "loopback") {
+      o.source = SourceKind::kLoopback;
+      o.source_arg.clear();
+    } else if (value == "test") {
+      o.source = SourceKind::kTest;
+      o.source_arg.clear();
+    } else if (value.compare(0, 7, "device:") == 0 && value.size() > 7) {
+      o.source = SourceKind::kDevice;
+      o.source_arg = value.substr(7);
+    } else if (value.compare(0, 5, "file:") == 0 && value.size() > 5) {
+      o.source = SourceKind::kFile;
+      o.source_arg = value.substr(5);
+    } else {
+      return fail(error, name, value, "expected loopback, test, device:NAME or file:PATH");
+    }
+    return true;
+  }
+  if (name == "codec") {
+    if (value == "raw") {
+      o.codec = Codec::kRaw;
+    } else if (value == "opus") {
+      o.codec = Codec::kOpus;
+    } else {
+      return fail(error, name, value, "expected raw or opus");
+    }
+    return true;
+  }
+  if (name == "bitrate") {
+    if (!int_in_range(value, 6, 510, &o.bitrate_kbps))
+      return fail(error, name, value, "expected kilobits per second from 6 to 510");
+    return true;
+  }
+  if (name == "frame-ms") {
+    double f = 0;
+    if (!parse_number(value, &f) || (f != 2.5 && f != 5 && f != 10 && f != 20))
+      return fail(error, name, value, "expected 2.5, 5, 10 or 20");
+    o.frame_ms = f;
+    return true;
+  }
+  if (name == "fec") {
+    if (!int_in_range(value, 0, 100, &o.fec_percent))
+      return fail(error, name, value, "expected an expected-loss percentage from 0 to 100");
+    return true;
+  }
+  if (name == "target") {
+    Endpoint ep;
+    if (!parse_endpoint(value, &ep)) return fail(error, name, value, "expected HOST or HOST:PORT");
+    o.targets.push_back(ep);
+    return true;
+  }
+  if (name == "broadcast") {
+    if (!parse_flag(value, &o.broadcast)) return fail(error, name, value, "expected true or false");
+    return true;
+  }
+  if (name == "multicast") {
+    Endpoint ep;
+    if (!parse_endpoint(value, &ep) || !(is_multicast_ipv4(ep.host) || is_multicast_ipv6(ep.host)))
+      return fail(error, name, value,
+                  "expected a multicast group such as 239.255.0.1 or 239.255.0.1:5555");
+    o.multicast = ep;
+    return true;
+  }
+  if (name == "ttl") {
+    if (!int_in_range(value, 0, 255, &o.ttl))
+      return fail(error, name, value, "expected a hop count from 0 to 255");
+    return true;
+  }
+  if (name == "port") {
+    if (!int_in_range(value, 1, 65535, &o.port))
+      return fail(error, name, value, "expected a UDP port from 1 to 65535");
+    return true;
+  }
+  if (name == "clock-port") {
+    if (!int_in_range(value, 0, 65535, &o.clock_port))
+      return fail(error, name, value, "expected a UDP port from 1 to 65535, or 0 for off");
+    return true;
+  }
+  return false;
+}
+
+bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string& value,
+                   std::string* error) {
+  if (name == "port") {
+    if (!int_in_range(value, 1, 65535, &o.port))
+      return fail(error, name, value, "expected a UDP port from 1 to 65535");
+    return true;
+  }
+  if (name == "bind") {
+    if (!valid_host(value)) return fail(error, name, value, "expected a local address");
+    o.bind = value;
+    return true;
+  }
+  if (name == "multicast") {
+    if (!(is_multicast_ipv4(value) || is_multicast_ipv6(value)))
+      return fail(error, name, value, "expected a multicast group such as 239.255.0.1");
+    o.multicast = value;
+    return true;
+  }
+  if (name == "latency") {
+    if (!int_in_range(value, 1, 10000, &o.latency_ms))
+      return fail(error, name, value, "expected milliseconds from 1 to 10000");
+    return true;
+  }
+  if (name == "clock") {
+    if (!valid_clock(value))
+      return fail(error, name, value,
+                  "expected auto, system, net:HOST[:PORT], ptp[:DOMAIN] or ntp:HOST[:PORT]");
+    o.clock = value;
+    return true;
+  }
+  if (name == "from") {
+    if (!valid_host(value)) return fail(error, name, value, "expected a host name or address");
+    o.from = value;
+    return true;
+  }
+  if (name == "device") {
+    if (value.empty()) return fail(error, name, value, "expected a device name");
+    if (o.outputs.size() == 1 && !o.outputs[0].named) {
+      o.outputs[0].device = value;
+      o.outputs[0].named = true;
+    } else {
+      Output out;
+      out.device = value;
+      out.named = true;
+      o.outputs.push_back(out);
+    }
+    return true;
+  }
+  if (name == "delay") {
+    double d = 0;
+    if (!parse_number(value, &d) || d < -10000 || d > 10000)
+      return fail(error, name, value, "expected milliseconds from -latency to 10000");
+    o.outputs.back().delay_ms = d;
+    return true;
+  }
+  if (name == "volume") {
+    double v = 0;
+    if (!parse_number(value, &v) || v < 0 || v > 1.5)
+      return fail(error, name, value, "expected a gain from 0 to 1.5");
+    o.outputs.back().volume = v;
+    return true;
+  }
+  if (name == "silent") {
+    if (!parse_flag(value, &o.silent)) return fail(error, name, value, "expected true or false");
+    return true;
+  }
+  if (name == "record") {
+    RecordFormat f = record_format_for(value);
+    if (f == RecordFormat::kNone)
+      return fail(error, name, value, "expected a file name ending in .wav, .flac or .ogg");
+    o.record = value;
+    o.record_format = f;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* command_name(Command command) {
+  switch (command) {
+    case Command::kSend:
+      return "send";
+    case Command::kReceive:
+      return "receive";
+    case Command::kDevices:
+      return "devices";
+    case Command::kPresets:
+      return "presets";
+    case Command::kNone:
+      break;
+  }
+  return "";
+}
+
+Command command_from_name(const std::string& name) {
+  if (name == "send") return Command::kSend;
+  if (name == "receive") return Command::kReceive;
+  if (name == "devices") return Command::kDevices;
+  if (name == "presets") return Command::kPresets;
+  return Command::kNone;
+}
+
+bool is_known_option(Command command, const std::string& name) {
+  if (kCommonOptions.count(name)) return true;
+  if (command == Command::kSend) return kSendOptions.count(name) > 0;
+  if (command == Command::kReceive) return kReceiveOptions.count(name) > 0;
+  return false;
+}
+
+bool is_flag_option(const std::string& name) {
+  return kFlagOptions.count(name) > 0;
+}
+
+bool apply_option(Options& options, const std::string& name, const std::string& value,
+                  std::string* error) {
+  if (!is_known_option(options.command, name)) {
+    if (error)
+      *error = std::string("--") + name + " is not an option of '" + command_name(options.command) +
+               "'.";
+    return false;
+  }
+  if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
+  if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
+  return apply_receive(options.receive, name, value, error);
+}
+
+bool validate_options(const Options& options, std::string* error) {
+  const CommonOptions& c = options.common;
+  if (c.verbose && c.quiet) {
+    if (error) *error = "--verbose and --quiet cannot be used together.";
+    return false;
+  }
+  if (options.command == Command::kSend) {
+    const SendOptions& s = options.send;
+    if (s.fec_percent > 0 && s.codec != Codec::kOpus) {
+      if (error)
+        *error = "--fec=" + std::to_string(s.fec_percent) +
+                 " needs --codec=opus: raw audio has no forward error correction.";
+      return false;
+    }
+  }
+  if (options.command == Command::kReceive) {
+    const ReceiveOptions& r = options.receive;
+    for (const Output& out : r.outputs) {
+      if (out.delay_ms < -r.latency_ms) {
+        if (error) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%g", out.delay_ms);
+          *error = std::string("--delay=") + buf + " is invalid: a device can be at most " +
+                   std::to_string(r.latency_ms) + " ms early (--latency).";
+        }
+        return false;
+      }
+    }
+    if (r.silent && (r.outputs.size() > 1 || r.outputs[0].named)) {
+      if (error) *error = "--silent plays nothing, so it cannot be combined with --device.";
+      return false;
+    }
+    if (!r.bind.empty() && !r.multicast.empty()) {
+      if (error) *error = "--bind and --multicast cannot be used together.";
+      return false;
+    }
+  }
+  return true;
+}
+
+bool parse_endpoint(const std::string& text, Endpoint* endpoint) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    size_t close = text.find(']');
+    if (close == std::string::npos) return false;
+    host = text.substr(1, close - 1);
+    std::string rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest[0] != ':') return false;
+      port = rest.substr(1);
+      if (port.empty()) return false;
+    }
+  } else {
+    size_t colon = text.find(':');
+    if (colon != std::string::npos && text.find(':', colon + 1) != std::string::npos) {
+      host = text;  // bare IPv6 address, no port
+    } else if (colon != std::string::npos) {
+      host = text.substr(0, colon);
+      port = text.substr(colon + 1);
+      if (port.empty()) return false;
+    } else {
+      host = text;
+    }
+  }
+  if (!valid_host(host)) return false;
+  int p = 0;
+  if (!port.empty() && !int_in_range(port, 1, 65535, &p)) return false;
+  endpoint->host = host;
+  endpoint->port = p;
+  return true;
+}
+
+bool parse_number(const std::string& text, double* value) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return false;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(text.c_str(), &end);
+  if (errno != 0 || end == text.c_str() || *end != '\0' || !std::isfinite(v)) return false;
+  *value = v;
+  return true;
+}
+
+bool parse_int(const std::string& text, int* value) {
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return false;
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(text.c_str(), &end, 10);
+  if (errno != 0 || *end != '\0' || v < -2147483647L || v > 2147483647L) return false;
+  *value = static_cast<int>(v);
+  return true;
+}
+
+}  // namespace launcher
+}  // namespace syncwave

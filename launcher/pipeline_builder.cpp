@@ -1,0 +1,307 @@
+#include "pipeline_builder.h"
+
+#include <cstdio>
+#include <map>
+
+namespace syncwave {
+namespace launcher {
+
+namespace {
+
+std::string num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string raw_caps() {
+  return "audio/x-raw,format=F32LE,layout=interleaved,rate=" + std::to_string(kSampleRate) +
+         ",channels=" + std::to_string(kChannels);
+}
+
+bool safe_gst_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == '/' || c == ':' || c == '+' || c == '@' || c == '%';
+}
+
+bool safe_shell_char(char c) {
+  return safe_gst_char(c) || c == '=' || c == ',' || c == '!';
+}
+
+std::string endpoint_string(const Endpoint& ep, int default_port) {
+  int port = ep.port ? ep.port : default_port;
+  if (ep.host.find(':') != std::string::npos) return "[" + ep.host + "]:" + std::to_string(port);
+  return ep.host + ":" + std::to_string(port);
+}
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); i++) out += (i ? sep : "") + parts[i];
+  return out;
+}
+
+std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) {
+  const int frame_us = static_cast<int>(s.frame_ms * 1000);
+  const std::string latency_time = " latency-time=" + std::to_string(frame_us);
+  std::string src;
+  bool pace = false;
+  switch (s.source) {
+    case SourceKind::kTest:
+      src =
+          "audiotestsrc name=capture is-live=true wave=sine freq=440 volume=0.5 "
+          "samplesperbuffer=" +
+          std::to_string(static_cast<int>(kSampleRate * s.frame_ms / 1000));
+      break;
+    case SourceKind::kLoopback:
+      if (env.platform == Platform::kWindows) {
+        src = "wasapi2src name=capture loopback=true low-latency=true";
+      } else {
+        // macOS never gets here: the runtime refuses loopback there.
+        src = "pulsesrc name=capture device=" + gst_quote(env.loopback_device) + latency_time;
+      }
+      break;
+    case SourceKind::kDevice:
+      if (env.platform == Platform::kWindows) {
+        src = "wasapi2src name=capture device=" + gst_quote(s.source_arg) + " low-latency=true";
+      } else if (env.platform == Platform::kMacOS) {
+        src = "osxaudiosrc name=capture device=" + gst_quote(s.source_arg);
+      } else {
+        src = "pulsesrc name=capture device=" + gst_quote(s.source_arg) + latency_time;
+      }
+      break;
+    case SourceKind::kFile:
+      src = "uridecodebin name=capture uri=" + gst_quote(env.file_uri);
+      pace = true;
+      break;
+  }
+  std::string out = src + " ! audioconvert ! audioresample ! " + raw_caps();
+  // A file decodes as fast as the CPU allows: clocksync sends it in real time.
+  if (pace) out += " ! clocksync";
+  return out;
+}
+
+std::string encode_fragment(const SendOptions& s) {
+  std::string pay = "syncwavepay name=pay time-provider-port=" + std::to_string(s.clock_port);
+  if (s.codec == Codec::kRaw) return pay;
+  std::string enc = "opusenc name=encoder bitrate=" + std::to_string(s.bitrate_kbps * 1000) +
+                    " frame-size=" + (s.frame_ms == 2.5 ? std::string("2") : num(s.frame_ms));
+  if (s.fec_percent > 0)
+    enc += " inband-fec=true packet-loss-percentage=" + std::to_string(s.fec_percent);
+  return enc + " ! " + pay;
+}
+
+std::string transmit_fragment(const SendOptions& s, const BuildEnvironment& env) {
+  std::string out =
+      "multiudpsink name=net clients=" + gst_quote(join(send_clients(s, env), ",")) + " sync=false";
+  if (!s.multicast.host.empty()) out += " ttl-mc=" + std::to_string(s.ttl) + " auto-multicast=true";
+  return out;
+}
+
+std::string receive_fragment(const ReceiveOptions& r) {
+  std::string out = "udpsrc name=src port=" + std::to_string(r.port);
+  if (!r.multicast.empty()) {
+    out += " address=" + gst_quote(r.multicast) + " auto-multicast=true";
+  } else if (!r.bind.empty()) {
+    out += " address=" + gst_quote(r.bind);
+  }
+  return out + " caps=application/x-syncwave buffer-size=1048576";
+}
+
+std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t index,
+                            const BuildEnvironment& env) {
+  if (env.have_syncwavesink) {
+    std::string s = "syncwavesink name=out" + std::to_string(index) +
+                    " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock);
+    if (!out.device.empty()) s += " device=" + gst_quote(out.device);
+    if (out.delay_ms != 0) s += " delay=" + num(out.delay_ms);
+    if (out.volume != 1.0) s += " volume=" + num(out.volume);
+    return s;
+  }
+  // Standard elements until syncwavesink is available: no shared clock, so the
+  // jitter element runs in slave mode (smooth playback, no cross-device sync).
+  std::string s;
+  if (env.have_syncwavejitter)
+    s += "syncwavejitter name=out" + std::to_string(index) +
+         " mode=slave latency=" + std::to_string(r.latency_ms) + " ! ";
+  s += "syncwavedepay ! decodebin ! audioconvert ! audioresample ! volume volume=" +
+       num(out.volume) + " ! ";
+  if (env.platform == Platform::kLinux) {
+    s += "pulsesink";
+    if (!out.device.empty()) s += " device=" + gst_quote(out.device);
+    if (out.delay_ms != 0)
+      s += " ts-offset=" + std::to_string(static_cast<long long>(out.delay_ms * 1e6));
+  } else {
+    s += "autoaudiosink";
+  }
+  return s;
+}
+
+std::string record_sink(const ReceiveOptions& r) {
+  const std::string file = "filesink name=record location=" + gst_quote(r.record);
+  switch (r.record_format) {
+    case RecordFormat::kWav:
+      return "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! " + file;
+    case RecordFormat::kFlac:
+      return "audioconvert ! flacenc ! " + file;
+    case RecordFormat::kOgg:
+      return "audioconvert ! vorbisenc ! oggmux ! " + file;
+    case RecordFormat::kNone:
+      break;
+  }
+  return "fakesink sync=false async=false";
+}
+
+// Decodes what arrives for the meters and --record, apart from playback.
+std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env) {
+  std::string s;
+  if (env.have_syncwavejitter)
+    s += "syncwavejitter name=jitter mode=slave latency=" + std::to_string(r.latency_ms) + " ! ";
+  s += "syncwavedepay name=depay ! decodebin ! audioconvert ! " + raw_caps() +
+       " ! level name=meter interval=1000000000 ! " + record_sink(r);
+  return s;
+}
+
+std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& env) {
+  std::vector<std::string> branches;
+  if (!r.silent) {
+    for (size_t i = 0; i < r.outputs.size(); i++)
+      branches.push_back(playback_branch(r, r.outputs[i], i, env));
+  }
+  branches.push_back(monitor_branch(r, env));
+  if (branches.size() == 1) return branches[0];
+  std::string out = "tee name=rx";
+  for (const std::string& b : branches) out += " rx. ! queue ! " + b;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> known_placeholders(Command command) {
+  std::vector<std::string> names = {"port",       "latency", "bitrate_bps", "frame_ms",
+                                    "clock_port", "clients", "rate",        "channels"};
+  if (command == Command::kSend) {
+    for (const char* n : {"capture", "meter", "encode", "transmit"}) names.push_back(n);
+  } else {
+    for (const char* n : {"receive", "playout"}) names.push_back(n);
+  }
+  return names;
+}
+
+std::vector<std::string> send_clients(const SendOptions& s, const BuildEnvironment& env) {
+  std::vector<std::string> clients;
+  for (const Endpoint& t : s.targets) clients.push_back(endpoint_string(t, s.port));
+  if (s.broadcast && !env.broadcast_address.empty())
+    clients.push_back(endpoint_string(Endpoint{env.broadcast_address, 0}, s.port));
+  if (!s.multicast.host.empty()) clients.push_back(endpoint_string(s.multicast, s.port));
+  return clients;
+}
+
+bool build_pipeline(const Options& options, const BuildEnvironment& env, const Preset* preset,
+                    std::string* description, std::string* error) {
+  std::map<std::string, std::string> values;
+  const SendOptions& s = options.send;
+  const ReceiveOptions& r = options.receive;
+  const bool send = options.command == Command::kSend;
+  values["port"] = std::to_string(send ? s.port : r.port);
+  values["latency"] = std::to_string(r.latency_ms);
+  values["bitrate_bps"] = std::to_string(s.bitrate_kbps * 1000);
+  values["frame_ms"] = num(s.frame_ms);
+  values["clock_port"] = std::to_string(s.clock_port);
+  values["clients"] = gst_quote(join(send_clients(s, env), ","));
+  values["rate"] = std::to_string(kSampleRate);
+  values["channels"] = std::to_string(kChannels);
+  std::string tmpl;
+  if (send) {
+    values["capture"] = capture_fragment(s, env);
+    values["meter"] = "level name=meter interval=1000000000";
+    values["encode"] = encode_fragment(s);
+    values["transmit"] = transmit_fragment(s, env);
+    tmpl = preset && !preset->send_template.empty() ? preset->send_template : kDefaultSendTemplate;
+  } else {
+    values["receive"] = receive_fragment(r);
+    values["playout"] = playout_fragment(r, env);
+    tmpl = preset && !preset->receive_template.empty() ? preset->receive_template
+                                                       : kDefaultReceiveTemplate;
+  }
+  std::string err;
+  if (!expand_template(tmpl, values, description, &err)) {
+    if (error) *error = "Preset '" + (preset ? preset->name : std::string()) + "': " + err;
+    return false;
+  }
+  return true;
+}
+
+std::string device_test_description(const AudioDevice& d, Platform platform) {
+  const std::string name = gst_quote(d.name);
+  if (d.source) {
+    std::string src = platform == Platform::kWindows
+                          ? "wasapi2src device=" + name + (d.monitor ? " loopback=true" : "")
+                      : platform == Platform::kMacOS ? "osxaudiosrc device=" + name
+                                                     : "pulsesrc device=" + name;
+    return src + " num-buffers=500 ! level ! fakesink";
+  }
+  std::string sink = platform == Platform::kWindows ? "wasapi2sink device=" + name
+                     : platform == Platform::kMacOS ? "osxaudiosink device=" + name
+                                                    : "pulsesink device=" + name;
+  return "audiotestsrc num-buffers=100 ! audioconvert ! audioresample ! " + sink;
+}
+
+std::string gst_quote(const std::string& value) {
+  bool safe = !value.empty();
+  for (char c : value) safe = safe && safe_gst_char(c);
+  if (safe) return value;
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::vector<std::string> split_description(const std::string& description) {
+  std::vector<std::string> tokens;
+  std::string cur;
+  bool in_quotes = false;
+  for (size_t i = 0; i < description.size(); i++) {
+    char c = description[i];
+    if (in_quotes && c == '\\' && i + 1 < description.size()) {
+      cur += c;
+      cur += description[++i];
+      continue;
+    }
+    if (c == '"') in_quotes = !in_quotes;
+    if (c == ' ' && !in_quotes) {
+      if (!cur.empty()) tokens.push_back(cur);
+      cur.clear();
+      continue;
+    }
+    cur += c;
+  }
+  if (!cur.empty()) tokens.push_back(cur);
+  return tokens;
+}
+
+std::string gst_launch_command(const std::string& description) {
+  std::string out = "gst-launch-1.0 -e";
+  for (const std::string& token : split_description(description)) {
+    bool safe = true;
+    for (char c : token) safe = safe && safe_shell_char(c);
+    out += ' ';
+    if (safe) {
+      out += token;
+      continue;
+    }
+    out += '\'';
+    for (char c : token) {
+      if (c == '\'')
+        out += "'\\''";
+      else
+        out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
+}  // namespace launcher
+}  // namespace syncwave
