@@ -139,15 +139,14 @@ static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstCl
   gint64 v;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (!priv->offset_valid) {
-      if (clock) {
-        take_offset_locked(self, clock);
-      } else {
-        /* No clock at all: the first buffer is "now". */
-        priv->offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
-        priv->offset_valid = true;
-        priv->no_clock_anchor = true;
-      }
+    if (clock && (!priv->offset_valid || priv->offset_clock != clock)) {
+      /* First use, or the clock changed without a state change. */
+      take_offset_locked(self, clock);
+    } else if (!clock && !priv->offset_valid) {
+      /* No clock at all: the first buffer is "now". */
+      priv->offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
+      priv->offset_valid = true;
+      priv->no_clock_anchor = true;
     }
     v = (gint64)running + priv->offset;
     if (!priv->no_clock_anchor && GST_CLOCK_TIME_IS_VALID(base)) v += (gint64)base;
