@@ -112,7 +112,8 @@ std::vector<uint8_t> DatagramScript::audio(Reader& in) {
     if (frame * frames > 1400) frames = 1400 / frame ? 1400 / frame : 1;
     payload.assign(frame * frames, 0);
     const auto noise = in.bytes(8);
-    std::memcpy(payload.data(), noise.data(), std::min(noise.size(), payload.size()));
+    if (!noise.empty())
+      std::memcpy(payload.data(), noise.data(), std::min(noise.size(), payload.size()));
     if (flags & 0x02) payload.resize(payload.size() - 1 - in.u8() % frame % payload.size());
     if (payload.empty()) payload.push_back(0);
     duration_us = rate_ ? frames * 1000000ull / rate_ : 0;
