@@ -275,9 +275,9 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
     return true;
   }
   if (name == "delay") {
-    double d = 0;
-    if (!parse_number(value, &d) || d < -10000 || d > 10000)
-      return fail(error, name, value, "expected milliseconds from -latency to 10000");
+    int d = 0;
+    if (!int_in_range(value, -10000, 10000, &d))
+      return fail(error, name, value, "expected whole milliseconds from -latency to 10000");
     o.outputs.back().delay_ms = d;
     return true;
   }
@@ -361,6 +361,13 @@ bool validate_options(const Options& options, std::string* error) {
   }
   if (options.command == Command::kSend) {
     const SendOptions& s = options.send;
+    if (s.targets.empty() && !s.broadcast && s.multicast.host.empty()) {
+      if (error)
+        *error =
+            "'send' needs a destination: add --target=HOST, --broadcast or "
+            "--multicast=GROUP.";
+      return false;
+    }
     if (s.fec_percent > 0 && s.codec != Codec::kOpus) {
       if (error)
         *error = "--fec=" + std::to_string(s.fec_percent) +
@@ -373,10 +380,9 @@ bool validate_options(const Options& options, std::string* error) {
     for (const Output& out : r.outputs) {
       if (out.delay_ms < -r.latency_ms) {
         if (error) {
-          char buf[64];
-          std::snprintf(buf, sizeof buf, "%g", out.delay_ms);
-          *error = std::string("--delay=") + buf + " is invalid: a device can be at most " +
-                   std::to_string(r.latency_ms) + " ms early (--latency).";
+          *error = "--delay=" + std::to_string(out.delay_ms) +
+                   " is invalid: a device can be at most " + std::to_string(r.latency_ms) +
+                   " ms early (--latency).";
         }
         return false;
       }

@@ -47,7 +47,7 @@ struct Endpoint {
 // One local output of a receiver: --device, with the --delay and --volume after it.
 struct Output {
   std::string device;  // empty: the platform's default output
-  double delay_ms = 0.0;
+  int delay_ms = 0;
   double volume = 1.0;
   bool named = false;  // set by --device
 };

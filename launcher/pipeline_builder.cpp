@@ -113,8 +113,10 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
     std::string s = "syncwavesink name=out" + std::to_string(index) +
                     " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock);
     if (!out.device.empty()) s += " device=" + gst_quote(out.device);
-    if (out.delay_ms != 0) s += " delay=" + num(out.delay_ms);
+    if (out.delay_ms != 0) s += " delay=" + std::to_string(out.delay_ms);
     if (out.volume != 1.0) s += " volume=" + num(out.volume);
+    // --from: the sink's jitter element (a child named "jitter") locks to that sender.
+    if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
     return s;
   }
   // Standard elements until syncwavesink is available: no shared clock, so the
@@ -122,14 +124,15 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
   std::string s;
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=out" + std::to_string(index) +
-         " mode=slave latency=" + std::to_string(r.latency_ms) + " ! ";
+         " mode=slave latency=" + std::to_string(r.latency_ms) +
+         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + " ! ";
   s += "syncwavedepay ! decodebin ! audioconvert ! audioresample ! volume volume=" +
        num(out.volume) + " ! ";
   if (env.platform == Platform::kLinux) {
     s += "pulsesink";
     if (!out.device.empty()) s += " device=" + gst_quote(out.device);
     if (out.delay_ms != 0)
-      s += " ts-offset=" + std::to_string(static_cast<long long>(out.delay_ms * 1e6));
+      s += " ts-offset=" + std::to_string(static_cast<long long>(out.delay_ms) * 1000000);
   } else {
     s += "autoaudiosink";
   }
@@ -155,8 +158,9 @@ std::string record_sink(const ReceiveOptions& r) {
 std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env) {
   std::string s;
   if (env.have_syncwavejitter)
-    s += "syncwavejitter name=jitter mode=slave latency=" + std::to_string(r.latency_ms) + " ! ";
-  s += "syncwavedepay name=depay ! decodebin ! audioconvert ! " + raw_caps() +
+    s += "syncwavejitter name=rxjitter mode=slave latency=" + std::to_string(r.latency_ms) +
+         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + " ! ";
+  s += "syncwavedepay name=rxdepay ! decodebin ! audioconvert ! " + raw_caps() +
        " ! level name=meter interval=1000000000 ! " + record_sink(r);
   return s;
 }

@@ -132,13 +132,7 @@ bool check_output_devices(const ReceiveOptions& r, std::string* error) {
   return true;
 }
 
-bool prepare_send(const SendOptions& s, BuildEnvironment* env, std::string* error) {
-  if (s.targets.empty() && !s.broadcast && s.multicast.host.empty()) {
-    *error =
-        "'send' needs somewhere to send to: add --target=HOST, --broadcast or "
-        "--multicast=GROUP.";
-    return false;
-  }
+bool prepare_send(const SendOptions& s, bool print, BuildEnvironment* env, std::string* error) {
   for (const Endpoint& t : s.targets) {
     if (!resolves(t.host, nullptr)) {
       *error = "Cannot resolve the host '" + t.host +
@@ -147,7 +141,7 @@ bool prepare_send(const SendOptions& s, BuildEnvironment* env, std::string* erro
     }
   }
   if (s.broadcast) env->broadcast_address = broadcast_address();
-  if (s.clock_port != 0) {
+  if (s.clock_port != 0 && !print) {
     std::string problem = udp_port_problem("", s.clock_port);
     if (!problem.empty()) {
       *error = "The clock port " + std::to_string(s.clock_port) + " cannot be used (" + problem +
@@ -207,14 +201,14 @@ bool prepare_send(const SendOptions& s, BuildEnvironment* env, std::string* erro
     }
   }
   for (const char* f : {"syncwavepay", "multiudpsink"}) {
-    if (!have_element(f)) {
+    if (!print && !have_element(f)) {
       *error = std::string("The GStreamer element '") + f +
                "' is missing: install the SyncWave plugin and GStreamer's good plugins, or "
                "set GST_PLUGIN_PATH to the build's gst-plugin directory.";
       return false;
     }
   }
-  if (s.codec == Codec::kOpus && !have_element("opusenc")) {
+  if (!print && s.codec == Codec::kOpus && !have_element("opusenc")) {
     *error =
         "Opus needs the 'opusenc' element (gstreamer1.0-plugins-base): install it or use "
         "--codec=raw.";
@@ -223,7 +217,11 @@ bool prepare_send(const SendOptions& s, BuildEnvironment* env, std::string* erro
   return true;
 }
 
-bool prepare_receive(const ReceiveOptions& r, BuildEnvironment* env, std::string* error) {
+bool prepare_receive(const ReceiveOptions& r, bool print, BuildEnvironment* env,
+                     std::string* error) {
+  env->have_syncwavesink = have_element("syncwavesink");
+  env->have_syncwavejitter = have_element("syncwavejitter");
+  if (print) return true;
   std::string problem = udp_port_problem(r.bind, r.port);
   if (problem == "in use") {
     *error = "UDP port " + std::to_string(r.port) +
@@ -246,8 +244,6 @@ bool prepare_receive(const ReceiveOptions& r, BuildEnvironment* env, std::string
         "set GST_PLUGIN_PATH to the build's gst-plugin directory.";
     return false;
   }
-  env->have_syncwavesink = have_element("syncwavesink");
-  env->have_syncwavejitter = have_element("syncwavejitter");
   return check_output_devices(r, error);
 }
 
@@ -316,7 +312,6 @@ class Runner {
   Runner(const Options& options, GstElement* pipeline)
       : options_(options), pipeline_(pipeline), command_(command_name(options.command)) {
     tty_ = isatty(fileno(stderr));
-    if (!options.receive.from.empty()) resolves(options.receive.from, &from_addresses_);
   }
 
   int run();
@@ -335,6 +330,7 @@ class Runner {
     return G_SOURCE_CONTINUE;
   }
   static gboolean on_duration(gpointer self) {
+    static_cast<Runner*>(self)->duration_source_ = 0;
     static_cast<Runner*>(self)->request_stop();
     return G_SOURCE_REMOVE;
   }
@@ -364,48 +360,30 @@ class Runner {
   FILE* json_ = nullptr;
   int exit_code_ = kExitOk;
   bool stopping_ = false;
+  guint duration_source_ = 0;
   bool status_shown_ = false;
   gint64 start_us_ = 0;
   gint64 last_tick_us_ = 0;
   uint64_t last_bytes_ = 0;
   uint64_t last_packets_ = 0;
   bool ever_received_ = false;
-  std::vector<std::string> from_addresses_;
   StatsSample last_sample_;
 
   std::mutex lock_;  // guards what the streaming thread's probe and the bus share
   std::vector<ChannelLevel> levels_;
   uint64_t probe_packets_ = 0;
   uint64_t probe_bytes_ = 0;
-  uint64_t probe_dropped_ = 0;
-  std::string sender_;
-  gint64 sender_last_us_ = 0;
-  std::map<std::string, gint64> others_;
+  std::map<std::string, gint64> heard_;  // sender address -> last packet (monotonic us)
 };
 
+// Counts what arrives and who sends it. It only observes: choosing the sender (the
+// first heard, or --from) is syncwavejitter's job, so the printed pipeline does it too.
 GstPadProbeReturn Runner::packet(GstBuffer* buffer) {
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buffer);
   std::string from = meta ? address_string(meta->addr) : "";
   gint64 now = g_get_monotonic_time();
   std::lock_guard<std::mutex> guard(lock_);
-  if (!from.empty()) {
-    bool allowed = true;
-    if (!from_addresses_.empty()) {
-      allowed = false;
-      for (const std::string& a : from_addresses_) allowed = allowed || host_of(from) == a;
-    }
-    // The first sender heard is played; another one only once it has been silent.
-    if (allowed && from != sender_ && !sender_.empty() && now - sender_last_us_ < kSenderTimeoutUs)
-      allowed = false;
-    if (!allowed) {
-      others_[from] = now;
-      probe_dropped_++;
-      return GST_PAD_PROBE_DROP;
-    }
-    if (from != sender_) others_.erase(from);
-    sender_ = from;
-    sender_last_us_ = now;
-  }
+  if (!from.empty()) heard_[from] = now;
   probe_packets_++;
   probe_bytes_ += gst_buffer_get_size(buffer);
   return GST_PAD_PROBE_OK;
@@ -424,9 +402,8 @@ StatsSample Runner::sample() {
     if (options_.command == Command::kReceive) {
       s.packets = probe_packets_;
       s.bytes = probe_bytes_;
-      s.sender = sender_;
-      for (const auto& o : others_)
-        if (now - o.second < 10 * G_USEC_PER_SEC) s.other_senders.push_back(o.first);
+      for (const auto& h : heard_)
+        if (now - h.second < kSenderTimeoutUs) s.other_senders.push_back(h.first);
     }
   }
   if (options_.command == Command::kSend) {
@@ -449,22 +426,32 @@ StatsSample Runner::sample() {
                                  (options_.send.multicast.host.empty() ? 0 : 1));
     s.state = "sending";
   } else {
-    GstElement* depay = gst_bin_get_by_name(GST_BIN(pipeline_), "depay");
+    GstElement* depay = gst_bin_get_by_name(GST_BIN(pipeline_), "rxdepay");
     GstStructure* ds = element_stats(depay);
-    s.transit_us = field(ds, {"mean-transit-us", "transit-mean-us", "mean-transit", "transit-us",
-                              "last-transit-us"});
     // Playback statistics come from the first output; with --silent from the monitor.
     GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline_), "out0");
-    if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "jitter");
+    const bool synced_mode = out != nullptr && !options_.receive.silent;
+    if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "rxjitter");
     GstStructure* js = element_stats(out);
-    s.lost = count(js, {"lost", "num-lost", "packets-lost"});
-    s.late = count(js, {"late", "num-late"});
-    s.duplicates = count(js, {"duplicates", "num-duplicates"});
-    s.jitter_us = field(js, {"jitter", "jitter-us", "avg-jitter"});
-    s.buffer_ms = field(js, {"buffer-level", "buffer-level-ms", "level-ms"});
-    s.clock_offset_us = field(js, {"clock-offset", "clock-offset-us"});
-    s.drift_ppm = field(js, {"drift", "drift-ppm"});
-    if (!s.transit_us) s.transit_us = field(js, {"mean-transit-us", "transit-us"});
+    s.transit_us = field(ds, {"transit-mean-us"});
+    if (!s.transit_us) s.transit_us = field(js, {"depay-transit-mean-us", "transit-mean-us"});
+    s.lost = count(js, {"lost"});
+    s.late = count(js, {"late"});
+    s.duplicates = count(js, {"duplicates"});
+    s.jitter_us = field(js, {"jitter-us"});
+    s.buffer_ms = field(js, {"level-ms"});
+    // In slave mode (--silent) the jitter element's offset maps arrival to sender time:
+    // not a clock offset worth showing.
+    if (synced_mode) {
+      s.clock_offset_us = field(js, {"clock-offset-us"});
+      s.drift_ppm = field(js, {"drift-ppm"});
+    }
+    const gchar* sender = js ? gst_structure_get_string(js, "sender") : nullptr;
+    if (sender && *sender) s.sender = sender;
+    gboolean synced = FALSE;
+    bool have_synced = js && gst_structure_get_boolean(js, "clock-synced", &synced);
+    const gchar* clock = js ? gst_structure_get_string(js, "clock") : nullptr;
+    if (clock && *clock) s.clock = clock;
     if (ds) gst_structure_free(ds);
     if (js) gst_structure_free(js);
     if (depay) gst_object_unref(depay);
@@ -473,7 +460,15 @@ StatsSample Runner::sample() {
     uint64_t delta = *s.packets - last_packets_;
     last_packets_ = *s.packets;
     if (*s.packets > 0) ever_received_ = true;
-    s.state = !ever_received_ ? "waiting" : (delta == 0 ? "quiet" : "receiving");
+    s.state = !ever_received_ ? "waiting"
+              : delta == 0    ? "quiet"
+              : have_synced   ? (synced ? "synced" : "syncing")
+                              : "receiving";
+    // Every sender heard recently except the one played.
+    std::vector<std::string> others;
+    for (const std::string& a : s.other_senders)
+      if (a != s.sender && host_of(a) != s.sender) others.push_back(a);
+    s.other_senders = others;
   }
   if (s.bytes && dt > 0) s.bitrate_kbps = (*s.bytes - last_bytes_) * 8.0 / 1000.0 / dt;
   if (s.bytes) last_bytes_ = *s.bytes;
@@ -610,12 +605,8 @@ void Runner::print_summary() {
     if (s.lost) std::fprintf(stderr, "; lost %llu", static_cast<unsigned long long>(*s.lost));
     if (s.late) std::fprintf(stderr, ", late %llu", static_cast<unsigned long long>(*s.late));
     std::fprintf(stderr, ".\n");
-    {
-      std::lock_guard<std::mutex> guard(lock_);
-      if (probe_dropped_)
-        std::fprintf(stderr, "Ignored %llu packets from other senders.\n",
-                     static_cast<unsigned long long>(probe_dropped_));
-    }
+    if (!s.other_senders.empty())
+      std::fprintf(stderr, "Also heard (not played): %s.\n", s.other_senders[0].c_str());
     if (!options_.receive.record.empty())
       std::fprintf(stderr, "Recorded to %s.\n", options_.receive.record.c_str());
   }
@@ -654,9 +645,8 @@ int Runner::run() {
   guint sigterm = g_unix_signal_add(SIGTERM, on_stop_request, this);
 #endif
   guint tick = g_timeout_add_seconds(1, on_tick, this);
-  guint duration = 0;
   if (options_.common.duration_s > 0)
-    duration =
+    duration_source_ =
         g_timeout_add(static_cast<guint>(options_.common.duration_s * 1000), on_duration, this);
 
   start_us_ = g_get_monotonic_time();
@@ -678,7 +668,7 @@ int Runner::run() {
     g_main_loop_run(loop_);
   }
   g_source_remove(tick);
-  if (duration) g_source_remove(duration);
+  if (duration_source_) g_source_remove(duration_source_);
 #ifdef G_OS_UNIX
   g_source_remove(sigint);
   g_source_remove(sigterm);
@@ -701,8 +691,10 @@ bool prepare_environment(const Options& options, BuildEnvironment* env, std::str
 #else
   env->platform = Platform::kLinux;
 #endif
-  if (options.command == Command::kSend) return prepare_send(options.send, env, error);
-  if (options.command == Command::kReceive) return prepare_receive(options.receive, env, error);
+  const bool print = options.common.print;
+  if (options.command == Command::kSend) return prepare_send(options.send, print, env, error);
+  if (options.command == Command::kReceive)
+    return prepare_receive(options.receive, print, env, error);
   return true;
 }
 

@@ -83,6 +83,7 @@ std::string stats_json(const StatsSample& s) {
   o += ",\"drift_ppm\":" + json_opt(s.drift_ppm);
   o += ",\"latency_ms\":" + json_opt(s.latency_ms);
   if (s.targets) o += ",\"targets\":" + std::to_string(*s.targets);
+  if (!s.clock.empty()) o += ",\"clock\":\"" + json_escape(s.clock) + "\"";
   if (s.command == "receive") {
     o += ",\"sender\":" +
          (s.sender.empty() ? std::string("null") : "\"" + json_escape(s.sender) + "\"");
@@ -134,7 +135,7 @@ std::string status_line(const StatsSample& s, int meter_width) {
   if (!s.sender.empty()) line += "  from " + s.sender;
   if (!s.other_senders.empty())
     line += " (+" + std::to_string(s.other_senders.size()) + " other sender" +
-            (s.other_senders.size() > 1 ? "s" : "") + " ignored)";
+            (s.other_senders.size() > 1 ? "s" : "") + " not played)";
   return line;
 }
 

@@ -36,6 +36,7 @@ struct StatsSample {
   std::optional<int> latency_ms;
   std::optional<int> targets;  // send
   std::string sender;          // receive: the sender locked onto
+  std::string clock;           // receive: the clock in use (syncwavesink)
   std::vector<std::string> other_senders;
   std::vector<ChannelLevel> levels;  // one per channel
 };
