@@ -7,6 +7,7 @@
 
 #include "gstsyncwavedepay.h"
 #include "gstsyncwavepay.h"
+#include "gstsyncwavesink.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -16,6 +17,7 @@ plugin_init (GstPlugin * plugin)
   /* Each element adds one GST_ELEMENT_REGISTER line here. */
   ret |= GST_ELEMENT_REGISTER (syncwavepay, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
+  ret |= GST_ELEMENT_REGISTER (syncwavesink, plugin);
   (void) plugin;
 
   return ret || TRUE;

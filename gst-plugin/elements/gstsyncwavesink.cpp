@@ -1,0 +1,1070 @@
+/* syncwavesink: a bin that plays a SyncWave stream in sync with every other receiver.
+ *
+ *   sink ─► syncwavejitter ─► syncwavedepay ─┬─────────────┬─► audioconvert ─► audioresample
+ *            (latency)                       └─► opusdec ──┘      ─► volume ─► F32LE ─►[rate]
+ *                                            (switched in when caps become audio/x-opus)
+ *        ─► audioconvert ─►(pad offset = delay)─► audio-sink
+ *
+ * - The bin provides the shared clock to its pipeline (provide_clock): every sample
+ *   renders when that clock reads its capture time + latency + delay. `clock` picks
+ *   it (syncwave-clock.h); `auto` starts on the system clock and, as soon as the first
+ *   packet tells the sender's address, switches to a net client clock to port 5556 of
+ *   that address by posting CLOCK_LOST (the application re-selects the clock by going
+ *   PAUSED→PLAYING, as gst-launch-1.0 does). When nothing answers within
+ *   `clock-timeout`, it warns and stays on the system clock.
+ * - The latency query is answered with the latency upstream of the audio sink (the
+ *   jitter's plus decoding), so the sink's own buffering does not move the render time.
+ * - Drift [rate]: when the audio sink is a GstAudioBaseSink, its clock (the device's
+ *   sample counter) is slaved to the shared clock by GStreamer, which only computes
+ *   where each buffer should land; the data itself is never resampled, so drift
+ *   accumulates until the sink jumps (alignment-threshold). Here a buffer probe
+ *   resamples the audio (GstAudioResampler, cubic, variable rate) with the ratio of a
+ *   DriftController (core/drift_controller.h), fed with the device position against
+ *   the shared clock and the phase error between where the sink wants each buffer and
+ *   where contiguous writing puts it. No sample is dropped or repeated.
+ * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
+ *   not drop or insert samples.
+ *
+ * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavesink latency=60
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/audio/audio.h>
+#include <gst/net/net.h>
+
+#include <atomic>
+#include <cmath>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "clock_spec.h"
+#include "drift_controller.h"
+#include "gstsyncwavesink.h"
+#include "syncwave-clock.h"
+
+GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
+#define GST_CAT_DEFAULT gst_syncwave_sink_debug
+
+#define DEFAULT_LATENCY_MS 60
+#define DEFAULT_CLOCK "auto"
+#define DEFAULT_VOLUME 1.0
+#define DEFAULT_MUTE FALSE
+#define DEFAULT_DELAY_MS 0
+#define DEFAULT_CLOCK_TIMEOUT_MS 2000
+#define DEFAULT_AUTO_CLOCK_PORT syncwave::kDefaultNetClockPort
+#define MAX_DELAY_MS 10000
+#define MAX_LATENCY_MS 10000
+/* Beyond this phase error the audio sink resyncs by itself (its alignment-threshold). */
+#define RESYNC_THRESHOLD (40 * GST_MSECOND)
+/* Resampler ratio resolution: in_rate / out_rate around this base. */
+#define RATIO_BASE 1000000
+
+enum {
+  PROP_0,
+  PROP_LATENCY,
+  PROP_CLOCK,
+  PROP_CLOCK_TIMEOUT,
+  PROP_AUTO_CLOCK_PORT,
+  PROP_DEVICE,
+  PROP_AUDIO_SINK,
+  PROP_VOLUME,
+  PROP_MUTE,
+  PROP_DELAY,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
+
+struct SyncWaveSinkPrivate {
+  ~SyncWaveSinkPrivate() {
+    gst_clear_object(&custom_sink);
+    gst_clear_object(&clock);
+    gst_clear_object(&device_clock);
+    gst_clear_object(&device_sink);
+    if (resampler) gst_audio_resampler_free(resampler);
+  }
+
+  std::mutex lock;
+
+  /* Properties. */
+  guint latency_ms = DEFAULT_LATENCY_MS;
+  std::string clock_str = DEFAULT_CLOCK;
+  syncwave::ClockSpec clock_spec;
+  guint clock_timeout_ms = DEFAULT_CLOCK_TIMEOUT_MS;
+  guint auto_clock_port = DEFAULT_AUTO_CLOCK_PORT;
+  std::string device;
+  GstElement* custom_sink = nullptr;
+  gdouble volume = DEFAULT_VOLUME;
+  gboolean mute = DEFAULT_MUTE;
+  gint delay_ms = DEFAULT_DELAY_MS;
+
+  /* Children (owned by the bin). */
+  GstElement* jitter = nullptr;
+  GstElement* depay = nullptr;
+  GstElement* decoder = nullptr;
+  GstElement* convert = nullptr;
+  GstElement* resample = nullptr;
+  GstElement* vol = nullptr;
+  GstElement* capsfilter = nullptr;
+  GstElement* convert2 = nullptr;
+  GstElement* sink = nullptr;
+  bool opus = false;
+  guint64 decoder_switches = 0;
+
+  /* The shared clock. */
+  GstClock* clock = nullptr;
+  std::string clock_in_use;
+  std::string sender_host;
+  bool auto_started = false;
+  bool auto_fallback = false;
+  std::thread auto_thread;
+  std::atomic<bool> stopping{false};
+
+  /* Drift correction (streaming thread, stats under the lock). */
+  GstElement* device_sink = nullptr; /* the GstAudioBaseSink inside audio-sink */
+  GstClock* device_clock = nullptr;
+  bool device_looked_up = false;
+  syncwave::DriftController drift;
+  GstAudioResampler* resampler = nullptr;
+  gint res_out_rate = RATIO_BASE;
+  GstAudioInfo info;
+  bool info_valid = false;
+  bool anchored = false;
+  double anchor_frames = 0; /* expected position of the first frame written */
+  guint64 written_frames = 0;
+  double phase_error_us = 0;
+  guint64 resyncs = 0;
+  gint64 sink_delay_us = -1;
+};
+
+struct _GstSyncWaveSink {
+  GstBin parent;
+  SyncWaveSinkPrivate* priv;
+};
+
+#define gst_syncwave_sink_parent_class parent_class
+G_DEFINE_TYPE(GstSyncWaveSink, gst_syncwave_sink, GST_TYPE_BIN);
+GST_ELEMENT_REGISTER_DEFINE(syncwavesink, "syncwavesink", GST_RANK_NONE, GST_TYPE_SYNCWAVE_SINK);
+
+/* ---------------------------------------------------------------- children */
+
+static GstElement* make(const gchar* factory, const gchar* name) {
+  GstElement* e = gst_element_factory_make(factory, name);
+  if (e == NULL) GST_ERROR("element %s not found", factory);
+  return e;
+}
+
+static void set_delay_offset(GstSyncWaveSink* self, gint delay_ms) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (priv->convert2 == NULL) return;
+  GstPad* src = gst_element_get_static_pad(priv->convert2, "src");
+  gst_pad_set_offset(src, (gint64)delay_ms * GST_MSECOND);
+  gst_object_unref(src);
+}
+
+/* Finds the GstAudioBaseSink in the audio sink (itself, or inside a bin such as
+ * autoaudiosink). Returns a new reference or NULL. */
+static GstElement* find_audio_base_sink(GstElement* e) {
+  if (GST_IS_AUDIO_BASE_SINK(e)) return GST_ELEMENT(gst_object_ref(e));
+  if (!GST_IS_BIN(e)) return NULL;
+  GstElement* found = NULL;
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(e));
+  GValue item = G_VALUE_INIT;
+  gboolean done = FALSE;
+  while (!done && found == NULL) {
+    switch (gst_iterator_next(it, &item)) {
+      case GST_ITERATOR_OK: {
+        GstElement* child = GST_ELEMENT(g_value_get_object(&item));
+        if (GST_IS_AUDIO_BASE_SINK(child)) found = GST_ELEMENT(gst_object_ref(child));
+        g_value_reset(&item);
+        break;
+      }
+      case GST_ITERATOR_RESYNC:
+        gst_iterator_resync(it);
+        break;
+      default:
+        done = TRUE;
+        break;
+    }
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  return found;
+}
+
+/* Puts the audio sink in place (NULL→READY): the user's, or autoaudiosink, or the
+ * platform sink with `device`. */
+static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  GstElement* sink = NULL;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->sink != NULL) return TRUE;
+    if (priv->custom_sink != NULL) {
+      sink = GST_ELEMENT(gst_object_ref(priv->custom_sink));
+    } else if (!priv->device.empty()) {
+      sink = make("pulsesink", "audio-sink");
+      if (sink == NULL) sink = make("alsasink", "audio-sink");
+      if (sink != NULL) g_object_set(sink, "device", priv->device.c_str(), NULL);
+    } else {
+      sink = make("autoaudiosink", "audio-sink");
+    }
+  }
+  if (sink == NULL) {
+    GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
+    return FALSE;
+  }
+  gst_bin_add(GST_BIN(self), sink); /* the bin takes the floating ref, or ours */
+  if (!g_object_is_floating(sink)) gst_object_unref(sink);
+  if (!gst_element_link(priv->convert2, sink)) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Cannot link the audio sink"), (NULL));
+    gst_bin_remove(GST_BIN(self), sink);
+    return FALSE;
+  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->sink = sink;
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
+  return TRUE;
+}
+
+static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  GstElement* sink;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    sink = priv->sink;
+    priv->sink = NULL;
+    gst_clear_object(&priv->device_clock);
+    gst_clear_object(&priv->device_sink);
+    priv->device_looked_up = false;
+  }
+  if (sink == NULL) return;
+  gst_element_set_state(sink, GST_STATE_NULL);
+  gst_bin_remove(GST_BIN(self), sink);
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
+}
+
+/* Switches the decoder in or out when the depayloader's caps change between raw and
+ * Opus. Runs in the streaming thread, in the probe of the CAPS event, before the
+ * event goes on to the (new) peer. */
+static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, GstPad* depay_src) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
+  GstElement* old = priv->decoder;
+  if (old != NULL) {
+    gst_element_unlink(priv->depay, old);
+    gst_element_unlink(old, priv->convert);
+    gst_element_set_state(old, GST_STATE_NULL);
+    gst_bin_remove(GST_BIN(self), old);
+    priv->decoder = NULL;
+  } else {
+    gst_element_unlink(priv->depay, priv->convert);
+  }
+  if (opus) {
+    GstElement* dec = make("opusdec", "decoder");
+    if (dec == NULL) {
+      GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("opusdec is not installed"), (NULL));
+      gst_element_link(priv->depay, priv->convert);
+      return;
+    }
+    g_object_set(dec, "plc", TRUE, "use-inband-fec", TRUE, NULL);
+    gst_bin_add(GST_BIN(self), dec);
+    gst_element_link_many(priv->depay, dec, priv->convert, NULL);
+    gst_element_sync_state_with_parent(dec);
+    /* The new decoder must see stream-start before the caps that follow. */
+    GstEvent* ss = gst_pad_get_sticky_event(depay_src, GST_EVENT_STREAM_START, 0);
+    if (ss != NULL) {
+      GstPad* dsink = gst_element_get_static_pad(dec, "sink");
+      gst_pad_send_event(dsink, ss);
+      gst_object_unref(dsink);
+    }
+    priv->decoder = dec;
+  } else {
+    gst_element_link(priv->depay, priv->convert);
+  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->opus = opus;
+  priv->decoder_switches++;
+}
+
+static GstPadProbeReturn depay_src_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
+  GstCaps* caps;
+  gst_event_parse_caps(event, &caps);
+  const GstStructure* s = gst_caps_get_structure(caps, 0);
+  bool opus = gst_structure_has_name(s, "audio/x-opus");
+  if (opus != self->priv->opus || (opus && self->priv->decoder == NULL))
+    gst_syncwave_sink_switch_decoder(self, opus, pad);
+  return GST_PAD_PROBE_OK;
+}
+
+/* ---------------------------------------------------------------- the clock */
+
+static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint port,
+                              GstClockTime timeout) {
+  syncwave::ClockSpec spec;
+  spec.kind = syncwave::ClockKind::kNet;
+  spec.host = host;
+  spec.port = (guint16)port;
+  GError* err = NULL;
+  GstClock* net = syncwave_clock_new(spec, NULL, &err);
+  bool synced = net != NULL && syncwave_clock_wait_synced(net, timeout);
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (priv->stopping) {
+    gst_clear_object(&net);
+    g_clear_error(&err);
+    return;
+  }
+  if (!synced) {
+    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                        ("No SyncWave time provider answered at %s:%u within %" G_GUINT64_FORMAT
+                         " ms; playing on the system clock (receivers stay in sync only if the "
+                         "hosts' clocks are synchronized by NTP/PTP)",
+                         host.c_str(), port, timeout / GST_MSECOND),
+                        ("%s", err ? err->message : "no answer"));
+    gst_clear_object(&net);
+    g_clear_error(&err);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->auto_fallback = true;
+    priv->clock_in_use = "system (auto fallback)";
+    return;
+  }
+  GstClock* old;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    old = priv->clock;
+    priv->clock = net;
+    priv->clock_in_use = "net://" + host + ":" + std::to_string(port) + " (auto)";
+  }
+  GST_INFO_OBJECT(self, "auto: synced to %s:%u, asking the pipeline to re-select its clock",
+                  host.c_str(), port);
+  /* The pipeline re-selects its clock at the next PAUSED→PLAYING. */
+  if (old != NULL) {
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_clock_lost(GST_OBJECT(self), old));
+    gst_object_unref(old);
+  }
+}
+
+/* First packet: remember who sends; in auto mode, start looking for its clock. */
+static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
+  (void)pad;
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
+  SyncWaveSinkPrivate* priv = self->priv;
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf);
+  if (meta == NULL || !G_IS_INET_SOCKET_ADDRESS(meta->addr)) return GST_PAD_PROBE_OK;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (!priv->sender_host.empty()) return GST_PAD_PROBE_OK;
+  GInetAddress* addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(meta->addr));
+  gchar* host = g_inet_address_to_string(addr);
+  priv->sender_host = host;
+  g_free(host);
+  if (priv->clock_spec.kind == syncwave::ClockKind::kAuto && !priv->auto_started) {
+    priv->auto_started = true;
+    if (priv->auto_thread.joinable()) priv->auto_thread.join();
+    priv->auto_thread =
+        std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
+                    (GstClockTime)priv->clock_timeout_ms * GST_MSECOND);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* A clock that synchronized only after the pipeline started: have it re-selected so
+ * that the base time is taken on the synchronized timebase. */
+static void on_late_sync(GstClock* clock, gboolean synced, gpointer user_data) {
+  if (!synced) return;
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
+  GST_INFO_OBJECT(self, "clock synchronized late, asking for re-selection");
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_clock_lost(GST_OBJECT(self), clock));
+}
+
+/* Makes the clock for a non-auto spec, or the interim system clock for auto. */
+static gboolean gst_syncwave_sink_make_clock(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  syncwave::ClockSpec spec;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->clock != NULL) return TRUE;
+    spec = priv->clock_spec;
+  }
+  GstClock* clock;
+  std::string in_use;
+  if (spec.kind == syncwave::ClockKind::kAuto) {
+    clock = syncwave_clock_new_system();
+    in_use = "system (auto: waiting for the sender)";
+  } else {
+    GError* err = NULL;
+    clock = syncwave_clock_new(spec, NULL, &err);
+    if (clock == NULL) {
+      GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
+                        ("Cannot create the clock %s", syncwave::to_string(spec).c_str()),
+                        ("%s", err ? err->message : ""));
+      g_clear_error(&err);
+      return FALSE;
+    }
+    in_use = syncwave::to_string(spec);
+    /* Running time is clock time minus a base time taken when the pipeline starts
+     * playing: a clock that syncs (jumps) after that would move every sample. Wait for
+     * it here; if it is not synced in time, warn and re-select it once it is. */
+    GstClockTime timeout;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      timeout = (GstClockTime)priv->clock_timeout_ms * GST_MSECOND;
+    }
+    if (!syncwave_clock_wait_synced(clock, timeout)) {
+      GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                          ("Clock %s not synchronized after %" G_GUINT64_FORMAT " ms; waiting",
+                           in_use.c_str(), timeout / GST_MSECOND),
+                          (NULL));
+      g_signal_connect_object(clock, "synced", G_CALLBACK(on_late_sync), self, (GConnectFlags)0);
+    }
+  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->clock = clock;
+  priv->clock_in_use = in_use;
+  return TRUE;
+}
+
+static GstClock* gst_syncwave_sink_provide_clock(GstElement* element) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(element);
+  if (!gst_syncwave_sink_make_clock(self)) return NULL;
+  std::lock_guard<std::mutex> lk(self->priv->lock);
+  return GST_CLOCK(gst_object_ref(self->priv->clock));
+}
+
+/* ---------------------------------------------------------------- drift correction */
+
+static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
+  priv->anchored = false;
+  priv->written_frames = 0;
+  priv->drift.reset();
+  if (priv->resampler) {
+    gst_audio_resampler_free(priv->resampler);
+    priv->resampler = NULL;
+  }
+  priv->res_out_rate = RATIO_BASE;
+}
+
+/* The device clock of the audio sink, looked up once per run. */
+static GstClock* get_device_clock(SyncWaveSinkPrivate* priv) {
+  if (!priv->device_looked_up && priv->sink != NULL) {
+    priv->device_looked_up = true;
+    priv->device_sink = find_audio_base_sink(priv->sink);
+    if (priv->device_sink != NULL) {
+      GstClock* c = GST_AUDIO_BASE_SINK(priv->device_sink)->provided_clock;
+      if (c != NULL) priv->device_clock = GST_CLOCK(gst_object_ref(c));
+    }
+  }
+  return priv->device_clock;
+}
+
+static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in) {
+  const gint rate = GST_AUDIO_INFO_RATE(&priv->info);
+  const gint channels = GST_AUDIO_INFO_CHANNELS(&priv->info);
+  const gint bpf = GST_AUDIO_INFO_BPF(&priv->info);
+  gint out_rate = (gint)llround(RATIO_BASE * priv->drift.ratio());
+  if (priv->resampler == NULL) {
+    GstStructure* opts = gst_structure_new_empty("resampler");
+    priv->resampler = gst_audio_resampler_new(
+        GST_AUDIO_RESAMPLER_METHOD_CUBIC, GST_AUDIO_RESAMPLER_FLAG_VARIABLE_RATE,
+        GST_AUDIO_FORMAT_F32LE, channels, RATIO_BASE, out_rate, opts);
+    gst_structure_free(opts);
+    priv->res_out_rate = out_rate;
+    if (priv->resampler == NULL) return NULL;
+  } else if (out_rate != priv->res_out_rate) {
+    gst_audio_resampler_update(priv->resampler, RATIO_BASE, out_rate, NULL);
+    priv->res_out_rate = out_rate;
+  }
+  GstMapInfo imap;
+  if (!gst_buffer_map(in, &imap, GST_MAP_READ)) return NULL;
+  gsize in_frames = imap.size / bpf;
+  gsize out_frames = gst_audio_resampler_get_out_frames(priv->resampler, in_frames);
+  GstBuffer* out = gst_buffer_new_allocate(NULL, out_frames * bpf, NULL);
+  GstMapInfo omap;
+  gst_buffer_map(out, &omap, GST_MAP_WRITE);
+  gpointer ip[1] = {imap.data};
+  gpointer op[1] = {omap.data};
+  gst_audio_resampler_resample(priv->resampler, ip, in_frames, op, out_frames);
+  gst_buffer_unmap(out, &omap);
+  gst_buffer_unmap(in, &imap);
+  gst_buffer_copy_into(out, in,
+                       (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS |
+                                            GST_BUFFER_COPY_META),
+                       0, -1);
+  /* The cubic kernel delays by its half length: keep PTS on the content. */
+  gsize lat = gst_audio_resampler_get_max_latency(priv->resampler);
+  GstClockTime shift = gst_util_uint64_scale_int(lat, GST_SECOND, rate);
+  if (GST_BUFFER_PTS_IS_VALID(out) && GST_BUFFER_PTS(out) >= shift) GST_BUFFER_PTS(out) -= shift;
+  priv->written_frames += out_frames;
+  return out;
+}
+
+/* On the F32LE stream before the audio sink: measure, control, resample. */
+static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
+  SyncWaveSinkPrivate* priv = self->priv;
+
+  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    switch (GST_EVENT_TYPE(event)) {
+      case GST_EVENT_CAPS: {
+        GstCaps* caps;
+        gst_event_parse_caps(event, &caps);
+        priv->info_valid = gst_audio_info_from_caps(&priv->info, caps);
+        reset_drift_locked(priv);
+        break;
+      }
+      case GST_EVENT_FLUSH_STOP:
+      case GST_EVENT_STREAM_START:
+      case GST_EVENT_SEGMENT:
+        reset_drift_locked(priv);
+        break;
+      default:
+        break;
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClock* master = gst_element_get_clock(GST_ELEMENT(self));
+  GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT(self));
+  GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
+  GstBuffer* out = NULL;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    GstClock* dev = get_device_clock(priv);
+    if (priv->device_sink != NULL) {
+      GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(priv->device_sink)->ringbuffer;
+      if (rb != NULL && gst_audio_ring_buffer_is_acquired(rb) && priv->info_valid)
+        priv->sink_delay_us = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb),
+                                                        G_USEC_PER_SEC, rb->spec.info.rate);
+    }
+    if (dev == NULL || master == NULL || dev == master || seg_event == NULL || !priv->info_valid ||
+        !GST_BUFFER_PTS_IS_VALID(buf)) {
+      goto done;
+    }
+    const GstSegment* seg;
+    gst_event_parse_segment(seg_event, &seg);
+    GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+    if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
+    /* Where the sink will put this buffer, in device frames: its render time on the
+     * shared clock, through the device clock's calibration against it. */
+    GstClockTime cint, cext, num, den;
+    gst_clock_get_calibration(dev, &cint, &cext, &num, &den);
+    if (num == 0 || den == 0) goto done;
+    const double rate = GST_AUDIO_INFO_RATE(&priv->info);
+    double ext = (double)(rt + base_time) + (double)priv->delay_ms * GST_MSECOND;
+    double internal = (ext - (double)cext) * (double)den / (double)num + (double)cint;
+    double expected = internal * rate / GST_SECOND;
+    if (!priv->anchored || GST_BUFFER_IS_DISCONT(buf)) {
+      priv->anchored = true;
+      priv->anchor_frames = expected - (double)priv->written_frames;
+    }
+    double err_frames = expected - (priv->anchor_frames + (double)priv->written_frames);
+    double err_ns = err_frames / rate * GST_SECOND;
+    if (std::fabs(err_ns) > RESYNC_THRESHOLD) {
+      /* The sink jumps to where it wants the data: follow it, start over. */
+      priv->resyncs++;
+      priv->anchor_frames = expected - (double)priv->written_frames;
+      priv->drift.reset();
+      err_ns = 0;
+    }
+    priv->phase_error_us = err_ns / 1000.0;
+    GstClockTime now = gst_clock_get_time(master);
+    GstClockTime dev_now = gst_clock_get_internal_time(dev);
+    priv->drift.update((int64_t)now, (int64_t)dev_now, true, (int64_t)err_ns);
+    out = resample_buffer(priv, buf);
+  }
+done:
+  if (seg_event) gst_event_unref(seg_event);
+  if (master) gst_object_unref(master);
+  if (out != NULL) {
+    gst_buffer_unref(buf);
+    GST_PAD_PROBE_INFO_DATA(info) = out;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* ---------------------------------------------------------------- element */
+
+static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(element);
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY && priv->convert2 != NULL) {
+    /* The latency upstream of the audio sink: the jitter's plus decoding. The sink's
+     * own buffering is compensated by the sink and must not move the render time. */
+    GstPad* pad = gst_element_get_static_pad(priv->convert2, "sink");
+    gboolean res = gst_pad_peer_query(pad, query);
+    gst_object_unref(pad);
+    if (res) {
+      gboolean live;
+      GstClockTime min, max;
+      gst_query_parse_latency(query, &live, &min, &max);
+      GST_DEBUG_OBJECT(self, "latency: live %d min %" GST_TIME_FORMAT, live, GST_TIME_ARGS(min));
+      return TRUE;
+    }
+  }
+  return GST_ELEMENT_CLASS(parent_class)->query(element, query);
+}
+
+static void stop_auto_thread(SyncWaveSinkPrivate* priv) {
+  priv->stopping = true;
+  std::thread t;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    t = std::move(priv->auto_thread);
+  }
+  if (t.joinable()) t.join();
+  priv->stopping = false;
+}
+
+static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
+                                                           GstStateChange transition) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(element);
+  SyncWaveSinkPrivate* priv = self->priv;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (priv->depay == NULL) {
+        GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("syncwavedepay is not available"), (NULL));
+        return GST_STATE_CHANGE_FAILURE;
+      }
+      if (!gst_syncwave_sink_setup_audio_sink(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!gst_syncwave_sink_make_clock(self)) return GST_STATE_CHANGE_FAILURE;
+      break;
+    default:
+      break;
+  }
+
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      stop_auto_thread(priv);
+      std::lock_guard<std::mutex> lk(priv->lock);
+      reset_drift_locked(priv);
+      gst_clear_object(&priv->device_clock);
+      gst_clear_object(&priv->device_sink);
+      priv->device_looked_up = false;
+      priv->sender_host.clear();
+      priv->auto_started = false;
+      priv->auto_fallback = false;
+      gst_clear_object(&priv->clock);
+      priv->clock_in_use.clear();
+      break;
+    }
+    case GST_STATE_CHANGE_READY_TO_NULL:
+      /* Drop the audio sink so that audio-sink/device changes apply next time. */
+      gst_syncwave_sink_remove_audio_sink(self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  GstStructure *jitter_stats = NULL, *depay_stats = NULL;
+  /* Children's stats first, without our lock (their getters take their own). */
+  if (priv->jitter && g_object_class_find_property(G_OBJECT_GET_CLASS(priv->jitter), "stats"))
+    g_object_get(priv->jitter, "stats", &jitter_stats, NULL);
+  if (priv->depay && g_object_class_find_property(G_OBJECT_GET_CLASS(priv->depay), "stats"))
+    g_object_get(priv->depay, "stats", &depay_stats, NULL);
+
+  GstStructure* s = jitter_stats ? gst_structure_copy(jitter_stats)
+                                 : gst_structure_new_empty("application/x-syncwave-sink-stats");
+  gst_structure_set_name(s, "application/x-syncwave-sink-stats");
+  if (depay_stats) {
+    guint64 concealed = 0;
+    gst_structure_get_uint64(depay_stats, "concealed", &concealed);
+    gst_structure_set(s, "concealed", G_TYPE_UINT64, concealed, NULL);
+    /* The rest of the depayloader's figures under a depay- prefix. */
+    gint n = gst_structure_n_fields(depay_stats);
+    for (gint i = 0; i < n; i++) {
+      const gchar* name = gst_structure_nth_field_name(depay_stats, i);
+      std::string key = std::string("depay-") + name;
+      gst_structure_set_value(s, key.c_str(), gst_structure_get_value(depay_stats, name));
+    }
+  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  gst_structure_set(
+      s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced", G_TYPE_BOOLEAN,
+      priv->clock ? gst_clock_is_synced(priv->clock) : FALSE, "sender-host", G_TYPE_STRING,
+      priv->sender_host.c_str(), "decoder", G_TYPE_STRING, priv->opus ? "opus" : "none",
+      "decoder-switches", G_TYPE_UINT64, priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE,
+      priv->drift.drift_ppm(), "drift-measured-ppm", G_TYPE_DOUBLE,
+      priv->drift.measured_drift_ppm(), "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(),
+      "drift-corrections", G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
+      G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
+      priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs, "sink-delay-us",
+      G_TYPE_INT64, priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+  if (jitter_stats) gst_structure_free(jitter_stats);
+  if (depay_stats) gst_structure_free(depay_stats);
+  return s;
+}
+
+static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const GValue* value,
+                                           GParamSpec* pspec) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
+  SyncWaveSinkPrivate* priv = self->priv;
+
+  switch (prop_id) {
+    case PROP_LATENCY: {
+      guint l = g_value_get_uint(value);
+      GstElement* jitter;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->latency_ms = l;
+        if (priv->delay_ms < -(gint)l) priv->delay_ms = -(gint)l;
+        jitter = priv->jitter ? GST_ELEMENT(gst_object_ref(priv->jitter)) : NULL;
+      }
+      if (jitter) {
+        g_object_set(jitter, "latency", l, NULL);
+        gst_object_unref(jitter);
+      }
+      break;
+    }
+    case PROP_CLOCK: {
+      const gchar* str = g_value_get_string(value);
+      syncwave::ClockSpecResult r = syncwave::parse_clock_spec(str ? str : "");
+      if (!r.ok()) {
+        GST_ELEMENT_WARNING(
+            self, RESOURCE, SETTINGS,
+            ("Invalid clock \"%s\": %s", str ? str : "", syncwave::clock_spec_error_name(r.error)),
+            (NULL));
+        break;
+      }
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->clock_spec = r.spec;
+      priv->clock_str = syncwave::to_string(r.spec);
+      break;
+    }
+    case PROP_CLOCK_TIMEOUT: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->clock_timeout_ms = g_value_get_uint(value);
+      break;
+    }
+    case PROP_AUTO_CLOCK_PORT: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->auto_clock_port = g_value_get_uint(value);
+      break;
+    }
+    case PROP_DEVICE: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      const gchar* d = g_value_get_string(value);
+      priv->device = d ? d : "";
+      break;
+    }
+    case PROP_AUDIO_SINK: {
+      GstElement* sink = GST_ELEMENT(g_value_get_object(value));
+      std::lock_guard<std::mutex> lk(priv->lock);
+      gst_clear_object(&priv->custom_sink);
+      if (sink) priv->custom_sink = GST_ELEMENT(gst_object_ref_sink(sink));
+      break;
+    }
+    case PROP_VOLUME: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->volume = g_value_get_double(value);
+      if (priv->vol) g_object_set(priv->vol, "volume", priv->volume, NULL);
+      break;
+    }
+    case PROP_MUTE: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->mute = g_value_get_boolean(value);
+      if (priv->vol) g_object_set(priv->vol, "mute", priv->mute, NULL);
+      break;
+    }
+    case PROP_DELAY: {
+      gint d = g_value_get_int(value);
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        if (d < -(gint)priv->latency_ms) {
+          GST_WARNING_OBJECT(self, "delay %d ms below -latency, clamped to %d ms", d,
+                             -(gint)priv->latency_ms);
+          d = -(gint)priv->latency_ms;
+        }
+        priv->delay_ms = d;
+      }
+      set_delay_offset(self, d);
+      break;
+    }
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValue* value,
+                                           GParamSpec* pspec) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
+  SyncWaveSinkPrivate* priv = self->priv;
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed(value, gst_syncwave_sink_build_stats(self));
+    return;
+  }
+  std::lock_guard<std::mutex> lk(priv->lock);
+  switch (prop_id) {
+    case PROP_LATENCY:
+      g_value_set_uint(value, priv->latency_ms);
+      break;
+    case PROP_CLOCK:
+      g_value_set_string(value, priv->clock_str.c_str());
+      break;
+    case PROP_CLOCK_TIMEOUT:
+      g_value_set_uint(value, priv->clock_timeout_ms);
+      break;
+    case PROP_AUTO_CLOCK_PORT:
+      g_value_set_uint(value, priv->auto_clock_port);
+      break;
+    case PROP_DEVICE:
+      g_value_set_string(value, priv->device.empty() ? NULL : priv->device.c_str());
+      break;
+    case PROP_AUDIO_SINK:
+      g_value_set_object(value, priv->sink ? priv->sink : priv->custom_sink);
+      break;
+    case PROP_VOLUME:
+      g_value_set_double(value, priv->volume);
+      break;
+    case PROP_MUTE:
+      g_value_set_boolean(value, priv->mute);
+      break;
+    case PROP_DELAY:
+      g_value_set_int(value, priv->delay_ms);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_sink_dispose(GObject* object) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
+  if (self->priv) stop_auto_thread(self->priv);
+  G_OBJECT_CLASS(parent_class)->dispose(object);
+}
+
+static void gst_syncwave_sink_finalize(GObject* object) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
+  delete self->priv;
+  self->priv = nullptr;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+
+  gobject_class->set_property = gst_syncwave_sink_set_property;
+  gobject_class->get_property = gst_syncwave_sink_get_property;
+  gobject_class->dispose = gst_syncwave_sink_dispose;
+  gobject_class->finalize = gst_syncwave_sink_finalize;
+
+  /**
+   * GstSyncWaveSink:latency:
+   * Milliseconds between a sample's capture time and its render time, on every
+   * receiver alike (passed to syncwavejitter).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_LATENCY,
+      g_param_spec_uint(
+          "latency", "Latency", "Playout latency in milliseconds", 0, MAX_LATENCY_MS,
+          DEFAULT_LATENCY_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:clock:
+   * The shared clock: auto, system, net://HOST:PORT, ptp://DOMAIN, ntp://HOST:PORT.
+   * Invalid strings are rejected with a warning and the previous value kept.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_CLOCK,
+      g_param_spec_string(
+          "clock", "Clock",
+          "Shared clock: auto, system, net://HOST:PORT, ptp://DOMAIN, ntp://HOST:PORT",
+          DEFAULT_CLOCK,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:clock-timeout:
+   * How long (ms) `auto` waits for the sender's time provider before falling back to
+   * the system clock.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_CLOCK_TIMEOUT,
+      g_param_spec_uint(
+          "clock-timeout", "Clock timeout",
+          "Milliseconds auto waits for the sender's clock before using the system clock", 0, 60000,
+          DEFAULT_CLOCK_TIMEOUT_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:auto-clock-port:
+   * The port of the sender's time provider that `auto` asks (syncwavepay
+   * time-provider-port; the launcher uses 5556).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_CLOCK_PORT,
+      g_param_spec_uint(
+          "auto-clock-port", "Auto clock port",
+          "Port of the sender's time provider used by clock=auto", 1, 65535,
+          DEFAULT_AUTO_CLOCK_PORT,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:device:
+   * Device name for the platform's audio sink (pulsesink, else alsasink). Ignored
+   * when audio-sink is set.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_DEVICE,
+      g_param_spec_string(
+          "device", "Device", "Audio output device", NULL,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:audio-sink:
+   * The audio sink element or bin (as playbin's audio-sink). Default autoaudiosink.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_AUDIO_SINK,
+      g_param_spec_object(
+          "audio-sink", "Audio sink", "Audio sink element or bin", GST_TYPE_ELEMENT,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:volume:
+   * Linear volume (1.0 = unchanged).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_VOLUME,
+      g_param_spec_double(
+          "volume", "Volume", "Linear volume", 0.0, 10.0, DEFAULT_VOLUME,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveSink:mute:
+   * Silences the output without stopping playback.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MUTE,
+      g_param_spec_boolean(
+          "mute", "Mute", "Mute the output", DEFAULT_MUTE,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveSink:delay:
+   * Extra delay (ms) of this output, -latency..10000, to compensate a device that
+   * is early or late (a Bluetooth speaker: negative). Shifts running time with a pad
+   * offset; no samples are dropped or inserted.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_DELAY,
+      g_param_spec_int(
+          "delay", "Delay", "Per-device delay in milliseconds (>= -latency)", -MAX_LATENCY_MS,
+          MAX_DELAY_MS, DEFAULT_DELAY_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveSink:stats:
+   * The jitter element's statistics (pushed, lost, late, duplicates, reordered,
+   * jitter, buffer level, sender, ...) plus:
+   *   concealed          guint64  concealment buffers/gaps of the depayloader
+   *   depay-*                     every field of syncwavedepay's stats
+   *   clock              string   the clock in use (e.g. "net://10.0.0.2:5556 (auto)")
+   *   clock-synced       boolean  that clock is synchronized
+   *   sender-host        string   address of the first packet's sender
+   *   decoder            string   "opus" or "none"
+   *   decoder-switches   guint64  raw↔Opus switches
+   *   drift-ppm          double   the device's rate error the resampler absorbs (+ = fast)
+   *   drift-measured-ppm double   the same from device/clock observations alone
+   *   drift-ratio        double   current resampling ratio (output/input frames)
+   *   drift-corrections  guint64  ratio updates
+   *   drift-active       boolean  the audio sink has a device clock to correct against
+   *   phase-error-us     double   last phase error (+ = device ahead of the shared clock)
+   *   sink-resyncs       guint64  times the audio sink jumped (phase error > 40 ms)
+   *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
+   *   delay-ms           gint     the delay property
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics", "Receiver statistics", GST_TYPE_STRUCTURE,
+                         (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_sink_change_state);
+  element_class->provide_clock = GST_DEBUG_FUNCPTR(gst_syncwave_sink_provide_clock);
+  element_class->query = GST_DEBUG_FUNCPTR(gst_syncwave_sink_query);
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_set_static_metadata(
+      element_class, "SyncWave sink", "Sink/Audio/Network",
+      "Plays a SyncWave stream in sync with every other receiver: jitter buffer, "
+      "depayloader, decoder, drift correction and audio sink on a shared clock",
+      "SyncWave");
+
+  GST_DEBUG_CATEGORY_INIT(gst_syncwave_sink_debug, "syncwavesink", 0, "SyncWave sink bin");
+}
+
+static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = new SyncWaveSinkPrivate();
+  self->priv = priv;
+  gst_audio_info_init(&priv->info);
+
+  priv->jitter = gst_element_factory_make("syncwavejitter", "jitter");
+  priv->depay = make("syncwavedepay", "depay");
+  priv->convert = make("audioconvert", "convert");
+  priv->resample = make("audioresample", "resample");
+  priv->vol = make("volume", "volume");
+  priv->capsfilter = make("capsfilter", "format");
+  priv->convert2 = make("audioconvert", "sink-convert");
+  if (!priv->depay || !priv->convert || !priv->resample || !priv->vol || !priv->capsfilter ||
+      !priv->convert2) {
+    GST_ERROR_OBJECT(self, "missing elements; the bin will fail to start");
+    for (GstElement** e : {&priv->jitter, &priv->depay, &priv->convert, &priv->resample, &priv->vol,
+                           &priv->capsfilter, &priv->convert2}) {
+      if (*e) gst_object_unref(gst_object_ref_sink(*e));
+      *e = NULL;
+    }
+    return;
+  }
+  GstCaps* f32 = gst_caps_from_string("audio/x-raw, format=F32LE, layout=interleaved");
+  g_object_set(priv->capsfilter, "caps", f32, NULL);
+  gst_caps_unref(f32);
+
+  gst_bin_add_many(GST_BIN(self), priv->depay, priv->convert, priv->resample, priv->vol,
+                   priv->capsfilter, priv->convert2, NULL);
+  gst_element_link_many(priv->depay, priv->convert, priv->resample, priv->vol, priv->capsfilter,
+                        priv->convert2, NULL);
+
+  GstPad* target;
+  if (priv->jitter) {
+    g_object_set(priv->jitter, "latency", (guint)DEFAULT_LATENCY_MS, NULL);
+    gst_bin_add(GST_BIN(self), priv->jitter);
+    gst_element_link(priv->jitter, priv->depay);
+    target = gst_element_get_static_pad(priv->jitter, "sink");
+  } else {
+    /* Without the jitter element the stream plays, but unsynchronized. */
+    GST_WARNING_OBJECT(self, "syncwavejitter not found: playing without jitter buffer");
+    target = gst_element_get_static_pad(priv->depay, "sink");
+  }
+  GstPad* ghost =
+      gst_ghost_pad_new_from_template("sink", target, gst_static_pad_template_get(&sink_template));
+  gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_BUFFER, sink_buffer_probe, self, NULL);
+  gst_object_unref(target);
+  gst_element_add_pad(GST_ELEMENT(self), ghost);
+
+  GstPad* depay_src = gst_element_get_static_pad(priv->depay, "src");
+  gst_pad_add_probe(depay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, depay_src_probe, self, NULL);
+  gst_object_unref(depay_src);
+
+  GstPad* rate_src = gst_element_get_static_pad(priv->capsfilter, "src");
+  gst_pad_add_probe(
+      rate_src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+      rate_probe, self, NULL);
+  gst_object_unref(rate_src);
+
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
+}
