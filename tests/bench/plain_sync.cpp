@@ -7,9 +7,10 @@
 //       runs a GstNetTimeProvider for the system clock on 127.0.0.1 at a free port,
 //       prints "port=<port> now=<clock time ns>" and runs until stdin closes.
 //   bench-plain-sync play --clock-port=P --base-time=NS --device=SINK --file=F
-//                         [--seconds=S] [--rate=48000]
+//                         [--seconds=S] [--rate=48000] [--system-clock]
 //       plays raw S16LE stereo F through pulsesink device=SINK with a
-//       GstNetClientClock to 127.0.0.1:P as pipeline clock and base time NS.
+//       GstNetClientClock to 127.0.0.1:P (or, with --system-clock, the host's
+//       monotonic system clock) as pipeline clock and base time NS.
 
 #include <gst/gst.h>
 #include <gst/net/net.h>
@@ -42,6 +43,7 @@ int serve() {
 
 int play(int argc, char** argv) {
   int port = 0, seconds = 30, rate = 48000;
+  bool system_clock = false;
   guint64 base_time = 0;
   std::string device, file;
   for (int i = 2; i < argc; i++) {
@@ -67,7 +69,8 @@ int play(int argc, char** argv) {
     std::fprintf(stderr, "play needs --clock-port, --base-time and --file\n");
     return 2;
   }
-  GstClock* clock = gst_net_client_clock_new("bench-plain", "127.0.0.1", port, 0);
+  GstClock* clock = system_clock ? gst_system_clock_obtain()
+                                 : gst_net_client_clock_new("bench-plain", "127.0.0.1", port, 0);
   if (!gst_clock_wait_for_sync(clock, 5 * GST_SECOND)) {
     std::fprintf(stderr, "net clock did not sync\n");
     return 1;

@@ -149,7 +149,8 @@ class Bench:
         self.elements = {}
         for e in ["syncwavepay", "syncwavedepay", "syncwavejitter", "syncwavesink",
                   "rtpL16pay", "rtpopuspay", "rtpjitterbuffer", "opusenc", "pulsesink"]:
-            rc = subprocess.run(["gst-inspect-1.0", "--exists", e], env=env).returncode
+            rc = subprocess.run(["gst-inspect-1.0", e], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL).returncode
             self.elements[e] = rc == 0
         self.snapcast = shutil.which("snapserver") and shutil.which("snapclient")
         self.pulseaudio = shutil.which("pulseaudio") and shutil.which("parec")
@@ -299,7 +300,8 @@ def make_noise(bench, seconds):
 
 def analyze(bench, rec, t_record_start, t_joined_ref=None):
     """Per-window offsets from the monitor recording, then the summary of one run."""
-    out = subprocess.run([bench.prog("bench-sync-analyze"), rec], capture_output=True,
+    out = subprocess.run([bench.prog("bench-sync-analyze"), rec, "--max-lag-ms=250"],
+                         capture_output=True,
                          text=True).stdout
     wins, dropouts = [], []
     for line in out.splitlines():
@@ -308,7 +310,10 @@ def analyze(bench, rec, t_record_start, t_joined_ref=None):
             wins.append((float(f[1]), float(f[2]) if f[2] != "nan" else None, float(f[3])))
         elif f[0] == "dropout":
             dropouts.append((int(f[1]), float(f[2]), float(f[3])))
-    audible = [w for w in wins if w[1] is not None]
+    # A window whose correlation peak is weak did not find the offset (beyond
+    # the search range, or different content): counted, not averaged in.
+    weak = [w for w in wins if w[1] is not None and w[2] < 0.5]
+    audible = [w for w in wins if w[1] is not None and w[2] >= 0.5]
     if len(audible) < 5:
         return {"error": "receivers not audible in the monitor"}
     join = audible[0][0]
@@ -334,6 +339,8 @@ def analyze(bench, rec, t_record_start, t_joined_ref=None):
         "steady_max": max(steady) if steady else float("nan"),
         "dropouts": len([d for d in dropouts if d[1] > join]) + len(silent_gaps),
         "first_offset": offs[0][1],
+        "weak_windows": len([w for w in weak if w[0] >= join]),
+        "min_corr": min(w[2] for w in audible),
         "series": [(round(t - join, 2), round(o, 2)) for t, o in offs[:: max(1, len(offs) // 40)]],
     }
     return res
@@ -355,7 +362,7 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             line = srv.stdout.readline()
             kv = dict(x.split("=") for x in line.split())
-            base = int(kv["now"]) + 1_500_000_000
+            base = int(kv["now"]) + 3_000_000_000  # after the net clocks have synced
             servers.append(srv)
             for dev in ("rxa", "rxb"):
                 clients.append(Child([bench.prog("bench-plain-sync"), "play",
