@@ -1,0 +1,134 @@
+// Real system-audio loopback through a private PulseAudio daemon: a tone is played into
+// a null sink, pulsesrc captures the sink's monitor into syncwavepay, UDP on 127.0.0.1
+// carries it to syncwavedepay, and the tone arrives at its frequency and level.
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "audio_analysis.h"
+#include "pulse_daemon.h"
+#include "udp_port.h"
+
+namespace {
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { gst_init(nullptr, nullptr); }
+};
+const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
+
+bool have(const char* factory) {
+  GstElementFactory* f = gst_element_factory_find(factory);
+  if (f) gst_object_unref(f);
+  return f != nullptr;
+}
+
+GstElement* launch(const std::string& desc) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  if (err) {
+    ADD_FAILURE() << desc << ": " << err->message;
+    g_error_free(err);
+  }
+  return p;
+}
+
+// Fails the test on an error message already posted on the bus.
+void expect_no_error(GstElement* pipeline) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  GstMessage* m;
+  while ((m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) != nullptr) {
+    GError* e = nullptr;
+    gchar* dbg = nullptr;
+    gst_message_parse_error(m, &e, &dbg);
+    ADD_FAILURE() << GST_OBJECT_NAME(GST_MESSAGE_SRC(m)) << ": " << e->message << " ("
+                  << (dbg ? dbg : "") << ")";
+    g_error_free(e);
+    g_free(dbg);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+}
+
+guint64 stat(GstElement* e, const char* field) {
+  GstStructure* s = nullptr;
+  g_object_get(e, "stats", &s, NULL);
+  guint64 v = 0;
+  gst_structure_get_uint64(s, field, &v);
+  gst_structure_free(s);
+  return v;
+}
+
+}  // namespace
+
+TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
+  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+  if (!have("pulsesrc") || !have("pulsesink"))
+    GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
+  syncwave_test::PulseDaemon pulse;
+  ASSERT_TRUE(pulse.start()) << pulse.error();
+  const uint16_t port = syncwave_test::free_udp_port();
+  ASSERT_NE(port, 0);
+  const std::string server = pulse.server();
+
+  GstElement* rx = launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
+                          " buffer-size=4194304 ! syncwavedepay name=depay ! "
+                          "appsink name=out sync=false max-buffers=0");
+  ASSERT_NE(rx, nullptr);
+  ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // What the machine "plays": a 660 Hz tone at 0.5 into the null sink.
+  GstElement* player = launch(
+      "audiotestsrc is-live=true freq=660 volume=0.5 ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! pulsesink server=" +
+      server + " device=" + pulse.sink_name());
+  // The sender: the sink's monitor, as syncwave-launch send --source=loopback does.
+  GstElement* tx = launch("pulsesrc server=" + server + " device=" + pulse.monitor_name() +
+                          " buffer-time=20000 latency-time=10000 ! "
+                          "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay name=pay ! "
+                          "udpsink host=127.0.0.1 port=" +
+                          std::to_string(port));
+  ASSERT_NE(player, nullptr);
+  ASSERT_NE(tx, nullptr);
+  ASSERT_NE(gst_element_set_state(player, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // Gather 1.5 s of received audio (at most 10 s of waiting).
+  GstElement* out = gst_bin_get_by_name(GST_BIN(rx), "out");
+  GstElement* depay = gst_bin_get_by_name(GST_BIN(rx), "depay");
+  std::vector<float> got;
+  const gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+  while (got.size() < 72000u * 2 && g_get_monotonic_time() < deadline) {
+    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 500 * GST_MSECOND);
+    if (!s) continue;
+    GstBuffer* b = gst_sample_get_buffer(s);
+    const size_t n = gst_buffer_get_size(b) / 4;
+    const size_t at = got.size();
+    got.resize(at + n);
+    gst_buffer_extract(b, 0, got.data() + at, n * 4);
+    gst_sample_unref(s);
+  }
+  expect_no_error(player);
+  expect_no_error(tx);
+  expect_no_error(rx);
+  ASSERT_GE(got.size(), 72000u * 2) << "too little audio arrived";
+
+  // The last 0.5 s: the tone, at its level (the monitor may start with silence).
+  const float* tail = got.data() + got.size() - 24000 * 2;
+  const std::vector<double> candidates = {220, 440, 550, 660, 880, 1320};
+  for (uint16_t ch = 0; ch < 2; ch++) {
+    EXPECT_EQ(syncwave_test::strongest_frequency(tail, 24000, 2, 48000, candidates, ch), 660);
+    EXPECT_NEAR(syncwave_test::tone_amplitude(tail, 24000, 2, 48000, 660, ch), 0.5, 0.1);
+  }
+  EXPECT_EQ(stat(depay, "malformed"), 0u);
+  EXPECT_GE(stat(depay, "headers"), 5u);
+
+  gst_element_set_state(tx, GST_STATE_NULL);
+  gst_element_set_state(player, GST_STATE_NULL);
+  gst_element_set_state(rx, GST_STATE_NULL);
+  for (GstElement* e : {out, depay, tx, player, rx}) gst_object_unref(e);
+  pulse.stop();
+}
