@@ -6,6 +6,7 @@
 #include <gst/gst.h>
 
 #include "gstsyncwavedepay.h"
+#include "gstsyncwavejitter.h"
 #include "gstsyncwavepay.h"
 #include "gstsyncwavesink.h"
 
@@ -17,6 +18,7 @@ plugin_init (GstPlugin * plugin)
   /* Each element adds one GST_ELEMENT_REGISTER line here. */
   ret |= GST_ELEMENT_REGISTER (syncwavepay, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
+  ret |= GST_ELEMENT_REGISTER (syncwavejitter, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavesink, plugin);
   (void) plugin;
 

@@ -1,0 +1,867 @@
+/* syncwavejitter: the receive-side jitter buffer (application/x-syncwave in and out).
+ *
+ *   sink pad (streaming thread)                      src pad task (own thread)
+ *   parse -> sender lock -> header? ------------------> queue --> push
+ *                        -> audio: pts, JitterBuffer --^   ^
+ *                                                          |  gst_clock_id_wait until
+ *                                   JitterBuffer::pop() ---+  the next gap deadline
+ *
+ * - Every datagram is parsed with the wire module. Header datagrams go out in
+ *   order (no timestamp); a header announcing another format first drains what is
+ *   held and restarts the stream. Malformed datagrams and audio before the first
+ *   header are dropped and counted.
+ * - Output PTS of an audio datagram: mode `synced` (default) T * 1000 - base_time,
+ *   the running time of its capture instant on the shared clock (the pipeline clock
+ *   reads the sender's timebase, see docs/synchronization.md); mode `slave` the
+ *   arrival running time (buffer DTS, else PTS, else now) smoothed by the skew
+ *   estimator. Downstream renders at PTS + `latency`.
+ * - syncwave::JitterBuffer decides: duplicates and packets past PTS + latency are
+ *   dropped, out-of-order packets are held and released in order, in-order ones go
+ *   out at once. A missing packet is reported with a loss event
+ *   (syncwave-lost-event.h) when the pipeline clock reaches its deadline: its PTS +
+ *   latency - a decode margin of 5 ms (at most latency / 4), so the decoder still
+ *   has time to conceal. Gaps longer than 500 ms are a discontinuity (the sender
+ *   was silent), timestamp jumps (more than 1 s back, latency + 1 s forward) a
+ *   sender restart; the next buffer then carries DISCONT.
+ * - Several senders on one port: buffers carry GstNetAddressMeta (udpsrc). The
+ *   element locks onto the first sender heard, or the one in `sender`; others are
+ *   dropped, counted (foreign-packets) and announced once per address with an
+ *   element message "syncwave-foreign-sender" (address, locked). When the locked
+ *   sender has been silent for 500 ms, the next matching sender takes over (a
+ *   restarted sender comes back from a new port).
+ * - The latency query adds `latency` to min and max.
+ *
+ * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavejitter latency=80 !
+ *          syncwavedepay ! audioconvert ! autoaudiosink
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gio/gio.h>
+#include <gst/net/gstnetaddressmeta.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gstsyncwavejitter.h"
+#include "jitter_buffer.h"
+#include "skew_estimator.h"
+#include "syncwave-lost-event.h"
+#include "time_units.h"
+#include "wire_format.h"
+
+namespace wire = syncwave::wire;
+
+GST_DEBUG_CATEGORY_STATIC(gst_syncwave_jitter_debug);
+#define GST_CAT_DEFAULT gst_syncwave_jitter_debug
+
+#define DEFAULT_LATENCY_MS 60
+#define MAX_LATENCY_MS 10000
+#define DEFAULT_MODE GST_SYNCWAVE_JITTER_MODE_SYNCED
+#define DEFAULT_SENDER NULL
+/* Silence of the locked sender after which another (matching) sender may take over. */
+#define SENDER_TIMEOUT (500 * GST_MSECOND)
+/* Foreign addresses remembered for the one-message-per-address rule. */
+#define MAX_FOREIGN_SEEN 256
+
+enum {
+  PROP_0,
+  PROP_LATENCY,
+  PROP_MODE,
+  PROP_SENDER,
+  PROP_STATS,
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
+
+GType gst_syncwave_jitter_mode_get_type(void) {
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GST_SYNCWAVE_JITTER_MODE_SYNCED, "Pipeline clock reads the sender's timebase", "synced"},
+      {GST_SYNCWAVE_JITTER_MODE_SLAVE, "Smoothed arrival times, no cross-device sync", "slave"},
+      {0, NULL, NULL},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstSyncWaveJitterMode", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+namespace {
+
+/* One thing for the src task to send, in order: a buffer or an event. */
+struct OutItem {
+  GstBuffer* buffer = nullptr;
+  GstEvent* event = nullptr;
+};
+
+void unref_buffer(void* p) {
+  gst_buffer_unref(GST_BUFFER_CAST(p));
+}
+
+/* "HOST:PORT", IPv6 hosts in brackets. */
+std::string address_key(const std::string& host, guint16 port) {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+struct SyncWaveJitterPrivate {
+  ~SyncWaveJitterPrivate() { clear_queue(); }
+  void clear_queue() {
+    for (OutItem& item : queue) {
+      if (item.buffer) gst_buffer_unref(item.buffer);
+      if (item.event) gst_event_unref(item.event);
+    }
+    queue.clear();
+  }
+
+  std::mutex lock;
+  std::condition_variable cond;
+
+  /* Properties. */
+  guint latency_ms = DEFAULT_LATENCY_MS;
+  GstSyncWaveJitterMode mode = DEFAULT_MODE;
+  std::string sender;                    /* as set */
+  std::vector<std::string> sender_hosts; /* addresses it resolved to; empty: any */
+  guint16 sender_port = 0;               /* 0: any */
+
+  /* Stream state. */
+  syncwave::JitterBuffer jb;
+  syncwave::SkewEstimator skew;
+  std::deque<OutItem> queue;
+  bool flushing = true;
+  bool eos = false;
+  GstFlowReturn srcresult = GST_FLOW_FLUSHING;
+  GstClockID clock_id = nullptr;
+  GstClockTime waiting_until = GST_CLOCK_TIME_NONE;
+  bool have_header = false;
+  wire::StreamHeader header;
+
+  /* Sender lock. */
+  bool locked = false;
+  std::string locked_host;
+  guint16 locked_port = 0;
+  GstClockTime locked_last_heard = GST_CLOCK_TIME_NONE;
+  std::set<std::string> foreign_seen;
+
+  /* Statistics beyond the jitter buffer's. */
+  guint64 headers = 0;
+  guint64 malformed = 0;
+  guint64 before_header = 0;
+  guint64 foreign = 0;
+  guint64 format_resets = 0;
+  guint64 sender_changes = 0;
+};
+
+struct _GstSyncWaveJitter {
+  GstElement parent;
+  GstPad* sinkpad;
+  GstPad* srcpad;
+  SyncWaveJitterPrivate* priv;
+};
+
+#define gst_syncwave_jitter_parent_class parent_class
+G_DEFINE_TYPE(GstSyncWaveJitter, gst_syncwave_jitter, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE(syncwavejitter, "syncwavejitter", GST_RANK_NONE,
+                            GST_TYPE_SYNCWAVE_JITTER);
+
+/* Running time of the element's clock now; NONE without a clock. */
+static GstClockTime gst_syncwave_jitter_now(GstSyncWaveJitter* self) {
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT_CAST(self));
+  if (!clock) return GST_CLOCK_TIME_NONE;
+  GstClockTime t = gst_clock_get_time(clock);
+  GstClockTime base = gst_element_get_base_time(GST_ELEMENT_CAST(self));
+  gst_object_unref(clock);
+  if (!GST_CLOCK_TIME_IS_VALID(t)) return GST_CLOCK_TIME_NONE;
+  return t > base ? t - base : 0;
+}
+
+/* Wakes the src task when the jitter buffer has something earlier than what it
+ * waits for. Called with the lock held. */
+static void gst_syncwave_jitter_wake(SyncWaveJitterPrivate* priv) {
+  if (priv->clock_id) {
+    GstClockTime next = priv->jb.next_deadline();
+    if (!priv->queue.empty() || next < priv->waiting_until) gst_clock_id_unschedule(priv->clock_id);
+  }
+  priv->cond.notify_one();
+}
+
+/* Moves what the jitter buffer releases at `now` to the output queue. Lock held. */
+static void gst_syncwave_jitter_collect(SyncWaveJitterPrivate* priv, GstClockTime now) {
+  syncwave::JitterOutput out;
+  while (priv->jb.pop(now, &out)) {
+    OutItem item;
+    if (out.kind == syncwave::JitterOutput::Kind::kLoss) {
+      GST_DEBUG("loss at %" G_GUINT64_FORMAT " us, %" GST_TIME_FORMAT " at pts %" GST_TIME_FORMAT,
+                out.timestamp_us, GST_TIME_ARGS(out.duration_ns), GST_TIME_ARGS(out.pts_ns));
+      item.event = syncwave_lost_event_new(out.timestamp_us, out.duration_ns, out.pts_ns);
+    } else {
+      GstBuffer* buf = GST_BUFFER_CAST(out.payload.release());
+      GST_BUFFER_PTS(buf) = out.pts_ns;
+      GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+      GST_BUFFER_DURATION(buf) = out.duration_ns;
+      if (out.discont)
+        GST_BUFFER_FLAG_SET(buf, GST_BUFFER_FLAG_DISCONT);
+      else
+        GST_BUFFER_FLAG_UNSET(buf, GST_BUFFER_FLAG_DISCONT);
+      item.buffer = buf;
+    }
+    priv->queue.push_back(item);
+  }
+}
+
+/* Releases everything held, in order, and starts a new stream. Lock held. */
+static void gst_syncwave_jitter_drain(SyncWaveJitterPrivate* priv) {
+  priv->jb.drain();
+  gst_syncwave_jitter_collect(priv, GST_CLOCK_TIME_NONE);
+  priv->skew.reset();
+}
+
+static bool sender_matches(SyncWaveJitterPrivate* priv, const std::string& host, guint16 port) {
+  if (priv->sender_hosts.empty()) return priv->sender.empty();
+  if (priv->sender_port != 0 && port != priv->sender_port) return false;
+  for (const std::string& h : priv->sender_hosts)
+    if (h == host) return true;
+  return false;
+}
+
+/* Sender lock. True when a datagram from host:port may pass; otherwise counts it
+ * and sets *announce when this foreign address is new. Lock held. */
+static bool gst_syncwave_jitter_accept_sender(SyncWaveJitterPrivate* priv, const std::string& host,
+                                              guint16 port, GstClockTime now, bool* announce) {
+  if (priv->locked && host == priv->locked_host && port == priv->locked_port) {
+    priv->locked_last_heard = now;
+    return true;
+  }
+  bool matches = sender_matches(priv, host, port);
+  if (matches && !priv->locked) {
+    priv->locked = true;
+    priv->locked_host = host;
+    priv->locked_port = port;
+    priv->locked_last_heard = now;
+    GST_INFO("locked onto sender %s", address_key(host, port).c_str());
+    return true;
+  }
+  if (matches && GST_CLOCK_TIME_IS_VALID(now) && GST_CLOCK_TIME_IS_VALID(priv->locked_last_heard) &&
+      now > priv->locked_last_heard + SENDER_TIMEOUT) {
+    GST_INFO("sender %s silent, switching to %s",
+             address_key(priv->locked_host, priv->locked_port).c_str(),
+             address_key(host, port).c_str());
+    gst_syncwave_jitter_drain(priv);
+    priv->sender_changes++;
+    priv->locked_host = host;
+    priv->locked_port = port;
+    priv->locked_last_heard = now;
+    priv->have_header = false; /* the new sender's header decides the format */
+    return true;
+  }
+  priv->foreign++;
+  std::string key = address_key(host, port);
+  if (priv->foreign_seen.size() < MAX_FOREIGN_SEEN && priv->foreign_seen.insert(key).second)
+    *announce = true;
+  return false;
+}
+
+static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
+  SyncWaveJitterPrivate* priv = self->priv;
+  (void)pad;
+
+  /* Classify the datagram; keep only values, not pointers into it. */
+  wire::ParseResult parsed;
+  wire::Error invalid = wire::Error::kNone;
+  uint64_t timestamp_us = 0;
+  GstMapInfo map;
+  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref(buf);
+    return GST_FLOW_OK;
+  }
+  parsed = wire::parse(map.data, map.size);
+  gst_buffer_unmap(buf, &map);
+
+  /* Sender address, when udpsrc put one. */
+  std::string host;
+  guint16 port = 0;
+  bool have_address = false;
+  if (GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf)) {
+    if (G_IS_INET_SOCKET_ADDRESS(meta->addr)) {
+      GInetSocketAddress* isa = G_INET_SOCKET_ADDRESS(meta->addr);
+      gchar* s = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
+      host = s;
+      g_free(s);
+      port = g_inet_socket_address_get_port(isa);
+      have_address = true;
+    }
+  }
+
+  const GstClockTime now = gst_syncwave_jitter_now(self);
+  const GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT_CAST(self));
+  /* For the sender lock's timeout only: any monotonic time will do. */
+  const GstClockTime heard =
+      GST_CLOCK_TIME_IS_VALID(now) ? now : g_get_monotonic_time() * GST_USECOND;
+  GstClockTime arrival = GST_BUFFER_DTS(buf);
+  if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = GST_BUFFER_PTS(buf);
+  if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = now;
+
+  bool announce = false;
+  std::string locked_key;
+  GstFlowReturn ret = GST_FLOW_OK;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->flushing || priv->srcresult != GST_FLOW_OK) {
+      ret = priv->flushing ? GST_FLOW_FLUSHING : priv->srcresult;
+      gst_buffer_unref(buf);
+      return ret;
+    }
+    if (priv->eos) {
+      gst_buffer_unref(buf);
+      return GST_FLOW_EOS;
+    }
+
+    if (have_address && !gst_syncwave_jitter_accept_sender(priv, host, port, heard, &announce)) {
+      if (priv->locked) locked_key = address_key(priv->locked_host, priv->locked_port);
+      gst_buffer_unref(buf);
+      buf = nullptr;
+    } else if (parsed.kind == wire::Kind::kMalformed) {
+      GST_LOG_OBJECT(self, "malformed datagram: %s", wire::error_name(parsed.error));
+      priv->malformed++;
+      gst_buffer_unref(buf);
+      buf = nullptr;
+    } else if (parsed.kind == wire::Kind::kHeader) {
+      priv->headers++;
+      if (!priv->have_header || priv->header != parsed.header) {
+        if (priv->have_header) {
+          GST_INFO_OBJECT(self, "new format: %u Hz, %u channels, compression %u",
+                          parsed.header.sample_rate, parsed.header.channels,
+                          static_cast<unsigned>(parsed.header.compression));
+          gst_syncwave_jitter_drain(priv);
+          priv->format_resets++;
+        }
+        priv->header = parsed.header;
+        priv->have_header = true;
+      }
+      OutItem item;
+      item.buffer = buf;
+      GST_BUFFER_PTS(buf) = GST_CLOCK_TIME_NONE;
+      GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+      buf = nullptr;
+      priv->queue.push_back(item);
+    } else if (!priv->have_header) {
+      priv->before_header++;
+      gst_buffer_unref(buf);
+      buf = nullptr;
+    } else {
+      /* Audio. The parse result points into the unmapped buffer: re-map for the
+       * checks that read the payload. */
+      uint64_t duration = 0;
+      if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
+        wire::ParseResult again = wire::parse(map.data, map.size);
+        invalid = wire::validate(again.audio, priv->header);
+        if (invalid == wire::Error::kNone)
+          duration = wire::packet_duration_ns(again.audio, priv->header);
+        timestamp_us = again.audio.timestamp_us;
+        gst_buffer_unmap(buf, &map);
+      }
+      if (invalid != wire::Error::kNone || duration == 0) {
+        GST_LOG_OBJECT(self, "invalid audio datagram: %s", wire::error_name(invalid));
+        priv->malformed++;
+        gst_buffer_unref(buf);
+        buf = nullptr;
+      } else {
+        const uint64_t send_ns = syncwave::us_to_ns(timestamp_us);
+        /* The estimator runs in both modes: the mapping in slave mode, offset,
+         * drift and jitter for the statistics in both. */
+        const GstClockTime smoothed = priv->skew.update(send_ns, arrival);
+        GstClockTime pts;
+        if (priv->mode == GST_SYNCWAVE_JITTER_MODE_SLAVE)
+          pts = smoothed;
+        else
+          pts = (syncwave::time_valid(send_ns) && send_ns >= base_time) ? send_ns - base_time
+                                                                        : GST_CLOCK_TIME_NONE;
+        buf = gst_buffer_make_writable(buf);
+        syncwave::JitterVerdict v = priv->jb.insert(timestamp_us, duration, pts, now,
+                                                    syncwave::JitterPayload(buf, unref_buffer));
+        buf = nullptr;
+        GST_LOG_OBJECT(self, "audio %" G_GUINT64_FORMAT " us pts %" GST_TIME_FORMAT ": %d",
+                       timestamp_us, GST_TIME_ARGS(pts), static_cast<int>(v));
+        gst_syncwave_jitter_collect(priv, now);
+      }
+    }
+    gst_syncwave_jitter_wake(priv);
+  }
+
+  if (announce) {
+    std::string key = address_key(host, port);
+    GST_WARNING_OBJECT(self, "ignoring datagrams from another sender %s", key.c_str());
+    gst_element_post_message(
+        GST_ELEMENT_CAST(self),
+        gst_message_new_element(
+            GST_OBJECT_CAST(self),
+            gst_structure_new("syncwave-foreign-sender", "address", G_TYPE_STRING, key.c_str(),
+                              "locked", G_TYPE_STRING, locked_key.c_str(), NULL)));
+  }
+  return ret;
+}
+
+/* The src pad task: sends the queue in order, waits on the pipeline clock for
+ * the next deadline when there is nothing to send. */
+static void gst_syncwave_jitter_loop(gpointer user_data) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(user_data);
+  SyncWaveJitterPrivate* priv = self->priv;
+  OutItem item;
+  {
+    std::unique_lock<std::mutex> lk(priv->lock);
+    for (;;) {
+      if (priv->flushing) {
+        lk.unlock();
+        gst_pad_pause_task(self->srcpad);
+        return;
+      }
+      if (!priv->queue.empty()) break;
+      gst_syncwave_jitter_collect(priv, gst_syncwave_jitter_now(self));
+      if (!priv->queue.empty()) break;
+
+      const GstClockTime deadline = priv->jb.next_deadline();
+      GstClock* clock = gst_element_get_clock(GST_ELEMENT_CAST(self));
+      if (GST_CLOCK_TIME_IS_VALID(deadline) && clock) {
+        const GstClockTime target =
+            syncwave::time_add(deadline, gst_element_get_base_time(GST_ELEMENT_CAST(self)));
+        GstClockID id = gst_clock_new_single_shot_id(clock, target);
+        priv->clock_id = id;
+        priv->waiting_until = deadline;
+        lk.unlock();
+        GST_LOG_OBJECT(self, "waiting until %" GST_TIME_FORMAT, GST_TIME_ARGS(deadline));
+        gst_clock_id_wait(id, NULL);
+        lk.lock();
+        priv->clock_id = nullptr;
+        priv->waiting_until = GST_CLOCK_TIME_NONE;
+        gst_clock_id_unref(id);
+        gst_object_unref(clock);
+        continue;
+      }
+      if (clock) gst_object_unref(clock);
+      priv->cond.wait(lk);
+    }
+    item = priv->queue.front();
+    priv->queue.pop_front();
+  }
+
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (item.buffer) {
+    ret = gst_pad_push(self->srcpad, item.buffer);
+  } else {
+    const bool is_eos = GST_EVENT_TYPE(item.event) == GST_EVENT_EOS;
+    gst_pad_push_event(self->srcpad, item.event);
+    if (is_eos) ret = GST_FLOW_EOS;
+  }
+  if (ret != GST_FLOW_OK) {
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      if (!priv->flushing) priv->srcresult = ret;
+    }
+    GST_DEBUG_OBJECT(self, "pausing task: %s", gst_flow_get_name(ret));
+    gst_pad_pause_task(self->srcpad);
+    if (ret == GST_FLOW_NOT_LINKED || ret < GST_FLOW_EOS) {
+      GST_ELEMENT_FLOW_ERROR(self, ret);
+      gst_pad_push_event(self->srcpad, gst_event_new_eos());
+    }
+  }
+}
+
+static void gst_syncwave_jitter_queue_event(GstSyncWaveJitter* self, GstEvent* event) {
+  SyncWaveJitterPrivate* priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+    gst_syncwave_jitter_drain(priv);
+    priv->eos = true;
+  }
+  OutItem item;
+  item.event = event;
+  priv->queue.push_back(item);
+  gst_syncwave_jitter_wake(priv);
+}
+
+static gboolean gst_syncwave_jitter_sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
+  SyncWaveJitterPrivate* priv = self->priv;
+
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_FLUSH_START: {
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->flushing = true;
+        priv->srcresult = GST_FLOW_FLUSHING;
+        if (priv->clock_id) gst_clock_id_unschedule(priv->clock_id);
+        priv->cond.notify_one();
+      }
+      gboolean ret = gst_pad_push_event(self->srcpad, event);
+      gst_pad_pause_task(self->srcpad);
+      return ret;
+    }
+    case GST_EVENT_FLUSH_STOP: {
+      gboolean ret = gst_pad_push_event(self->srcpad, event);
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->clear_queue();
+        priv->jb.reset();
+        priv->skew.reset();
+        priv->flushing = false;
+        priv->eos = false;
+        priv->srcresult = GST_FLOW_OK;
+      }
+      gst_pad_start_task(self->srcpad, gst_syncwave_jitter_loop, self, NULL);
+      return ret;
+    }
+    case GST_EVENT_SEGMENT: {
+      /* Output PTS are running times: downstream gets a plain TIME segment. */
+      GstSegment segment;
+      gst_segment_init(&segment, GST_FORMAT_TIME);
+      GstEvent* ours = gst_event_new_segment(&segment);
+      gst_event_set_seqnum(ours, gst_event_get_seqnum(event));
+      gst_event_unref(event);
+      gst_syncwave_jitter_queue_event(self, ours);
+      return TRUE;
+    }
+    default:
+      if (GST_EVENT_IS_SERIALIZED(event)) {
+        gst_syncwave_jitter_queue_event(self, event);
+        return TRUE;
+      }
+      return gst_pad_event_default(pad, parent, event);
+  }
+}
+
+static gboolean gst_syncwave_jitter_src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    GstClockTime latency;
+    {
+      std::lock_guard<std::mutex> lk(self->priv->lock);
+      latency = self->priv->latency_ms * GST_MSECOND;
+    }
+    gboolean live = TRUE;
+    GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+    if (gst_pad_peer_query(self->sinkpad, query)) gst_query_parse_latency(query, &live, &min, &max);
+    min += latency;
+    if (GST_CLOCK_TIME_IS_VALID(max)) max += latency;
+    GST_DEBUG_OBJECT(self, "latency: live %d min %" GST_TIME_FORMAT " max %" GST_TIME_FORMAT, live,
+                     GST_TIME_ARGS(min), GST_TIME_ARGS(max));
+    gst_query_set_latency(query, live, min, max);
+    return TRUE;
+  }
+  return gst_pad_query_default(pad, parent, query);
+}
+
+static gboolean gst_syncwave_jitter_src_activate_mode(GstPad* pad, GstObject* parent,
+                                                      GstPadMode mode, gboolean active) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
+  SyncWaveJitterPrivate* priv = self->priv;
+  if (mode != GST_PAD_MODE_PUSH) return FALSE;
+  if (active) {
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->flushing = false;
+      priv->eos = false;
+      priv->srcresult = GST_FLOW_OK;
+    }
+    return gst_pad_start_task(pad, gst_syncwave_jitter_loop, self, NULL);
+  }
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->flushing = true;
+    priv->srcresult = GST_FLOW_FLUSHING;
+    if (priv->clock_id) gst_clock_id_unschedule(priv->clock_id);
+    priv->cond.notify_one();
+  }
+  return gst_pad_stop_task(pad);
+}
+
+static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element,
+                                                             GstStateChange transition) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(element);
+  SyncWaveJitterPrivate* priv = self->priv;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) return ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      /* A live element: no data in PAUSED. */
+      ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      ret = GST_STATE_CHANGE_NO_PREROLL;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->clear_queue();
+      priv->jb.reset();
+      priv->skew.reset();
+      priv->have_header = false;
+      priv->locked = false;
+      priv->locked_last_heard = GST_CLOCK_TIME_NONE;
+      priv->foreign_seen.clear();
+      break;
+    }
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* `sender`: "HOST" or "HOST:PORT" ("[V6]:PORT"). Resolves HOST now (it may be a
+ * name), so the streaming thread only compares strings. */
+static void gst_syncwave_jitter_set_sender(GstSyncWaveJitter* self, const gchar* value) {
+  std::string spec = value ? value : "";
+  std::string host = spec;
+  guint16 port = 0;
+  if (!spec.empty() && spec[0] == '[') {
+    size_t close = spec.find(']');
+    host = spec.substr(1, close == std::string::npos ? std::string::npos : close - 1);
+    if (close != std::string::npos && close + 1 < spec.size() && spec[close + 1] == ':')
+      port = static_cast<guint16>(g_ascii_strtoull(spec.c_str() + close + 2, NULL, 10));
+  } else if (std::count(spec.begin(), spec.end(), ':') == 1) {
+    size_t colon = spec.find(':');
+    host = spec.substr(0, colon);
+    port = static_cast<guint16>(g_ascii_strtoull(spec.c_str() + colon + 1, NULL, 10));
+  }
+
+  std::vector<std::string> hosts;
+  if (!host.empty()) {
+    if (GInetAddress* a = g_inet_address_new_from_string(host.c_str())) {
+      gchar* s = g_inet_address_to_string(a);
+      hosts.push_back(s);
+      g_free(s);
+      g_object_unref(a);
+    } else {
+      GResolver* resolver = g_resolver_get_default();
+      GError* err = NULL;
+      GList* list = g_resolver_lookup_by_name(resolver, host.c_str(), NULL, &err);
+      for (GList* l = list; l; l = l->next) {
+        gchar* s = g_inet_address_to_string(G_INET_ADDRESS(l->data));
+        hosts.push_back(s);
+        g_free(s);
+      }
+      if (err) {
+        GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Cannot resolve sender %s", host.c_str()),
+                            ("%s", err->message));
+        g_error_free(err);
+      }
+      g_resolver_free_addresses(list);
+      g_object_unref(resolver);
+    }
+  }
+
+  SyncWaveJitterPrivate* priv = self->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->sender = spec;
+  priv->sender_hosts = hosts;
+  priv->sender_port = port;
+  /* Lock again, to the chosen sender. */
+  if (priv->locked && !sender_matches(priv, priv->locked_host, priv->locked_port)) {
+    gst_syncwave_jitter_drain(priv);
+    priv->locked = false;
+    priv->have_header = false;
+    gst_syncwave_jitter_wake(priv);
+  }
+}
+
+static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
+  SyncWaveJitterPrivate* priv = self->priv;
+  const GstClockTime now = gst_syncwave_jitter_now(self);
+  const GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT_CAST(self));
+  std::lock_guard<std::mutex> lk(priv->lock);
+  const syncwave::JitterStats& js = priv->jb.stats();
+  std::string sender = priv->locked ? address_key(priv->locked_host, priv->locked_port) : "";
+  GstStructure* s = gst_structure_new(
+      "application/x-syncwave-jitter-stats", "pushed", G_TYPE_UINT64, (guint64)js.pushed, "lost",
+      G_TYPE_UINT64, (guint64)js.lost, "late", G_TYPE_UINT64, (guint64)js.late, "duplicates",
+      G_TYPE_UINT64, (guint64)js.duplicates, "reordered", G_TYPE_UINT64, (guint64)js.reordered,
+      "foreign-packets", G_TYPE_UINT64, priv->foreign, "resets", G_TYPE_UINT64,
+      (guint64)(js.resets + priv->format_resets + priv->sender_changes), "jitter-us", G_TYPE_UINT64,
+      (guint64)(priv->skew.jitter_ns() / 1000), "level-ms", G_TYPE_DOUBLE,
+      priv->jb.level_ns(now) / 1e6, "loss-events", G_TYPE_UINT64, (guint64)js.loss_events,
+      "lost-ms", G_TYPE_DOUBLE, js.lost_ns / 1e6, "discontinuities", G_TYPE_UINT64,
+      (guint64)js.discontinuities, "overflow", G_TYPE_UINT64, (guint64)js.overflow, "malformed",
+      G_TYPE_UINT64, priv->malformed + js.invalid, "before-header", G_TYPE_UINT64,
+      priv->before_header, "headers", G_TYPE_UINT64, priv->headers, "held", G_TYPE_UINT,
+      (guint)priv->jb.held(), "sender-changes", G_TYPE_UINT64, priv->sender_changes,
+      "format-changes", G_TYPE_UINT64, priv->format_resets, "sender", G_TYPE_STRING, sender.c_str(),
+      "latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
+  if (priv->skew.has_base())
+    gst_structure_set(s, "clock-offset-us", G_TYPE_INT64,
+                      (gint64)((priv->skew.offset_ns() + (gint64)base_time) / 1000), NULL);
+  if (priv->skew.has_drift())
+    gst_structure_set(s, "drift-ppm", G_TYPE_DOUBLE, priv->skew.drift_ppm(), NULL);
+  return s;
+}
+
+static void gst_syncwave_jitter_set_property(GObject* object, guint prop_id, const GValue* value,
+                                             GParamSpec* pspec) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(object);
+  SyncWaveJitterPrivate* priv = self->priv;
+  switch (prop_id) {
+    case PROP_LATENCY: {
+      bool changed;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        guint ms = g_value_get_uint(value);
+        changed = ms != priv->latency_ms;
+        priv->latency_ms = ms;
+        priv->jb.set_latency(ms * GST_MSECOND);
+        gst_syncwave_jitter_wake(priv);
+      }
+      if (changed)
+        gst_element_post_message(GST_ELEMENT_CAST(self),
+                                 gst_message_new_latency(GST_OBJECT_CAST(self)));
+      break;
+    }
+    case PROP_MODE: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->mode = static_cast<GstSyncWaveJitterMode>(g_value_get_enum(value));
+      break;
+    }
+    case PROP_SENDER:
+      gst_syncwave_jitter_set_sender(self, g_value_get_string(value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_jitter_get_property(GObject* object, guint prop_id, GValue* value,
+                                             GParamSpec* pspec) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(object);
+  SyncWaveJitterPrivate* priv = self->priv;
+  switch (prop_id) {
+    case PROP_LATENCY: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      g_value_set_uint(value, priv->latency_ms);
+      break;
+    }
+    case PROP_MODE: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      g_value_set_enum(value, priv->mode);
+      break;
+    }
+    case PROP_SENDER: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      g_value_set_string(value, priv->sender.empty() ? NULL : priv->sender.c_str());
+      break;
+    }
+    case PROP_STATS:
+      g_value_take_boxed(value, gst_syncwave_jitter_stats(self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+      break;
+  }
+}
+
+static void gst_syncwave_jitter_finalize(GObject* object) {
+  GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(object);
+  delete self->priv;
+  self->priv = nullptr;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
+  GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
+
+  gobject_class->set_property = gst_syncwave_jitter_set_property;
+  gobject_class->get_property = gst_syncwave_jitter_get_property;
+  gobject_class->finalize = gst_syncwave_jitter_finalize;
+
+  /**
+   * GstSyncWaveJitter:latency:
+   *
+   * Time in ms between a packet's capture (its PTS) and its playout. Packets are
+   * held, reordered and reported lost within it; it is added to the latency query.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_LATENCY,
+      g_param_spec_uint(
+          "latency", "Latency", "Playout delay after capture, in ms", 0, MAX_LATENCY_MS,
+          DEFAULT_LATENCY_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveJitter:mode:
+   *
+   * `synced`: the pipeline clock reads the sender's timebase and PTS = T - base time
+   * (cross-device sync). `slave`: smoothed arrival times (no shared clock).
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_MODE,
+      g_param_spec_enum(
+          "mode", "Mode", "How sender timestamps become running time",
+          GST_TYPE_SYNCWAVE_JITTER_MODE, DEFAULT_MODE,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveJitter:sender:
+   *
+   * "HOST" or "HOST:PORT" ("[V6ADDR]:PORT") of the one sender to play when several
+   * send to the port; NULL: the first sender heard.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_SENDER,
+      g_param_spec_string(
+          "sender", "Sender", "Only play this sender (HOST or HOST:PORT)", DEFAULT_SENDER,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveJitter:stats:
+   *
+   * pushed, lost (packets), late, duplicates, reordered, foreign-packets, resets
+   * (timestamp jumps + format changes + sender changes), jitter-us (RFC 3550),
+   * level-ms (how far ahead of playout the newest packet is), loss-events, lost-ms,
+   * discontinuities (silences), overflow, malformed, before-header, headers, held,
+   * sender-changes, format-changes, sender ("HOST:PORT" of the locked sender, ""
+   * when unknown), latency-ms; clock-offset-us (arrival clock time - sender time,
+   * minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics", "Jitter buffer statistics", GST_TYPE_STRUCTURE,
+                         (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  gst_element_class_set_static_metadata(
+      element_class, "SyncWave jitter buffer", "Filter/Network",
+      "Orders SYNC datagrams, stamps them with their playout running time and reports "
+      "lost packets",
+      "SyncWave");
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_jitter_change_state);
+
+  gst_type_mark_as_plugin_api(GST_TYPE_SYNCWAVE_JITTER_MODE, (GstPluginAPIFlags)0);
+  GST_DEBUG_CATEGORY_INIT(gst_syncwave_jitter_debug, "syncwavejitter", 0, "SyncWave jitter buffer");
+}
+
+static void gst_syncwave_jitter_init(GstSyncWaveJitter* self) {
+  self->priv = new SyncWaveJitterPrivate();
+
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_jitter_chain));
+  gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_jitter_sink_event));
+  GST_PAD_SET_PROXY_CAPS(self->sinkpad);
+  gst_element_add_pad(GST_ELEMENT_CAST(self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_query_function(self->srcpad, GST_DEBUG_FUNCPTR(gst_syncwave_jitter_src_query));
+  gst_pad_set_activatemode_function(self->srcpad,
+                                    GST_DEBUG_FUNCPTR(gst_syncwave_jitter_src_activate_mode));
+  GST_PAD_SET_PROXY_CAPS(self->srcpad);
+  gst_element_add_pad(GST_ELEMENT_CAST(self), self->srcpad);
+}

@@ -1,0 +1,519 @@
+// syncwavejitter through GstHarness with a GstTestClock: in order, reorder,
+// duplicates, late packets, a gap reported by a loss event at its deadline, a gap
+// filled in time, restarts (timestamp jump, new header), a long silence without a
+// flood of loss events, the latency query, two senders on one port, slave mode.
+//
+// Synced mode and a harness element (base_time 0): the test clock reads the
+// sender's timebase, PTS = timestamp * 1000, and a packet plays at PTS + latency.
+#include <gst/check/gstharness.h>
+#include <gst/check/gsttestclock.h>
+#include <gst/gst.h>
+#include <gst/net/gstnetaddressmeta.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "syncwave-lost-event.h"
+#include "wire_format.h"
+
+namespace wire = syncwave::wire;
+
+namespace {
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { gst_init(nullptr, nullptr); }
+};
+const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
+
+constexpr guint64 kT0 = 1700000000000000ull;  // sender µs of packet 0
+constexpr GstClockTime kPacket = 10 * GST_MSECOND;
+constexpr GstClockTime kLatency = 60 * GST_MSECOND;
+constexpr GstClockTime kMargin = 5 * GST_MSECOND;  // decode margin of the loss deadline
+
+guint64 ts(int i) {
+  return kT0 + static_cast<guint64>(i) * 10000;
+}
+GstClockTime pts(int i) {
+  return ts(i) * 1000;
+}
+
+std::vector<uint8_t> header_bytes(wire::Compression c = wire::Compression::kRaw,
+                                  uint32_t rate = 48000) {
+  auto h = wire::serialize_header({rate, 2, c});
+  return {h.begin(), h.end()};
+}
+
+// 10 ms of stereo float32 at 48 kHz.
+std::vector<uint8_t> audio_bytes(guint64 ts_us) {
+  std::vector<float> samples(480 * 2, 0.25f);
+  return wire::serialize_audio(wire::PacketType::kRaw, ts_us,
+                               reinterpret_cast<const uint8_t*>(samples.data()),
+                               samples.size() * sizeof(float));
+}
+
+GstBuffer* datagram(const std::vector<uint8_t>& d, GstClockTime arrival = GST_CLOCK_TIME_NONE) {
+  GstBuffer* b = gst_buffer_new_memdup(d.data(), d.size());
+  GST_BUFFER_DTS(b) = arrival;
+  return b;
+}
+
+void add_sender(GstBuffer* b, const char* host, guint16 port) {
+  GInetAddress* a = g_inet_address_new_from_string(host);
+  GSocketAddress* sa = g_inet_socket_address_new(a, port);
+  gst_buffer_add_net_address_meta(b, sa);
+  g_object_unref(sa);
+  g_object_unref(a);
+}
+
+GstStructure* stats(GstHarness* h) {
+  GstStructure* s = nullptr;
+  g_object_get(h->element, "stats", &s, NULL);
+  return s;
+}
+
+guint64 stat(GstHarness* h, const char* field) {
+  GstStructure* s = stats(h);
+  guint64 v = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(s, field, &v)) << field;
+  gst_structure_free(s);
+  return v;
+}
+
+struct Loss {
+  guint64 timestamp_us;
+  GstClockTime duration;
+  GstClockTime pts;
+};
+
+// Loss events delivered so far (other events are dropped).
+std::vector<Loss> take_losses(GstHarness* h) {
+  std::vector<Loss> v;
+  while (GstEvent* e = gst_harness_try_pull_event(h)) {
+    Loss l;
+    if (syncwave_lost_event_parse(e, &l.timestamp_us, &l.duration, &l.pts)) v.push_back(l);
+    gst_event_unref(e);
+  }
+  return v;
+}
+
+class JitterTest : public ::testing::Test {
+ protected:
+  GstHarness* h = nullptr;
+
+  // props: "name=value" pairs set before any data flows.
+  void start(std::vector<const char*> props = {}) {
+    h = gst_harness_new("syncwavejitter");
+    for (const char* p : props) {
+      std::string kv(p);
+      size_t eq = kv.find('=');
+      gst_util_set_object_arg(G_OBJECT(h->element), kv.substr(0, eq).c_str(),
+                              kv.substr(eq + 1).c_str());
+    }
+    gst_harness_use_testclock(h);
+    gst_harness_set_src_caps_str(h, "application/x-syncwave");
+    gst_harness_set_time(h, pts(0));
+    push_header();
+    gst_buffer_unref(gst_harness_pull(h));  // the header goes straight through
+  }
+  void TearDown() override {
+    if (h) gst_harness_teardown(h);
+  }
+
+  void push_header(wire::Compression c = wire::Compression::kRaw, uint32_t rate = 48000) {
+    ASSERT_EQ(gst_harness_push(h, datagram(header_bytes(c, rate))), GST_FLOW_OK);
+  }
+  // Packet i arrives now (test clock), optionally at an explicit time.
+  void push(int i) { ASSERT_EQ(gst_harness_push(h, datagram(audio_bytes(ts(i)))), GST_FLOW_OK); }
+  void set_time(GstClockTime t) { gst_harness_set_time(h, t); }
+  GstClockTime time() {
+    GstTestClock* tc = gst_harness_get_testclock(h);
+    GstClockTime t = gst_clock_get_time(GST_CLOCK(tc));
+    gst_object_unref(tc);
+    return t;
+  }
+  bool wait_pending(guint timeout_ms) {
+    GstTestClock* tc = gst_harness_get_testclock(h);
+    bool pending = gst_test_clock_timed_wait_for_multiple_pending_ids(tc, 1, timeout_ms, nullptr);
+    gst_object_unref(tc);
+    return pending;
+  }
+  // Pulls the next buffer and checks that it is packet i.
+  void expect_packet(int i, bool discont = false) {
+    GstBuffer* b = gst_harness_pull(h);
+    ASSERT_NE(b, nullptr);
+    GstMapInfo map;
+    ASSERT_TRUE(gst_buffer_map(b, &map, GST_MAP_READ));
+    wire::ParseResult r = wire::parse(map.data, map.size);
+    gst_buffer_unmap(b, &map);
+    EXPECT_EQ(r.kind, wire::Kind::kRawAudio);
+    EXPECT_EQ(r.audio.timestamp_us, ts(i));
+    EXPECT_EQ(GST_BUFFER_PTS(b), pts(i));
+    EXPECT_EQ(GST_BUFFER_DURATION(b), kPacket);
+    EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), discont) << "packet " << i;
+    gst_buffer_unref(b);
+  }
+};
+
+}  // namespace
+
+TEST_F(JitterTest, InOrderPacketsGoOutAtOnceWithTheirRunningTime) {
+  start();
+  for (int i = 0; i < 5; i++) {
+    set_time(pts(i) + 2 * GST_MSECOND);
+    push(i);
+    expect_packet(i, i == 0);
+  }
+  EXPECT_EQ(stat(h, "pushed"), 5u);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
+TEST_F(JitterTest, ReorderedPacketsAreReleasedInOrder) {
+  start();
+  push(0);
+  push(2);
+  push(1);
+  push(4);
+  push(3);
+  for (int i = 0; i < 5; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(stat(h, "reordered"), 2u);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
+TEST_F(JitterTest, DuplicatesAreDropped) {
+  start();
+  push(0);
+  push(0);
+  push(2);
+  push(2);
+  push(1);
+  push(1);
+  for (int i = 0; i < 3; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(stat(h, "duplicates"), 3u);
+  EXPECT_EQ(stat(h, "pushed"), 3u);
+}
+
+TEST_F(JitterTest, PacketPastItsPlayoutTimeIsDropped) {
+  start();
+  set_time(pts(0) + kLatency + 1);
+  push(0);  // should have played already
+  push(1);  // plays at pts(1) + latency, still ahead
+  expect_packet(1, true);
+  EXPECT_EQ(stat(h, "late"), 1u);
+  EXPECT_EQ(stat(h, "pushed"), 1u);
+}
+
+TEST_F(JitterTest, GapIsReportedAtItsDeadlineInOrder) {
+  start();
+  set_time(pts(0) + GST_MSECOND);
+  push(0);
+  push(2);
+  expect_packet(0, true);
+  EXPECT_TRUE(take_losses(h).empty());
+
+  // The element waits on the clock for packet 1's deadline, then reports it.
+  gst_harness_crank_single_clock_wait(h);
+  EXPECT_EQ(time(), pts(1) + kLatency - kMargin);
+  expect_packet(2);
+  auto losses = take_losses(h);  // everything sent before packet 2
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].timestamp_us, ts(1));
+  EXPECT_EQ(losses[0].duration, kPacket);
+  EXPECT_EQ(losses[0].pts, pts(1));
+  EXPECT_EQ(stat(h, "lost"), 1u);
+
+  // Packet 1 arrives after all: its slot is gone.
+  push(1);
+  push(3);
+  expect_packet(3);
+  EXPECT_EQ(stat(h, "late"), 1u);
+}
+
+TEST_F(JitterTest, SeveralMissingPacketsMakeOneLossEvent) {
+  start();
+  push(0);
+  push(4);
+  expect_packet(0, true);
+  gst_harness_crank_single_clock_wait(h);
+  expect_packet(4);
+  auto losses = take_losses(h);
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].timestamp_us, ts(1));
+  EXPECT_EQ(losses[0].duration, 3 * kPacket);
+  EXPECT_EQ(losses[0].pts, pts(1));
+  EXPECT_EQ(stat(h, "lost"), 3u);
+}
+
+TEST_F(JitterTest, GapFilledBeforeItsDeadlineIsNotLoss) {
+  start();
+  push(0);
+  push(2);
+  expect_packet(0, true);
+  set_time(pts(1) + kLatency - kMargin - 1);
+  push(1);
+  expect_packet(1);
+  expect_packet(2);
+  EXPECT_TRUE(take_losses(h).empty());
+  EXPECT_EQ(stat(h, "lost"), 0u);
+}
+
+TEST_F(JitterTest, MissingPacketIsReportedEvenIfNothingFollows) {
+  start();
+  push(0);
+  expect_packet(0, true);
+  gst_harness_crank_single_clock_wait(h);
+  EXPECT_EQ(time(), pts(1) + kLatency - kMargin);
+  // Nothing else goes out; wait for the event itself.
+  GstEvent* e = nullptr;
+  Loss l{};
+  while ((e = gst_harness_pull_event(h)) != nullptr) {
+    bool is_loss = syncwave_lost_event_parse(e, &l.timestamp_us, &l.duration, &l.pts);
+    gst_event_unref(e);
+    if (is_loss) break;
+  }
+  EXPECT_EQ(l.timestamp_us, ts(1));
+  EXPECT_EQ(l.duration, kPacket);
+  EXPECT_EQ(l.pts, pts(1));
+}
+
+TEST_F(JitterTest, TimestampJumpRestartsTheStream) {
+  start();
+  push(0);
+  push(1);
+  expect_packet(0, true);
+  expect_packet(1);
+  // The sender restarted 10 s later on its clock; so is ours.
+  set_time(pts(1000));
+  push(1000);
+  expect_packet(1000, true);
+  push(1001);
+  expect_packet(1001);
+  EXPECT_EQ(stat(h, "resets"), 1u);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_TRUE(take_losses(h).empty());
+  // (Backward jumps: unit-tested; a test clock cannot go back.)
+}
+
+TEST_F(JitterTest, NewHeaderRestartsTheStream) {
+  start();
+  push(0);
+  push(1);
+  push(3);  // held behind a gap
+  expect_packet(0, true);
+  expect_packet(1);
+  // The sender switches to 44.1 kHz: what was held goes out first, then the header.
+  push_header(wire::Compression::kRaw, 44100);
+  expect_packet(3, true);
+  GstBuffer* b = gst_harness_pull(h);
+  GstMapInfo map;
+  ASSERT_TRUE(gst_buffer_map(b, &map, GST_MAP_READ));
+  wire::ParseResult r = wire::parse(map.data, map.size);
+  gst_buffer_unmap(b, &map);
+  gst_buffer_unref(b);
+  ASSERT_EQ(r.kind, wire::Kind::kHeader);
+  EXPECT_EQ(r.header.sample_rate, 44100u);
+
+  // 441 frames of stereo float32: 10 ms at 44.1 kHz.
+  std::vector<float> samples(441 * 2, 0.5f);
+  auto d = wire::serialize_audio(wire::PacketType::kRaw, ts(5),
+                                 reinterpret_cast<const uint8_t*>(samples.data()),
+                                 samples.size() * sizeof(float));
+  ASSERT_EQ(gst_harness_push(h, datagram(d)), GST_FLOW_OK);
+  b = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_PTS(b), pts(5));
+  EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref(b);
+  EXPECT_EQ(stat(h, "resets"), 1u);
+  EXPECT_TRUE(take_losses(h).empty());
+
+  // The same header again changes nothing.
+  push_header(wire::Compression::kRaw, 44100);
+  gst_buffer_unref(gst_harness_pull(h));
+  EXPECT_EQ(stat(h, "resets"), 1u);
+}
+
+TEST_F(JitterTest, LongSilenceDoesNotFloodLossEvents) {
+  start();
+  push(0);
+  expect_packet(0, true);
+  // The sender goes quiet: loss is reported packet by packet on time (the
+  // decoder conceals), up to 500 ms, then the element waits without a timer.
+  int cranks = 0;
+  while (wait_pending(200) && cranks < 1000) {
+    gst_harness_crank_single_clock_wait(h);
+    cranks++;
+  }
+  EXPECT_EQ(cranks, 50);
+  EXPECT_EQ(stat(h, "lost"), 50u);
+
+  // 2 s later it comes back on the same timeline: a discontinuity, no more loss.
+  set_time(pts(200));
+  push(200);
+  expect_packet(200, true);
+  auto losses = take_losses(h);
+  EXPECT_EQ(losses.size(), 50u);
+  GstClockTime total = 0;
+  for (const Loss& l : losses) total += l.duration;
+  EXPECT_EQ(total, 500 * GST_MSECOND);
+  EXPECT_EQ(stat(h, "lost"), 50u);
+}
+
+TEST_F(JitterTest, LatencyQueryAddsTheLatency) {
+  start();
+  EXPECT_EQ(gst_harness_query_latency(h), kLatency);
+  g_object_set(h->element, "latency", 150u, NULL);
+  EXPECT_EQ(gst_harness_query_latency(h), 150 * GST_MSECOND);
+  gst_harness_set_upstream_latency(h, 10 * GST_MSECOND);
+  EXPECT_EQ(gst_harness_query_latency(h), 160 * GST_MSECOND);
+}
+
+TEST_F(JitterTest, LocksOntoTheFirstSenderAndReportsOthers) {
+  start();
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+
+  for (int i = 0; i < 4; i++) {
+    GstBuffer* mine = datagram(audio_bytes(ts(i)));
+    add_sender(mine, "127.0.0.1", 40000);
+    gst_harness_push(h, mine);
+    GstBuffer* other = datagram(audio_bytes(ts(i) + 3000));
+    add_sender(other, "127.0.0.1", 40001);
+    gst_harness_push(h, other);
+  }
+  GstBuffer* third = datagram(audio_bytes(ts(5)));
+  add_sender(third, "192.0.2.7", 5555);
+  gst_harness_push(h, third);
+  for (int i = 0; i < 4; i++) expect_packet(i, i == 0);
+
+  EXPECT_EQ(stat(h, "foreign-packets"), 5u);
+  GstStructure* s = stats(h);
+  EXPECT_STREQ(gst_structure_get_string(s, "sender"), "127.0.0.1:40000");
+  gst_structure_free(s);
+
+  std::vector<std::string> announced;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure* ms = gst_message_get_structure(m);
+    if (gst_structure_has_name(ms, "syncwave-foreign-sender")) {
+      announced.push_back(gst_structure_get_string(ms, "address"));
+      EXPECT_STREQ(gst_structure_get_string(ms, "locked"), "127.0.0.1:40000");
+    }
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(announced, (std::vector<std::string>{"127.0.0.1:40001", "192.0.2.7:5555"}));
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+}
+
+TEST_F(JitterTest, PlaysTheChosenSender) {
+  start({"sender=127.0.0.1:40001"});
+  for (int i = 0; i < 3; i++) {
+    GstBuffer* first = datagram(audio_bytes(ts(i) + 3000));
+    add_sender(first, "127.0.0.1", 40000);
+    gst_harness_push(h, first);
+    GstBuffer* chosen = datagram(audio_bytes(ts(i)));
+    add_sender(chosen, "127.0.0.1", 40001);
+    gst_harness_push(h, chosen);
+  }
+  for (int i = 0; i < 3; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(stat(h, "foreign-packets"), 3u);
+  GstStructure* s = stats(h);
+  EXPECT_STREQ(gst_structure_get_string(s, "sender"), "127.0.0.1:40001");
+  gst_structure_free(s);
+}
+
+TEST_F(JitterTest, SilentSenderIsReplacedByTheNextOne) {
+  start();
+  GstBuffer* b = datagram(audio_bytes(ts(0)));
+  add_sender(b, "127.0.0.1", 40000);
+  gst_harness_push(h, b);
+  expect_packet(0, true);
+  // The sender restarts from a new port 2 s later.
+  set_time(pts(200));
+  b = datagram(header_bytes());
+  add_sender(b, "127.0.0.1", 40002);
+  gst_harness_push(h, b);
+  b = datagram(audio_bytes(ts(200)));
+  add_sender(b, "127.0.0.1", 40002);
+  gst_harness_push(h, b);
+  gst_buffer_unref(gst_harness_pull(h));  // header
+  expect_packet(200, true);
+  GstStructure* s = stats(h);
+  EXPECT_STREQ(gst_structure_get_string(s, "sender"), "127.0.0.1:40002");
+  gst_structure_free(s);
+}
+
+TEST_F(JitterTest, MalformedAndEarlyDatagramsAreDroppedAndCounted) {
+  h = gst_harness_new("syncwavejitter");
+  gst_harness_use_testclock(h);
+  gst_harness_set_src_caps_str(h, "application/x-syncwave");
+  gst_harness_set_time(h, pts(0));
+  push(0);  // before any header
+  const std::vector<uint8_t> garbage = {0x07, 1, 2, 3};
+  gst_harness_push(h, datagram(garbage));
+  push_header();
+  gst_buffer_unref(gst_harness_pull(h));
+  auto lying = audio_bytes(ts(1));
+  lying[9] = 0xff;  // size field larger than the datagram
+  gst_harness_push(h, datagram(lying));
+  push(2);
+  expect_packet(2, true);
+  EXPECT_EQ(stat(h, "before-header"), 1u);
+  EXPECT_EQ(stat(h, "malformed"), 2u);
+}
+
+TEST_F(JitterTest, FlushDropsWhatIsHeld) {
+  start();
+  push(0);
+  push(2);
+  expect_packet(0, true);
+  gst_harness_push_event(h, gst_event_new_flush_start());
+  gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_harness_push_event(h, gst_event_new_segment(&seg));
+  push(10);
+  expect_packet(10, true);
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
+TEST_F(JitterTest, SlaveModeGivesSmoothTimesFromJitteryArrivals) {
+  start({"mode=slave"});
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> jitter_us(0, 8000);
+  // Local running time: 1 s after start, unrelated to the sender timebase in general.
+  const GstClockTime base = time() + GST_SECOND;
+  GstClockTime prev = GST_CLOCK_TIME_NONE;
+  for (int i = 0; i < 400; i++) {
+    GstClockTime arrival = base + i * kPacket + 2 * GST_MSECOND + jitter_us(rng) * GST_USECOND;
+    set_time(arrival);
+    ASSERT_EQ(gst_harness_push(h, datagram(audio_bytes(ts(i)), arrival)), GST_FLOW_OK);
+    GstBuffer* b = gst_harness_pull(h);
+    GstClockTime p = GST_BUFFER_PTS(b);
+    gst_buffer_unref(b);
+    // Close to the fastest arrivals: at most the jitter before this arrival and
+    // hardly after it (the skew follows a new minimum slowly).
+    EXPECT_LE(p, arrival + 2 * GST_MSECOND) << i;
+    EXPECT_GE(p + 10 * GST_MSECOND, arrival) << i;
+    if (GST_CLOCK_TIME_IS_VALID(prev)) {
+      EXPECT_GT(p, prev) << i;
+      // Once the skew window is full (2 s), steps are 10 ms within 0.1 ms.
+      if (i > 250) {
+        EXPECT_NEAR(static_cast<double>(p - prev), 10e6, 1e5) << i;
+      }
+    }
+    prev = p;
+  }
+  EXPECT_EQ(stat(h, "late"), 0u);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  GstStructure* s = stats(h);
+  guint64 jitter = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(s, "jitter-us", &jitter));
+  EXPECT_GT(jitter, 1000u);
+  EXPECT_LT(jitter, 5000u);
+  EXPECT_TRUE(gst_structure_has_field(s, "clock-offset-us"));
+  gst_structure_free(s);
+}
