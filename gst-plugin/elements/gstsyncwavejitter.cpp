@@ -118,7 +118,15 @@ std::string address_key(const std::string& host, guint16 port) {
 }  // namespace
 
 struct SyncWaveJitterPrivate {
-  ~SyncWaveJitterPrivate() { clear_queue(); }
+  ~SyncWaveJitterPrivate() {
+    clear_queue();
+    clear_foreign_header();
+  }
+  void clear_foreign_header() {
+    if (foreign_header) gst_buffer_unref(foreign_header);
+    foreign_header = nullptr;
+    foreign_header_key.clear();
+  }
   void clear_queue() {
     for (OutItem& item : queue) {
       if (item.buffer) gst_buffer_unref(item.buffer);
@@ -155,6 +163,9 @@ struct SyncWaveJitterPrivate {
   guint16 locked_port = 0;
   GstClockTime locked_last_heard = GST_CLOCK_TIME_NONE;
   std::set<std::string> foreign_seen;
+  /* The last header datagram of a foreign sender, replayed if it takes over. */
+  GstBuffer* foreign_header = nullptr;
+  std::string foreign_header_key;
 
   /* Statistics beyond the jitter buffer's. */
   guint64 headers = 0;
@@ -264,7 +275,28 @@ static bool gst_syncwave_jitter_accept_sender(SyncWaveJitterPrivate* priv, const
     priv->locked_host = host;
     priv->locked_port = port;
     priv->locked_last_heard = now;
-    priv->have_header = false; /* the new sender's header decides the format */
+    /* Its last header, if it sent one while foreign, goes out first (its own
+     * header repeats came while it was foreign); otherwise the header in force
+     * stays until its next one. */
+    if (priv->foreign_header && priv->foreign_header_key == address_key(host, port)) {
+      wire::StreamHeader header;
+      GstMapInfo map;
+      if (gst_buffer_map(priv->foreign_header, &map, GST_MAP_READ)) {
+        wire::ParseResult r = wire::parse(map.data, map.size);
+        header = r.header;
+        gst_buffer_unmap(priv->foreign_header, &map);
+      }
+      if (priv->have_header && priv->header != header) priv->format_resets++;
+      priv->header = header;
+      priv->have_header = true;
+      OutItem item;
+      item.buffer = gst_buffer_make_writable(priv->foreign_header);
+      GST_BUFFER_PTS(item.buffer) = GST_CLOCK_TIME_NONE;
+      GST_BUFFER_DTS(item.buffer) = GST_CLOCK_TIME_NONE;
+      priv->foreign_header = nullptr;
+      priv->queue.push_back(item);
+    }
+    priv->clear_foreign_header();
     return true;
   }
   priv->foreign++;
@@ -332,7 +364,13 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
 
     if (have_address && !gst_syncwave_jitter_accept_sender(priv, host, port, heard, &announce)) {
       if (priv->locked) locked_key = address_key(priv->locked_host, priv->locked_port);
-      gst_buffer_unref(buf);
+      if (parsed.kind == wire::Kind::kHeader) {
+        priv->clear_foreign_header();
+        priv->foreign_header = buf;
+        priv->foreign_header_key = address_key(host, port);
+      } else {
+        gst_buffer_unref(buf);
+      }
       buf = nullptr;
     } else if (parsed.kind == wire::Kind::kMalformed) {
       GST_LOG_OBJECT(self, "malformed datagram: %s", wire::error_name(parsed.error));
@@ -353,6 +391,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
         priv->have_header = true;
       }
       OutItem item;
+      buf = gst_buffer_make_writable(buf);
       item.buffer = buf;
       GST_BUFFER_PTS(buf) = GST_CLOCK_TIME_NONE;
       GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
@@ -612,6 +651,7 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
       priv->locked = false;
       priv->locked_last_heard = GST_CLOCK_TIME_NONE;
       priv->foreign_seen.clear();
+      priv->clear_foreign_header();
       break;
     }
     default:
@@ -672,7 +712,6 @@ static void gst_syncwave_jitter_set_sender(GstSyncWaveJitter* self, const gchar*
   if (priv->locked && !sender_matches(priv, priv->locked_host, priv->locked_port)) {
     gst_syncwave_jitter_drain(priv);
     priv->locked = false;
-    priv->have_header = false;
     gst_syncwave_jitter_wake(priv);
   }
 }

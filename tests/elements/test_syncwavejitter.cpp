@@ -446,6 +446,44 @@ TEST_F(JitterTest, SilentSenderIsReplacedByTheNextOne) {
   gst_structure_free(s);
 }
 
+TEST_F(JitterTest, SenderTakingOverReplaysItsHeader) {
+  start();
+  GstBuffer* b = datagram(audio_bytes(ts(0)));
+  add_sender(b, "127.0.0.1", 40000);
+  gst_harness_push(h, b);
+  expect_packet(0, true);
+  // A sender on another port announces 44.1 kHz while the first one still holds
+  // the lock: it is foreign, its header is kept.
+  set_time(pts(10));
+  b = datagram(header_bytes(wire::Compression::kRaw, 44100));
+  add_sender(b, "127.0.0.1", 40003);
+  gst_harness_push(h, b);
+  EXPECT_EQ(stat(h, "foreign-packets"), 1u);
+  // 600 ms after the first sender's last packet, the new one takes over: its
+  // header goes out before its audio.
+  set_time(pts(60));
+  std::vector<float> samples(441 * 2, 0.5f);
+  b = datagram(wire::serialize_audio(wire::PacketType::kRaw, ts(60),
+                                     reinterpret_cast<const uint8_t*>(samples.data()),
+                                     samples.size() * sizeof(float)));
+  add_sender(b, "127.0.0.1", 40003);
+  gst_harness_push(h, b);
+  GstBuffer* hb = gst_harness_pull(h);
+  GstMapInfo map;
+  ASSERT_TRUE(gst_buffer_map(hb, &map, GST_MAP_READ));
+  wire::ParseResult r = wire::parse(map.data, map.size);
+  gst_buffer_unmap(hb, &map);
+  gst_buffer_unref(hb);
+  ASSERT_EQ(r.kind, wire::Kind::kHeader);
+  EXPECT_EQ(r.header.sample_rate, 44100u);
+  GstBuffer* ab = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_PTS(ab), pts(60));
+  EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(ab, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref(ab);
+  EXPECT_EQ(stat(h, "sender-changes"), 1u);
+  EXPECT_EQ(stat(h, "malformed"), 0u);
+}
+
 TEST_F(JitterTest, MalformedAndEarlyDatagramsAreDroppedAndCounted) {
   h = gst_harness_new("syncwavejitter");
   gst_harness_use_testclock(h);
