@@ -1,0 +1,427 @@
+// syncwavesink: properties, clock selection (system, net, auto and its fallback),
+// the raw→Opus→raw switch without restarting, and `delay` shifting render time.
+// Datagrams are pushed from an appsrc (with the sender's address as GstNetAddressMeta,
+// as udpsrc sets it) and the audio comes out of an appsink given as `audio-sink`.
+
+#include <gio/gio.h>
+#include <gst/app/app.h>
+#include <gst/audio/audio.h>
+#include <gst/gst.h>
+#include <gst/net/net.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "udp_port.h"
+#include "wire_format.h"
+
+namespace wire = syncwave::wire;
+
+namespace {
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { gst_init(nullptr, nullptr); }
+};
+const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
+
+constexpr int kRate = 48000;
+constexpr int kChannels = 2;
+constexpr int kFrames = 480;  // 10 ms packets
+
+struct Receiver {
+  GstElement* pipe = nullptr;
+  GstElement* src = nullptr;
+  GstElement* bin = nullptr;
+  GstElement* appsink = nullptr;
+  GSocketAddress* from = nullptr;
+
+  explicit Receiver(const char* clock, guint latency_ms = 20) {
+    pipe = gst_pipeline_new(nullptr);
+    src = gst_element_factory_make("appsrc", nullptr);
+    bin = gst_element_factory_make("syncwavesink", nullptr);
+    appsink = gst_element_factory_make("appsink", nullptr);
+    EXPECT_NE(bin, nullptr);
+    GstCaps* caps = gst_caps_new_empty_simple("application/x-syncwave");
+    g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "caps",
+                 caps, NULL);
+    gst_caps_unref(caps);
+    g_object_set(appsink, "sync", FALSE, "max-buffers", 1000, "emit-signals", FALSE, NULL);
+    g_object_set(bin, "clock", clock, "latency", latency_ms, "audio-sink", appsink, NULL);
+    gst_bin_add_many(GST_BIN(pipe), src, bin, NULL);
+    gst_element_link(src, bin);
+    GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+    from = g_inet_socket_address_new(lo, 40000);
+    g_object_unref(lo);
+  }
+  ~Receiver() {
+    gst_element_set_state(pipe, GST_STATE_NULL);
+    gst_object_unref(pipe);
+    g_object_unref(from);
+  }
+  bool play() { return gst_element_set_state(pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE; }
+
+  void push(const std::vector<uint8_t>& bytes) {
+    GstBuffer* buf = gst_buffer_new_memdup(bytes.data(), bytes.size());
+    gst_buffer_add_net_address_meta(buf, from);
+    gst_app_src_push_buffer(GST_APP_SRC(src), buf);
+  }
+  void push_header(wire::Compression c, uint32_t rate = kRate, uint16_t channels = kChannels) {
+    wire::StreamHeader h;
+    h.sample_rate = rate;
+    h.channels = channels;
+    h.compression = c;
+    auto a = wire::serialize_header(h);
+    push(std::vector<uint8_t>(a.begin(), a.end()));
+  }
+  // Raw float packet whose samples all equal `value`.
+  void push_raw(uint64_t ts_us, float value, int frames = kFrames, int channels = kChannels) {
+    std::vector<float> pcm(frames * channels, value);
+    push(wire::serialize_audio(wire::PacketType::kRaw, ts_us,
+                               reinterpret_cast<const uint8_t*>(pcm.data()), pcm.size() * 4));
+  }
+  void push_opus(uint64_t ts_us, const std::vector<uint8_t>& packet) {
+    push(wire::serialize_audio(wire::PacketType::kOpus, ts_us, packet.data(), packet.size()));
+  }
+  GstSample* pull(GstClockTime timeout = 3 * GST_SECOND) {
+    return gst_app_sink_try_pull_sample(GST_APP_SINK(appsink), timeout);
+  }
+  GstStructure* stats() {
+    GstStructure* s = nullptr;
+    g_object_get(bin, "stats", &s, NULL);
+    return s;
+  }
+  std::string stat_string(const char* field) {
+    GstStructure* s = stats();
+    const gchar* v = s ? gst_structure_get_string(s, field) : nullptr;
+    std::string r = v ? v : "";
+    if (s) gst_structure_free(s);
+    return r;
+  }
+  // Waits for a message of `type` on the bus; returns it (or nullptr).
+  GstMessage* wait_message(GstMessageType type, GstClockTime timeout) {
+    GstBus* bus = gst_element_get_bus(pipe);
+    GstMessage* m = gst_bus_timed_pop_filtered(bus, timeout, type);
+    gst_object_unref(bus);
+    return m;
+  }
+};
+
+// Sender timestamps near the receiver's REALTIME clock, so that with clock=system
+// packets are due a latency from now.
+uint64_t now_us() {
+  return static_cast<uint64_t>(g_get_real_time());
+}
+
+std::vector<std::vector<uint8_t>> encode_opus(int packets) {
+  std::vector<std::vector<uint8_t>> out;
+  GError* err = nullptr;
+  std::string desc = "audiotestsrc num-buffers=" + std::to_string(packets) +
+                     " samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "
+                     "opusenc frame-size=20 ! appsink name=out sync=false";
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  if (!p) {
+    g_clear_error(&err);
+    return out;
+  }
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  while (GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 5 * GST_SECOND)) {
+    GstBuffer* b = gst_sample_get_buffer(s);
+    GstMapInfo m;
+    gst_buffer_map(b, &m, GST_MAP_READ);
+    out.emplace_back(m.data, m.data + m.size);
+    gst_buffer_unmap(b, &m);
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(p);
+  return out;
+}
+
+GstClockTime sample_running_time(GstSample* s) {
+  GstBuffer* b = gst_sample_get_buffer(s);
+  return gst_segment_to_running_time(gst_sample_get_segment(s), GST_FORMAT_TIME, GST_BUFFER_PTS(b));
+}
+
+}  // namespace
+
+TEST(SyncWaveSink, PropertiesDefaultsAndValidation) {
+  GstElement* bin = gst_element_factory_make("syncwavesink", nullptr);
+  ASSERT_NE(bin, nullptr);
+  guint latency;
+  gchar* clock;
+  gdouble volume;
+  gboolean mute;
+  gint delay;
+  g_object_get(bin, "latency", &latency, "clock", &clock, "volume", &volume, "mute", &mute, "delay",
+               &delay, NULL);
+  EXPECT_EQ(latency, 60u);
+  EXPECT_STREQ(clock, "auto");
+  EXPECT_DOUBLE_EQ(volume, 1.0);
+  EXPECT_FALSE(mute);
+  EXPECT_EQ(delay, 0);
+  g_free(clock);
+
+  // Clock strings are canonicalized; invalid ones are refused and the old value kept.
+  g_object_set(bin, "clock", "net:10.1.2.3", NULL);
+  g_object_get(bin, "clock", &clock, NULL);
+  EXPECT_STREQ(clock, "net://10.1.2.3:5556");
+  g_free(clock);
+  g_object_set(bin, "clock", "gps://nowhere", NULL);
+  g_object_get(bin, "clock", &clock, NULL);
+  EXPECT_STREQ(clock, "net://10.1.2.3:5556");
+  g_free(clock);
+
+  // Latency reaches the jitter element; delay cannot go below -latency.
+  g_object_set(bin, "latency", 80u, NULL);
+  GstElement* jitter = gst_bin_get_by_name(GST_BIN(bin), "jitter");
+  ASSERT_NE(jitter, nullptr);
+  guint jl;
+  g_object_get(jitter, "latency", &jl, NULL);
+  EXPECT_EQ(jl, 80u);
+  gst_object_unref(jitter);
+  g_object_set(bin, "delay", -500, NULL);
+  g_object_get(bin, "delay", &delay, NULL);
+  EXPECT_EQ(delay, -80);
+  g_object_set(bin, "delay", 250, NULL);
+  g_object_get(bin, "delay", &delay, NULL);
+  EXPECT_EQ(delay, 250);
+
+  // Volume and mute reach the volume element.
+  g_object_set(bin, "volume", 0.5, "mute", TRUE, NULL);
+  GstElement* vol = gst_bin_get_by_name(GST_BIN(bin), "volume");
+  ASSERT_NE(vol, nullptr);
+  g_object_get(vol, "volume", &volume, "mute", &mute, NULL);
+  EXPECT_DOUBLE_EQ(volume, 0.5);
+  EXPECT_TRUE(mute);
+  gst_object_unref(vol);
+
+  EXPECT_TRUE(GST_OBJECT_FLAG_IS_SET(bin, GST_ELEMENT_FLAG_PROVIDE_CLOCK));
+  GstStructure* s = nullptr;
+  g_object_get(bin, "stats", &s, NULL);
+  ASSERT_NE(s, nullptr);
+  for (const char* f :
+       {"drift-ppm", "drift-corrections", "sink-delay-us", "concealed", "decoder", "clock"}) {
+    EXPECT_TRUE(gst_structure_has_field(s, f)) << f;
+  }
+  gst_structure_free(s);
+  gst_object_unref(bin);
+}
+
+TEST(SyncWaveSink, SystemClockIsRealtime) {
+  Receiver rx("system");
+  ASSERT_TRUE(rx.play());
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  ASSERT_NE(c, nullptr);
+  ASSERT_TRUE(GST_IS_SYSTEM_CLOCK(c));
+  GstClockType type;
+  g_object_get(c, "clock-type", &type, NULL);
+  EXPECT_EQ(type, GST_CLOCK_TYPE_REALTIME);
+  // It reads wall-clock time: sender timestamps are Unix-epoch microseconds.
+  double diff_ms =
+      std::fabs((double)gst_clock_get_time(c) - (double)g_get_real_time() * 1000.0) / 1e6;
+  EXPECT_LT(diff_ms, 50.0);
+  gst_object_unref(c);
+  EXPECT_EQ(rx.stat_string("clock"), "system");
+}
+
+TEST(SyncWaveSink, NetClockFollowsTheTimeProvider) {
+  // A provider serving a clock 1000 s ahead of the realtime clock, like a sender
+  // whose timebase differs from this host's.
+  GstClock* base =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  gst_clock_set_calibration(base, 0, 1000 * GST_SECOND, 1, 1);
+  GstNetTimeProvider* prov = gst_net_time_provider_new(base, "127.0.0.1", 0);
+  ASSERT_NE(prov, nullptr);
+  gint port;
+  g_object_get(prov, "port", &port, NULL);
+  std::string spec = "net://127.0.0.1:" + std::to_string(port);
+  Receiver rx(spec.c_str());
+  ASSERT_TRUE(rx.play());
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(GST_IS_NET_CLIENT_CLOCK(c));
+  EXPECT_TRUE(gst_clock_is_synced(c));
+  double diff_ms =
+      std::fabs((double)gst_clock_get_time(c) - (double)gst_clock_get_time(base)) / 1e6;
+  EXPECT_LT(diff_ms, 20.0);
+  gst_object_unref(c);
+  EXPECT_EQ(rx.stat_string("clock"), spec);
+  gst_element_set_state(rx.pipe, GST_STATE_NULL);
+  gst_object_unref(prov);
+  gst_object_unref(base);
+}
+
+TEST(SyncWaveSink, AutoSwitchesToTheSendersClock) {
+  GstClock* base =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  GstNetTimeProvider* prov = gst_net_time_provider_new(base, "127.0.0.1", 0);
+  ASSERT_NE(prov, nullptr);
+  gint port;
+  g_object_get(prov, "port", &port, NULL);
+  Receiver rx("auto");
+  g_object_set(rx.bin, "auto-clock-port", (guint)port, NULL);
+  ASSERT_TRUE(rx.play());
+  EXPECT_EQ(rx.stat_string("clock"), "system (auto: waiting for the sender)");
+  rx.push_header(wire::Compression::kRaw);
+  // The first datagram names the sender: the bin asks for its clock and, once
+  // synchronized, has the pipeline re-select it.
+  const std::string want = "net://127.0.0.1:" + std::to_string(port) + " (auto)";
+  for (int i = 0; i < 100 && rx.stat_string("clock") != want; i++) g_usleep(50000);
+  EXPECT_EQ(rx.stat_string("sender-host"), "127.0.0.1");
+  EXPECT_EQ(rx.stat_string("clock"), "net://127.0.0.1:" + std::to_string(port) + " (auto)");
+  gst_element_set_state(rx.pipe, GST_STATE_PAUSED);
+  gst_element_set_state(rx.pipe, GST_STATE_PLAYING);
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  EXPECT_TRUE(GST_IS_NET_CLIENT_CLOCK(c));
+  gst_object_unref(c);
+  gst_element_set_state(rx.pipe, GST_STATE_NULL);
+  gst_object_unref(prov);
+  gst_object_unref(base);
+}
+
+TEST(SyncWaveSink, AutoFallsBackToSystemWithAWarning) {
+  uint16_t nobody = syncwave_test::free_udp_port();
+  Receiver rx("auto");
+  g_object_set(rx.bin, "auto-clock-port", (guint)nobody, "clock-timeout", 300u, NULL);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kRaw);
+  GstMessage* m = rx.wait_message(GST_MESSAGE_WARNING, 5 * GST_SECOND);
+  ASSERT_NE(m, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_warning(m, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("system clock"), std::string::npos) << err->message;
+  g_clear_error(&err);
+  gst_message_unref(m);
+  EXPECT_EQ(rx.stat_string("clock"), "system (auto fallback)");
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  EXPECT_TRUE(GST_IS_SYSTEM_CLOCK(c));
+  gst_object_unref(c);
+}
+
+TEST(SyncWaveSink, PtpEitherWorksOrFailsClearly) {
+  Receiver rx("ptp://0");
+  if (rx.play()) {
+    GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+    EXPECT_NE(c, nullptr);
+    if (c) gst_object_unref(c);
+    return;
+  }
+  GstMessage* m = rx.wait_message(GST_MESSAGE_ERROR, GST_SECOND);
+  ASSERT_NE(m, nullptr);
+  GError* err = nullptr;
+  gchar* dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  std::string text = std::string(err->message) + " " + (dbg ? dbg : "");
+  EXPECT_NE(text.find("PTP"), std::string::npos) << text;
+  g_clear_error(&err);
+  g_free(dbg);
+  gst_message_unref(m);
+}
+
+TEST(SyncWaveSink, SwitchesRawOpusRawWithoutRestart) {
+  std::vector<std::vector<uint8_t>> opus = encode_opus(15);
+  if (opus.size() < 10) GTEST_SKIP() << "opusenc not available";
+  Receiver rx("system");
+  ASSERT_TRUE(rx.play());
+  uint64_t t = now_us();
+  rx.push_header(wire::Compression::kRaw);
+  for (int i = 0; i < 10; i++, t += 10000) rx.push_raw(t, 0.25f);
+  GstSample* s = rx.pull();
+  ASSERT_NE(s, nullptr);
+  {
+    GstAudioInfo info;
+    ASSERT_TRUE(gst_audio_info_from_caps(&info, gst_sample_get_caps(s)));
+    EXPECT_EQ(GST_AUDIO_INFO_FORMAT(&info), GST_AUDIO_FORMAT_F32LE);
+    GstMapInfo m;
+    gst_buffer_map(gst_sample_get_buffer(s), &m, GST_MAP_READ);
+    EXPECT_FLOAT_EQ(reinterpret_cast<const float*>(m.data)[0], 0.25f);
+    gst_buffer_unmap(gst_sample_get_buffer(s), &m);
+  }
+  gst_sample_unref(s);
+  while ((s = rx.pull(200 * GST_MSECOND))) gst_sample_unref(s);
+  EXPECT_EQ(rx.stat_string("decoder"), "none");
+
+  // Opus: the decoder is switched in, audio keeps coming out.
+  rx.push_header(wire::Compression::kOpus);
+  t = std::max(t, now_us());
+  for (auto& p : opus) {
+    rx.push_opus(t, p);
+    t += 20000;
+  }
+  int opus_out = 0;
+  while ((s = rx.pull(500 * GST_MSECOND))) {
+    opus_out++;
+    gst_sample_unref(s);
+    if (opus_out >= 5) break;
+  }
+  EXPECT_GE(opus_out, 5);
+  EXPECT_EQ(rx.stat_string("decoder"), "opus");
+  while ((s = rx.pull(200 * GST_MSECOND))) gst_sample_unref(s);
+
+  // Back to raw at another rate and channel count.
+  rx.push_header(wire::Compression::kRaw, 44100, 1);
+  t = std::max(t, now_us());
+  for (int i = 0; i < 10; i++, t += 10000) rx.push_raw(t, -0.5f, 441, 1);
+  bool saw_raw = false;
+  while ((s = rx.pull(500 * GST_MSECOND))) {
+    GstMapInfo m;
+    gst_buffer_map(gst_sample_get_buffer(s), &m, GST_MAP_READ);
+    if (m.size >= 4 && std::fabs(reinterpret_cast<const float*>(m.data)[0] + 0.5f) < 1e-3)
+      saw_raw = true;
+    gst_buffer_unmap(gst_sample_get_buffer(s), &m);
+    gst_sample_unref(s);
+    if (saw_raw) break;
+  }
+  EXPECT_TRUE(saw_raw);
+  EXPECT_EQ(rx.stat_string("decoder"), "none");
+  GstStructure* st = rx.stats();
+  guint64 switches = 0;
+  gst_structure_get_uint64(st, "decoder-switches", &switches);
+  EXPECT_EQ(switches, 2u);
+  gst_structure_free(st);
+}
+
+TEST(SyncWaveSink, DelayShiftsRenderTime) {
+  Receiver rx("system", 40);
+  ASSERT_TRUE(rx.play());
+  // Two bursts, the second stamped 600 ms after the first and pushed once the first
+  // is out; `delay` changes in between.
+  const uint64_t t0 = now_us();
+  const uint64_t t1 = t0 + 600000;
+  rx.push_header(wire::Compression::kRaw);
+  for (int i = 0; i < 5; i++) rx.push_raw(t0 + i * 10000, 0.125f);
+  auto first_value = [](GstSample* s) {
+    GstMapInfo m;
+    float v = 0;
+    gst_buffer_map(gst_sample_get_buffer(s), &m, GST_MAP_READ);
+    if (m.size >= 4) v = reinterpret_cast<const float*>(m.data)[0];
+    gst_buffer_unmap(gst_sample_get_buffer(s), &m);
+    return v;
+  };
+  GstClockTime rt_first = GST_CLOCK_TIME_NONE, rt_second = GST_CLOCK_TIME_NONE;
+  int first_count = 0, second_count = 0;
+  while (GstSample* s = rx.pull(2 * GST_SECOND)) {
+    float v = first_value(s);
+    if (v == 0.125f) {
+      if (first_count++ == 0) rt_first = sample_running_time(s);
+      if (first_count == 5) {
+        g_object_set(rx.bin, "delay", 200, NULL);
+        for (int i = 0; i < 5; i++) rx.push_raw(t1 + i * 10000, 0.375f);
+      }
+    } else if (v == 0.375f) {
+      if (second_count++ == 0) rt_second = sample_running_time(s);
+    }
+    gst_sample_unref(s);
+    if (second_count == 5) break;
+  }
+  ASSERT_EQ(first_count, 5);
+  ASSERT_EQ(second_count, 5);  // nothing dropped to make room for the delay
+  // 600 ms apart on the sender's timeline, 800 ms apart in running time.
+  EXPECT_NEAR((double)(rt_second - rt_first) / GST_MSECOND, 800.0, 1.0);
+}
