@@ -105,7 +105,8 @@ TEST(OriginalSender, ReceivedWithoutDropout) {
   GstElement* out = gst_bin_get_by_name(GST_BIN(rx), "out");
   GstElement* depay = gst_bin_get_by_name(GST_BIN(rx), "depay");
   ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  ASSERT_NE(gst_element_get_state(rx, nullptr, nullptr, 5 * GST_SECOND), GST_STATE_CHANGE_FAILURE);
+  // udpsrc is bound once set_state returns (it opens its socket going to READY); the
+  // sinks only finish their state change when data flows, so do not wait for them.
 
   // The original: 48 kHz stereo float32, header x5, 10 ms chunks, header every 1000.
   constexpr uint32_t kRate = 48000;
