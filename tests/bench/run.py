@@ -8,7 +8,7 @@ one run so machine noise hits all of them, prints a table and rewrites
 docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
 not built yet, tool missing) is reported as such, never invented.
 
-Benchmarks (names for --only): paydepay, jitter, pulse, bandwidth, fanout.
+Benchmarks (names for --only): paydepay, jitter, pulse, relay, bandwidth, fanout.
 """
 
 import datetime
@@ -27,6 +27,7 @@ import time
 
 SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RATE = 48000
+MULTI = 8  # receivers in the largest fan-out sync run
 
 
 # ---------------------------------------------------------------- helpers
@@ -85,14 +86,13 @@ class Child:
         self.wall = None
         self.rc = None
 
-    def stop(self, sig=signal.SIGINT, timeout=5.0):
+    def stop(self, sig=signal.SIGINT, timeout=5.0, signal_it=True):
         if self.rc is not None:
             return
-        if self.p.poll() is None:
-            try:
-                self.p.send_signal(sig)
-            except ProcessLookupError:
-                pass
+        if signal_it:
+            # os.kill, not Popen.send_signal/poll: those reap the child, and wait4
+            # must be the one that does, to read its rusage.
+            self.kill(sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status, ru = os.wait4(self.p.pid, os.WNOHANG)
@@ -100,9 +100,15 @@ class Child:
                 self._done(status, ru)
                 return
             time.sleep(0.02)
-        self.p.kill()
+        self.kill(signal.SIGKILL)
         pid, status, ru = os.wait4(self.p.pid, 0)
         self._done(status, ru)
+
+    def kill(self, sig):
+        try:
+            os.kill(self.p.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def wait(self, timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -129,6 +135,16 @@ class Child:
             return self.errfile.read().decode(errors="replace")[-2000:]
         except Exception:
             return ""
+
+
+def stop_all(children, sig=signal.SIGINT, timeout=5.0):
+    """Signals every child first, then reaps them all within one shared deadline."""
+    for c in children:
+        if c.rc is None:
+            c.kill(sig)
+    deadline = time.monotonic() + timeout
+    for c in children:
+        c.stop(sig, max(0.1, deadline - time.monotonic()), signal_it=False)
 
 
 # ---------------------------------------------------------------- environment
@@ -238,7 +254,8 @@ def bench_jitter(bench):
 
 class Pulse:
     """A private PulseAudio daemon: one null sink `bench` (48 kHz stereo) and two
-    mono remap sinks feeding its left (rxa) and right (rxb) channel."""
+    mono remap sinks feeding its left (rxa) and right (rxb) channel; one null sink
+    `multi` with MULTI channels and one mono remap sink per channel (m0, m1, ...)."""
 
     def __init__(self, root):
         self.root = os.path.join(root, "pulse")
@@ -265,9 +282,15 @@ class Pulse:
             time.sleep(0.05)
         else:
             raise RuntimeError("PulseAudio did not start")
-        for name, pos in (("rxa", "front-left"), ("rxb", "front-right")):
+        aux = ",".join(f"aux{k}" for k in range(MULTI))
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=multi",
+                        "rate=48000", f"channels={MULTI}", f"channel_map={aux}"],
+                       env=env, capture_output=True, check=True)
+        remaps = [("rxa", "bench", "front-left"), ("rxb", "bench", "front-right")]
+        remaps += [(f"m{k}", "multi", f"aux{k}") for k in range(MULTI)]
+        for name, master, pos in remaps:
             subprocess.run(["pactl", "load-module", "module-remap-sink", f"sink_name={name}",
-                            "master=bench", "channels=1", "channel_map=mono",
+                            f"master={master}", "channels=1", "channel_map=mono",
                             f"master_channel_map={pos}", "remix=no"],
                            env=env, capture_output=True, check=True)
 
@@ -298,27 +321,33 @@ def make_noise(bench, seconds):
     return path
 
 
-def analyze(bench, rec, t_record_start, t_joined_ref=None):
-    """Per-window offsets from the monitor recording, then the summary of one run."""
-    out = subprocess.run([bench.prog("bench-sync-analyze"), rec, "--max-lag-ms=250"],
-                         capture_output=True,
-                         text=True).stdout
-    wins, dropouts = [], []
+def analyze(bench, rec, channels=2):
+    """Per-window offsets of channels 1..N-1 against channel 0 from the monitor
+    recording, then the summary of one run (offsets in samples)."""
+    out = subprocess.run([bench.prog("bench-sync-analyze"), rec, "--max-lag-ms=250",
+                          f"--channels={channels}"], capture_output=True, text=True).stdout
+    wins = {}  # t -> {channel: (offset or None, corr)}
+    dropouts = []
     for line in out.splitlines():
         f = line.split()
         if f[0] == "win":
-            wins.append((float(f[1]), float(f[2]) if f[2] != "nan" else None, float(f[3])))
+            off = float(f[2]) if f[2] != "nan" else None
+            wins.setdefault(float(f[1]), {})[int(f[6])] = (off, float(f[3]))
         elif f[0] == "dropout":
             dropouts.append((int(f[1]), float(f[2]), float(f[3])))
-    # A window whose correlation peak is weak did not find the offset (beyond
-    # the search range, or different content): counted, not averaged in.
-    weak = [w for w in wins if w[1] is not None and w[2] < 0.5]
-    audible = [w for w in wins if w[1] is not None and w[2] >= 0.5]
+    times = sorted(wins)
+    # A window whose correlation peak is weak did not find the offset (beyond the
+    # search range, or different content): counted, never averaged in.
+    def good(t):
+        w = wins[t]
+        return len(w) == channels - 1 and all(o is not None and c >= 0.5 for o, c in w.values())
+    audible = [t for t in times if good(t)]
     if len(audible) < 5:
-        return {"error": "receivers not audible in the monitor"}
-    join = audible[0][0]
-    after = [w for w in audible if w[0] >= join]
-    offs = [(w[0], abs(w[1])) for w in after]
+        return {"error": "receivers not audible (or not matching) in the monitor"}
+    join = audible[0]
+    last = audible[-1]
+    offs = [(t, max(abs(o) for o, _ in wins[t].values())) for t in audible]
+    pooled = [(t, abs(o)) for t in audible for o, _ in wins[t].values()]
     # Settled: the first window after which every window stays within 0.25 ms.
     thr = 0.25e-3 * RATE
     settle = None
@@ -326,24 +355,24 @@ def analyze(bench, rec, t_record_start, t_joined_ref=None):
         if all(o <= thr for _, o in offs[i:]):
             settle = offs[i][0] - join
             break
-    after2 = [o for t, o in offs if t >= join + 2.0]
-    steady = [o for t, o in offs if t >= join + (offs[-1][0] - join) / 2]
-    silent_gaps = [w for w in wins if w[0] > join and w[1] is None and w[0] < offs[-1][0]]
-    res = {
+    after2 = [o for t, o in pooled if t >= join + 2.0]
+    steady = [o for t, o in pooled if t >= join + (last - join) / 2]
+    bad_windows = [t for t in times if join < t < last and not good(t)]
+    return {
         "join_s": join,
         "settle_s": settle,
         "windows": len(offs),
         "after2_median": pct(after2, 50), "after2_p95": pct(after2, 95),
+        "after2_p99": pct(after2, 99),
         "after2_max": max(after2) if after2 else float("nan"),
         "steady_median": pct(steady, 50), "steady_p95": pct(steady, 95),
         "steady_max": max(steady) if steady else float("nan"),
-        "dropouts": len([d for d in dropouts if d[1] > join]) + len(silent_gaps),
+        "dropouts": len([d for d in dropouts if join - 0.1 < d[1] < last]),
+        "bad_windows": len(bad_windows),
         "first_offset": offs[0][1],
-        "weak_windows": len([w for w in weak if w[0] >= join]),
-        "min_corr": min(w[2] for w in audible),
+        "min_corr": min(c for t in audible for _, c in wins[t].values()),
         "series": [(round(t - join, 2), round(o, 2)) for t, o in offs[:: max(1, len(offs) // 40)]],
     }
-    return res
 
 
 def run_pulse_case(bench, pulse, case, noise, seconds):
@@ -410,19 +439,17 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             info["latency_ms"] = 60
         time.sleep(seconds)
     finally:
-        for c in clients:
-            c.stop(signal.SIGINT)
+        stop_all(clients)
+        stop_all([s for s in servers if isinstance(s, Child)])
         for s in servers:
-            if isinstance(s, Child):
-                s.stop(signal.SIGINT)
-            else:
+            if not isinstance(s, Child):
                 s.stdin.close()
                 s.wait(5)
         time.sleep(0.2)
         parec.terminate()
         parec.wait(5)
         recf.close()
-    res = analyze(bench, rec, t0)
+    res = analyze(bench, rec)
     os.unlink(rec)
     res.update(info)
     cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
@@ -437,6 +464,118 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
     if "error" in res:
         res["error"] += " | " + " / ".join(c.stderr_text()[-300:] for c in clients)
     return res
+
+
+def run_relay_case(bench, pulse, n, noise, seconds):
+    """SyncWave raw, one sender, n receivers (separate processes): receiver 0
+    straight from the sender, receivers 1..n-1 through syncwave-impair with 2 %
+    loss, +-10 ms jitter and a delay growing to 30 ms; each plays into its own
+    channel of the `multi` null sink."""
+    env = pulse.environ(bench.env)
+    relay_bin = os.path.join(bench.build, "tests", "tools", "syncwave-impair")
+    rec = os.path.join(bench.tmp, f"rec-relay{n}.raw")
+    recf = open(rec, "wb")
+    aux = ",".join(f"aux{k}" for k in range(MULTI))
+    parec = subprocess.Popen(["parec", "-d", "multi.monitor", "--format=s16le", "--rate=48000",
+                              f"--channels={MULTI}", f"--channel-map={aux}", "--raw",
+                              "--latency-msec=20"],
+                             env=env, stdout=recf, stderr=subprocess.DEVNULL)
+    procs, clients = [], []
+    ports = [free_port() for _ in range(n)]
+    cport = free_port()
+    portfile = os.path.join(bench.tmp, "relay.port")
+    if os.path.exists(portfile):
+        os.unlink(portfile)
+    try:
+        dests = []
+        for k in range(1, n):
+            delay = round(30 * k / max(1, n - 1))
+            dests += ["-t", f"127.0.0.1:{ports[k]},delay={delay}ms,jitter=10ms,loss=2%"]
+        procs.append(Child([relay_bin, "--seed=1", f"--port-file={portfile}", "-q"] + dests, env))
+        for _ in range(100):
+            if os.path.exists(portfile) and open(portfile).read().strip():
+                break
+            time.sleep(0.05)
+        rport = int(open(portfile).read().strip())
+        procs.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
+                            "rawaudioparse", "format=pcm", "pcm-format=s16le",
+                            "sample-rate=48000", "num-channels=2", "!", "identity", "sync=true",
+                            "!", "audioconvert", "!", "audio/x-raw,format=F32LE", "!",
+                            "syncwavepay", f"time-provider-port={cport}", "!", "multiudpsink",
+                            f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"], env))
+        time.sleep(0.3)
+        for k in range(n):
+            clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
+                                  "address=127.0.0.1", "!", "syncwavesink",
+                                  f"clock=net://127.0.0.1:{cport}",
+                                  f"audio-sink=pulsesink device=m{k}"], env))
+        time.sleep(seconds)
+    finally:
+        stop_all(clients)
+        stop_all(procs)
+        time.sleep(0.2)
+        parec.terminate()
+        parec.wait(5)
+        recf.close()
+    # Mix down to the n channels in use.
+    res = analyze(bench, _keep_channels(rec, MULTI, n), channels=n)
+    os.unlink(rec)
+    cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
+    res["client_cpu_s_per_min"] = statistics.mean(cpu) if cpu else None
+    res["receivers"] = n
+    if "error" in res:
+        res["error"] += " | " + " / ".join(c.stderr_text()[-200:] for c in clients + procs)
+    return res
+
+
+def _keep_channels(path, total, keep):
+    """Rewrites a raw S16LE recording of `total` channels keeping the first `keep`."""
+    if total == keep:
+        return path
+    import array
+    data = array.array("h")
+    with open(path, "rb") as f:
+        data.frombytes(f.read())
+    frames = len(data) // total
+    out = array.array("h", bytes(2 * frames * keep))
+    for c in range(keep):
+        out[c::keep] = data[c:frames * total:total]
+    with open(path, "wb") as f:
+        f.write(out.tobytes())
+    return path
+
+
+def bench_relay(bench):
+    out = {"cases": {}}
+    bench.results["relay"] = out
+    relay_bin = os.path.join(bench.build, "tests", "tools", "syncwave-impair")
+    if not bench.pulseaudio:
+        out["error"] = "pulseaudio/parec not installed"
+        return
+    if not bench.has("syncwavepay", "syncwavesink"):
+        out["error"] = "syncwavesink not built yet in this tree"
+        return
+    if not os.path.exists(relay_bin):
+        out["error"] = "syncwave-impair (tests/tools) not built"
+        return
+    reps = 1 if bench.quick else 2
+    seconds = 10 if bench.quick else 20
+    noise = make_noise(bench, seconds + 20)
+    pulse = Pulse(bench.tmp)
+    pulse.start(bench.env)
+    try:
+        for r in range(reps):
+            for n in (2, 4, 8):
+                log(f"  relay sync: {n} receivers run {r + 1}/{reps}")
+                try:
+                    res = run_relay_case(bench, pulse, n, noise, seconds)
+                except Exception as e:
+                    res = {"error": f"{type(e).__name__}: {e}"}
+                out["cases"].setdefault(str(n), []).append(res)
+    finally:
+        pulse.stop()
+    out["seconds"] = seconds
+    out["reps"] = reps
 
 
 def bench_pulse(bench):
@@ -618,6 +757,7 @@ def main(argv):
     machine = machine_info()
     started = time.monotonic()
     steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter), ("pulse", bench_pulse),
+             ("relay", bench_relay),
              ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
     try:
         for name, fn in steps:
