@@ -434,3 +434,49 @@ TEST(SyncWaveDepay, TransitStats) {
   EXPECT_EQ(stat_i64(h->element, "transit-mean-us"), last);
   gst_harness_teardown(h);
 }
+
+// Sticky events that arrive before the first header (segment, tags) go out after the
+// caps, in order; a flush restarts the timeline.
+TEST(SyncWaveDepay, EventsBeforeTheHeaderFollowTheCaps) {
+  GstHarness* h = new_depay();
+  gst_harness_push_event(h, gst_event_new_tag(gst_tag_list_new(GST_TAG_TITLE, "t", NULL)));
+  gst_harness_push(h, datagram(header(48000, 2), 0));
+  std::vector<GstEventType> types;
+  GstEvent* e;
+  while ((e = gst_harness_try_pull_event(h)) != nullptr) {
+    types.push_back(GST_EVENT_TYPE(e));
+    gst_event_unref(e);
+  }
+  ASSERT_EQ(types.size(), 4u);
+  EXPECT_EQ(types[0], GST_EVENT_STREAM_START);
+  EXPECT_EQ(types[1], GST_EVENT_CAPS);
+  EXPECT_EQ(types[2], GST_EVENT_SEGMENT);
+  EXPECT_EQ(types[3], GST_EVENT_TAG);
+
+  gst_harness_push(h, datagram(raw_packet(kT0, ramp(960, 0)), 0));
+  gst_buffer_unref(gst_harness_pull(h));
+  gst_harness_push_event(h, gst_event_new_flush_start());
+  gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
+  GstSegment seg;
+  gst_segment_init(&seg, GST_FORMAT_TIME);
+  gst_harness_push_event(h, gst_event_new_segment(&seg));
+  // After the flush the header still holds and the timeline restarts at the input PTS.
+  gst_harness_push(h, datagram(raw_packet(kT0 + 10000, ramp(960, 0)), 3 * GST_SECOND));
+  GstBuffer* b = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_PTS(b), 3 * GST_SECOND);
+  EXPECT_TRUE(GST_BUFFER_IS_DISCONT(b));
+  gst_buffer_unref(b);
+  gst_harness_teardown(h);
+}
+
+TEST(SyncWaveDepay, ManyChannelsGetAChannelMask) {
+  GstHarness* h = new_depay();
+  gst_harness_push(h, datagram(header(48000, 6), 0));
+  EXPECT_NE(current_caps(h).find("channel-mask=(bitmask)0x000000000000003f"), std::string::npos)
+      << current_caps(h);
+  gst_harness_push(h, datagram(header(96000, 64), 0));
+  EXPECT_NE(current_caps(h).find("channels=(int)64"), std::string::npos);
+  EXPECT_NE(current_caps(h).find("channel-mask=(bitmask)0x0000000000000000"), std::string::npos)
+      << current_caps(h);
+  gst_harness_teardown(h);
+}

@@ -175,3 +175,45 @@ TEST(UdpRoundtrip, OpusKeepsFrequencyAndLevel) {
   gst_element_set_state(rx, GST_STATE_NULL);
   for (GstElement* e : {out, depay, tx, rx}) gst_object_unref(e);
 }
+
+// One capture, one payloader, two receivers through multiudpsink (buffer lists): both
+// get every sample.
+TEST(UdpRoundtrip, MultiudpsinkFansOut) {
+  const uint16_t port_a = syncwave_test::free_udp_port();
+  const uint16_t port_b = syncwave_test::free_udp_port();
+  ASSERT_NE(port_a, 0);
+  ASSERT_NE(port_b, 0);
+  GstElement* rx_a = launch(receiver_desc(port_a, "appsink name=out sync=false"));
+  GstElement* rx_b = launch(receiver_desc(port_b, "appsink name=out sync=false"));
+  ASSERT_NE(rx_a, nullptr);
+  ASSERT_NE(rx_b, nullptr);
+  ASSERT_NE(gst_element_set_state(rx_a, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_set_state(rx_b, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  GstElement* tx = launch(
+      "audiotestsrc is-live=true num-buffers=20 samplesperbuffer=960 wave=pink-noise ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! tee name=t ! queue ! syncwavepay ! "
+      "multiudpsink clients=127.0.0.1:" +
+      std::to_string(port_a) + ",127.0.0.1:" + std::to_string(port_b) +
+      " t. ! queue ! appsink name=ref sync=false");
+  ASSERT_NE(tx, nullptr);
+  GstElement* ref = gst_bin_get_by_name(GST_BIN(tx), "ref");
+  ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  Captured sent;
+  collect(ref, 20 * 960 * 2 * 4, 5 * GST_SECOND, &sent);
+  ASSERT_TRUE(wait_eos(tx, 10 * GST_SECOND));
+  ASSERT_EQ(sent.samples.size(), 20u * 960 * 2);
+
+  for (GstElement* rx : {rx_a, rx_b}) {
+    GstElement* out = gst_bin_get_by_name(GST_BIN(rx), "out");
+    Captured got;
+    collect(out, sent.samples.size() * 4, 3 * GST_SECOND, &got);
+    EXPECT_TRUE(got.samples == sent.samples) << "receiver " << (rx == rx_a ? "a" : "b");
+    gst_object_unref(out);
+    gst_element_set_state(rx, GST_STATE_NULL);
+    gst_object_unref(rx);
+  }
+  gst_element_set_state(tx, GST_STATE_NULL);
+  gst_object_unref(ref);
+  gst_object_unref(tx);
+}
