@@ -8,6 +8,11 @@ uint64_t abs_diff(uint64_t a, uint64_t b) {
   return a > b ? a - b : b - a;
 }
 
+// Inputs are clamped so that every sum below stays far inside int64 (2^61 ns is
+// 73 years past 2038; anything beyond is hostile or broken input).
+constexpr uint64_t kMaxTimeNs = 1ull << 61;
+constexpr uint64_t kMaxFrames = 1ull << 32;
+
 // a * b / c without overflow for the magnitudes used here (frames * 1e9 / rate).
 uint64_t mul_div(uint64_t a, uint64_t b, uint64_t c) {
   const unsigned __int128 r = static_cast<unsigned __int128>(a) * b / c;
@@ -48,6 +53,9 @@ void TimestampAligner::anchor(uint64_t sender_ns, int64_t offset_ns) {
 TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t frames,
                                                 int64_t input_pts_ns, bool input_discont) {
   Output out;
+  if (sender_ns > kMaxTimeNs) sender_ns = kMaxTimeNs;
+  if (frames > kMaxFrames) frames = kMaxFrames;
+  if (input_pts_ns > static_cast<int64_t>(kMaxTimeNs)) input_pts_ns = kMaxTimeNs;
   const bool has_pts = input_pts_ns >= 0;
   const int64_t sender = static_cast<int64_t>(sender_ns);
 

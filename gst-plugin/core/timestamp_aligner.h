@@ -49,7 +49,8 @@ class TimestampAligner {
 
   // One packet of `frames` samples whose first sample has sender time `sender_ns`.
   // input_pts_ns < 0 means the input buffer carried no PTS. input_discont forces a
-  // new anchor.
+  // new anchor. Times above 2^61 ns and more than 2^32 frames are clamped (hostile
+  // input cannot overflow the arithmetic).
   Output push(uint64_t sender_ns, uint64_t frames, int64_t input_pts_ns, bool input_discont);
 
   // Sender time where the next packet is expected (valid once anchored).

@@ -44,6 +44,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_depay_debug);
 #define CONCEAL_FADE_NS (5 * GST_MSECOND)
 /* Longest raw concealment buffer; the rest of a longer gap is a GAP event. */
 #define MAX_CONCEAL_NS (250 * GST_MSECOND)
+/* Longer "losses" are outages or restarts: no concealment, a new timeline. */
+#define MAX_LOSS_NS (60 * GST_SECOND)
 
 enum {
   PROP_0,
@@ -223,13 +225,16 @@ static GstFlowReturn gst_syncwave_depay_handle_audio(GstSyncWaveDepay* self, Gst
                               : wire::raw_frames(packet.size, h);
 
   /* Transit: arrival wall clock minus sender timestamp. */
-  const gint64 transit =
-      gst_syncwave_depay_arrival_us(self, GST_BUFFER_PTS(in)) - (gint64)packet.timestamp_us;
+  const double transit_d =
+      (double)gst_syncwave_depay_arrival_us(self, GST_BUFFER_PTS(in)) - (double)packet.timestamp_us;
+  const gint64 transit = (gint64)CLAMP(transit_d, -4e18, 4e18);
 
   gint64 input_pts = -1;
   if (GST_BUFFER_PTS_IS_VALID(in) && priv->segment.format == GST_FORMAT_TIME)
     input_pts = (gint64)GST_BUFFER_PTS(in);
-  const guint64 sender_ns = packet.timestamp_us * 1000;
+  /* Saturate: a hostile timestamp must not wrap (the aligner clamps further). */
+  const guint64 sender_ns =
+      packet.timestamp_us > G_MAXUINT64 / 1000 ? G_MAXUINT64 : packet.timestamp_us * 1000;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->aligner.set_threshold(priv->alignment_threshold);
@@ -317,6 +322,8 @@ static GstFlowReturn gst_syncwave_depay_chain(GstPad* pad, GstObject* parent, Gs
   return ret;
 }
 
+static void gst_syncwave_depay_reset_timeline(GstSyncWaveDepay* self);
+
 /* The loss event: a GAP event for Opus, a concealment buffer (and a GAP event for the
  * part beyond MAX_CONCEAL_NS) for raw audio. */
 static void gst_syncwave_depay_handle_loss(GstSyncWaveDepay* self, guint64 timestamp_us,
@@ -328,6 +335,13 @@ static void gst_syncwave_depay_handle_loss(GstSyncWaveDepay* self, guint64 times
   const guint rate = opus ? 48000 : h.sample_rate;
   const guint64 frames = gst_util_uint64_scale_round(duration, rate, GST_SECOND);
   if (frames == 0 || timestamp_us > G_MAXUINT64 / 1000) return;
+  if (duration > MAX_LOSS_NS) {
+    /* Not a loss but an outage or a restart: the next packet starts a new timeline. */
+    GST_DEBUG_OBJECT(self, "loss of %" GST_TIME_FORMAT " treated as a discontinuity",
+                     GST_TIME_ARGS(duration));
+    gst_syncwave_depay_reset_timeline(self);
+    return;
+  }
 
   gint64 input_pts = -1;
   if (GST_CLOCK_TIME_IS_VALID(pts) && pts <= (GstClockTime)G_MAXINT64 &&

@@ -480,3 +480,23 @@ TEST(SyncWaveDepay, ManyChannelsGetAChannelMask) {
       << current_caps(h);
   gst_harness_teardown(h);
 }
+
+// Timestamps at the ends of the u64 range and absurd loss events: no crash, no
+// overflow (run under UBSan by the sanitizer build), output PTS stay valid.
+TEST(SyncWaveDepay, HostileTimestampsAndLossesAreSurvived) {
+  GstHarness* h = new_depay();
+  gst_harness_push(h, datagram(header(48000, 2), 0));
+  const guint64 stamps[] = {0, G_MAXUINT64, G_MAXUINT64 / 1000, 1ull << 63, kT0, 1, kT0};
+  for (guint64 ts : stamps) gst_harness_push(h, datagram(raw_packet(ts, ramp(96, 0)), GST_SECOND));
+  gst_harness_push_event(h, syncwave_lost_event_new(G_MAXUINT64, G_MAXUINT64 - 1, G_MAXUINT64));
+  gst_harness_push_event(h, syncwave_lost_event_new(kT0, 3600 * GST_SECOND, GST_SECOND));
+  gst_harness_push(h, datagram(raw_packet(kT0 + 2000, ramp(96, 0)), 2 * GST_SECOND));
+  EXPECT_EQ(stat(h->element, "packets"), 8u);
+  GstBuffer* b;
+  while ((b = gst_harness_try_pull(h)) != nullptr) {
+    EXPECT_TRUE(GST_BUFFER_PTS_IS_VALID(b));
+    EXPECT_EQ(gst_buffer_get_size(b), 96u * 4);
+    gst_buffer_unref(b);
+  }
+  gst_harness_teardown(h);
+}
