@@ -152,6 +152,9 @@ int main(int argc, char** argv) {
   }
 
   gst_init(nullptr, nullptr);
+  // Probing a missing audio server logs a GStreamer ERROR line; the launcher says it
+  // in its own words, so that noise only shows with --verbose.
+  if (!options.common.verbose) gst_debug_set_threshold_for_name("pulse", GST_LEVEL_NONE);
   int code = kExitOk;
   if (cl.command == Command::kDevices) {
     code = show_devices(options);

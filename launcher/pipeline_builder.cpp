@@ -81,10 +81,15 @@ std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) 
 }
 
 std::string encode_fragment(const SendOptions& s) {
-  std::string pay = "syncwavepay name=pay time-provider-port=" + std::to_string(s.clock_port);
+  // A header about every half second (the original: every 1000 packets, up to 10 s
+  // of Opus), so that a receiver started mid-stream plays within a second.
+  const int packets_per_s = s.codec == Codec::kRaw ? 300 : static_cast<int>(1000.0 / s.frame_ms);
+  std::string pay = "syncwavepay name=pay header-interval=" + std::to_string(packets_per_s / 2) +
+                    " time-provider-port=" + std::to_string(s.clock_port);
   if (s.codec == Codec::kRaw) return pay;
-  std::string enc = "opusenc name=encoder bitrate=" + std::to_string(s.bitrate_kbps * 1000) +
-                    " frame-size=" + (s.frame_ms == 2.5 ? std::string("2") : num(s.frame_ms));
+  std::string enc =
+      "audioconvert ! opusenc name=encoder bitrate=" + std::to_string(s.bitrate_kbps * 1000) +
+      " frame-size=" + (s.frame_ms == 2.5 ? std::string("2") : num(s.frame_ms));
   if (s.fec_percent > 0)
     enc += " inband-fec=true packet-loss-percentage=" + std::to_string(s.fec_percent);
   return enc + " ! " + pay;
@@ -193,7 +198,12 @@ std::vector<std::string> known_placeholders(Command command) {
 
 std::vector<std::string> send_clients(const SendOptions& s, const BuildEnvironment& env) {
   std::vector<std::string> clients;
-  for (const Endpoint& t : s.targets) clients.push_back(endpoint_string(t, s.port));
+  for (const Endpoint& t : s.targets) {
+    auto it = env.resolved_hosts.find(t.host);
+    Endpoint ep = t;
+    if (it != env.resolved_hosts.end()) ep.host = it->second;
+    clients.push_back(endpoint_string(ep, s.port));
+  }
   if (s.broadcast && !env.broadcast_address.empty())
     clients.push_back(endpoint_string(Endpoint{env.broadcast_address, 0}, s.port));
   if (!s.multicast.host.empty()) clients.push_back(endpoint_string(s.multicast, s.port));

@@ -21,6 +21,7 @@
 
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,12 @@ enum class Platform { kLinux, kWindows, kMacOS };
 
 struct BuildEnvironment {
   Platform platform = Platform::kLinux;
-  std::string loopback_device;      // Linux: the default sink's monitor source
-  std::string broadcast_address;    // --broadcast: the subnet's broadcast address
-  std::string file_uri;             // --source=file:PATH as an absolute file:// URI
+  std::string loopback_device;    // Linux: the default sink's monitor source
+  std::string broadcast_address;  // --broadcast: the subnet's broadcast address
+  std::string file_uri;           // --source=file:PATH as an absolute file:// URI
+  // Target host names resolved by the runtime (IPv4 preferred), so that the packets go
+  // where the status line says; names missing here are passed on as given.
+  std::map<std::string, std::string> resolved_hosts;
   bool have_syncwavesink = true;    // else a playback chain of standard elements
   bool have_syncwavejitter = true;  // in the monitor branch
 };

@@ -134,11 +134,20 @@ bool check_output_devices(const ReceiveOptions& r, std::string* error) {
 
 bool prepare_send(const SendOptions& s, bool print, BuildEnvironment* env, std::string* error) {
   for (const Endpoint& t : s.targets) {
-    if (!resolves(t.host, nullptr)) {
+    std::vector<std::string> addresses;
+    if (!resolves(t.host, &addresses) || addresses.empty()) {
       *error = "Cannot resolve the host '" + t.host +
                "' (--target): check the name, or give its IP address.";
       return false;
     }
+    std::string chosen = addresses[0];
+    for (const std::string& a : addresses) {
+      if (a.find(':') == std::string::npos) {
+        chosen = a;
+        break;
+      }
+    }
+    env->resolved_hosts[t.host] = chosen;
   }
   if (s.broadcast) env->broadcast_address = broadcast_address();
   if (s.clock_port != 0 && !print) {
@@ -542,6 +551,16 @@ std::string Runner::explain_error(GstMessage* msg) {
 void Runner::handle_message(GstMessage* msg) {
   switch (GST_MESSAGE_TYPE(msg)) {
     case GST_MESSAGE_ERROR: {
+      if (stopping_) {
+        // Shutting down before anything arrived (decodebin never saw data): not a
+        // failure of the run.
+        if (options_.common.verbose)
+          std::fprintf(stderr, "%sWhile stopping: %s\n", status_shown_ ? "\n" : "",
+                       explain_error(msg).c_str());
+        status_shown_ = false;
+        g_main_loop_quit(loop_);
+        break;
+      }
       std::string text = explain_error(msg);
       if (status_shown_) std::fprintf(stderr, "\n");
       status_shown_ = false;

@@ -1,0 +1,649 @@
+// syncwave-launch's plain logic: option validation, the command line, the config
+// file, presets and templates, pipeline strings, device selection and the stats
+// output. No GStreamer runtime, no processes.
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "command_line.h"
+#include "config_file.h"
+#include "device_list.h"
+#include "options.h"
+#include "pipeline_builder.h"
+#include "preset.h"
+#include "status_format.h"
+
+using namespace syncwave::launcher;
+
+namespace {
+
+Options options_for(Command c, const Assignments& assignments, std::string* error = nullptr) {
+  Options o;
+  o.command = c;
+  std::string err;
+  for (const Assignment& a : assignments) {
+    if (!apply_option(o, a.first, a.second, &err)) {
+      ADD_FAILURE() << "--" << a.first << "=" << a.second << ": " << err;
+    }
+  }
+  if (error) *error = err;
+  return o;
+}
+
+std::string apply_error(Command c, const std::string& name, const std::string& value) {
+  Options o;
+  o.command = c;
+  std::string err;
+  EXPECT_FALSE(apply_option(o, name, value, &err)) << name << "=" << value;
+  return err;
+}
+
+int count_of(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (size_t pos = haystack.find(needle); pos != std::string::npos;
+       pos = haystack.find(needle, pos + 1))
+    n++;
+  return n;
+}
+
+std::string build(const Options& o, const BuildEnvironment& env = BuildEnvironment{},
+                  const Preset* preset = nullptr) {
+  std::string description, error;
+  EXPECT_TRUE(build_pipeline(o, env, preset, &description, &error)) << error;
+  return description;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    gchar* d = g_dir_make_tmp("syncwave-launcher-XXXXXX", nullptr);
+    path_ = d;
+    g_free(d);
+  }
+  ~TempDir() {
+    std::string cmd = "rm -rf '" + path_ + "'";
+    if (system(cmd.c_str()) != 0) {
+    }
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- options
+
+TEST(LauncherOptions, DefaultsMatchTheDocumentation) {
+  Options o;
+  o.command = Command::kSend;
+  EXPECT_EQ(o.send.source, SourceKind::kLoopback);
+  EXPECT_EQ(o.send.codec, Codec::kOpus);
+  EXPECT_EQ(o.send.bitrate_kbps, 128);
+  EXPECT_EQ(o.send.frame_ms, 10.0);
+  EXPECT_EQ(o.send.port, 5555);
+  EXPECT_EQ(o.send.clock_port, 5556);
+  EXPECT_EQ(o.receive.port, 5555);
+  EXPECT_EQ(o.receive.latency_ms, 60);
+  EXPECT_EQ(o.receive.clock, "auto");
+  ASSERT_EQ(o.receive.outputs.size(), 1u);
+  EXPECT_FALSE(o.receive.outputs[0].named);
+}
+
+TEST(LauncherOptions, SendValuesAreParsed) {
+  Options o = options_for(Command::kSend, {{"source", "device:alsa_input.usb-mic"},
+                                           {"codec", "raw"},
+                                           {"bitrate", "64"},
+                                           {"frame-ms", "2.5"},
+                                           {"target", "10.0.0.2"},
+                                           {"target", "kitchen.local:6000"},
+                                           {"target", "[::1]:7000"},
+                                           {"multicast", "239.255.0.1:5600"},
+                                           {"ttl", "4"},
+                                           {"port", "6001"},
+                                           {"clock-port", "0"},
+                                           {"broadcast", ""}});
+  EXPECT_EQ(o.send.source, SourceKind::kDevice);
+  EXPECT_EQ(o.send.source_arg, "alsa_input.usb-mic");
+  EXPECT_EQ(o.send.codec, Codec::kRaw);
+  EXPECT_EQ(o.send.bitrate_kbps, 64);
+  EXPECT_EQ(o.send.frame_ms, 2.5);
+  ASSERT_EQ(o.send.targets.size(), 3u);
+  EXPECT_EQ(o.send.targets[0], (Endpoint{"10.0.0.2", 0}));
+  EXPECT_EQ(o.send.targets[1], (Endpoint{"kitchen.local", 6000}));
+  EXPECT_EQ(o.send.targets[2], (Endpoint{"::1", 7000}));
+  EXPECT_EQ(o.send.multicast, (Endpoint{"239.255.0.1", 5600}));
+  EXPECT_EQ(o.send.ttl, 4);
+  EXPECT_EQ(o.send.port, 6001);
+  EXPECT_EQ(o.send.clock_port, 0);
+  EXPECT_TRUE(o.send.broadcast);
+
+  Options f = options_for(Command::kSend, {{"source", "file:/music/a b.flac"}});
+  EXPECT_EQ(f.send.source, SourceKind::kFile);
+  EXPECT_EQ(f.send.source_arg, "/music/a b.flac");
+}
+
+TEST(LauncherOptions, BadValuesNameTheOptionAndTheValue) {
+  struct Case {
+    Command command;
+    const char* name;
+    const char* value;
+  } cases[] = {
+      {Command::kSend, "codec", "flac"},        {Command::kSend, "bitrate", "abc"},
+      {Command::kSend, "bitrate", "5"},         {Command::kSend, "bitrate", "511"},
+      {Command::kSend, "frame-ms", "7"},        {Command::kSend, "frame-ms", "10ms"},
+      {Command::kSend, "fec", "101"},           {Command::kSend, "port", "0"},
+      {Command::kSend, "port", "65536"},        {Command::kSend, "clock-port", "-1"},
+      {Command::kSend, "target", ""},           {Command::kSend, "target", "host:"},
+      {Command::kSend, "target", "host:99999"}, {Command::kSend, "multicast", "10.0.0.1"},
+      {Command::kSend, "source", "mic"},        {Command::kSend, "source", "device:"},
+      {Command::kSend, "ttl", "256"},           {Command::kReceive, "latency", "0"},
+      {Command::kReceive, "volume", "1.6"},     {Command::kReceive, "volume", "-0.1"},
+      {Command::kReceive, "delay", "12.5"},     {Command::kReceive, "clock", "gps"},
+      {Command::kReceive, "clock", "net:"},     {Command::kReceive, "clock", "ptp:300"},
+      {Command::kReceive, "record", "out.mp3"}, {Command::kReceive, "multicast", "1.2.3.4"},
+      {Command::kSend, "duration", "0"},        {Command::kReceive, "stats-json", ""},
+  };
+  for (const Case& c : cases) {
+    std::string err = apply_error(c.command, c.name, c.value);
+    EXPECT_NE(err.find(std::string("--") + c.name), std::string::npos) << err;
+    EXPECT_NE(err.find(std::string("'") + c.value + "'"), std::string::npos) << err;
+    EXPECT_EQ(err.back(), '.') << err;
+  }
+}
+
+TEST(LauncherOptions, OptionsOfTheOtherCommandAreRejected) {
+  EXPECT_NE(apply_error(Command::kSend, "latency", "60").find("not an option of 'send'"),
+            std::string::npos);
+  EXPECT_NE(apply_error(Command::kReceive, "codec", "raw").find("not an option of 'receive'"),
+            std::string::npos);
+}
+
+TEST(LauncherOptions, ClockSpellings) {
+  for (const char* clock :
+       {"auto", "system", "net:10.0.0.2", "net:sender.local:5600", "net://10.0.0.2:5556", "ptp",
+        "ptp:3", "ptp://0", "ntp:pool.ntp.org", "ntp://10.0.0.1:123"}) {
+    Options o = options_for(Command::kReceive, {{"clock", clock}});
+    EXPECT_EQ(o.receive.clock, clock);
+  }
+}
+
+TEST(LauncherOptions, DelayAndVolumeFollowTheirDevice) {
+  Options o = options_for(Command::kReceive, {{"delay", "15"},
+                                              {"device", "hdmi"},
+                                              {"volume", "0.5"},
+                                              {"device", "bluez"},
+                                              {"delay", "-40"},
+                                              {"volume", "1.5"},
+                                              {"device", "usb"}});
+  ASSERT_EQ(o.receive.outputs.size(), 3u);
+  EXPECT_EQ(o.receive.outputs[0].device, "hdmi");
+  EXPECT_EQ(o.receive.outputs[0].delay_ms, 15);
+  EXPECT_EQ(o.receive.outputs[0].volume, 0.5);
+  EXPECT_EQ(o.receive.outputs[1].device, "bluez");
+  EXPECT_EQ(o.receive.outputs[1].delay_ms, -40);
+  EXPECT_EQ(o.receive.outputs[1].volume, 1.5);
+  EXPECT_EQ(o.receive.outputs[2].device, "usb");
+  EXPECT_EQ(o.receive.outputs[2].delay_ms, 0);
+  EXPECT_EQ(o.receive.outputs[2].volume, 1.0);
+}
+
+TEST(LauncherOptions, CrossOptionChecks) {
+  std::string err;
+  Options o = options_for(Command::kSend, {{"codec", "raw"}, {"fec", "10"}, {"target", "h"}});
+  EXPECT_FALSE(validate_options(o, &err));
+  EXPECT_NE(err.find("--fec=10"), std::string::npos);
+
+  Options none = options_for(Command::kSend, {{"source", "test"}});
+  EXPECT_FALSE(validate_options(none, &err));
+  EXPECT_NE(err.find("--target"), std::string::npos);
+
+  Options early = options_for(Command::kReceive, {{"latency", "40"}, {"delay", "-50"}});
+  EXPECT_FALSE(validate_options(early, &err));
+  EXPECT_NE(err.find("--delay=-50"), std::string::npos);
+  Options ok = options_for(Command::kReceive, {{"latency", "40"}, {"delay", "-40"}});
+  EXPECT_TRUE(validate_options(ok, &err)) << err;
+
+  Options silent = options_for(Command::kReceive, {{"silent", ""}, {"device", "x"}});
+  EXPECT_FALSE(validate_options(silent, &err));
+  Options both = options_for(Command::kSend, {{"verbose", ""}, {"quiet", ""}, {"target", "h"}});
+  EXPECT_FALSE(validate_options(both, &err));
+}
+
+// ---------------------------------------------------------------- command line
+
+TEST(LauncherCommandLine, CollectsAssignmentsInOrder) {
+  const char* argv[] = {"syncwave-launch", "send",        "--target=a", "--target",
+                        "b:6000",          "--codec=raw", "--print",    "--bitrate=64"};
+  CommandLine cl;
+  std::string err;
+  ASSERT_TRUE(parse_command_line(8, argv, &cl, &err)) << err;
+  EXPECT_EQ(cl.command, Command::kSend);
+  Assignments expected = {
+      {"target", "a"}, {"target", "b:6000"}, {"codec", "raw"}, {"print", ""}, {"bitrate", "64"}};
+  EXPECT_EQ(cl.assignments, expected);
+}
+
+TEST(LauncherCommandLine, UsageErrors) {
+  CommandLine cl;
+  std::string err;
+  const char* none[] = {"syncwave-launch"};
+  EXPECT_FALSE(parse_command_line(1, none, &cl, &err));
+  const char* bad_command[] = {"syncwave-launch", "play"};
+  EXPECT_FALSE(parse_command_line(2, bad_command, &cl, &err));
+  EXPECT_NE(err.find("'play'"), std::string::npos);
+  const char* unknown[] = {"syncwave-launch", "send", "--speed=2"};
+  EXPECT_FALSE(parse_command_line(3, unknown, &cl, &err));
+  EXPECT_NE(err.find("--speed"), std::string::npos);
+  const char* wrong_command[] = {"syncwave-launch", "receive", "--codec=raw"};
+  EXPECT_FALSE(parse_command_line(3, wrong_command, &cl, &err));
+  EXPECT_NE(err.find("--codec"), std::string::npos);
+  const char* positional[] = {"syncwave-launch", "send", "10.0.0.2"};
+  EXPECT_FALSE(parse_command_line(3, positional, &cl, &err));
+  EXPECT_NE(err.find("'10.0.0.2'"), std::string::npos);
+  const char* missing[] = {"syncwave-launch", "receive", "--port"};
+  EXPECT_FALSE(parse_command_line(3, missing, &cl, &err));
+  EXPECT_NE(err.find("--port"), std::string::npos);
+}
+
+TEST(LauncherCommandLine, HelpAndVersion) {
+  CommandLine cl;
+  std::string err;
+  const char* help[] = {"syncwave-launch", "--help"};
+  ASSERT_TRUE(parse_command_line(2, help, &cl, &err));
+  EXPECT_TRUE(cl.help);
+  EXPECT_NE(cl.help_text.find("Examples"), std::string::npos);
+  const char* send_help[] = {"syncwave-launch", "send", "--target=x", "--help"};
+  ASSERT_TRUE(parse_command_line(4, send_help, &cl, &err));
+  EXPECT_TRUE(cl.help);
+  for (const char* option :
+       {"--source", "--codec", "--bitrate", "--frame-ms", "--fec", "--target", "--broadcast",
+        "--multicast", "--ttl", "--port", "--clock-port", "--preset", "--print", "--duration",
+        "--stats-json", "--verbose", "--quiet", "--save-config", "Examples"})
+    EXPECT_NE(cl.help_text.find(option), std::string::npos) << option;
+  std::string receive_help = command_help(Command::kReceive);
+  for (const char* option : {"--port", "--bind", "--multicast", "--latency", "--clock", "--from",
+                             "--device", "--delay", "--volume", "--silent", "--record"})
+    EXPECT_NE(receive_help.find(option), std::string::npos) << option;
+  const char* version[] = {"syncwave-launch", "--version"};
+  ASSERT_TRUE(parse_command_line(2, version, &cl, &err));
+  EXPECT_TRUE(cl.version);
+}
+
+// ---------------------------------------------------------------- config file
+
+TEST(LauncherConfig, MissingFileIsNoError) {
+  TempDir dir;
+  Assignments a;
+  std::string err;
+  EXPECT_TRUE(load_config(dir.file("nope.conf"), Command::kSend, &a, &err));
+  EXPECT_TRUE(a.empty());
+}
+
+TEST(LauncherConfig, ReadsListsAndPairsDevicesWithDelays) {
+  TempDir dir;
+  write_file(dir.file("s.conf"),
+             "# comment\n[send]\ntarget=10.0.0.2;10.0.0.3:6000\ncodec=raw\nbroadcast=true\n"
+             "[receive]\ndevice=hdmi;bluez\ndelay=0;-30\nvolume=1;0.7\nlatency=80\n");
+  Assignments send, receive;
+  std::string err;
+  ASSERT_TRUE(load_config(dir.file("s.conf"), Command::kSend, &send, &err)) << err;
+  Options s = options_for(Command::kSend, send);
+  ASSERT_EQ(s.send.targets.size(), 2u);
+  EXPECT_EQ(s.send.targets[1].port, 6000);
+  EXPECT_EQ(s.send.codec, Codec::kRaw);
+  EXPECT_TRUE(s.send.broadcast);
+  ASSERT_TRUE(load_config(dir.file("s.conf"), Command::kReceive, &receive, &err)) << err;
+  Options r = options_for(Command::kReceive, receive);
+  ASSERT_EQ(r.receive.outputs.size(), 2u);
+  EXPECT_EQ(r.receive.outputs[1].device, "bluez");
+  EXPECT_EQ(r.receive.outputs[1].delay_ms, -30);
+  EXPECT_DOUBLE_EQ(r.receive.outputs[1].volume, 0.7);
+  EXPECT_EQ(r.receive.latency_ms, 80);
+}
+
+TEST(LauncherConfig, BadValueNamesTheFile) {
+  TempDir dir;
+  write_file(dir.file("bad.conf"), "[send]\nbitrate=lots\n");
+  Assignments a;
+  std::string err;
+  EXPECT_FALSE(load_config(dir.file("bad.conf"), Command::kSend, &a, &err));
+  EXPECT_NE(err.find("bad.conf"), std::string::npos);
+  EXPECT_NE(err.find("--bitrate='lots'"), std::string::npos);
+  write_file(dir.file("broken.conf"), "not a key file [[[\n");
+  EXPECT_FALSE(load_config(dir.file("broken.conf"), Command::kSend, &a, &err));
+}
+
+TEST(LauncherConfig, SaveWritesExplicitOptionsAndKeepsTheOtherGroup) {
+  TempDir dir;
+  const std::string path = dir.file("sub/syncwave.conf");
+  std::string err;
+  ASSERT_TRUE(save_config(path, Command::kReceive,
+                          {{"latency", "90"}, {"device", "a"}, {"delay", "20"}}, &err));
+  ASSERT_TRUE(save_config(path, Command::kSend,
+                          {{"target", "h1"},
+                           {"target", "h2:7"},
+                           {"codec", "raw"},
+                           {"print", ""},
+                           {"save-config", ""},
+                           {"codec", "opus"}},
+                          &err))
+      << err;
+  std::string text = read_file(path);
+  EXPECT_EQ(text.find("print"), std::string::npos) << text;
+  EXPECT_EQ(text.find("save-config"), std::string::npos) << text;
+  Assignments send, receive;
+  ASSERT_TRUE(load_config(path, Command::kSend, &send, &err)) << err;
+  Options s = options_for(Command::kSend, send);
+  ASSERT_EQ(s.send.targets.size(), 2u);
+  EXPECT_EQ(s.send.targets[1], (Endpoint{"h2", 7}));
+  EXPECT_EQ(s.send.codec, Codec::kOpus);  // the last one given
+  EXPECT_EQ(s.send.bitrate_kbps, 128);    // defaults are not written
+  ASSERT_TRUE(load_config(path, Command::kReceive, &receive, &err)) << err;
+  Options r = options_for(Command::kReceive, receive);
+  EXPECT_EQ(r.receive.latency_ms, 90);
+  EXPECT_EQ(r.receive.outputs[0].device, "a");
+  EXPECT_EQ(r.receive.outputs[0].delay_ms, 20);
+}
+
+// ---------------------------------------------------------------- presets
+
+TEST(LauncherPresets, TemplatesExpandNamedPlaceholdersOnly) {
+  std::string out, err;
+  ASSERT_TRUE(expand_template("{a} ! x caps=\"audio/x-raw,format={ F32LE, S16LE }\" ! {b_c}",
+                              {{"a", "A"}, {"b_c", "BC"}}, &out, &err));
+  EXPECT_EQ(out, "A ! x caps=\"audio/x-raw,format={ F32LE, S16LE }\" ! BC");
+  EXPECT_FALSE(expand_template("{a} ! {nope}", {{"a", "A"}}, &out, &err));
+  EXPECT_NE(err.find("{nope}"), std::string::npos);
+  EXPECT_EQ(template_placeholders("{x} ! {y} {Z} {}"), (std::vector<std::string>{"x", "y"}));
+}
+
+TEST(LauncherPresets, TheShippedPresetsLoad) {
+  const char* dir = g_getenv("SYNCWAVE_PIPELINES_DIR");
+  ASSERT_NE(dir, nullptr) << "meson sets SYNCWAVE_PIPELINES_DIR";
+  std::vector<std::string> errors;
+  std::vector<Preset> presets = list_presets({dir}, &errors);
+  EXPECT_TRUE(errors.empty()) << errors[0];
+  std::vector<std::string> names;
+  for (const Preset& p : presets) {
+    names.push_back(p.name);
+    EXPECT_FALSE(p.description.empty());
+    EXPECT_EQ(p.description.find('\n'), std::string::npos);
+    EXPECT_FALSE(p.send_template.empty()) << p.name;
+    EXPECT_FALSE(p.receive_template.empty()) << p.name;
+  }
+  for (const char* required : {"gaming", "lan-lowlatency", "movie", "wifi"})
+    EXPECT_NE(std::find(names.begin(), names.end(), required), names.end()) << required;
+
+  Preset lan, wifi;
+  std::string err;
+  ASSERT_TRUE(find_preset({dir}, "lan-lowlatency", &lan, &err)) << err;
+  Options o = options_for(Command::kReceive, lan.receive);
+  EXPECT_LE(o.receive.latency_ms, 30);
+  Options s = options_for(Command::kSend, lan.send);
+  EXPECT_EQ(s.send.codec, Codec::kRaw);
+  ASSERT_TRUE(find_preset({dir}, "wifi", &wifi, &err)) << err;
+  Options w = options_for(Command::kSend, wifi.send);
+  EXPECT_EQ(w.send.codec, Codec::kOpus);
+  EXPECT_GT(w.send.fec_percent, 0);
+  EXPECT_FALSE(find_preset({dir}, "nosuch", &wifi, &err));
+  EXPECT_NE(err.find("--preset='nosuch'"), std::string::npos);
+}
+
+TEST(LauncherPresets, BadPresetFilesAreReported) {
+  TempDir dir;
+  write_file(dir.file("nodesc.preset"), "[send]\ncodec=raw\n");
+  write_file(dir.file("badopt.preset"), "[preset]\ndescription=x\n[send]\nlatency=5\n");
+  write_file(dir.file("badtmpl.preset"),
+             "[preset]\ndescription=x\n[receive]\npipeline={receive} ! {encode}\n");
+  write_file(dir.file("good.preset"),
+             "[preset]\ndescription=Good one\n[send]\nbitrate=64\n"
+             "pipeline={capture} ! {meter} ! {encode} ! queue ! {transmit}\n");
+  std::vector<std::string> errors;
+  std::vector<Preset> presets = list_presets({dir.path()}, &errors);
+  ASSERT_EQ(presets.size(), 1u);
+  EXPECT_EQ(presets[0].name, "good");
+  EXPECT_EQ(errors.size(), 3u);
+  Options o = options_for(Command::kSend, {{"source", "test"}, {"target", "h"}});
+  std::string d = build(o, BuildEnvironment{}, &presets[0]);
+  EXPECT_NE(d.find("time-provider-port=5556 ! queue ! multiudpsink"), std::string::npos) << d;
+}
+
+// ---------------------------------------------------------------- pipelines
+
+TEST(LauncherPipeline, FanOutUsesOneCaptureOneEncoderOneSocket) {
+  Options o = options_for(Command::kSend, {{"source", "test"},
+                                           {"target", "127.0.0.1"},
+                                           {"target", "10.0.0.7:6000"},
+                                           {"target", "[::1]:7000"},
+                                           {"port", "5600"},
+                                           {"fec", "10"}});
+  std::string d = build(o);
+  EXPECT_EQ(count_of(d, "audiotestsrc"), 1);
+  EXPECT_EQ(count_of(d, "opusenc"), 1);
+  EXPECT_EQ(count_of(d, "syncwavepay"), 1);
+  EXPECT_EQ(count_of(d, "multiudpsink"), 1);
+  EXPECT_EQ(count_of(d, "tee"), 0);
+  EXPECT_NE(d.find("clients=\"127.0.0.1:5600,10.0.0.7:6000,[::1]:7000\""), std::string::npos) << d;
+  EXPECT_NE(d.find("inband-fec=true packet-loss-percentage=10"), std::string::npos);
+  EXPECT_NE(d.find("bitrate=128000 frame-size=10"), std::string::npos);
+}
+
+TEST(LauncherPipeline, SourcesPerPlatform) {
+  BuildEnvironment linux_env;
+  linux_env.loopback_device = "alsa_output.pci.analog-stereo.monitor";
+  Options o = options_for(Command::kSend, {{"target", "h"}, {"frame-ms", "5"}});
+  EXPECT_EQ(build(o, linux_env)
+                .find("pulsesrc name=capture device=alsa_output.pci.analog-stereo.monitor "
+                      "latency-time=5000 ! "),
+            0u);
+  BuildEnvironment win;
+  win.platform = Platform::kWindows;
+  EXPECT_EQ(build(o, win).find("wasapi2src name=capture loopback=true low-latency=true ! "), 0u);
+  Options dev = options_for(Command::kSend, {{"target", "h"}, {"source", "device:Mic (USB)"}});
+  EXPECT_EQ(build(dev, win).find("wasapi2src name=capture device=\"Mic (USB)\" low-latency=true"),
+            0u);
+  Options file = options_for(Command::kSend, {{"target", "h"}, {"source", "file:x.ogg"}});
+  BuildEnvironment fenv;
+  fenv.file_uri = "file:///tmp/x%20y.ogg";
+  std::string fd = build(file, fenv);
+  EXPECT_EQ(fd.find("uridecodebin name=capture uri=file:///tmp/x%20y.ogg ! audioconvert"), 0u);
+  EXPECT_NE(fd.find("! clocksync !"), std::string::npos);
+  Options raw = options_for(
+      Command::kSend, {{"target", "h"}, {"source", "test"}, {"codec", "raw"}, {"frame-ms", "2.5"}});
+  std::string rd = build(raw);
+  EXPECT_EQ(rd.find("opusenc"), std::string::npos);
+  EXPECT_NE(rd.find("samplesperbuffer=120"), std::string::npos);
+  Options opus25 = options_for(Command::kSend, {{"target", "h"}, {"frame-ms", "2.5"}});
+  EXPECT_NE(build(opus25, linux_env).find("frame-size=2 "), std::string::npos);
+}
+
+TEST(LauncherPipeline, BroadcastAndMulticastDestinations) {
+  BuildEnvironment env;
+  env.broadcast_address = "192.168.1.255";
+  Options o = options_for(
+      Command::kSend,
+      {{"source", "test"}, {"broadcast", ""}, {"multicast", "239.255.0.9"}, {"ttl", "3"}});
+  std::string d = build(o, env);
+  EXPECT_NE(d.find("clients=\"192.168.1.255:5555,239.255.0.9:5555\""), std::string::npos) << d;
+  EXPECT_NE(d.find("ttl-mc=3 auto-multicast=true"), std::string::npos) << d;
+}
+
+TEST(LauncherPipeline, ReceivePlaysEachDeviceBehindATee) {
+  Options o = options_for(Command::kReceive, {{"port", "6000"},
+                                              {"latency", "80"},
+                                              {"clock", "net:10.0.0.2"},
+                                              {"device", "hdmi"},
+                                              {"device", "bluez"},
+                                              {"delay", "-40"},
+                                              {"volume", "0.8"},
+                                              {"from", "10.0.0.2"},
+                                              {"record", "/tmp/x y.flac"}});
+  std::string d = build(o);
+  EXPECT_EQ(d.find("udpsrc name=src port=6000 caps=application/x-syncwave"), 0u) << d;
+  EXPECT_EQ(count_of(d, "tee name=rx"), 1);
+  EXPECT_EQ(count_of(d, "rx. ! queue ! "), 3);
+  EXPECT_NE(d.find("syncwavesink name=out0 latency=80 clock=net:10.0.0.2 device=hdmi "
+                   "jitter::sender=10.0.0.2"),
+            std::string::npos)
+      << d;
+  EXPECT_NE(d.find("syncwavesink name=out1 latency=80 clock=net:10.0.0.2 device=bluez delay=-40 "
+                   "volume=0.8"),
+            std::string::npos)
+      << d;
+  EXPECT_NE(d.find("flacenc ! filesink name=record location=\"/tmp/x y.flac\""), std::string::npos)
+      << d;
+  EXPECT_NE(d.find("level name=meter"), std::string::npos);
+}
+
+TEST(LauncherPipeline, SilentReceiverHasNoPlayback) {
+  Options o = options_for(Command::kReceive, {{"silent", ""}, {"multicast", "239.1.2.3"}});
+  std::string d = build(o);
+  EXPECT_EQ(d.find("syncwavesink"), std::string::npos);
+  EXPECT_EQ(d.find("tee"), std::string::npos);
+  EXPECT_NE(d.find("address=239.1.2.3 auto-multicast=true"), std::string::npos);
+  EXPECT_NE(
+      d.find("syncwavejitter name=rxjitter mode=slave latency=60 ! syncwavedepay name=rxdepay"),
+      std::string::npos)
+      << d;
+  EXPECT_NE(d.find("fakesink"), std::string::npos);
+  Options ogg = options_for(Command::kReceive, {{"silent", ""}, {"record", "a.OGG"}});
+  EXPECT_NE(build(ogg).find("vorbisenc ! oggmux ! filesink"), std::string::npos);
+  Options wav = options_for(Command::kReceive, {{"silent", ""}, {"record", "a.wav"}});
+  EXPECT_NE(build(wav).find("wavenc ! filesink"), std::string::npos);
+}
+
+TEST(LauncherPipeline, WithoutSyncwavesinkStandardElementsPlay) {
+  BuildEnvironment env;
+  env.have_syncwavesink = false;
+  Options o = options_for(Command::kReceive, {{"device", "d"}, {"delay", "25"}});
+  std::string d = build(o, env);
+  EXPECT_EQ(d.find("syncwavesink"), std::string::npos);
+  EXPECT_NE(d.find("pulsesink device=d ts-offset=25000000"), std::string::npos) << d;
+}
+
+TEST(LauncherPipeline, PrintedCommandQuotesForTheShell) {
+  EXPECT_EQ(gst_quote("abc-1.2:3/x"), "abc-1.2:3/x");
+  EXPECT_EQ(gst_quote("a b"), "\"a b\"");
+  EXPECT_EQ(gst_quote("say \"hi\""), "\"say \\\"hi\\\"\"");
+  EXPECT_EQ(gst_quote(""), "\"\"");
+  std::string d = "filesrc location=\"/tmp/it's a file\" ! fakesink";
+  EXPECT_EQ(
+      split_description(d),
+      (std::vector<std::string>{"filesrc", "location=\"/tmp/it's a file\"", "!", "fakesink"}));
+  EXPECT_EQ(gst_launch_command(d),
+            "gst-launch-1.0 -e filesrc 'location=\"/tmp/it'\\''s a file\"' ! fakesink");
+  EXPECT_EQ(gst_launch_command("a clients=x:1,y:2 ! b"), "gst-launch-1.0 -e a clients=x:1,y:2 ! b");
+}
+
+TEST(LauncherPipeline, DeviceTestLines) {
+  AudioDevice sink{"out.hdmi", "HDMI", false, false, true, "", "pulse"};
+  AudioDevice mon{"out.hdmi.monitor", "Monitor", true, true, false, "out.hdmi", "pulse"};
+  EXPECT_NE(device_test_description(sink, Platform::kLinux).find("pulsesink device=out.hdmi"),
+            std::string::npos);
+  EXPECT_NE(device_test_description(mon, Platform::kWindows).find("loopback=true"),
+            std::string::npos);
+}
+
+// ---------------------------------------------------------------- devices
+
+TEST(LauncherDevices, LoopbackIsTheMonitorOfTheDefaultOutput) {
+  std::vector<AudioDevice> devices = {
+      {"alsa_output.hdmi", "HDMI", false, false, false, "", "pulse"},
+      {"alsa_output.analog", "Speakers", false, false, true, "", "pulse"},
+      {"alsa_output.hdmi.monitor", "Monitor of HDMI", true, true, false, "alsa_output.hdmi",
+       "pulse"},
+      {"alsa_output.analog.monitor", "Monitor of Speakers", true, true, false, "alsa_output.analog",
+       "pulse"},
+      {"alsa_input.mic", "Mic", true, false, true, "", "pulse"},
+  };
+  const AudioDevice* l = choose_loopback(devices);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->name, "alsa_output.analog.monitor");
+  std::string listing = format_device_list(devices);
+  EXPECT_NE(listing.find("alsa_output.analog.monitor  [loopback]"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("alsa_output.analog  [default]"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("alsa_output.hdmi.monitor  [monitor]"), std::string::npos) << listing;
+
+  devices[1].is_default = false;  // two monitors, no default output: ambiguous
+  EXPECT_EQ(choose_loopback(devices), nullptr);
+  std::vector<AudioDevice> mic_only = {{"alsa_input.mic", "Mic", true, false, true, "", "pulse"}};
+  EXPECT_EQ(choose_loopback(mic_only), nullptr);
+  EXPECT_NE(format_device_list(mic_only).find("none found"), std::string::npos);
+  EXPECT_NE(format_device_list({}).find("(none)"), std::string::npos);
+}
+
+// ---------------------------------------------------------------- stats output
+
+TEST(LauncherStats, JsonHasEveryFieldAndNullsForUnknowns) {
+  StatsSample s;
+  s.time_s = 2.0;
+  s.command = "receive";
+  s.state = "synced";
+  s.packets = 200;
+  s.bytes = 250000;
+  s.bitrate_kbps = 1000.0;
+  s.lost = 1;
+  s.late = 0;
+  s.duplicates = 2;
+  s.jitter_us = 350;
+  s.transit_us = 1200;
+  s.buffer_ms = 59.5;
+  s.sender = "10.0.0.2:4000";
+  s.other_senders = {"10.0.0.3:5000"};
+  s.levels = {{-6.0, -9.0}, {-7.0, -10.0}};
+  std::string j = stats_json(s);
+  for (const char* key :
+       {"\"packets\":200", "\"bytes\":250000", "\"bitrate_kbps\":1000.000", "\"lost\":1",
+        "\"late\":0", "\"duplicates\":2", "\"jitter_us\":350.000", "\"transit_us\":1200.000",
+        "\"buffer_ms\":59.500", "\"clock_offset_us\":null", "\"drift_ppm\":null",
+        "\"peak_db\":[-6.000,-7.000]", "\"rms_db\":[-9.000,-10.000]",
+        "\"sender\":\"10.0.0.2:4000\"", "\"other_senders\":[\"10.0.0.3:5000\"]"})
+    EXPECT_NE(j.find(key), std::string::npos) << key << " in " << j;
+  EXPECT_EQ(j.front(), '{');
+  EXPECT_EQ(j.back(), '}');
+  EXPECT_EQ(j.find('\n'), std::string::npos);
+  StatsSample silent;
+  silent.levels = {{-INFINITY, -INFINITY}};
+  EXPECT_NE(stats_json(silent).find("\"peak_db\":[-200.000]"), std::string::npos);
+}
+
+TEST(LauncherStats, StatusLineAndMeters) {
+  EXPECT_EQ(level_bar({0.0, -30.0}, 10), "[#####+++++]");
+  EXPECT_EQ(level_bar({-200.0, -200.0}, 4), "[    ]");
+  StatsSample s;
+  s.command = "send";
+  s.state = "sending";
+  s.time_s = 3;
+  s.targets = 2;
+  s.bitrate_kbps = 128;
+  s.levels = {{-6.0, -9.0}, {-6.0, -9.0}};
+  std::string line = status_line(s, 8);
+  EXPECT_NE(line.find("L["), std::string::npos) << line;
+  EXPECT_NE(line.find("R["), std::string::npos) << line;
+  EXPECT_NE(line.find("128 kb/s"), std::string::npos) << line;
+  EXPECT_NE(line.find("2 targets"), std::string::npos) << line;
+  EXPECT_EQ(status_line(s, 0).find('['), std::string::npos);
+}
