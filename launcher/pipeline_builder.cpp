@@ -42,7 +42,11 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
 
 std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) {
   const int frame_us = static_cast<int>(s.frame_ms * 1000);
-  const std::string latency_time = " latency-time=" + std::to_string(frame_us);
+  // provide-clock=false: the pipeline runs on the system clock, whose running time
+  // syncwavepay converts to wall time exactly; the PulseAudio stream clock only starts
+  // when the stream does, which would put every timestamp in the past.
+  const std::string latency_time =
+      " latency-time=" + std::to_string(frame_us) + " provide-clock=false";
   std::string src;
   bool pace = false;
   switch (s.source) {
@@ -144,30 +148,51 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
   return s;
 }
 
-std::string record_sink(const ReceiveOptions& r) {
-  const std::string file = "filesink name=record location=" + gst_quote(r.record);
+// An unquoted property value inside a description that is itself a quoted property
+// value (syncwavesink audio-sink="..."): every unsafe character backslash-escaped.
+std::string gst_escape(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (!safe_gst_char(c)) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// What the monitor does with the decoded audio: meter it, and record it or drop it.
+// `quoted`: the chain goes into audio-sink="...", so the file name is escaped for that.
+std::string monitor_chain(const ReceiveOptions& r, bool quoted) {
+  const std::string location = quoted ? gst_escape(r.record) : gst_quote(r.record);
+  const std::string file = "filesink name=record location=" + location;
+  const std::string meter = "audioconvert ! level name=meter interval=1000000000 ! ";
   switch (r.record_format) {
     case RecordFormat::kWav:
-      return "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! " + file;
+      return meter + "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! " + file;
     case RecordFormat::kFlac:
-      return "audioconvert ! flacenc ! " + file;
+      return meter + "audioconvert ! flacenc ! " + file;
     case RecordFormat::kOgg:
-      return "audioconvert ! vorbisenc ! oggmux ! " + file;
+      return meter + "audioconvert ! vorbisenc ! oggmux ! " + file;
     case RecordFormat::kNone:
       break;
   }
-  return "fakesink sync=false async=false";
+  return meter + "fakesink sync=false async=false";
 }
 
-// Decodes what arrives for the meters and --record, apart from playback.
+// Decodes what arrives for the meters, --record and --silent, apart from playback: a
+// syncwavesink of its own (same jitter buffer, concealment, raw/Opus switching) whose
+// audio sink is the meter and the file.
 std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env) {
+  if (env.have_syncwavesink) {
+    std::string s = "syncwavesink name=monitor latency=" + std::to_string(r.latency_ms) +
+                    " clock=" + gst_quote(r.clock);
+    if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
+    return s + " audio-sink=" + gst_quote(monitor_chain(r, true));
+  }
   std::string s;
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=rxjitter mode=slave latency=" + std::to_string(r.latency_ms) +
          (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + " ! ";
-  s += "syncwavedepay name=rxdepay ! decodebin ! audioconvert ! " + raw_caps() +
-       " ! level name=meter interval=1000000000 ! " + record_sink(r);
-  return s;
+  return s + "syncwavedepay name=rxdepay ! decodebin ! " + monitor_chain(r, false);
 }
 
 std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& env) {

@@ -13,9 +13,9 @@
 // Receive template placeholders:
 //   {receive}   udpsrc name=src port=... caps=application/x-syncwave
 //   {playout}   one syncwavesink per --device (name=out0, out1, ...) and the monitor
-//               branch (syncwavejitter name=rxjitter mode=slave ! syncwavedepay
-//               name=rxdepay ! decodebin ! ... ! level name=meter ! record or
-//               fakesink), behind tee name=rx when there is more than one branch
+//               (syncwavesink name=monitor audio-sink="audioconvert ! level name=meter
+//               ! record or fakesink"), behind tee name=rx when there is more than one
+//               branch. --silent: the monitor only.
 // Values usable in both: {port} {latency} {bitrate_bps} {frame_ms} {clock_port}
 //   {clients} {rate} {channels}
 

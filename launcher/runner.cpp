@@ -439,8 +439,12 @@ StatsSample Runner::sample() {
     GstStructure* ds = element_stats(depay);
     // Playback statistics come from the first output; with --silent from the monitor.
     GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline_), "out0");
-    const bool synced_mode = out != nullptr && !options_.receive.silent;
+    if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "monitor");
     if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "rxjitter");
+    // Only syncwavesink runs on the shared clock; a jitter element in slave mode maps
+    // arrival to sender time, and its offset is not a clock offset worth showing.
+    GstElementFactory* factory = out ? gst_element_get_factory(out) : nullptr;
+    const bool synced_mode = factory && g_strcmp0(GST_OBJECT_NAME(factory), "syncwavesink") == 0;
     GstStructure* js = element_stats(out);
     s.transit_us = field(ds, {"transit-mean-us"});
     if (!s.transit_us) s.transit_us = field(js, {"depay-transit-mean-us", "transit-mean-us"});
@@ -449,8 +453,6 @@ StatsSample Runner::sample() {
     s.duplicates = count(js, {"duplicates"});
     s.jitter_us = field(js, {"jitter-us"});
     s.buffer_ms = field(js, {"level-ms"});
-    // In slave mode (--silent) the jitter element's offset maps arrival to sender time:
-    // not a clock offset worth showing.
     if (synced_mode) {
       s.clock_offset_us = field(js, {"clock-offset-us"});
       s.drift_ppm = field(js, {"drift-ppm"});

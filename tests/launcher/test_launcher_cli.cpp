@@ -439,7 +439,7 @@ TEST_F(LauncherCli, SendToReceiveRecordsTheTone) {
     // One JSON object per second, with packets arriving and levels of a -6 dBFS tone.
     std::string json = read_file(r.json);
     EXPECT_GE(count_of(json, "\n"), 3) << json;
-    EXPECT_NE(json.find("\"state\":\"receiving\""), std::string::npos) << json;
+    EXPECT_NE(json.find("\"state\":\"synced\""), std::string::npos) << json;
     size_t peak = json.rfind("\"peak_db\":[");
     ASSERT_NE(peak, std::string::npos) << json;
     double peak_db = std::strtod(json.c_str() + peak + 11, nullptr);
@@ -559,6 +559,7 @@ TEST_F(LauncherCli, DevicesAndLoopbackWithAPrivatePulseAudio) {
   EXPECT_EQ(receiver->wait(), 0) << receiver->err();
   player->signal(SIGINT);
   player->wait(5);
+  SCOPED_TRACE(receiver->err());
   expect_tone(read_wav(wav), 660, 0.4, 1.5);
 
   // A server whose output has no monitor is not found: the message says what to do.

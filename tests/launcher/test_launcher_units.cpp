@@ -457,7 +457,7 @@ TEST(LauncherPipeline, SourcesPerPlatform) {
   Options o = options_for(Command::kSend, {{"target", "h"}, {"frame-ms", "5"}});
   EXPECT_EQ(build(o, linux_env)
                 .find("pulsesrc name=capture device=alsa_output.pci.analog-stereo.monitor "
-                      "latency-time=5000 ! "),
+                      "latency-time=5000 provide-clock=false ! "),
             0u);
   BuildEnvironment win;
   win.platform = Platform::kWindows;
@@ -513,22 +513,28 @@ TEST(LauncherPipeline, ReceivePlaysEachDeviceBehindATee) {
                    "volume=0.8"),
             std::string::npos)
       << d;
-  EXPECT_NE(d.find("flacenc ! filesink name=record location=\"/tmp/x y.flac\""), std::string::npos)
+  // The monitor: its own syncwavesink whose audio sink meters and records (the file
+  // name escaped inside the quoted audio-sink description).
+  EXPECT_NE(d.find("syncwavesink name=monitor latency=80 clock=net:10.0.0.2 "
+                   "jitter::sender=10.0.0.2 audio-sink=\"audioconvert ! level name=meter "),
+            std::string::npos)
       << d;
-  EXPECT_NE(d.find("level name=meter"), std::string::npos);
+  EXPECT_NE(d.find("flacenc ! filesink name=record location=/tmp/x\\\\ y.flac\""),
+            std::string::npos)
+      << d;
 }
 
 TEST(LauncherPipeline, SilentReceiverHasNoPlayback) {
   Options o = options_for(Command::kReceive, {{"silent", ""}, {"multicast", "239.1.2.3"}});
   std::string d = build(o);
-  EXPECT_EQ(d.find("syncwavesink"), std::string::npos);
+  EXPECT_EQ(count_of(d, "syncwavesink"), 1);
+  EXPECT_EQ(d.find("name=out0"), std::string::npos);
   EXPECT_EQ(d.find("tee"), std::string::npos);
   EXPECT_NE(d.find("address=239.1.2.3 auto-multicast=true"), std::string::npos);
-  EXPECT_NE(
-      d.find("syncwavejitter name=rxjitter mode=slave latency=60 ! syncwavedepay name=rxdepay"),
-      std::string::npos)
+  EXPECT_NE(d.find("! syncwavesink name=monitor latency=60 clock=auto audio-sink=\"audioconvert ! "
+                   "level name=meter interval=1000000000 ! fakesink sync=false async=false\""),
+            std::string::npos)
       << d;
-  EXPECT_NE(d.find("fakesink"), std::string::npos);
   Options ogg = options_for(Command::kReceive, {{"silent", ""}, {"record", "a.OGG"}});
   EXPECT_NE(build(ogg).find("vorbisenc ! oggmux ! filesink"), std::string::npos);
   Options wav = options_for(Command::kReceive, {{"silent", ""}, {"record", "a.wav"}});
@@ -542,6 +548,10 @@ TEST(LauncherPipeline, WithoutSyncwavesinkStandardElementsPlay) {
   std::string d = build(o, env);
   EXPECT_EQ(d.find("syncwavesink"), std::string::npos);
   EXPECT_NE(d.find("pulsesink device=d ts-offset=25000000"), std::string::npos) << d;
+  EXPECT_NE(d.find("syncwavejitter name=rxjitter mode=slave latency=60 ! syncwavedepay "
+                   "name=rxdepay ! decodebin ! audioconvert ! level name=meter"),
+            std::string::npos)
+      << d;
 }
 
 TEST(LauncherPipeline, PrintedCommandQuotesForTheShell) {
