@@ -33,6 +33,7 @@ void TimestampAligner::set_rate(uint32_t rate) {
 
 void TimestampAligner::reset() {
   anchored_ = false;
+  deviating_ = false;
 }
 
 uint64_t TimestampAligner::frames_to_ns(uint64_t frames) const {
@@ -73,7 +74,20 @@ TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t fra
     out.discont = true;
   } else {
     const uint64_t expected = expected_sender_ns();
-    if (abs_diff(sender_ns, expected) >= threshold_ns_) {
+    const uint64_t deviation = abs_diff(sender_ns, expected);
+    bool restart = false;
+    if (deviation < threshold_ns_) {
+      deviating_ = false;
+    } else if (discont_wait_ns_ == 0 || deviation >= resync_threshold_ns_) {
+      restart = true;
+    } else if (!deviating_) {
+      deviating_ = true;
+      deviating_since_ns_ = sender_ns;
+    } else if (abs_diff(sender_ns, deviating_since_ns_) >= discont_wait_ns_) {
+      restart = true;
+    }
+    if (restart) {
+      deviating_ = false;
       // A real gap (or a step back): restart the timeline at this packet.
       int64_t offset = offset_ns_;
       const int64_t predicted = sender + offset;

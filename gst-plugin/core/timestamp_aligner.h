@@ -7,7 +7,15 @@
 //
 //   expected   = sender time of the first sample after everything output so far
 //   |ts - expected| <  threshold  -> keep the timeline: pts = expected + offset
-//   |ts - expected| >= threshold  -> discontinuity: restart the timeline at ts
+//   |ts - expected| >= threshold  -> discontinuity: restart the timeline at ts, once
+//                                    the deviation has lasted `discont wait` of sender
+//                                    time (at once when the wait is 0 or the
+//                                    deviation is 1 s or more)
+//
+// The wait is audiobasesink's discont-wait: after a stall the original sender sends
+// its backlog in a burst, all stamped late; those deviations fade within the stall's
+// length and must not cut the audio. A real gap (lost packets with no jitter buffer
+// upstream) keeps deviating and is resynchronized after the wait.
 //
 // offset maps sender time to the output timeline: offset = input PTS - sender time,
 // taken when the timeline is anchored (first packet, reset(), an input DISCONT) and
@@ -38,6 +46,10 @@ class TimestampAligner {
 
   void set_threshold(uint64_t threshold_ns) { threshold_ns_ = threshold_ns; }
   uint64_t threshold() const { return threshold_ns_; }
+  // How long (sender time) a deviation must last before it is a discontinuity; 0 =
+  // at once (the default).
+  void set_discont_wait(uint64_t wait_ns) { discont_wait_ns_ = wait_ns; }
+  uint64_t discont_wait() const { return discont_wait_ns_; }
 
   // Sample rate of the timeline; changing it re-anchors.
   void set_rate(uint32_t rate);
@@ -62,6 +74,9 @@ class TimestampAligner {
 
   uint64_t threshold_ns_;
   uint64_t resync_threshold_ns_ = kDefaultResyncThresholdNs;
+  uint64_t discont_wait_ns_ = 0;
+  bool deviating_ = false;           // a deviation is being waited out
+  uint64_t deviating_since_ns_ = 0;  // sender time of its first packet
   uint32_t rate_ = 48000;
   bool anchored_ = false;
   // The timeline: sender time of the anchor sample plus frames output since.

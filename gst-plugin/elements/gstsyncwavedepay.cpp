@@ -40,6 +40,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_depay_debug);
 #define GST_CAT_DEFAULT gst_syncwave_depay_debug
 
 #define DEFAULT_ALIGNMENT_THRESHOLD (40 * GST_MSECOND)
+#define DEFAULT_DISCONT_WAIT (1 * GST_SECOND)
 /* Fade of a raw concealment and of the fade-in after it. */
 #define CONCEAL_FADE_NS (5 * GST_MSECOND)
 /* Longest raw concealment buffer; the rest of a longer gap is a GAP event. */
@@ -50,6 +51,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_depay_debug);
 enum {
   PROP_0,
   PROP_ALIGNMENT_THRESHOLD,
+  PROP_DISCONT_WAIT,
   PROP_STATS,
 };
 
@@ -75,6 +77,7 @@ struct SyncWaveDepayPrivate {
   /* Properties, statistics and the wall offset, under lock. */
   std::mutex lock;
   GstClockTime alignment_threshold = DEFAULT_ALIGNMENT_THRESHOLD;
+  GstClockTime discont_wait = DEFAULT_DISCONT_WAIT;
   guint64 packets = 0;
   guint64 headers = 0;
   guint64 bytes = 0;
@@ -238,6 +241,7 @@ static GstFlowReturn gst_syncwave_depay_handle_audio(GstSyncWaveDepay* self, Gst
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     priv->aligner.set_threshold(priv->alignment_threshold);
+    priv->aligner.set_discont_wait(priv->discont_wait);
   }
   auto t = priv->aligner.push(sender_ns, frames, input_pts, GST_BUFFER_IS_DISCONT(in));
 
@@ -504,6 +508,9 @@ static void gst_syncwave_depay_set_property(GObject* object, guint prop_id, cons
     case PROP_ALIGNMENT_THRESHOLD:
       priv->alignment_threshold = g_value_get_uint64(value);
       break;
+    case PROP_DISCONT_WAIT:
+      priv->discont_wait = g_value_get_uint64(value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -538,6 +545,9 @@ static void gst_syncwave_depay_get_property(GObject* object, guint prop_id, GVal
     case PROP_ALIGNMENT_THRESHOLD:
       g_value_set_uint64(value, priv->alignment_threshold);
       break;
+    case PROP_DISCONT_WAIT:
+      g_value_set_uint64(value, priv->discont_wait);
+      break;
     case PROP_STATS:
       g_value_take_boxed(value, gst_syncwave_depay_build_stats(priv));
       break;
@@ -568,8 +578,9 @@ static void gst_syncwave_depay_class_init(GstSyncWaveDepayClass* klass) {
   /**
    * GstSyncWaveDepay:alignment-threshold:
    * Sender timestamps within this distance of the continuous sample timeline are
-   * treated as jitter (output stays sample-contiguous); beyond it the timeline
-   * restarts at the packet's timestamp and the buffer is marked DISCONT.
+   * treated as jitter (output stays sample-contiguous); beyond it (for at least
+   * `discont-wait`) the timeline restarts at the packet's timestamp and the buffer is
+   * marked DISCONT.
    */
   g_object_class_install_property(
       gobject_class, PROP_ALIGNMENT_THRESHOLD,
@@ -577,6 +588,21 @@ static void gst_syncwave_depay_class_init(GstSyncWaveDepayClass* klass) {
           "alignment-threshold", "Alignment threshold",
           "Timestamp jitter (ns) absorbed before a discontinuity is declared", 1, G_MAXINT64,
           DEFAULT_ALIGNMENT_THRESHOLD,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveDepay:discont-wait:
+   * How long (in sender time) timestamps must stay beyond `alignment-threshold`
+   * before the timeline restarts, like audiobasesink's discont-wait: the backlog an
+   * original sender sends after a stall, all stamped late, is waited out instead of
+   * cutting the audio. 0 = restart at once. Deviations of 1 s or more, an input
+   * DISCONT and a format change restart at once.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_DISCONT_WAIT,
+      g_param_spec_uint64(
+          "discont-wait", "Discont wait",
+          "Time (ns) a timestamp deviation must last before it is a discontinuity (0 = at once)", 0,
+          G_MAXINT64, DEFAULT_DISCONT_WAIT,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveDepay:stats:

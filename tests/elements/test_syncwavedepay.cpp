@@ -316,7 +316,8 @@ TEST(SyncWaveDepay, JitterySenderTimestampsStayContiguous) {
 
 TEST(SyncWaveDepay, RealGapIsMarkedDiscont) {
   GstHarness* h = new_depay();
-  g_object_set(h->element, "alignment-threshold", static_cast<guint64>(40 * GST_MSECOND), NULL);
+  g_object_set(h->element, "alignment-threshold", static_cast<guint64>(40 * GST_MSECOND),
+               "discont-wait", static_cast<guint64>(0), NULL);
   gst_harness_push(h, datagram(header(48000, 1), 0));
   gst_harness_push(h, datagram(raw_packet(kT0, ramp(480, 0)), 0));
   gst_harness_push(h, datagram(raw_packet(kT0 + 10000, ramp(480, 0)), 10 * GST_MSECOND));
@@ -498,5 +499,40 @@ TEST(SyncWaveDepay, HostileTimestampsAndLossesAreSurvived) {
     EXPECT_EQ(gst_buffer_get_size(b), 96u * 4);
     gst_buffer_unref(b);
   }
+  gst_harness_teardown(h);
+}
+
+// With the default discont-wait (1 s) a 200 ms gap is resynchronized once it has
+// lasted 1 s; a stall burst (late stamps that catch up) never breaks the timeline.
+TEST(SyncWaveDepay, GapWaitsOutDiscontWaitAndStallBurstIsAbsorbed) {
+  GstHarness* h = new_depay();
+  gst_harness_push(h, datagram(header(48000, 1), 0));
+  // Packets 0..99; 10..29 were held by a 200 ms stall and sent back to back.
+  for (int i = 0; i < 100; i++) {
+    const guint64 ts = (i >= 10 && i < 30) ? kT0 + 300000 : kT0 + i * 10000;
+    gst_harness_push(h, datagram(raw_packet(ts, ramp(480, 0)), i * 10 * GST_MSECOND));
+  }
+  GstClockTime next = 0;
+  for (int i = 0; i < 100; i++) {
+    GstBuffer* b = gst_harness_pull(h);
+    EXPECT_EQ(GST_BUFFER_PTS(b), next) << i;
+    if (i > 0) EXPECT_FALSE(GST_BUFFER_IS_DISCONT(b)) << i;
+    next = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+    gst_buffer_unref(b);
+  }
+  // Now 200 ms of packets are lost for good: DISCONT after 1 s of deviation.
+  int discont_at = -1;
+  for (int i = 0; i < 150; i++) {
+    const guint64 ts = kT0 + (120 + i) * 10000;
+    gst_harness_push(h, datagram(raw_packet(ts, ramp(480, 0)), (120 + i) * 10 * GST_MSECOND));
+    GstBuffer* b = gst_harness_pull(h);
+    if (GST_BUFFER_IS_DISCONT(b)) {
+      EXPECT_EQ(discont_at, -1);
+      discont_at = i;
+      EXPECT_EQ(GST_BUFFER_PTS(b), (120 + i) * 10 * GST_MSECOND);  // back on the sender clock
+    }
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(discont_at, 100);
   gst_harness_teardown(h);
 }

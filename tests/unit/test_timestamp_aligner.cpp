@@ -132,3 +132,43 @@ TEST(TimestampAligner, OddRateDurationsSumExactly) {
   for (int i = 0; i < 100; i++) sum += a.push(kBase + i * 7 * kMs, 313, 0, false).duration_ns;
   EXPECT_EQ(sum, 31300ull * 1000000000ull / 44100);
 }
+
+// A sender stall: the backlog arrives stamped late, deviations fade within 200 ms;
+// with a 1 s discont wait the timeline never breaks.
+TEST(TimestampAligner, StallBurstIsWaitedOut) {
+  TimestampAligner a;
+  a.set_rate(48000);
+  a.set_discont_wait(1000 * kMs);
+  int64_t next = a.push(kBase, 480, 0, false).pts_ns + static_cast<int64_t>(10 * kMs);
+  for (int i = 1; i < 100; i++) {
+    uint64_t stamp = kBase + i * 10 * kMs;
+    // Packets 10..29 were held by a 200 ms stall and sent back to back.
+    if (i >= 10 && i < 30) stamp = kBase + 30 * 10 * kMs;
+    auto o = a.push(stamp, 480, -1, false);
+    EXPECT_FALSE(o.discont) << i;
+    EXPECT_EQ(o.pts_ns, next) << i;
+    next += static_cast<int64_t>(o.duration_ns);
+  }
+}
+
+// A real gap (no loss event) keeps deviating: DISCONT once the wait is over, and the
+// timeline lands back on the sender timestamps.
+TEST(TimestampAligner, PersistentGapResyncsAfterTheWait) {
+  TimestampAligner a;
+  a.set_rate(48000);
+  a.set_discont_wait(500 * kMs);
+  a.push(kBase, 480, 0, false);
+  int discont_at = -1;
+  for (int i = 1; i < 200; i++) {
+    const uint64_t stamp = kBase + (i + 20) * 10 * kMs;  // 200 ms lost after packet 0
+    auto o = a.push(stamp, 480, -1, false);
+    if (o.discont) {
+      EXPECT_EQ(discont_at, -1);
+      discont_at = i;
+      EXPECT_EQ(o.pts_ns, static_cast<int64_t>(stamp - kBase));
+    }
+  }
+  EXPECT_EQ(discont_at, 51);  // the first deviating packet plus 500 ms
+  // A deviation of 1 s or more restarts at once.
+  EXPECT_TRUE(a.push(kBase + 5000 * kMs, 480, -1, false).discont);
+}
