@@ -85,11 +85,13 @@ class Child:
         self.maxrss_kb = None
         self.wall = None
         self.rc = None
+        self.hwm_kb = None
 
     def stop(self, sig=signal.SIGINT, timeout=5.0, signal_it=True):
         if self.rc is not None:
             return
         if signal_it:
+            self.sample_hwm()
             # os.kill, not Popen.send_signal/poll: those reap the child, and wait4
             # must be the one that does, to read its rusage.
             self.kill(sig)
@@ -103,6 +105,17 @@ class Child:
         self.kill(signal.SIGKILL)
         pid, status, ru = os.wait4(self.p.pid, 0)
         self._done(status, ru)
+
+    def sample_hwm(self):
+        """Peak RSS from /proc (ru_maxrss of a forked child starts at the parent's
+        peak, so wait4's figure is useless for processes smaller than Python)."""
+        try:
+            with open(f"/proc/{self.p.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        self.hwm_kb = int(line.split()[1])
+        except OSError:
+            pass
 
     def kill(self, sig):
         try:
@@ -125,14 +138,14 @@ class Child:
     def _done(self, status, ru):
         self.wall = time.monotonic() - self.start
         self.cpu = ru.ru_utime + ru.ru_stime
-        self.maxrss_kb = ru.ru_maxrss
+        self.maxrss_kb = self.hwm_kb
         self.rc = os.waitstatus_to_exitcode(status)
         self.p.returncode = self.rc
 
     def stderr_text(self):
         try:
             self.errfile.seek(0)
-            return self.errfile.read().decode(errors="replace")[-2000:]
+            return self.errfile.read().decode(errors="replace")[-20000:]
         except Exception:
             return ""
 
@@ -141,6 +154,7 @@ def stop_all(children, sig=signal.SIGINT, timeout=5.0):
     """Signals every child first, then reaps them all within one shared deadline."""
     for c in children:
         if c.rc is None:
+            c.sample_hwm()
             c.kill(sig)
     deadline = time.monotonic() + timeout
     for c in children:
@@ -423,6 +437,14 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             ports = [free_port(), free_port()]
             enc = (["audioconvert", "!", "opusenc", "bitrate=128000", "frame-size=10", "!"]
                    if opus else ["audioconvert", "!", "audio/x-raw,format=F32LE", "!"])
+            # Receivers first: a receiver that joins a running stream waits for the
+            # next header (every 1000 packets: 10 s of Opus at 10 ms frames).
+            for p, dev in zip(ports, ("rxa", "rxb")):
+                clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
+                                      "address=127.0.0.1", "!", "syncwavesink",
+                                      f"clock=net://127.0.0.1:{cport}",
+                                      f"audio-sink=pulsesink device={dev}"], env))
+            time.sleep(0.3)
             servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                                   "rawaudioparse", "format=pcm", "pcm-format=s16le",
                                   "sample-rate=48000", "num-channels=2", "!",
@@ -430,12 +452,6 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                                  ["syncwavepay", f"time-provider-port={cport}", "!",
                                   "multiudpsink",
                                   "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)], env))
-            time.sleep(0.3)
-            for p, dev in zip(ports, ("rxa", "rxb")):
-                clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
-                                      "address=127.0.0.1", "!", "syncwavesink",
-                                      f"clock=net://127.0.0.1:{cport}",
-                                      f"audio-sink=pulsesink device={dev}"], env))
             info["latency_ms"] = 60
         time.sleep(seconds)
     finally:
@@ -463,6 +479,8 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
         res["warning"] = bad[0].stderr_text()[-300:]
     if "error" in res:
         res["error"] += " | " + " / ".join(c.stderr_text()[-300:] for c in clients)
+        if os.environ.get("BENCH_DEBUG"):
+            res["stderr"] = [c.stderr_text() for c in clients + [s for s in servers if isinstance(s, Child)]]
     return res
 
 
@@ -497,18 +515,18 @@ def run_relay_case(bench, pulse, n, noise, seconds):
                 break
             time.sleep(0.05)
         rport = int(open(portfile).read().strip())
+        for k in range(n):
+            clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
+                                  "address=127.0.0.1", "!", "syncwavesink",
+                                  f"clock=net://127.0.0.1:{cport}",
+                                  f"audio-sink=pulsesink device=m{k}"], env))
+        time.sleep(0.3)
         procs.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                             "rawaudioparse", "format=pcm", "pcm-format=s16le",
                             "sample-rate=48000", "num-channels=2", "!", "identity", "sync=true",
                             "!", "audioconvert", "!", "audio/x-raw,format=F32LE", "!",
                             "syncwavepay", f"time-provider-port={cport}", "!", "multiudpsink",
                             f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"], env))
-        time.sleep(0.3)
-        for k in range(n):
-            clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
-                                  "address=127.0.0.1", "!", "syncwavesink",
-                                  f"clock=net://127.0.0.1:{cport}",
-                                  f"audio-sink=pulsesink device=m{k}"], env))
         time.sleep(seconds)
     finally:
         stop_all(clients)
