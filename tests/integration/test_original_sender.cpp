@@ -1,7 +1,7 @@
 // A sender that behaves as the original SyncWave (Rust, cpal + UDP): 5 headers, then
 // 10 ms float32 chunks (one datagram each, larger than an MTU) stamped at send time
-// with millisecond jitter, a header every 1000 packets, and malformed datagrams mixed
-// in, over a real socket into `udpsrc ! syncwavedepay ! tee ! appsink / audioconvert !
+// with millisecond jitter (and one 150 ms stall), a header every 1000 packets, and
+// malformed datagrams mixed in, over a real socket into `udpsrc ! syncwavedepay ! tee ! appsink / audioconvert !
 // wavenc ! filesink`. What arrives is sample-exact, contiguous (no dropout), the
 // malformed datagrams are counted by reason, and the WAV file holds every sample.
 //
@@ -163,8 +163,10 @@ TEST(OriginalSender, ReceivedWithoutDropout) {
     if (i > 0 && i % 1000 == 0) ASSERT_TRUE(tx.send(header_v));
     auto chunk = syncwave_test::make_tone(440.0 + (i / 100) * 10.0, 0.4, kRate, kChannels, kFrames,
                                           static_cast<uint64_t>(i) * kFrames);
-    // Stamped "when the callback ran": capture time plus scheduling jitter.
-    const uint64_t ts = t0_us + static_cast<uint64_t>(i) * 10000 + jitter_us(rng) + 3000;
+    // Stamped "when the callback ran": capture time plus scheduling jitter, and once a
+    // 150 ms stall after which the backlog (packets 600..614) goes out back to back.
+    uint64_t ts = t0_us + static_cast<uint64_t>(i) * 10000 + jitter_us(rng) + 3000;
+    if (i >= 600 && i < 615) ts = t0_us + 615 * 10000 + (i - 600) * 50;
     ASSERT_TRUE(tx.send(wire::serialize_audio(wire::PacketType::kRaw, ts,
                                               reinterpret_cast<const uint8_t*>(chunk.data()),
                                               chunk.size() * 4)));
