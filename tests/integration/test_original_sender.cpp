@@ -1,8 +1,8 @@
 // A sender that behaves as the original SyncWave (Rust, cpal + UDP): 5 headers, then
 // 10 ms float32 chunks (one datagram each, larger than an MTU) stamped at send time
 // with millisecond jitter (and one 150 ms stall), a header every 1000 packets, and
-// malformed datagrams mixed in, over a real socket into `udpsrc ! syncwavedepay ! tee ! appsink / audioconvert !
-// wavenc ! filesink`. What arrives is sample-exact, contiguous (no dropout), the
+// malformed datagrams mixed in, over a real socket into `udpsrc ! syncwavedepay ! tee ! appsink /
+// audioconvert ! wavenc ! filesink`. What arrives is sample-exact, contiguous (no dropout), the
 // malformed datagrams are counted by reason, and the WAV file holds every sample.
 //
 // The send-time stamps are emulated (capture time + jitter) and the datagrams are sent
