@@ -288,6 +288,8 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
   GstBufferList* list = gst_buffer_list_new();
   guint64 n_packets = 0, n_headers = 0, n_bytes = 0;
   const bool discont = GST_BUFFER_IS_DISCONT(buf);
+  /* Wall time of the buffer's first sample; packets split from it add their offset. */
+  const GstClockTime wall0 = gst_syncwave_pay_running_to_wall(self, running);
 
   if (priv->header.compression == wire::Compression::kOpus) {
     const uint32_t samples = wire::opus_packet_samples_48k(map.data, map.size);
@@ -297,7 +299,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
       gst_syncwave_pay_drop(self, "invalid Opus packet (TOC)", map.size);
     } else {
       gst_syncwave_pay_add_due_headers(self, list, pts, &n_headers, &n_bytes);
-      GstClockTime wall = gst_syncwave_pay_running_to_wall(self, running);
+      const GstClockTime wall = wall0;
       GstBuffer* out = gst_buffer_new_allocate(NULL, wire::kAudioHeaderSize + map.size, NULL);
       GstMapInfo omap;
       gst_buffer_map(out, &omap, GST_MAP_WRITE);
@@ -336,7 +338,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
       const GstClockTime off = gst_util_uint64_scale(first, GST_SECOND, rate);
       const GstClockTime end = gst_util_uint64_scale(first + n, GST_SECOND, rate);
       gst_syncwave_pay_add_due_headers(self, list, pts + off, &n_headers, &n_bytes);
-      GstClockTime wall = gst_syncwave_pay_running_to_wall(self, running + off);
+      const GstClockTime wall = wall0 + off;
       GstBuffer* out = gst_buffer_new_allocate(NULL, wire::kAudioHeaderSize + n * frame, NULL);
       GstMapInfo omap;
       gst_buffer_map(out, &omap, GST_MAP_WRITE);
