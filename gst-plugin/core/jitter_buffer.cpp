@@ -82,37 +82,21 @@ uint64_t JitterBuffer::gap_deadline(uint64_t head_ts, const Held& head) const {
   return deadline_for(time_sub_floor(head.pts_ns, head_ts - expected_));
 }
 
-uint64_t JitterBuffer::expected_deadline() const {
-  if (!time_valid(last_pts_)) return kTimeNone;
-  return deadline_for(time_add_signed(last_pts_, time_diff(expected_, last_ts_)));
-}
-
 uint64_t JitterBuffer::next_deadline() const {
   if (!ready_.empty()) return 0;
-  if (held_.empty()) {
-    if (!have_last_ || silent_) return kTimeNone;
-    return expected_deadline();
-  }
+  if (held_.empty()) return kTimeNone;
   const auto& head = *held_.begin();
   const int64_t d = time_diff(head.first, expected_);
   if (d <= static_cast<int64_t>(tolerance())) return 0;
-  if (silent_ || time_add(lost_run_, static_cast<uint64_t>(d)) > config_.max_loss_ns) return 0;
+  if (static_cast<uint64_t>(d) > config_.max_loss_ns) return 0;
   return gap_deadline(head.first, head.second);
 }
 
 void JitterBuffer::process(uint64_t now_ns) {
   for (;;) {
-    if (held_.empty()) {
-      // Nothing arrived for the expected packet: report it lost at its deadline.
-      if (!have_last_ || silent_ || !time_valid(now_ns)) return;
-      const uint64_t deadline = expected_deadline();
-      if (!time_valid(deadline) || now_ns < deadline) return;
-      const uint64_t pts = time_add_signed(last_pts_, time_diff(expected_, last_ts_));
-      const uint64_t start = expected_;
-      expected_ = time_add(expected_, last_duration_);
-      emit_loss(start, last_duration_, pts);
-      continue;
-    }
+    // A gap is known only once a later packet arrived: a sender that stops is not
+    // loss (no concealment tail after the last packet).
+    if (held_.empty()) return;
 
     auto head = held_.begin();
     const int64_t d = time_diff(head->first, expected_);
@@ -129,7 +113,7 @@ void JitterBuffer::process(uint64_t now_ns) {
     }
 
     const uint64_t gap = static_cast<uint64_t>(d);
-    if (silent_ || time_add(lost_run_, gap) > config_.max_loss_ns) {
+    if (gap > config_.max_loss_ns) {
       // Too long to be loss: the sender was silent. Start again at the head.
       stats_.discontinuities++;
       discont_next_ = true;
@@ -161,8 +145,6 @@ void JitterBuffer::release_head() {
   last_pts_ = h.pts_ns;
   last_duration_ = h.duration_ns;
   have_last_ = true;
-  lost_run_ = 0;
-  silent_ = false;
   history_[history_pos_] = ts;
   history_pos_ = (history_pos_ + 1) % kHistory;
   history_len_ = std::min(history_len_ + 1, kHistory);
@@ -186,8 +168,6 @@ void JitterBuffer::emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t p
   stats_.lost += packets;
   stats_.loss_events++;
   stats_.lost_ns = time_add(stats_.lost_ns, duration_ns);
-  lost_run_ = time_add(lost_run_, duration_ns);
-  if (lost_run_ >= config_.max_loss_ns) silent_ = true;
 
   JitterOutput out;
   out.kind = JitterOutput::Kind::kLoss;
@@ -226,12 +206,10 @@ void JitterBuffer::start_over() {
   started_ = false;
   have_last_ = false;
   discont_next_ = true;
-  silent_ = false;
   expected_ = 0;
   last_ts_ = 0;
   last_pts_ = 0;
   last_duration_ = 0;
-  lost_run_ = 0;
   max_ts_seen_ = 0;
   newest_end_pts_ = kTimeNone;
 }

@@ -10,18 +10,18 @@
 //                                          |                           ^
 //                       head == expected --+--> released at once ------+
 //                       head after a gap   --+--> loss + head at the gap's deadline
-//                       nothing held       --+--> loss of one packet at the
-//                                                 expected packet's deadline
 //
 // `expected` is the timestamp the next packet should have: the previous packet's
 // timestamp plus its duration, smoothed so that a sender whose timestamps jitter
 // by a few ms (the original SyncWave stamps packets at send time) is still "in
 // order". A packet within half a packet duration of `expected` is the next one.
 //
-// A gap's deadline is the pts of its start + latency - the decode margin: the
-// loss event must reach the decoder while there is still time to conceal. Up to
-// max_loss of consecutive loss is reported; a longer gap is a discontinuity
-// (the sender was silent), and the next packet goes out flagged `discont`.
+// A gap is known when a later packet arrives (as in rtpjitterbuffer: a sender that
+// stops is not loss). Its deadline is the pts of its start + latency - the decode
+// margin: the loss event must reach the decoder while there is still time to
+// conceal; when that time is already past, it goes out at once. A gap longer than
+// max_loss is a discontinuity (the sender was silent), not loss: the next packet
+// goes out flagged `discont`.
 // A timestamp jump (backwards by more than max_backward_jump, forwards by more
 // than latency + max_forward_jump) is a sender restart: what is held is drained
 // in order, and the stream starts over.
@@ -52,9 +52,10 @@ inline JitterPayload jitter_payload_none() {
 
 struct JitterConfig {
   uint64_t latency_ns = 60 * kNsPerMs;
-  // Time kept for decoding and rendering before a gap's playout time; capped at a
-  // quarter of the latency.
-  uint64_t decode_margin_ns = 5 * kNsPerMs;
+  // Time kept for decoding before a gap's playout time; capped at a quarter of
+  // the latency. A packet arriving after it is late (its slot was reported
+  // lost), so it is kept small.
+  uint64_t decode_margin_ns = 2 * kNsPerMs;
   uint64_t max_backward_jump_ns = kNsPerSec;
   uint64_t max_forward_jump_ns = kNsPerSec;  // beyond the latency
   uint64_t max_loss_ns = 500 * kNsPerMs;
@@ -104,7 +105,7 @@ class JitterBuffer {
   bool pop(uint64_t now_ns, JitterOutput* out);
 
   // Running time at which pop() will have something new without a new packet
-  // (a gap or an expected packet reaching its deadline), or kTimeNone.
+  // (a gap reaching its deadline), 0 when it has something now, or kTimeNone.
   uint64_t next_deadline() const;
 
   // Releases everything held, in timestamp order, without loss reports (end of
@@ -134,7 +135,6 @@ class JitterBuffer {
   uint64_t margin() const;
   uint64_t deadline_for(uint64_t pts_ns) const;
   uint64_t gap_deadline(uint64_t head_ts, const Held& head) const;
-  uint64_t expected_deadline() const;
   void process(uint64_t now_ns);
   void release_head();
   void emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t pts_ns);
@@ -150,12 +150,10 @@ class JitterBuffer {
   bool started_ = false;
   bool have_last_ = false;  // a packet was released since the start
   bool discont_next_ = true;
-  bool silent_ = false;         // max_loss reached: no more timed loss
   uint64_t expected_ = 0;       // ns, sender time of the next packet
   uint64_t last_ts_ = 0;        // ns, last released packet
   uint64_t last_pts_ = 0;       // its pts
   uint64_t last_duration_ = 0;  // its duration
-  uint64_t lost_run_ = 0;       // ns lost since the last released packet
   uint64_t max_ts_seen_ = 0;    // ns, for the reordered count
   uint64_t newest_end_pts_ = kTimeNone;
 

@@ -17,12 +17,14 @@
  *   estimator. Downstream renders at PTS + `latency`.
  * - syncwave::JitterBuffer decides: duplicates and packets past PTS + latency are
  *   dropped, out-of-order packets are held and released in order, in-order ones go
- *   out at once. A missing packet is reported with a loss event
+ *   out at once. A gap (known when a later packet arrives, as in rtpjitterbuffer:
+ *   a sender that stops is not loss) is reported with a loss event
  *   (syncwave-lost-event.h) when the pipeline clock reaches its deadline: its PTS +
- *   latency - a decode margin of 5 ms (at most latency / 4), so the decoder still
- *   has time to conceal. Gaps longer than 500 ms are a discontinuity (the sender
- *   was silent), timestamp jumps (more than 1 s back, latency + 1 s forward) a
- *   sender restart; the next buffer then carries DISCONT.
+ *   latency - a decode margin of 2 ms (at most latency / 4), so the decoder still
+ *   has time to conceal; at once when that is already past. Gaps longer than
+ *   500 ms are a discontinuity (the sender was silent), timestamp jumps (more than
+ *   1 s back, latency + 1 s forward) a sender restart; the next buffer then
+ *   carries DISCONT. Malformed datagrams are counted by reason.
  * - Several senders on one port: buffers carry GstNetAddressMeta (udpsrc). The
  *   element locks onto the first sender heard, or the one in `sender`; others are
  *   dropped, counted (foreign-packets) and announced once per address with an
@@ -42,6 +44,7 @@
 #include <gst/net/gstnetaddressmeta.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -170,6 +173,7 @@ struct SyncWaveJitterPrivate {
   /* Statistics beyond the jitter buffer's. */
   guint64 headers = 0;
   guint64 malformed = 0;
+  std::array<guint64, static_cast<size_t>(wire::Error::kCount)> malformed_by{};
   guint64 before_header = 0;
   guint64 foreign = 0;
   guint64 format_resets = 0;
@@ -238,6 +242,14 @@ static void gst_syncwave_jitter_drain(SyncWaveJitterPrivate* priv) {
   priv->jb.drain();
   gst_syncwave_jitter_collect(priv, GST_CLOCK_TIME_NONE);
   priv->skew.reset();
+}
+
+/* Malformed datagrams are dropped here, before syncwavedepay: counted by reason
+ * as syncwavedepay does (malformed-<reason>). Lock held. */
+static void count_malformed(SyncWaveJitterPrivate* priv, wire::Error error) {
+  priv->malformed++;
+  const size_t i = static_cast<size_t>(error);
+  if (i > 0 && i < priv->malformed_by.size()) priv->malformed_by[i]++;
 }
 
 static bool sender_matches(SyncWaveJitterPrivate* priv, const std::string& host, guint16 port) {
@@ -374,7 +386,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
       buf = nullptr;
     } else if (parsed.kind == wire::Kind::kMalformed) {
       GST_LOG_OBJECT(self, "malformed datagram: %s", wire::error_name(parsed.error));
-      priv->malformed++;
+      count_malformed(priv, parsed.error);
       gst_buffer_unref(buf);
       buf = nullptr;
     } else if (parsed.kind == wire::Kind::kHeader) {
@@ -415,7 +427,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
       }
       if (invalid != wire::Error::kNone || duration == 0) {
         GST_LOG_OBJECT(self, "invalid audio datagram: %s", wire::error_name(invalid));
-        priv->malformed++;
+        count_malformed(priv, invalid);
         gst_buffer_unref(buf);
         buf = nullptr;
       } else {
@@ -631,26 +643,34 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
                                                              GstStateChange transition) {
   GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(element);
   SyncWaveJitterPrivate* priv = self->priv;
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    /* A new stream starts (the statistics of the last one stay readable after
+     * it stopped; the counters run on). */
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->clear_queue();
+    priv->jb.reset();
+    priv->skew.reset();
+    priv->have_header = false;
+    priv->locked = false;
+    priv->locked_last_heard = GST_CLOCK_TIME_NONE;
+    priv->foreign_seen.clear();
+    priv->clear_foreign_header();
+  }
+
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) return ret;
 
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
-      /* A live element: no data in PAUSED. */
-      ret = GST_STATE_CHANGE_NO_PREROLL;
-      break;
     case GST_STATE_CHANGE_PLAYING_TO_PAUSED:
+      /* A live element: it syncs to the clock, which only runs in PLAYING. */
       ret = GST_STATE_CHANGE_NO_PREROLL;
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
+      /* The task is stopped: drop what is held, keep what the stats report. */
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->clear_queue();
       priv->jb.reset();
-      priv->skew.reset();
-      priv->have_header = false;
-      priv->locked = false;
-      priv->locked_last_heard = GST_CLOCK_TIME_NONE;
-      priv->foreign_seen.clear();
       priv->clear_foreign_header();
       break;
     }
@@ -743,6 +763,10 @@ static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
                       (gint64)((priv->skew.offset_ns() + (gint64)base_time) / 1000), NULL);
   if (priv->skew.has_drift())
     gst_structure_set(s, "drift-ppm", G_TYPE_DOUBLE, priv->skew.drift_ppm(), NULL);
+  for (size_t i = 1; i < priv->malformed_by.size(); i++) {
+    std::string field = std::string("malformed-") + wire::error_name(static_cast<wire::Error>(i));
+    gst_structure_set(s, field.c_str(), G_TYPE_UINT64, priv->malformed_by[i], NULL);
+  }
   return s;
 }
 
@@ -865,7 +889,8 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
    * pushed, lost (packets), late, duplicates, reordered, foreign-packets, resets
    * (timestamp jumps + format changes + sender changes), jitter-us (RFC 3550),
    * level-ms (how far ahead of playout the newest packet is), loss-events, lost-ms,
-   * discontinuities (silences), overflow, malformed, before-header, headers, held,
+   * discontinuities (silences), overflow, malformed (and malformed-<reason> as in
+   * syncwavedepay: they are dropped here first), before-header, headers, held,
    * sender-changes, format-changes, sender ("HOST:PORT" of the locked sender, ""
    * when unknown), latency-ms; clock-offset-us (arrival clock time - sender time,
    * minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream.
