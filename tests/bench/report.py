@@ -140,6 +140,43 @@ def jitter_section(res):
     return lines
 
 
+def latency_section(res):
+    if not res:
+        return ["Not run."]
+    if res.get("error"):
+        return [f"Not measured: {res['error']}"]
+    rows = res.get("rows") or []
+    if rows and rows[0].get("available") is False:
+        return [f"Not measured: {rows[0].get('missing')} not built in this tree."]
+    by = {}
+    for r in rows:
+        if "error" in r:
+            continue
+        by.setdefault(r["latency_ms"], []).append(r)
+    table = []
+    for lat in sorted(by):
+        rs = by[lat]
+        table.append([f"{lat} ms", len(rs), _f(_ms([r["median_dev_us"] for r in rs]), 0),
+                      _f(_ms([r["p99_abs_dev_us"] for r in rs]), 0),
+                      _f(_ms([r["max_dev_us"] for r in rs]), 0),
+                      sum(r.get("late", 0) for r in rs),
+                      f"{sum(r.get('loss-events', 0) for r in rs)} / {sum(r.get('pushed', 0) for r in rs)}",
+                      sum(r.get("unmatched", 0) for r in rs)])
+    lines = _table(["configured latency", "runs", "median deviation µs", "p99 |deviation| µs",
+                    "max deviation µs", "late packets", "loss events / packets pushed",
+                    "renders not matched"], table)
+    lines += ["", "Raw float32, 48 kHz stereo, 10 ms capture buffers, loopback without "
+              "impairment, sender and receiver on the host's realtime clock (receiver "
+              "`clock=system`). Deviation = (clock time when fakesink is handed the buffer) − "
+              "(capture time of its first sample, decoded from a ramp signal) − configured "
+              "latency. Renders not matched: buffers that are not an intact piece of the ramp "
+              "(concealment, the ramp's wrap). Late packets and loss events from syncwavesink's "
+              "`stats`. Median [min–max] over runs. Opus is not measured here: the ramp does "
+              "not survive a lossy codec, and the presets of syncwave-launch are not driven by "
+              "this benchmark."]
+    return lines
+
+
 PULSE_NAMES = {
     "plain": "plain GStreamer (net clock + shared base time, pulsesink)",
     "snapcast-pcm": "Snapcast 0.26 (pcm, 1000 ms buffer)",
@@ -299,7 +336,8 @@ def print_table(meta, results):
     print(f"\nSyncWave benchmarks — {m['date']} — {m['cpu']}, {m['cores']} cores, "
           f"kernel {m['kernel']}, {m['gstreamer']}")
     sections = [("Packetization", paydepay_section(results.get("paydepay"))),
-                ("Jitter buffering", jitter_section(results.get("jitter")))]
+                ("Jitter buffering", jitter_section(results.get("jitter"))),
+                ("End-to-end latency", latency_section(results.get("latency")))]
     sync, cpu = pulse_section(results.get("pulse"))
     sections += [("Sync through PulseAudio", sync), ("Receiver CPU and memory", cpu),
                  ("Sync of 2 to 8 receivers through the impairment relay",
@@ -362,9 +400,10 @@ def write_report(path, meta, results, partial=False):
             f"`{results.get('jitter', {}).get('command', 'bench-jitter')}`", ""]
     out += jitter_section(results.get("jitter"))
     out += ["", "## 3. End-to-end latency (capture timestamp to render)", "",
-            "Not measured yet: it needs syncwavesink rendering into a sink whose render position "
-            "can be read against the shared clock; the runner has no such measurement yet. "
-            "No figure is given rather than an invented one.",
+            f"`{(results.get('latency') or {}).get('command', 'bench-latency')}`", ""]
+    out += latency_section(results.get("latency"))
+    out += ["", "Target (issue 3): equal to the configured latency within 1 ms; no late packets "
+            "at 20 ms.",
             "", "## 4. Inter-receiver sync", "",
             "### Through a real PulseAudio server", "",
             "Two receivers (separate processes) play the same pink noise into one null sink: "

@@ -8,7 +8,7 @@ one run so machine noise hits all of them, prints a table and rewrites
 docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
 not built yet, tool missing) is reported as such, never invented.
 
-Benchmarks (names for --only): paydepay, jitter, pulse, relay, bandwidth, fanout.
+Benchmarks (names for --only): paydepay, jitter, latency, pulse, relay, bandwidth, fanout.
 """
 
 import datetime
@@ -261,6 +261,20 @@ def bench_jitter(bench):
     rows, err = run_json_prog(bench, "bench-jitter", args)
     bench.results["jitter"] = {"rows": rows, "error": err,
                                "command": f"{bench.bin}/bench-jitter {' '.join(args)}"}
+
+
+def bench_latency(bench):
+    args = ["--rounds=1", "--seconds=5"] if bench.quick else ["--rounds=3", "--seconds=15"]
+    rows, err = run_json_prog(bench, "bench-latency", args)
+    import re
+    for r in rows or []:
+        st = r.get("stats", "")
+        for key in ("late", "lost", "loss-events", "pushed", "concealed"):
+            m = re.search(rf"(?:^|, ){re.escape(key)}=\(g?u?int(?:64)?\)(\d+)", st)
+            if m:
+                r[key] = int(m.group(1))
+    bench.results["latency"] = {"rows": rows, "error": err,
+                                "command": f"{bench.bin}/bench-latency {' '.join(args)}"}
 
 
 # ---------------------------------------------------------------- PulseAudio sync
@@ -774,7 +788,8 @@ def main(argv):
     bench = Bench(build, quick)
     machine = machine_info()
     started = time.monotonic()
-    steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter), ("pulse", bench_pulse),
+    steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter),
+             ("latency", bench_latency), ("pulse", bench_pulse),
              ("relay", bench_relay),
              ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
     try:
