@@ -10,7 +10,7 @@
 //   {"bench":"jitter","case":..,"pattern":..,"round":..,"cpu_s":..,"packets":..,
 //    "pushed":..,"outputs":..,"lost_events":..}
 //
-// Usage: bench-jitter [--rounds=N] [--packets=N]
+// Usage: bench-jitter [--rounds=N] [--packets=N] [--case=NAME] [--pattern=NAME]
 
 #include <gst/check/gstharness.h>
 #include <gst/check/gsttestclock.h>
@@ -196,13 +196,20 @@ int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   int rounds = 5;
   size_t packets = 6000;
+  std::string only_case, only_pattern;
   for (int i = 1; i < argc; i++) {
     if (!std::strncmp(argv[i], "--rounds=", 9))
       rounds = std::atoi(argv[i] + 9);
+    else if (!std::strncmp(argv[i], "--case=", 7))
+      only_case = argv[i] + 7;
+    else if (!std::strncmp(argv[i], "--pattern=", 10))
+      only_pattern = argv[i] + 10;
     else if (!std::strncmp(argv[i], "--packets=", 10))
       packets = std::strtoul(argv[i] + 10, 0, 10);
     else {
-      std::fprintf(stderr, "usage: bench-jitter [--rounds=N] [--packets=N]\n");
+      std::fprintf(stderr,
+                   "usage: bench-jitter [--rounds=N] [--packets=N] [--case=NAME] "
+                   "[--pattern=inorder|reorder5|loss2]\n");
       return 2;
     }
   }
@@ -226,11 +233,16 @@ int main(int argc, char** argv) {
     patterns.push_back(make_pattern(names[p], s.rtp.size(), 7 + p));
   // Warm-up, untimed.
   std::vector<Arrival> few(patterns[0].begin(), patterns[0].begin() + 100);
-  for (const Case& c : cases) run_case(c, "warmup", few, s, -1, true);
+  for (const Case& c : cases)
+    if (only_case.empty() || c.name == only_case) run_case(c, "warmup", few, s, -1, true);
   for (int r = 0; r < rounds; r++)
     for (size_t p = 0; p < names.size(); p++)
-      for (size_t k = 0; k < cases.size(); k++)
-        run_case(cases[(k + r) % cases.size()], names[p], patterns[p], s, r, false);
+      for (size_t k = 0; k < cases.size(); k++) {
+        const Case& c = cases[(k + r) % cases.size()];
+        if (!only_case.empty() && c.name != only_case) continue;
+        if (!only_pattern.empty() && names[p] != only_pattern) continue;
+        run_case(c, names[p], patterns[p], s, r, false);
+      }
   for (auto* v : {&s.rtp, &s.syncwave, &opus})
     for (GstBuffer* b : *v) gst_buffer_unref(b);
   gst_buffer_unref(s.sw_header);

@@ -140,6 +140,49 @@ def jitter_section(res):
     return lines
 
 
+def instructions_section(res):
+    if not res:
+        return ["Not run."]
+    if res.get("error"):
+        return [f"Not measured: {res['error']}"]
+    lines = []
+    pd = res.get("paydepay", {})
+    rows = []
+    for kind, sw, rtp, ident in (("raw", "syncwave-raw", "rtp-l16", "identity-raw"),
+                                 ("Opus", "syncwave-opus", "rtp-opus", "identity-opus")):
+        a, b, i = pd.get(sw), pd.get(rtp), pd.get(ident)
+        if a is None or b is None:
+            rows.append([kind, "n/a", "n/a", "n/a", "n/a"])
+            continue
+        i = i or 0.0
+        rows.append([kind, f"{(a - i) / 1e6:.2f}", f"{(b - i) / 1e6:.2f}", f"{i / 1e6:.2f}",
+                     f"**{(a - i) / (b - i):.2f}**" if b - i > 0 else "n/a"])
+    lines += _table(["pay ! depay", "SyncWave Minstr / audio s (net)", "RTP Minstr / audio s (net)",
+                     "harness (identity) Minstr / audio s", "ratio SyncWave / RTP"], rows)
+    jb = res.get("jitter", {})
+    rows = []
+    for pattern in ("inorder", "reorder5", "loss2"):
+        a = jb.get(f"syncwavejitter/{pattern}")
+        b = jb.get(f"rtpjitterbuffer/{pattern}")
+        i = jb.get(f"identity/{pattern}") or 0.0
+        if a is None and b is None:
+            continue
+        if a is None or b is None:
+            rows.append([pattern, "n/a" if a is None else f"{a - i:.0f}",
+                         "n/a" if b is None else f"{b - i:.0f}", f"{i:.0f}", "n/a"])
+            continue
+        rows.append([pattern, f"{a - i:.0f}", f"{b - i:.0f}", f"{i:.0f}",
+                     f"**{(a - i) / (b - i):.2f}**" if b - i > 0 else "n/a"])
+    lines += [""]
+    lines += _table(["jitter buffer, pattern", "syncwavejitter instr / packet (net)",
+                     "rtpjitterbuffer instr / packet (net)", "harness instr / packet",
+                     "ratio"], rows)
+    lines += ["", "Counted by callgrind over the difference between a short and a long run of "
+              "the same case (start-up and warm-up cancel), net of `identity` through the same "
+              "harness. Deterministic up to thread scheduling, so one run each."]
+    return lines
+
+
 def latency_section(res):
     if not res:
         return ["Not run."]
@@ -337,6 +380,7 @@ def print_table(meta, results):
           f"kernel {m['kernel']}, {m['gstreamer']}")
     sections = [("Packetization", paydepay_section(results.get("paydepay"))),
                 ("Jitter buffering", jitter_section(results.get("jitter"))),
+                ("Instruction counts", instructions_section(results.get("instructions"))),
                 ("End-to-end latency", latency_section(results.get("latency")))]
     sync, cpu = pulse_section(results.get("pulse"))
     sections += [("Sync through PulseAudio", sync), ("Receiver CPU and memory", cpu),
@@ -399,6 +443,10 @@ def write_report(path, meta, results, partial=False):
             "## 2. Jitter buffering", "",
             f"`{results.get('jitter', {}).get('command', 'bench-jitter')}`", ""]
     out += jitter_section(results.get("jitter"))
+    out += ["", "### Instruction counts (items 1 and 2 without timing noise)", "",
+            f"`{(results.get('instructions') or {}).get('command', 'valgrind --tool=callgrind')}`",
+            ""]
+    out += instructions_section(results.get("instructions"))
     out += ["", "## 3. End-to-end latency (capture timestamp to render)", "",
             f"`{(results.get('latency') or {}).get('command', 'bench-latency')}`", ""]
     out += latency_section(results.get("latency"))

@@ -8,7 +8,7 @@ one run so machine noise hits all of them, prints a table and rewrites
 docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
 not built yet, tool missing) is reported as such, never invented.
 
-Benchmarks (names for --only): paydepay, jitter, latency, pulse, relay, bandwidth, fanout.
+Benchmarks (names for --only): paydepay, jitter, instructions, latency, pulse, relay, bandwidth, fanout.
 """
 
 import datetime
@@ -275,6 +275,51 @@ def bench_latency(bench):
                 r[key] = int(m.group(1))
     bench.results["latency"] = {"rows": rows, "error": err,
                                 "command": f"{bench.bin}/bench-latency {' '.join(args)}"}
+
+
+def _callgrind_ir(bench, argv):
+    """Instructions executed by a program under callgrind (its own count)."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"] + argv,
+                       env=bench.env, capture_output=True, text=True, timeout=600)
+    for line in p.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    return None
+
+
+def bench_instructions(bench):
+    """Instruction counts (callgrind) for packetization and jitter buffering: noise
+    free where CPU time is not. Each case runs at two lengths; the difference
+    removes start-up and warm-up, leaving the cost of the extra audio."""
+    out = {"paydepay": {}, "jitter": {}}
+    bench.results["instructions"] = out
+    if not shutil.which("valgrind"):
+        out["error"] = "valgrind not installed"
+        return
+    pd, jb = bench.prog("bench-paydepay"), bench.prog("bench-jitter")
+    short, long_ = (2, 4) if bench.quick else (2, 6)
+    for case in ("syncwave-raw", "rtp-l16", "identity-raw", "syncwave-opus", "rtp-opus",
+                 "identity-opus"):
+        if not pd:
+            break
+        log(f"  callgrind: paydepay {case}")
+        a = _callgrind_ir(bench, [pd, f"--case={case}", "--rounds=1", f"--seconds={short}"])
+        b = _callgrind_ir(bench, [pd, f"--case={case}", "--rounds=1", f"--seconds={long_}"])
+        out["paydepay"][case] = (b - a) / (long_ - short) if a and b else None
+    pk_short, pk_long = (1000, 2000) if bench.quick else (1000, 3000)
+    patterns = ("reorder5",) if bench.quick else ("inorder", "reorder5", "loss2")
+    for pattern in patterns:
+        for case in ("syncwavejitter", "rtpjitterbuffer", "identity"):
+            if not jb:
+                break
+            log(f"  callgrind: jitter {case} {pattern}")
+            a = _callgrind_ir(bench, [jb, f"--case={case}", f"--pattern={pattern}", "--rounds=1",
+                                      f"--packets={pk_short}"])
+            b = _callgrind_ir(bench, [jb, f"--case={case}", f"--pattern={pattern}", "--rounds=1",
+                                      f"--packets={pk_long}"])
+            out["jitter"][f"{case}/{pattern}"] = (b - a) / (pk_long - pk_short) if a and b else None
+    out["command"] = (f"valgrind --tool=callgrind {pd} --case=CASE --rounds=1 --seconds={short}|"
+                      f"{long_}; same for {jb} --case=CASE --pattern=P --packets={pk_short}|{pk_long}")
 
 
 # ---------------------------------------------------------------- PulseAudio sync
@@ -732,7 +777,7 @@ def bench_bandwidth(bench):
 def bench_fanout(bench):
     out = {"rows": []}
     bench.results["fanout"] = out
-    seconds = 5 if bench.quick else 20
+    seconds = 5 if bench.quick else 15
     reps = 1 if bench.quick else 3
     kinds = ["rtp-opus"]
     if bench.has("syncwavepay"):
@@ -789,6 +834,7 @@ def main(argv):
     machine = machine_info()
     started = time.monotonic()
     steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter),
+             ("instructions", bench_instructions),
              ("latency", bench_latency), ("pulse", bench_pulse),
              ("relay", bench_relay),
              ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
