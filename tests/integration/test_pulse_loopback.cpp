@@ -5,6 +5,8 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -116,12 +118,26 @@ TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
   expect_no_error(rx);
   ASSERT_GE(got.size(), 72000u * 2) << "too little audio arrived";
 
-  // The last 0.5 s: the tone, at its level (the monitor may start with silence).
-  const float* tail = got.data() + got.size() - 24000 * 2;
+  // The last second in 100 ms windows: the tone at its level. On a busy machine the
+  // player or the capture may glitch now and then (silence or a phase jump in the
+  // monitor), so the level is judged on the median window and the tone on most.
   const std::vector<double> candidates = {220, 440, 550, 660, 880, 1320};
+  const size_t window = 4800;
+  const float* last_second = got.data() + got.size() - 10 * window * 2;
   for (uint16_t ch = 0; ch < 2; ch++) {
-    EXPECT_EQ(syncwave_test::strongest_frequency(tail, 24000, 2, 48000, candidates, ch), 660);
-    EXPECT_NEAR(syncwave_test::tone_amplitude(tail, 24000, 2, 48000, 660, ch), 0.5, 0.1);
+    std::vector<double> levels;
+    int tone_windows = 0;
+    for (int w = 0; w < 10; w++) {
+      const float* p = last_second + w * window * 2;
+      tone_windows +=
+          syncwave_test::strongest_frequency(p, window, 2, 48000, candidates, ch) == 660;
+      // Peak level from the RMS: unlike the Goertzel amplitude, not lowered by the
+      // phase jumps a glitch leaves in a window.
+      levels.push_back(std::sqrt(2.0) * syncwave_test::rms(p, window, 2, ch));
+    }
+    std::sort(levels.begin(), levels.end());
+    EXPECT_GE(tone_windows, 7) << "channel " << ch;
+    EXPECT_NEAR(levels[5], 0.5, 0.1) << "channel " << ch;
   }
   EXPECT_EQ(stat(depay, "malformed"), 0u);
   EXPECT_GE(stat(depay, "headers"), 5u);
