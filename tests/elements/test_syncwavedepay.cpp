@@ -423,16 +423,23 @@ TEST(SyncWaveDepay, LongLossIsConcealedThenGap) {
 }
 
 TEST(SyncWaveDepay, TransitStats) {
+  // Arrival = the input's running time converted to the wall clock through the offset
+  // sampled at PLAYING (test clock at 0): the real time when the harness started.
+  const gint64 before = g_get_real_time();
+  const guint64 ts = before - 50000;  // stamped 50 ms before that
   GstHarness* h = new_depay();
   gst_harness_push(h, datagram(header(48000, 2), 0));
-  // Stamped 50 ms ago: transit is about 50 ms (arrival = running time on a clock whose
-  // offset to the wall clock was sampled at PLAYING).
-  const guint64 ts = g_get_real_time() - 50000;
   gst_harness_push(h, datagram(raw_packet(ts, ramp(960, 0)), 0));
+  // The next packet arrives 10 ms later on the clock and was stamped 30 ms later.
+  gst_harness_push(h, datagram(raw_packet(ts + 30000, ramp(960, 0)), 10 * GST_MSECOND));
+  const gint64 after = g_get_real_time();
   const gint64 last = stat_i64(h->element, "transit-last-us");
-  EXPECT_GT(last, 40000);
-  EXPECT_LT(last, 5000000);
-  EXPECT_EQ(stat_i64(h->element, "transit-mean-us"), last);
+  const gint64 mean = stat_i64(h->element, "transit-mean-us");
+  EXPECT_GE(last, 30000);
+  EXPECT_LE(last, after - before + 30000);
+  EXPECT_GE(mean, 40000);
+  EXPECT_LE(mean, after - before + 40000);
+  EXPECT_EQ(mean - last, 10000);
   gst_harness_teardown(h);
 }
 
