@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -74,6 +75,8 @@ bool PulseDaemon::start(unsigned rate, unsigned channels) {
     return false;
   }
   if (pid == 0) {
+    // Dies with the test, even when the test itself is killed.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     setenv("HOME", dir_.c_str(), 1);
     setenv("XDG_RUNTIME_DIR", dir_.c_str(), 1);
     setenv("XDG_CONFIG_HOME", dir_.c_str(), 1);
