@@ -35,8 +35,10 @@ const OptionDoc kOptionDocs[] = {
      true, true, false},
     {"ttl", "HOPS", "Multicast TTL (default 1)", true, false, false},
     {"port", "PORT", "UDP port (default 5555)", true, true, false},
-    {"clock-port", "PORT", "Serve the sender clock on this UDP port (default 5556, 0: off)", true,
-     false, false},
+    {"clock-port", "PORT",
+     "send: serve the clock on this UDP port (0: off); receive: the sender's clock port that "
+     "--clock=auto asks (default 5556)",
+     true, true, false},
     {"bind", "ADDR", "Local address to receive on (default all)", false, true, false},
     {"latency", "MS", "Playout latency in ms (default 60)", false, true, false},
     {"clock", "auto|system|net:HOST[:PORT]|ptp[:DOMAIN]|ntp:HOST[:PORT]",

@@ -18,6 +18,12 @@ using namespace syncwave::launcher;
 
 namespace {
 
+// GLib and GStreamer warnings are for developers: shown with --verbose only, so that
+// the user sees the launcher's one-sentence errors and not an element's assertion.
+void quiet_log(const gchar* domain, GLogLevelFlags level, const gchar* message, gpointer verbose) {
+  if (verbose) g_log_default_handler(domain, level, message, nullptr);
+}
+
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "syncwave-launch: %s\n", message.c_str());
   return kExitUsageError;
@@ -152,6 +158,10 @@ int main(int argc, char** argv) {
   }
 
   gst_init(nullptr, nullptr);
+  for (const char* domain : {"GStreamer", "GLib", "GLib-GObject", "GLib-GIO"})
+    g_log_set_handler(domain,
+                      static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL),
+                      quiet_log, GINT_TO_POINTER(options.common.verbose ? 1 : 0));
   // Probing a missing audio server logs a GStreamer ERROR line; the launcher says it
   // in its own words, so that noise only shows with --verbose.
   if (!options.common.verbose) gst_debug_set_threshold_for_name("pulse", GST_LEVEL_NONE);

@@ -17,9 +17,9 @@ const std::set<std::string> kCommonOptions = {"print",    "verbose",    "quiet",
 const std::set<std::string> kSendOptions = {"source", "codec",  "bitrate",   "frame-ms",
                                             "fec",    "target", "broadcast", "multicast",
                                             "ttl",    "port",   "clock-port"};
-const std::set<std::string> kReceiveOptions = {"port",   "bind",   "multicast", "latency",
-                                               "clock",  "from",   "device",    "delay",
-                                               "volume", "silent", "record"};
+const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",   "multicast",
+                                               "latency",    "clock",  "from",   "device",
+                                               "delay",      "volume", "silent", "record"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
                                             "save-config", "broadcast", "silent"};
 
@@ -254,6 +254,11 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
       return fail(error, name, value,
                   "expected auto, system, net:HOST[:PORT], ptp[:DOMAIN] or ntp:HOST[:PORT]");
     o.clock = value;
+    return true;
+  }
+  if (name == "clock-port") {
+    if (!int_in_range(value, 1, 65535, &o.clock_port))
+      return fail(error, name, value, "expected the sender's clock port, 1 to 65535");
     return true;
   }
   if (name == "from") {

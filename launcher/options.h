@@ -83,7 +83,8 @@ struct ReceiveOptions {
   std::string bind;
   std::string multicast;
   int latency_ms = kDefaultLatencyMs;
-  std::string clock = "auto";  // as the user wrote it, validated
+  std::string clock = "auto";          // as the user wrote it, validated
+  int clock_port = kDefaultClockPort;  // where clock=auto asks the sender
   std::string from;
   std::vector<Output> outputs = {Output{}};
   bool silent = false;

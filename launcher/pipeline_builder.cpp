@@ -44,9 +44,10 @@ std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) 
   const int frame_us = static_cast<int>(s.frame_ms * 1000);
   // provide-clock=false: the pipeline runs on the system clock, whose running time
   // syncwavepay converts to wall time exactly; the PulseAudio stream clock only starts
-  // when the stream does, which would put every timestamp in the past.
-  const std::string latency_time =
-      " latency-time=" + std::to_string(frame_us) + " provide-clock=false";
+  // when the stream does, which can put every timestamp in the past. Below 10 ms
+  // packets the capture period shrinks with them (10 ms is pulsesrc's default).
+  std::string latency_time = " provide-clock=false";
+  if (s.frame_ms < 10) latency_time = " latency-time=" + std::to_string(frame_us) + latency_time;
   std::string src;
   bool pace = false;
   switch (s.source) {
@@ -116,11 +117,18 @@ std::string receive_fragment(const ReceiveOptions& r) {
   return out + " caps=application/x-syncwave buffer-size=1048576";
 }
 
+// clock=auto asks the sender at this port; only written when not the default.
+std::string clock_port_property(const ReceiveOptions& r) {
+  if (r.clock_port == kDefaultClockPort) return "";
+  return " auto-clock-port=" + std::to_string(r.clock_port);
+}
+
 std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t index,
                             const BuildEnvironment& env) {
   if (env.have_syncwavesink) {
     std::string s = "syncwavesink name=out" + std::to_string(index) +
-                    " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock);
+                    " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock) +
+                    clock_port_property(r);
     if (!out.device.empty()) s += " device=" + gst_quote(out.device);
     if (out.delay_ms != 0) s += " delay=" + std::to_string(out.delay_ms);
     if (out.volume != 1.0) s += " volume=" + num(out.volume);
@@ -184,7 +192,7 @@ std::string monitor_chain(const ReceiveOptions& r, bool quoted) {
 std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env) {
   if (env.have_syncwavesink) {
     std::string s = "syncwavesink name=monitor latency=" + std::to_string(r.latency_ms) +
-                    " clock=" + gst_quote(r.clock);
+                    " clock=" + gst_quote(r.clock) + clock_port_property(r);
     if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
     return s + " audio-sink=" + gst_quote(monitor_chain(r, true));
   }

@@ -542,6 +542,7 @@ std::string Runner::explain_error(GstMessage* msg) {
               err->code == GST_STREAM_ERROR_WRONG_TYPE)) {
     out = "The input cannot be decoded (" + text + "): install the matching GStreamer plugins.";
   } else {
+    if (!text.empty() && text.back() != '.') text += '.';
     out = src + ": " + text + " Run with --verbose for details.";
   }
   if (options_.common.verbose && !details.empty()) out += "\n  " + details;
