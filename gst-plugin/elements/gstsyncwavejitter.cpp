@@ -159,6 +159,7 @@ struct SyncWaveJitterPrivate {
   GstClockTime waiting_until = GST_CLOCK_TIME_NONE;
   bool have_header = false;
   wire::StreamHeader header;
+  GstClockTime last_base_time = GST_CLOCK_TIME_NONE; /* of the packets held and sent */
 
   /* Sender lock. */
   bool locked = false;
@@ -432,6 +433,13 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
         buf = nullptr;
       } else {
         const uint64_t send_ns = syncwave::us_to_ns(timestamp_us);
+        if (base_time != priv->last_base_time) {
+          /* A new base time (PAUSED -> PLAYING, or a new clock selected): running
+           * times moved, so what is held goes out and the stream starts over, with
+           * DISCONT for syncwavedepay to re-anchor. */
+          if (GST_CLOCK_TIME_IS_VALID(priv->last_base_time)) gst_syncwave_jitter_drain(priv);
+          priv->last_base_time = base_time;
+        }
         /* The estimator runs in both modes: the mapping in slave mode, offset,
          * drift and jitter for the statistics in both. */
         const GstClockTime smoothed = priv->skew.update(send_ns, arrival);
@@ -650,6 +658,7 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
     priv->clear_queue();
     priv->jb.reset();
     priv->skew.reset();
+    priv->last_base_time = GST_CLOCK_TIME_NONE;
     priv->have_header = false;
     priv->locked = false;
     priv->locked_last_heard = GST_CLOCK_TIME_NONE;

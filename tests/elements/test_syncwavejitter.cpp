@@ -518,6 +518,22 @@ TEST_F(JitterTest, FlushDropsWhatIsHeld) {
   EXPECT_TRUE(take_losses(h).empty());
 }
 
+TEST_F(JitterTest, NewBaseTimeRestartsTheTimeline) {
+  start();
+  push(0);
+  push(1);
+  expect_packet(0, true);
+  expect_packet(1);
+  // PAUSED -> PLAYING (or another clock): running time is now clock - 1 s.
+  gst_element_set_base_time(h->element, GST_SECOND);
+  push(2);
+  GstBuffer* b = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_PTS(b), pts(2) - GST_SECOND);
+  EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref(b);
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
 TEST_F(JitterTest, SlaveModeGivesSmoothTimesFromJitteryArrivals) {
   start({"mode=slave"});
   std::mt19937 rng(11);
