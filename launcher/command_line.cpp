@@ -174,7 +174,7 @@ static GOptionContext* make_context(Command command, ParseState* state,
                                   nullptr});
   entries->push_back(GOptionEntry{nullptr, 0, 0, G_OPTION_ARG_NONE, nullptr, nullptr, nullptr});
 
-  std::string param = std::string(command_name(command)) + " " + summary_for(command);
+  std::string param = summary_for(command);
   GOptionContext* ctx = g_option_context_new(param.c_str());
   g_option_context_set_help_enabled(ctx, FALSE);
   g_option_context_set_summary(ctx, nullptr);
@@ -190,7 +190,7 @@ std::string command_help(Command command) {
   ParseState state{&dummy};
   std::vector<GOptionEntry> entries;
   GOptionContext* ctx = make_context(command, &state, &entries);
-  g_set_prgname("syncwave-launch");
+  g_set_prgname((std::string("syncwave-launch ") + command_name(command)).c_str());
   gchar* help = g_option_context_get_help(ctx, TRUE, nullptr);
   std::string text = help;
   g_free(help);
