@@ -571,9 +571,30 @@ static gboolean gst_syncwave_jitter_sink_event(GstPad* pad, GstObject* parent, G
     }
     case GST_EVENT_FLUSH_STOP: {
       gboolean ret = gst_pad_push_event(self->srcpad, event);
+      /* Sticky events still queued are flushed with the data: send the stream's
+       * sticky events again (stream-start, caps, ...; a fresh TIME segment). */
+      std::vector<GstEvent*> sticky;
+      gst_pad_sticky_events_foreach(
+          self->sinkpad,
+          [](GstPad*, GstEvent** ev, gpointer user) -> gboolean {
+            auto* v = static_cast<std::vector<GstEvent*>*>(user);
+            GstEventType t = GST_EVENT_TYPE(*ev);
+            if (t != GST_EVENT_SEGMENT && t != GST_EVENT_EOS && t != GST_EVENT_FLUSH_STOP)
+              v->push_back(gst_event_ref(*ev));
+            return TRUE;
+          },
+          &sticky);
+      GstSegment segment;
+      gst_segment_init(&segment, GST_FORMAT_TIME);
+      sticky.push_back(gst_event_new_segment(&segment));
       {
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->clear_queue();
+        for (GstEvent* e : sticky) {
+          OutItem item;
+          item.event = e;
+          priv->queue.push_back(item);
+        }
         priv->jb.reset();
         priv->skew.reset();
         priv->flushing = false;
