@@ -382,8 +382,9 @@ class Runner {
   std::vector<ChannelLevel> levels_;
   uint64_t probe_packets_ = 0;
   uint64_t probe_bytes_ = 0;
-  std::map<std::string, gint64> heard_;  // sender address -> last packet (monotonic us)
-  double transit_sum_us_ = 0;            // since the last sample
+  std::map<std::string, gint64> heard_;     // sender address -> last packet (monotonic us)
+  std::set<std::string> senders_reported_;  // --verbose: other senders already shown
+  double transit_sum_us_ = 0;               // since the last sample
   uint64_t transit_count_ = 0;
 };
 
@@ -500,6 +501,15 @@ StatsSample Runner::sample() {
     for (const std::string& a : s.other_senders)
       if (a != s.sender && host_of(a) != s.sender) others.push_back(a);
     s.other_senders = others;
+    if (options_.common.verbose) {
+      for (const std::string& a : others) {
+        if (senders_reported_.insert(a).second)
+          std::fprintf(stderr,
+                       "%sAnother sender is sending to this port: %s (not played; "
+                       "--from chooses).\n",
+                       status_shown_ ? "\n" : "", a.c_str());
+      }
+    }
   }
   if (s.bytes && dt > 0) s.bitrate_kbps = (*s.bytes - last_bytes_) * 8.0 / 1000.0 / dt;
   if (s.bytes) last_bytes_ = *s.bytes;

@@ -522,6 +522,34 @@ TEST_F(LauncherCli, ReceiverOutlivesTheSenderAndFollowsACodecSwitch) {
   EXPECT_NEAR(syncwave_test::tone_amplitude(raw_part, half, 2, 48000, 440), 0.5, 0.125);
 }
 
+// Two senders on one port: the first heard is played, the other is reported.
+TEST_F(LauncherCli, ASecondSenderIsReportedNotPlayed) {
+  int port = syncwave_test::free_udp_port();
+  std::string json = dir_.file("two.json");
+  auto receiver = start({"receive", "--silent", "--verbose", port_arg("port", port),
+                         "--stats-json=" + json, "--duration=4", "--clock=system"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string target = "--target=127.0.0.1:" + std::to_string(port);
+  auto first =
+      start({"send", "--source=test", "--codec=raw", target, "--clock-port=0", "--duration=3.5"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  auto second =
+      start({"send", "--source=test", "--codec=opus", target, "--clock-port=0", "--duration=2.5"});
+  EXPECT_EQ(first->wait(), 0) << first->err();
+  EXPECT_EQ(second->wait(), 0) << second->err();
+  EXPECT_EQ(receiver->wait(), 0) << receiver->err();
+  std::string stats = read_file(json);
+  // Late in the run: the raw sender (first) is played, the other one listed.
+  size_t line = stats.find("\"time\":3.");
+  ASSERT_NE(line, std::string::npos) << stats;
+  std::string last = stats.substr(line, stats.find('\n', line) - line);
+  EXPECT_NE(last.find("\"other_senders\":[\"127.0.0.1:"), std::string::npos) << last;
+  EXPECT_GT(std::strtod(last.c_str() + last.find("\"bitrate_kbps\":") + 15, nullptr), 2500)
+      << last;  // about 3 Mb/s of raw audio plus the Opus stream
+  EXPECT_NE(receiver->err().find("Another sender is sending to this port"), std::string::npos)
+      << receiver->err();
+}
+
 // The --print lines, run by gst-launch-1.0 through a shell, stream the tone.
 TEST_F(LauncherCli, PrintedPipelinesRunInGstLaunch) {
   int port = syncwave_test::free_udp_port();
