@@ -24,6 +24,24 @@ void quiet_log(const gchar* domain, GLogLevelFlags level, const gchar* message, 
   if (verbose) g_log_default_handler(domain, level, message, nullptr);
 }
 
+// Repeatable options given on the command line replace the config file's list rather
+// than add to it (--device, --delay and --volume go together).
+Assignments without_repeated_on_command_line(const Assignments& config,
+                                             const Assignments& command_line) {
+  bool targets = false, outputs = false;
+  for (const Assignment& a : command_line) {
+    targets = targets || a.first == "target";
+    outputs = outputs || a.first == "device" || a.first == "delay" || a.first == "volume";
+  }
+  Assignments kept;
+  for (const Assignment& a : config) {
+    if (targets && a.first == "target") continue;
+    if (outputs && (a.first == "device" || a.first == "delay" || a.first == "volume")) continue;
+    kept.push_back(a);
+  }
+  return kept;
+}
+
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "syncwave-launch: %s\n", message.c_str());
   return kExitUsageError;
@@ -128,6 +146,7 @@ int main(int argc, char** argv) {
   Assignments config;
   const std::string config_path = config_file_path();
   if (streams && !load_config(config_path, cl.command, &config, &error)) return usage_error(error);
+  config = without_repeated_on_command_line(config, cl.assignments);
   std::string preset_name;
   for (const Assignment& a : config)
     if (a.first == "preset") preset_name = a.second;

@@ -28,9 +28,9 @@ bool safe_shell_char(char c) {
   return safe_gst_char(c) || c == '=' || c == ',' || c == '!';
 }
 
+// multiudpsink splits "host:port" at the last ':', so IPv6 addresses go unbracketed.
 std::string endpoint_string(const Endpoint& ep, int default_port) {
   int port = ep.port ? ep.port : default_port;
-  if (ep.host.find(':') != std::string::npos) return "[" + ep.host + "]:" + std::to_string(port);
   return ep.host + ":" + std::to_string(port);
 }
 

@@ -388,6 +388,8 @@ TEST_F(LauncherCli, ConfigFileGivesDefaultsAndTheCommandLineWins) {
   ASSERT_EQ(from_config.code, 0) << from_config.err;
   EXPECT_NE(from_config.out.find("clients=10.9.8.7:6000"), std::string::npos) << from_config.out;
   EXPECT_EQ(from_config.out.find("opusenc"), std::string::npos) << from_config.out;
+  Result replaced = run({"send", "--target=10.1.1.1", "--print"});
+  EXPECT_NE(replaced.out.find("clients=10.1.1.1:5555 "), std::string::npos) << replaced.out;
   Result overridden = run({"send", "--codec=opus", "--print"});
   ASSERT_EQ(overridden.code, 0) << overridden.err;
   EXPECT_NE(overridden.out.find("opusenc"), std::string::npos) << overridden.out;
