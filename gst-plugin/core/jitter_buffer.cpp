@@ -162,19 +162,30 @@ void JitterBuffer::release_head() {
 }
 
 void JitterBuffer::emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t pts_ns) {
+  // One event per missing packet (the gap cut in packet-sized pieces): each
+  // concealment the decoder does stays packet-sized, and Opus FEC in the next
+  // packet applies to the last piece.
   uint64_t packets = 1;
   if (last_duration_ > 0)
     packets = std::max<uint64_t>(1, (duration_ns + last_duration_ / 2) / last_duration_);
   stats_.lost += packets;
-  stats_.loss_events++;
   stats_.lost_ns = time_add(stats_.lost_ns, duration_ns);
 
-  JitterOutput out;
-  out.kind = JitterOutput::Kind::kLoss;
-  out.timestamp_us = start_ns / kNsPerUs;
-  out.duration_ns = duration_ns;
-  out.pts_ns = pts_ns;
-  ready_.push_back(std::move(out));
+  // Bounded: tiny packets (a hostile sender) must not turn one gap into a flood.
+  const uint64_t pieces = std::min<uint64_t>(packets, kMaxLossPieces);
+  stats_.loss_events += pieces;
+  uint64_t offset = 0;
+  for (uint64_t i = 0; i < pieces; i++) {
+    // duration_ns <= max_loss, so the product cannot overflow.
+    const uint64_t next = (i + 1 == pieces) ? duration_ns : duration_ns * (i + 1) / pieces;
+    JitterOutput out;
+    out.kind = JitterOutput::Kind::kLoss;
+    out.timestamp_us = time_add(start_ns, offset) / kNsPerUs;
+    out.duration_ns = next - offset;
+    out.pts_ns = time_add(pts_ns, offset);
+    ready_.push_back(std::move(out));
+    offset = next;
+  }
 }
 
 bool JitterBuffer::in_history(uint64_t ts_ns) const {

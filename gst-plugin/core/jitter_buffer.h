@@ -9,7 +9,8 @@
 //   insert() --> duplicate? late? --> held (ordered by timestamp) --> pop()
 //                                          |                           ^
 //                       head == expected --+--> released at once ------+
-//                       head after a gap   --+--> loss + head at the gap's deadline
+//                       head after a gap   --+--> loss (one per missing packet) +
+//                                                 head, at the gap's deadline
 //
 // `expected` is the timestamp the next packet should have: the previous packet's
 // timestamp plus its duration, smoothed so that a sender whose timestamps jitter
@@ -65,7 +66,7 @@ struct JitterConfig {
 struct JitterStats {
   uint64_t pushed = 0;           // packets released
   uint64_t lost = 0;             // packets reported lost (gap / packet duration)
-  uint64_t loss_events = 0;      // loss outputs
+  uint64_t loss_events = 0;      // loss outputs (one per missing packet)
   uint64_t lost_ns = 0;          // total duration reported lost
   uint64_t late = 0;             // arrived after their playout time or their slot
   uint64_t duplicates = 0;       // same timestamp as a held or recent packet
@@ -158,6 +159,7 @@ class JitterBuffer {
   uint64_t newest_end_pts_ = kTimeNone;
 
   static constexpr size_t kHistory = 64;
+  static constexpr uint64_t kMaxLossPieces = 200;  // loss outputs per gap
   std::array<uint64_t, kHistory> history_{};
   size_t history_pos_ = 0;
   size_t history_len_ = 0;
