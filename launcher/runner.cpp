@@ -468,6 +468,7 @@ StatsSample Runner::sample() {
     GstElementFactory* factory = out ? gst_element_get_factory(out) : nullptr;
     const bool synced_mode = factory && g_strcmp0(GST_OBJECT_NAME(factory), "syncwavesink") == 0;
     GstStructure* js = element_stats(out);
+    const bool have_jitter_stats = js != nullptr;
     if (!s.transit_us) s.transit_us = field(ds, {"transit-mean-us"});
     s.lost = count(js, {"lost"});
     s.late = count(js, {"late"});
@@ -501,6 +502,8 @@ StatsSample Runner::sample() {
     for (const std::string& a : s.other_senders)
       if (a != s.sender && host_of(a) != s.sender) others.push_back(a);
     s.other_senders = others;
+    // Packets arrive but none is played (--from names another sender).
+    if (s.sender.empty() && !others.empty() && have_jitter_stats) s.state = "waiting";
     if (options_.common.verbose) {
       for (const std::string& a : others) {
         if (senders_reported_.insert(a).second)
@@ -696,7 +699,7 @@ int Runner::run() {
   guint sigint = g_unix_signal_add(SIGINT, on_stop_request, this);
   guint sigterm = g_unix_signal_add(SIGTERM, on_stop_request, this);
 #endif
-  guint tick = g_timeout_add_seconds(1, on_tick, this);
+  guint tick = g_timeout_add(1000, on_tick, this);
   if (options_.common.duration_s > 0)
     duration_source_ =
         g_timeout_add(static_cast<guint>(options_.common.duration_s * 1000), on_duration, this);

@@ -552,6 +552,26 @@ TEST_F(LauncherCli, ASecondSenderIsReportedNotPlayed) {
       << receiver->err();
 }
 
+// --from another host: what arrives from 127.0.0.1 is reported and not played.
+TEST_F(LauncherCli, FromPlaysOnlyTheChosenSender) {
+  int port = syncwave_test::free_udp_port();
+  std::string json = dir_.file("from.json");
+  auto receiver = start({"receive", "--silent", "--from=127.0.0.2", port_arg("port", port),
+                         "--clock=system", "--stats-json=" + json, "--duration=2.5"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Result sender = run({"send", "--source=test", "--clock-port=0", "--duration=2.5",
+                       "--target=127.0.0.1:" + std::to_string(port)});
+  EXPECT_EQ(sender.code, 0) << sender.err;
+  EXPECT_EQ(receiver->wait(), 0) << receiver->err();
+  std::string stats = read_file(json);
+  ASSERT_GE(count_of(stats, "\n"), 2) << stats;
+  std::string last = stats.substr(stats.rfind('{'));
+  EXPECT_NE(last.find("\"state\":\"waiting\""), std::string::npos) << last;
+  EXPECT_NE(last.find("\"sender\":null"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"other_senders\":[\"127.0.0.1:"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"peak_db\":[]"), std::string::npos) << last;  // nothing decoded
+}
+
 // The --print lines, run by gst-launch-1.0 through a shell, stream the tone.
 TEST_F(LauncherCli, PrintedPipelinesRunInGstLaunch) {
   int port = syncwave_test::free_udp_port();
