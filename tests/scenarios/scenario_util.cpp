@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -222,13 +223,17 @@ bool Receiver::start(std::string* error) {
     if (error) *error = "cannot set the receiver to PLAYING";
     return false;
   }
-  gst_element_get_state(pipeline_, nullptr, nullptr, 5 * GST_SECOND);
-  base_time_ = gst_element_get_base_time(pipeline_);
+  // A live pipeline: PLAYING completes when the first buffer reaches the sink, so do
+  // not wait for it here. The base time is set on the way to PLAYING already.
   return true;
 }
 
 void Receiver::stop() {
   if (pipeline_) gst_element_set_state(pipeline_, GST_STATE_NULL);
+}
+
+GstClockTime Receiver::base_time() const {
+  return gst_element_get_base_time(pipeline_);
 }
 
 std::vector<OutBuffer> Receiver::buffers() {
@@ -263,14 +268,26 @@ uint64_t stat_u64(const GstStructure* s, const char* field) {
 }
 
 Analysis analyze(const std::vector<OutBuffer>& out, GstClockTime base_time,
-                 double capture_us_of_index0, uint32_t rate) {
+                 double capture_us_of_index0, uint32_t rate, double stream_end_us) {
   Analysis a;
   GstClockTime expected = GST_CLOCK_TIME_NONE;
   size_t silence = 0;
   const double frame_ns = 1e9 / rate;
+  const bool debug = g_getenv("SCENARIO_DEBUG") != nullptr;
   for (const auto& b : out) {
+    if (debug) {
+      const int64_t idx = b.samples.empty() ? -2 : ramp_index(b.samples[0]);
+      std::printf("buf pts %" GST_TIME_FORMAT " frames %zu discont %d first %.6f idx %lld\n",
+                  GST_TIME_ARGS(b.pts), b.channels ? b.samples.size() / b.channels : 0, b.discont,
+                  b.samples.empty() ? 0.0 : b.samples[0], (long long)idx);
+    }
     if (b.channels <= 0 || b.pts == GST_CLOCK_TIME_NONE) continue;
     const size_t frames = b.samples.size() / b.channels;
+    if (stream_end_us > 0 &&
+        static_cast<double>(b.pts + base_time) >= stream_end_us * 1000.0 - 1e3) {
+      a.trailing_frames += frames;  // concealment after the last packet received
+      continue;
+    }
     a.buffers++;
     a.frames += frames;
     if (a.first_pts == GST_CLOCK_TIME_NONE) a.first_pts = b.pts;

@@ -75,6 +75,13 @@ class RampSender {
   // Datagram sequence numbers that carried audio packet k (headers take numbers too).
   const std::vector<uint64_t>& audio_datagram_index() const { return audio_index_; }
   uint16_t source_port() const { return udp_.port(); }
+  // Sends any datagram from this sender's socket (same source address: it passes
+  // the receiver's sender lock). Thread-safe.
+  void send_raw(const std::vector<uint8_t>& d) const { udp_.send_to(dest_, d); }
+  // Capture time (wall-clock µs) of the end of audio packet k.
+  double packet_end_us(uint64_t k) const {
+    return static_cast<double>(start_us_) + (k + 1) * kPacketFrames * 1e6 / c_.rate;
+  }
 
  private:
   void run(unsigned packets);
@@ -105,7 +112,7 @@ class Receiver {
   bool start(std::string* error);
   void stop();
   uint16_t port() const { return port_; }
-  GstClockTime base_time() const { return base_time_; }
+  GstClockTime base_time() const;
   std::vector<OutBuffer> buffers();
   // The element's "stats" structure (a copy), or nullptr.
   GstStructure* stats(const char* element_name);
@@ -119,7 +126,6 @@ class Receiver {
   GSocket* socket_ = nullptr;
   GstClock* clock_ = nullptr;
   uint16_t port_ = 0;
-  GstClockTime base_time_ = 0;
   std::mutex lock_;
   std::vector<OutBuffer> out_;
   std::vector<std::string> errors_;
@@ -138,14 +144,18 @@ struct Analysis {
   uint64_t last_index = 0;   // ... and of the last intact buffer's end
   GstClockTime first_pts = GST_CLOCK_TIME_NONE;
   GstClockTime end_pts = GST_CLOCK_TIME_NONE;
+  uint64_t trailing_frames = 0;         // output after the stream's end (see analyze())
   std::vector<int64_t> sync_errors_ns;  // per intact buffer, in order
   std::vector<uint64_t> intact_first_index;
 };
 
 // `capture_us_of_index0`: wall-clock µs at which signal sample 0 was captured
-// (sender start_us - first_sample / rate).
+// (sender start_us - first_sample / rate). Output at or after `stream_end_us` (the
+// capture end of the last packet the receiver got; 0 = no limit) is only counted in
+// trailing_frames: a receiver cannot know that a stream ended and conceals as for
+// a loss until it gives up (500 ms), which is not a gap in the stream.
 Analysis analyze(const std::vector<OutBuffer>& out, GstClockTime base_time,
-                 double capture_us_of_index0, uint32_t rate = kRate);
+                 double capture_us_of_index0, uint32_t rate = kRate, double stream_end_us = 0);
 
 uint64_t stat_u64(const GstStructure* s, const char* field);
 

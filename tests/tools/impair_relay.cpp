@@ -65,6 +65,7 @@ struct Relay::Destination {
   bool own_fd = false;
   ImpairModel model;
   uint64_t send_errors = 0;
+  std::vector<uint64_t> sent_order;
 };
 
 Relay::Relay() : buffer_(kMaxDatagram) {
@@ -165,6 +166,9 @@ void Relay::send_due(uint64_t now_us) {
       if (i >= destinations_.size()) break;
       d = destinations_[i].get();
       due = d->model.pop_due(now_us);
+      if (recording_) {
+        for (const auto& delivery : due) d->sent_order.push_back(delivery.seq);
+      }
     }
     for (const auto& delivery : due) {
       const ssize_t n = sendto(d->fd, delivery.data.data(), delivery.data.size(), 0,
@@ -227,6 +231,17 @@ Counters Relay::counters(size_t destination) const {
   std::lock_guard<std::mutex> guard(lock_);
   if (destination >= destinations_.size()) return Counters();
   return destinations_[destination]->model.counters();
+}
+
+void Relay::set_recording(bool on) {
+  std::lock_guard<std::mutex> guard(lock_);
+  recording_ = on;
+}
+
+std::vector<uint64_t> Relay::sent_order(size_t destination) const {
+  std::lock_guard<std::mutex> guard(lock_);
+  if (destination >= destinations_.size()) return {};
+  return destinations_[destination]->sent_order;
 }
 
 uint64_t Relay::received() const {

@@ -51,6 +51,10 @@ class Relay {
   // Thread-safe snapshot of one destination's counters.
   Counters counters(size_t destination) const;
   uint64_t received() const;
+  // Keeps, per destination, the arrival index of every datagram sent, in sending
+  // order (for tests: what the receiver saw, independent of scheduling).
+  void set_recording(bool on);
+  std::vector<uint64_t> sent_order(size_t destination) const;
 
  private:
   struct Destination;
@@ -65,6 +69,7 @@ class Relay {
   mutable std::mutex lock_;
   uint64_t received_ = 0;
   uint64_t send_errors_ = 0;
+  bool recording_ = false;
   std::vector<std::unique_ptr<Destination>> destinations_;
   std::vector<uint8_t> buffer_;
 };

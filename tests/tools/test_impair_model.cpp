@@ -24,7 +24,8 @@ std::vector<Delivery> run(ImpairModel& m, int n, uint64_t interval = kInterval, 
   uint64_t t = 1000000;
   for (int i = 0; i < n; i++) {
     std::vector<uint8_t> p(size, 0);
-    for (int b = 0; b < 4 && b < static_cast<int>(size); b++) p[b] = (static_cast<uint32_t>(i) >> (8 * b)) & 0xff;
+    for (int b = 0; b < 4 && b < static_cast<int>(size); b++)
+      p[b] = (static_cast<uint32_t>(i) >> (8 * b)) & 0xff;
     m.arrive(t, std::move(p));
     for (auto& d : m.pop_due(t)) out.push_back(std::move(d));
     t += interval;

@@ -240,3 +240,23 @@ TEST(ImpairProgram, BadArgumentsExitTwo) {
   EXPECT_NE(std::string(err_text).find("loss"), std::string::npos) << err_text;
   g_free(err_text);
 }
+
+TEST(ImpairRelay, DestinationAddedWhileRunningGetsTheStreamFromThen) {
+  UdpSocket sender, first, second;
+  Relay relay;
+  std::string err;
+  ASSERT_TRUE(relay.open("127.0.0.1", 0, &err)) << err;
+  ASSERT_TRUE(relay.add_destination("127.0.0.1", first.port(), Settings(), 1, &err));
+  std::thread t([&] { relay.run(); });
+  for (int i = 0; i < 10; i++) sender.send_to(relay.port(), numbered(i));
+  auto got_first = first.drain(200);
+  ASSERT_TRUE(relay.add_destination("127.0.0.1", second.port(), Settings(), 2, &err));
+  for (int i = 10; i < 20; i++) sender.send_to(relay.port(), numbered(i));
+  auto more_first = first.drain(200);
+  auto got_second = second.drain(100);
+  relay.stop();
+  t.join();
+  EXPECT_EQ(got_first.size() + more_first.size(), 20u);
+  ASSERT_EQ(got_second.size(), 10u);
+  EXPECT_EQ(number_of(got_second[0]), 10u);
+}
