@@ -500,13 +500,13 @@ TEST_F(LauncherCli, ReceiverOutlivesTheSenderAndFollowsACodecSwitch) {
   std::string json = dir_.file("restart.json");
   auto receiver =
       start({"receive", "--silent", port_arg("port", port), port_arg("clock-port", clock_port),
-             "--record=" + wav, "--stats-json=" + json, "--duration=7"});
+             "--record=" + wav, "--stats-json=" + json, "--duration=8"});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string target = "--target=127.0.0.1:" + std::to_string(port);
   Result opus = run({"send", "--source=test", "--codec=opus", target,
                      port_arg("clock-port", clock_port), "--duration=2"});
   EXPECT_EQ(opus.code, 0) << opus.err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // a whole quiet second
   Result raw = run({"send", "--source=test", "--codec=raw", target,
                     port_arg("clock-port", clock_port), "--duration=2"});
   EXPECT_EQ(raw.code, 0) << raw.err;
