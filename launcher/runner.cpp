@@ -22,6 +22,7 @@
 #endif
 #ifdef G_OS_WIN32
 #include <io.h>
+#include <windows.h>
 #define isatty _isatty
 #define fileno _fileno
 #endif
@@ -316,6 +317,12 @@ std::string host_of(const std::string& address) {
   return colon == std::string::npos ? address : address.substr(0, colon);
 }
 
+#ifdef G_OS_WIN32
+class Runner;
+extern Runner* console_runner;
+BOOL WINAPI on_console_event(DWORD type);
+#endif
+
 class Runner {
  public:
   Runner(const Options& options, GstElement* pipeline)
@@ -325,7 +332,14 @@ class Runner {
 
   int run();
 
+  // Ctrl-C from any thread (Windows console handler): stop in the main loop.
+  void request_stop_async() { g_idle_add(on_stop_request_once, this); }
+
  private:
+  static gboolean on_stop_request_once(gpointer self) {
+    static_cast<Runner*>(self)->request_stop();
+    return G_SOURCE_REMOVE;
+  }
   static gboolean on_bus(GstBus*, GstMessage* msg, gpointer self) {
     static_cast<Runner*>(self)->handle_message(msg);
     return G_SOURCE_CONTINUE;
@@ -390,6 +404,18 @@ class Runner {
 
 // Counts what arrives and who sends it. It only observes: choosing the sender (the
 // first heard, or --from) is syncwavejitter's job, so the printed pipeline does it too.
+#ifdef G_OS_WIN32
+Runner* console_runner = nullptr;
+
+// Ctrl-C, Ctrl-Break and closing the console window stop cleanly, as SIGINT does.
+BOOL WINAPI on_console_event(DWORD type) {
+  if (console_runner == nullptr) return FALSE;
+  if (type != CTRL_C_EVENT && type != CTRL_BREAK_EVENT && type != CTRL_CLOSE_EVENT) return FALSE;
+  console_runner->request_stop_async();
+  return TRUE;
+}
+#endif
+
 GstPadProbeReturn Runner::packet(GstBuffer* buffer) {
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buffer);
   std::string from = meta ? address_string(meta->addr) : "";
@@ -699,6 +725,10 @@ int Runner::run() {
   guint sigint = g_unix_signal_add(SIGINT, on_stop_request, this);
   guint sigterm = g_unix_signal_add(SIGTERM, on_stop_request, this);
 #endif
+#ifdef G_OS_WIN32
+  console_runner = this;
+  SetConsoleCtrlHandler(on_console_event, TRUE);
+#endif
   guint tick = g_timeout_add(1000, on_tick, this);
   if (options_.common.duration_s > 0)
     duration_source_ =
@@ -727,6 +757,10 @@ int Runner::run() {
 #ifdef G_OS_UNIX
   g_source_remove(sigint);
   g_source_remove(sigterm);
+#endif
+#ifdef G_OS_WIN32
+  SetConsoleCtrlHandler(on_console_event, FALSE);
+  console_runner = nullptr;
 #endif
   if (exit_code_ == kExitOk) print_summary();
   gst_element_set_state(pipeline_, GST_STATE_NULL);
