@@ -141,8 +141,6 @@ void JitterBuffer::release_head() {
   const int64_t err = time_diff(ts, expected_);
   expected_ = time_add(time_add_signed(expected_, err / 8), h.duration_ns);
 
-  last_ts_ = ts;
-  last_pts_ = h.pts_ns;
   last_duration_ = h.duration_ns;
   have_last_ = true;
   history_[history_pos_] = ts;
@@ -218,8 +216,6 @@ void JitterBuffer::start_over() {
   have_last_ = false;
   discont_next_ = true;
   expected_ = 0;
-  last_ts_ = 0;
-  last_pts_ = 0;
   last_duration_ = 0;
   max_ts_seen_ = 0;
   newest_end_pts_ = kTimeNone;

@@ -152,9 +152,7 @@ class JitterBuffer {
   bool have_last_ = false;  // a packet was released since the start
   bool discont_next_ = true;
   uint64_t expected_ = 0;       // ns, sender time of the next packet
-  uint64_t last_ts_ = 0;        // ns, last released packet
-  uint64_t last_pts_ = 0;       // its pts
-  uint64_t last_duration_ = 0;  // its duration
+  uint64_t last_duration_ = 0;  // of the last released packet
   uint64_t max_ts_seen_ = 0;    // ns, for the reordered count
   uint64_t newest_end_pts_ = kTimeNone;
 
