@@ -2,9 +2,11 @@
 // resync on jumps.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
+#include "jitter_buffer.h"
 #include "skew_estimator.h"
 #include "time_units.h"
 
@@ -90,4 +92,42 @@ TEST(SkewEstimator, SurvivesHostileTimes) {
   s.update(kTimeMax, kTimeMax);
   s.update(1, 1);
   EXPECT_EQ(s.update(2, 2), 2u);
+}
+
+// Slave mode over an hour of stream time: the receiver's clock runs 200 ppm fast or
+// slow against the sender's, arrivals jitter by up to 8 ms. The smoothed times
+// follow, nothing is ever late at a 60 ms latency, and how far ahead of playout the
+// data is stays bounded (it does not creep by 200 ppm * 1 h = 720 ms).
+TEST(SkewEstimator, SlaveModeSoakWithClockDifference) {
+  for (double ppm : {200.0, -200.0}) {
+    SkewEstimator s;
+    JitterBuffer jb;
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<uint64_t> jitter(0, 8 * kMs);
+    uint64_t min_ahead = UINT64_MAX, max_ahead = 0;
+    const int packets = 360000;  // 1 h of 10 ms packets
+    for (int i = 0; i < packets; i++) {
+      const uint64_t send = kSend0 + static_cast<uint64_t>(i) * 10 * kMs;
+      const double local = static_cast<double>(i) * 10e6 * (1.0 + ppm * 1e-6);
+      const uint64_t recv = kRecv0 + static_cast<uint64_t>(local) + 2 * kMs + jitter(rng);
+      const uint64_t pts = s.update(send, recv);
+      ASSERT_EQ(jb.insert(send / 1000, 10 * kMs, pts, recv, jitter_payload_none()),
+                JitterVerdict::kAccepted)
+          << ppm << " ppm, packet " << i;
+      JitterOutput o;
+      while (jb.pop(recv, &o)) {
+      }
+      if (i > 1000) {
+        const uint64_t ahead = jb.level_ns(recv);
+        min_ahead = std::min(min_ahead, ahead);
+        max_ahead = std::max(max_ahead, ahead);
+      }
+    }
+    EXPECT_EQ(jb.stats().late, 0u);
+    EXPECT_EQ(jb.stats().lost, 0u);
+    // Between latency + packet - jitter - a little skew lag, and latency + packet.
+    EXPECT_GT(min_ahead, 60 * kMs);
+    EXPECT_LT(max_ahead, 71 * kMs);
+    EXPECT_NEAR(s.drift_ppm(), ppm, 5.0);
+  }
 }
