@@ -507,6 +507,24 @@ TEST_F(JitterTest, MalformedAndEarlyDatagramsAreDroppedAndCounted) {
   EXPECT_EQ(stat(h, "malformed-truncated"), 1u);
 }
 
+TEST_F(JitterTest, EndOfStreamSendsWhatIsHeldFirst) {
+  start();
+  push(0);
+  push(2);
+  push(3);
+  expect_packet(0, true);
+  gst_harness_push_event(h, gst_event_new_eos());
+  expect_packet(2, true);  // after a gap nobody will fill
+  expect_packet(3);
+  GstEvent* e = nullptr;
+  while ((e = gst_harness_pull_event(h)) != nullptr) {
+    const bool eos = GST_EVENT_TYPE(e) == GST_EVENT_EOS;
+    gst_event_unref(e);
+    if (eos) break;
+  }
+  EXPECT_EQ(gst_harness_push(h, datagram(audio_bytes(ts(4)))), GST_FLOW_EOS);
+}
+
 TEST_F(JitterTest, FlushDropsWhatIsHeld) {
   start();
   push(0);
