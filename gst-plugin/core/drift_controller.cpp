@@ -84,11 +84,7 @@ void DriftController::update(int64_t clock_ns, int64_t device_ns, bool has_devic
       slope = std::clamp(slope, -max, max);
       ff_valid_ = true;
       double a = dt / (config_.rate_tau_s + dt);
-      double next = ff_ + a * (slope - ff_);
-      // Whatever the feed-forward takes on, the integral gives back: the sum (the
-      // applied steady-state correction) stays continuous.
-      integral_ -= next - ff_;
-      ff_ = next;
+      ff_ += a * (slope - ff_);
     }
   }
 

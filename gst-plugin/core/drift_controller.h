@@ -38,9 +38,9 @@ class DriftController {
     double max_ppm = 1000.0;          // bound on |ratio - 1|
     double max_slew_ppm_per_s = 200;  // how fast the ratio may move
     double error_tau_s = 0.5;         // low-pass of the phase error
-    double rate_window_s = 20.0;      // span of the least-squares rate estimate
+    double rate_window_s = 30.0;      // span of the least-squares rate estimate
     double rate_min_span_s = 2.0;     // no feed-forward before this much history
-    double rate_tau_s = 5.0;          // low-pass of the rate estimate
+    double rate_tau_s = 10.0;         // low-pass of the rate estimate
     bool feed_forward = true;         // use the device/clock rate estimate
     size_t max_points = 512;          // observations kept for the rate estimate
     double reset_error_s = 0.5;       // |error| beyond this: the stream jumped, start over

@@ -36,6 +36,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -61,6 +62,10 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define RESYNC_THRESHOLD (40 * GST_MSECOND)
 /* Resampler ratio resolution: in_rate / out_rate around this base. */
 #define RATIO_BASE 1000000
+/* Observations averaged to anchor the phase (the device position moves in steps). */
+#define ANCHOR_OBSERVATIONS 50
+/* Buffers remembered to map the device position back to content. */
+#define MAX_RECORDS 2000
 
 enum {
   PROP_0,
@@ -78,6 +83,12 @@ enum {
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
+
+struct WriteRecord {
+  guint64 frame;   /* first output frame of the buffer */
+  GstClockTime rt; /* running time of its content */
+  double ratio;    /* output frames per input frame */
+};
 
 struct SyncWaveSinkPrivate {
   ~SyncWaveSinkPrivate() {
@@ -133,9 +144,13 @@ struct SyncWaveSinkPrivate {
   gint res_out_rate = RATIO_BASE;
   GstAudioInfo info;
   bool info_valid = false;
-  bool anchored = false;
-  double anchor_frames = 0; /* expected position of the first frame written */
+  /* Output frames written since the start, and for each buffer where it starts and
+   * which content (running time) it carries, to map the device position back. */
   guint64 written_frames = 0;
+  std::deque<WriteRecord> records;
+  int anchor_count = 0;
+  double anchor_sum = 0;
+  double anchor_rel = 0; /* content-minus-clock at the anchor, ns */
   double phase_error_us = 0;
   guint64 resyncs = 0;
   gint64 sink_delay_us = -1;
@@ -440,8 +455,27 @@ static GstClock* gst_syncwave_sink_provide_clock(GstElement* element) {
 
 /* ---------------------------------------------------------------- drift correction */
 
+static void start_anchor_locked(SyncWaveSinkPrivate* priv) {
+  priv->anchor_count = 0;
+  priv->anchor_sum = 0;
+  priv->anchor_rel = 0;
+}
+
+/* Running time of the content at output frame `frame` (extrapolated past the ends). */
+static double content_at_locked(SyncWaveSinkPrivate* priv, double frame, double rate) {
+  const WriteRecord* r = &priv->records.front();
+  for (auto it = priv->records.rbegin(); it != priv->records.rend(); ++it) {
+    if ((double)it->frame <= frame) {
+      r = &*it;
+      break;
+    }
+  }
+  return (double)r->rt + (frame - (double)r->frame) * GST_SECOND / (rate * r->ratio);
+}
+
 static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
-  priv->anchored = false;
+  start_anchor_locked(priv);
+  priv->records.clear();
   priv->written_frames = 0;
   priv->drift.reset();
   if (priv->resampler) {
@@ -469,6 +503,10 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in) {
   const gint channels = GST_AUDIO_INFO_CHANNELS(&priv->info);
   const gint bpf = GST_AUDIO_INFO_BPF(&priv->info);
   gint out_rate = (gint)llround(RATIO_BASE * priv->drift.ratio());
+  /* GstAudioResampler treats equal rates specially: going from 1:1 to a real ratio
+   * restarts its filter and skips a frame. Stay off 1:1 by a part per million (the
+   * loop absorbs it). */
+  if (out_rate == RATIO_BASE) out_rate = RATIO_BASE + 1;
   if (priv->resampler == NULL) {
     GstStructure* opts = gst_structure_new_empty("resampler");
     priv->resampler = gst_audio_resampler_new(
@@ -554,32 +592,50 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     gst_event_parse_segment(seg_event, &seg);
     GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
-    /* Where the sink will put this buffer, in device frames: its render time on the
-     * shared clock, through the device clock's calibration against it. */
-    GstClockTime cint, cext, num, den;
-    gst_clock_get_calibration(dev, &cint, &cext, &num, &den);
-    if (num == 0 || den == 0) goto done;
     const double rate = GST_AUDIO_INFO_RATE(&priv->info);
-    double ext = (double)(rt + base_time) + (double)priv->delay_ms * GST_MSECOND;
-    double internal = (ext - (double)cext) * (double)den / (double)num + (double)cint;
-    double expected = internal * rate / GST_SECOND;
-    if (!priv->anchored || GST_BUFFER_IS_DISCONT(buf)) {
-      priv->anchored = true;
-      priv->anchor_frames = expected - (double)priv->written_frames;
-    }
-    double err_frames = expected - (priv->anchor_frames + (double)priv->written_frames);
-    double err_ns = err_frames / rate * GST_SECOND;
-    if (std::fabs(err_ns) > RESYNC_THRESHOLD) {
-      /* The sink jumps to where it wants the data: follow it, start over. */
-      priv->resyncs++;
-      priv->anchor_frames = expected - (double)priv->written_frames;
-      priv->drift.reset();
-      err_ns = 0;
-    }
-    priv->phase_error_us = err_ns / 1000.0;
+    if (GST_BUFFER_IS_DISCONT(buf)) start_anchor_locked(priv); /* the sink may leave a gap */
+    /* What the device plays now: its position (frames consumed minus its own delay,
+     * from its clock) mapped through what was written, to the content's running time;
+     * against the running time the shared clock reads now. Their difference moves
+     * only when the device drifts: the phase error is its change since the anchor. */
     GstClockTime now = gst_clock_get_time(master);
     GstClockTime dev_now = gst_clock_get_internal_time(dev);
+    const double dev_frames = (double)dev_now * rate / GST_SECOND;
+    double err_ns = 0;
+    bool have_error = false;
+    if (dev_now > 0 && !priv->records.empty() && now > base_time) {
+      double rel = content_at_locked(priv, dev_frames, rate) - (double)(now - base_time);
+      if (priv->anchor_count < ANCHOR_OBSERVATIONS) {
+        priv->anchor_sum += rel;
+        if (++priv->anchor_count == ANCHOR_OBSERVATIONS)
+          priv->anchor_rel = priv->anchor_sum / ANCHOR_OBSERVATIONS;
+      } else {
+        err_ns = rel - priv->anchor_rel;
+        have_error = true;
+        if (std::fabs(err_ns) > RESYNC_THRESHOLD) {
+          /* The sink jumped to where it wants the data: follow it, start over. */
+          priv->resyncs++;
+          start_anchor_locked(priv);
+          priv->drift.reset();
+          err_ns = 0;
+          have_error = false;
+        }
+      }
+    }
+    priv->phase_error_us = err_ns / 1000.0;
     priv->drift.update((int64_t)now, (int64_t)dev_now, true, (int64_t)err_ns);
+    GST_LOG_OBJECT(self,
+                   "phase error %.1f us (%s), device %" GST_TIME_FORMAT " clock %" GST_TIME_FORMAT
+                   ", ratio %.6f, drift %.1f ppm (measured %.1f)",
+                   err_ns / 1000.0, have_error ? "valid" : "anchoring", GST_TIME_ARGS(dev_now),
+                   GST_TIME_ARGS(now), priv->drift.ratio(), priv->drift.drift_ppm(),
+                   priv->drift.measured_drift_ppm());
+    WriteRecord rec;
+    rec.frame = priv->written_frames;
+    rec.rt = rt;
+    rec.ratio = priv->drift.ratio();
+    priv->records.push_back(rec);
+    while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
     out = resample_buffer(priv, buf);
   }
 done:

@@ -30,7 +30,8 @@ struct SimResult {
 struct SimOptions {
   double device_ppm = 0;
   double seconds = 600;
-  double step_s = 0.01;  // one update per 10 ms buffer
+  double step_s = 0.01;      // one update per 10 ms buffer
+  double step_jitter_s = 0;  // ± uniform jitter of the update instants
   double settle_s = 60;
   double device_noise_ms = 0;    // jitter of the device position reading
   double device_quantum_ms = 0;  // granularity of the device position (ring segments)
@@ -44,6 +45,7 @@ SimResult simulate(DriftController& c, const SimOptions& o) {
   std::mt19937 rng(42);
   std::normal_distribution<double> dev_noise(0, o.device_noise_ms * 1e-3);
   std::normal_distribution<double> err_noise(0, o.error_noise_us * 1e-6);
+  std::uniform_real_distribution<double> step_jit(-o.step_jitter_s, o.step_jitter_s);
   const double eps = o.device_ppm * 1e-6;
   double t = 0;                                // shared clock, s
   double content = o.initial_error_ms * 1e-3;  // stream time the device is at, s
@@ -51,8 +53,9 @@ SimResult simulate(DriftController& c, const SimOptions& o) {
   const int64_t t0 = 1'700'000'000'000'000'000;  // an epoch-like shared clock origin
   long steps = static_cast<long>(o.seconds / o.step_s);
   for (long i = 0; i < steps; i++) {
-    t += o.step_s;
-    content += o.step_s * (1.0 + eps) / c.ratio();
+    const double dt = o.step_s + (o.step_jitter_s > 0 ? step_jit(rng) : 0.0);
+    t += dt;
+    content += dt * (1.0 + eps) / c.ratio();
     double device = t * (1.0 + eps);
     if (o.device_quantum_ms > 0) {
       double q = o.device_quantum_ms * 1e-3;
@@ -155,9 +158,9 @@ TEST(DriftController, RemovesAnInitialOffset) {
 }
 
 TEST(DriftController, NoisyQuantizedDeviceStaysInSyncForHours) {
-  // Three hours of 10 ms updates with a device position read in 10 ms segments plus
-  // 1 ms of noise, and 50 µs of noise on the phase error: the buffer level stays
-  // within a few ms and the estimate stays on the true drift, fast and slow.
+  // Three hours of updates every 10 ± 3 ms with a device position read in 10 ms
+  // segments plus 1 ms of noise, and 50 µs of noise on the phase error: the buffer
+  // level stays within a few ms and the estimate stays on the true drift, fast and slow.
   for (double ppm : {100.0, -100.0}) {
     DriftController c;
     SimOptions o;
@@ -165,12 +168,13 @@ TEST(DriftController, NoisyQuantizedDeviceStaysInSyncForHours) {
     o.seconds = 3 * 3600;
     o.settle_s = 120;
     o.device_quantum_ms = 10;
+    o.step_jitter_s = 0.003;
     o.device_noise_ms = 1;
     o.error_noise_us = 50;
     SimResult r = simulate(c, o);
     EXPECT_LT(r.max_abs_error_ms, 0.5) << ppm;
     EXPECT_LT(r.max_buffer_dev_ms, 3.0) << ppm;
-    EXPECT_NEAR(r.final_drift_ppm, ppm, 10) << ppm;
+    EXPECT_NEAR(r.final_drift_ppm, ppm, 25) << ppm;  // instantaneous, with the noise
     EXPECT_LE(r.max_abs_ratio_ppm, c.config().max_ppm) << ppm;
   }
 }
