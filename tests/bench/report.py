@@ -413,18 +413,23 @@ def write_report(path, meta, results, partial=False):
         "meson setup build && ninja -C build",
         "tests/bench/run.sh build            # everything, ~15 min on 2 cores",
         "tests/bench/run.sh build --quick    # smoke run, ~2 min",
-        "tests/bench/run.sh build --only=pulse   # one benchmark: paydepay, jitter, pulse, "
-        "bandwidth, fanout",
+        "tests/bench/run.sh build --only=pulse   # some benchmarks: paydepay, jitter, "
+        "instructions, latency, pulse, relay, bandwidth, fanout",
         "```",
         "",
-        "Needs pulseaudio, pulseaudio-utils (parec) and, for the Snapcast column, "
-        "`apt-get install snapserver snapclient` (Debian 12: 0.26). The runner starts its own "
-        "PulseAudio daemon, snapserver and clients on 127.0.0.1 with free ports, and stops them.",
+        "Needs pulseaudio, pulseaudio-utils (parec), valgrind (instruction counts) and, for the "
+        "Snapcast column, `apt-get install snapserver snapclient` (Debian 12: 0.26). The runner "
+        "starts its own PulseAudio daemon, snapserver and clients on 127.0.0.1 with free ports, "
+        "and stops them. Raw per-run figures go to BUILD/bench-results.json. Benchmarks are "
+        "built with the project (meson option `benchmarks`) and never run by `meson test`.",
         "",
         "## This run",
         "",
         f"- Date: {m['date']}" + (" (partial run: only some benchmarks)" if partial else ""),
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, kernel {m['kernel']}",
+        f"- Load average (1/5/15 min) at start: {m.get('load_start', '?')}, at end: "
+        f"{m.get('load_end', '?')} (the machine is shared: figures taken under load are "
+        "noisier, which is why every comparison interleaves its sides)",
         f"- {m['gstreamer']}; Snapcast: {m['snapcast']}",
         f"- Command: `{cmd}`" + (" (quick mode: fewer and shorter repetitions)" if meta["quick"]
                                   else "") + f", {meta['duration_s'] / 60:.1f} min",
@@ -483,7 +488,7 @@ def write_report(path, meta, results, partial=False):
             "", "## 6. Bandwidth per receiver", "", "`tests/bench/run.sh BUILD --only=bandwidth`",
             ""]
     out += bandwidth_section(results.get("bandwidth"))
-    out += ["", "## 7. Memory", "", "Peak RSS of receivers and senders is in the CPU tables "
-            "above (ru_maxrss of each process).", ""]
+    out += ["", "## 7. Memory", "", "Peak RSS of receivers and senders is in the CPU table "
+            "of section 5 (VmHWM of each process, read just before it is stopped).", ""]
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")

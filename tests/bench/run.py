@@ -219,7 +219,13 @@ def machine_info():
             mem = f"{kb / 1048576:.0f} GiB"
     except OSError:
         pass
+    try:
+        with open("/proc/loadavg") as f:
+            load = " ".join(f.read().split()[:3])
+    except OSError:
+        load = "?"
     return {
+        "load_start": load,
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory": mem,
@@ -264,7 +270,7 @@ def bench_jitter(bench):
 
 
 def bench_latency(bench):
-    args = ["--rounds=1", "--seconds=5"] if bench.quick else ["--rounds=3", "--seconds=15"]
+    args = ["--rounds=1", "--seconds=5"] if bench.quick else ["--rounds=3", "--seconds=10"]
     rows, err = run_json_prog(bench, "bench-latency", args)
     import re
     for r in rows or []:
@@ -778,7 +784,7 @@ def bench_fanout(bench):
     out = {"rows": []}
     bench.results["fanout"] = out
     seconds = 5 if bench.quick else 15
-    reps = 1 if bench.quick else 3
+    reps = 1 if bench.quick else 2
     kinds = ["rtp-opus"]
     if bench.has("syncwavepay"):
         kinds = ["syncwave-opus", "rtp-opus"]
@@ -851,6 +857,11 @@ def main(argv):
             log(f"  {name} took {time.monotonic() - t:.0f} s")
     finally:
         bench.cleanup()
+    try:
+        with open("/proc/loadavg") as f:
+            machine["load_end"] = " ".join(f.read().split()[:3])
+    except OSError:
+        machine["load_end"] = "?"
     meta = {"machine": machine, "quick": quick, "elements": bench.elements,
             "duration_s": time.monotonic() - started,
             "command": "tests/bench/run.sh " + " ".join(argv)}
