@@ -14,7 +14,10 @@
  *   the running time of its capture instant on the shared clock (the pipeline clock
  *   reads the sender's timebase, see docs/synchronization.md); mode `slave` the
  *   arrival running time (buffer DTS, else PTS, else now) smoothed by the skew
- *   estimator. Downstream renders at PTS + `latency`.
+ *   estimator. Downstream renders at PTS + `latency`. In synced mode, a sender
+ *   time more than 10 s away from the clock means the clock does not read the
+ *   sender's timebase (say a monotonic clock in a plain gst-launch pipeline): the
+ *   element warns once and plays on slave timing (stats clock-mismatch).
  * - syncwave::JitterBuffer decides: duplicates and packets past PTS + latency are
  *   dropped, out-of-order packets are held and released in order, in-order ones go
  *   out at once. A gap (known when a later packet arrives, as in rtpjitterbuffer:
@@ -70,6 +73,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_jitter_debug);
 #define DEFAULT_SENDER NULL
 /* Silence of the locked sender after which another (matching) sender may take over. */
 #define SENDER_TIMEOUT (500 * GST_MSECOND)
+/* Synced mode: a sender time this far from the clock means the clock does not
+ * read the sender's timebase (the element then falls back to slave timing). */
+#define CLOCK_MISMATCH (10 * GST_SECOND)
 /* Foreign addresses remembered for the one-message-per-address rule. */
 #define MAX_FOREIGN_SEEN 256
 
@@ -160,6 +166,7 @@ struct SyncWaveJitterPrivate {
   bool have_header = false;
   wire::StreamHeader header;
   GstClockTime last_base_time = GST_CLOCK_TIME_NONE; /* of the packets held and sent */
+  bool clock_mismatch = false;                       /* synced mode running on slave timing */
 
   /* Sender lock. */
   bool locked = false;
@@ -361,6 +368,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = now;
 
   bool announce = false;
+  bool warn_mismatch = false;
   std::string locked_key;
   GstFlowReturn ret = GST_FLOW_OK;
   {
@@ -443,12 +451,26 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
         /* The estimator runs in both modes: the mapping in slave mode, offset,
          * drift and jitter for the statistics in both. */
         const GstClockTime smoothed = priv->skew.update(send_ns, arrival);
-        GstClockTime pts;
-        if (priv->mode == GST_SYNCWAVE_JITTER_MODE_SLAVE)
-          pts = smoothed;
-        else
+        GstClockTime smoothed_now = smoothed;
+        GstClockTime pts = smoothed;
+        if (priv->mode == GST_SYNCWAVE_JITTER_MODE_SYNCED) {
           pts = (syncwave::time_valid(send_ns) && send_ns >= base_time) ? send_ns - base_time
                                                                         : GST_CLOCK_TIME_NONE;
+          /* A clock that does not read the sender's timebase at all (a monotonic
+           * clock, a sender clock hours off) would hold every packet forever or
+           * drop it: play on smoothed arrival times instead, and say so. */
+          const bool mismatch =
+              GST_CLOCK_TIME_IS_VALID(now) &&
+              (!GST_CLOCK_TIME_IS_VALID(pts) || syncwave::time_abs_diff(pts, now) > CLOCK_MISMATCH);
+          if (mismatch != priv->clock_mismatch) {
+            gst_syncwave_jitter_drain(priv);
+            priv->skew.update(send_ns, arrival);
+            smoothed_now = priv->skew.map(send_ns);
+            priv->clock_mismatch = mismatch;
+            if (mismatch) warn_mismatch = true;
+          }
+          if (mismatch) pts = smoothed_now;
+        }
         buf = gst_buffer_make_writable(buf);
         syncwave::JitterVerdict v = priv->jb.insert(timestamp_us, duration, pts, now,
                                                     syncwave::JitterPayload(buf, unref_buffer));
@@ -461,6 +483,15 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
     gst_syncwave_jitter_wake(priv);
   }
 
+  if (warn_mismatch) {
+    GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                        ("The pipeline clock does not follow the sender's clock: playing "
+                         "without synchronization"),
+                        ("sender time is more than %" GST_TIME_FORMAT
+                         " away from the clock; use syncwavesink (it selects the sender's "
+                         "clock), a realtime clock, or mode=slave",
+                         GST_TIME_ARGS(CLOCK_MISMATCH)));
+  }
   if (announce) {
     std::string key = address_key(host, port);
     GST_WARNING_OBJECT(self, "ignoring datagrams from another sender %s", key.c_str());
@@ -680,6 +711,7 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
     priv->jb.reset();
     priv->skew.reset();
     priv->last_base_time = GST_CLOCK_TIME_NONE;
+    priv->clock_mismatch = false;
     priv->have_header = false;
     priv->locked = false;
     priv->locked_last_heard = GST_CLOCK_TIME_NONE;
@@ -786,8 +818,9 @@ static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
       G_TYPE_UINT64, priv->malformed + js.invalid, "before-header", G_TYPE_UINT64,
       priv->before_header, "headers", G_TYPE_UINT64, priv->headers, "held", G_TYPE_UINT,
       (guint)priv->jb.held(), "sender-changes", G_TYPE_UINT64, priv->sender_changes,
-      "format-changes", G_TYPE_UINT64, priv->format_resets, "sender", G_TYPE_STRING, sender.c_str(),
-      "latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
+      "format-changes", G_TYPE_UINT64, priv->format_resets, "clock-mismatch", G_TYPE_BOOLEAN,
+      (gboolean)priv->clock_mismatch, "sender", G_TYPE_STRING, sender.c_str(), "latency-ms",
+      G_TYPE_UINT, priv->latency_ms, NULL);
   if (priv->skew.has_base())
     gst_structure_set(s, "clock-offset-us", G_TYPE_INT64,
                       (gint64)((priv->skew.offset_ns() + (gint64)base_time) / 1000), NULL);
@@ -921,9 +954,11 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
    * level-ms (how far ahead of playout the newest packet is), loss-events, lost-ms,
    * discontinuities (silences), overflow, malformed (and malformed-<reason> as in
    * syncwavedepay: they are dropped here first), before-header, headers, held,
-   * sender-changes, format-changes, sender ("HOST:PORT" of the locked sender, ""
-   * when unknown), latency-ms; clock-offset-us (arrival clock time - sender time,
-   * minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream.
+   * sender-changes, format-changes, clock-mismatch (synced mode, but the clock does
+   * not read the sender's timebase: playing on slave timing), sender ("HOST:PORT"
+   * of the locked sender, "" when unknown), latency-ms; clock-offset-us (arrival
+   * clock time - sender time, minimum-filtered) once a packet arrived and drift-ppm
+   * after 10 s of stream.
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

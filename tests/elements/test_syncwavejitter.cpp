@@ -167,6 +167,11 @@ TEST_F(JitterTest, InOrderPacketsGoOutAtOnceWithTheirRunningTime) {
     expect_packet(i, i == 0);
   }
   EXPECT_EQ(stat(h, "pushed"), 5u);
+  GstStructure* s = stats(h);
+  gboolean mismatch = TRUE;
+  EXPECT_TRUE(gst_structure_get_boolean(s, "clock-mismatch", &mismatch));
+  EXPECT_FALSE(mismatch);
+  gst_structure_free(s);
   EXPECT_EQ(stat(h, "lost"), 0u);
   EXPECT_TRUE(take_losses(h).empty());
 }
@@ -554,6 +559,42 @@ TEST_F(JitterTest, NewBaseTimeRestartsTheTimeline) {
   EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT));
   gst_buffer_unref(b);
   EXPECT_TRUE(take_losses(h).empty());
+}
+
+TEST_F(JitterTest, SyncedModeOnAClockThatIsNotTheSendersFallsBackToSlaveTiming) {
+  h = gst_harness_new("syncwavejitter");
+  gst_harness_use_testclock(h);
+  gst_harness_set_src_caps_str(h, "application/x-syncwave");
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  // A monotonic-like clock: 5 s, while the sender stamps epoch time.
+  const GstClockTime t0 = 5 * GST_SECOND;
+  gst_harness_set_time(h, t0);
+  push_header();
+  gst_buffer_unref(gst_harness_pull(h));
+  for (int i = 0; i < 5; i++) {
+    const GstClockTime arrival = t0 + i * kPacket + GST_MSECOND;
+    gst_harness_set_time(h, arrival);
+    ASSERT_EQ(gst_harness_push(h, datagram(audio_bytes(ts(i)), arrival)), GST_FLOW_OK);
+    GstBuffer* b = gst_harness_pull(h);
+    // Played on arrival times, not held for decades.
+    EXPECT_EQ(GST_BUFFER_PTS(b), t0 + i * kPacket + GST_MSECOND);
+    EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), i == 0);
+    gst_buffer_unref(b);
+  }
+  GstStructure* s = stats(h);
+  gboolean mismatch = FALSE;
+  EXPECT_TRUE(gst_structure_get_boolean(s, "clock-mismatch", &mismatch));
+  EXPECT_TRUE(mismatch);
+  gst_structure_free(s);
+  int warnings = 0;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    warnings++;
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(warnings, 1);
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
 }
 
 TEST_F(JitterTest, SlaveModeGivesSmoothTimesFromJitteryArrivals) {
