@@ -226,6 +226,8 @@ PULSE_NAMES = {
     "snapcast-opus": "Snapcast 0.26 (opus, 1000 ms buffer)",
     "syncwave-raw": "SyncWave raw (syncwavesink, latency 60 ms)",
     "syncwave-opus": "SyncWave Opus 128 kb/s (syncwavesink, latency 60 ms)",
+    "snapcast-pcm-join": "Snapcast 0.26 (pcm), 2nd client joins 5 s later",
+    "syncwave-raw-join": "SyncWave raw, 2nd receiver joins 5 s later",
 }
 
 
@@ -275,7 +277,9 @@ def pulse_section(res):
                  "interleaved. 1 sample = 20.8 µs. Median [min–max] over runs of each run's "
                  "statistic. Offsets from the cross-correlation of the two receivers in the null "
                  "sink's monitor, 200 ms windows every 100 ms, times from the moment both are "
-                 "audible.")
+                 "audible (in the join cases: from the moment the late receiver is heard). "
+                 "Receivers that play from the same start (all but the join cases) start "
+                 "before the sender or together with the server.")
     for k, v in res.get("skipped", {}).items():
         lines.append(f"- {k}: not measured here: {v}.")
     cpu_lines = _table(["system", "receiver CPU s/min", "receiver peak RSS MiB",

@@ -28,6 +28,7 @@ import time
 SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 RATE = 48000
 MULTI = 8  # receivers in the largest fan-out sync run
+JOIN_AFTER_S = 5  # in the -join cases, the second receiver starts this much later
 
 
 # ---------------------------------------------------------------- helpers
@@ -464,6 +465,9 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
     t0 = time.monotonic()
     servers, clients = [], []
     info = {}
+    join = case.endswith("-join")
+    if join:
+        info["joined_after_s"] = JOIN_AFTER_S
     try:
         if case == "plain":
             srv = subprocess.Popen([bench.prog("bench-plain-sync"), "serve"], env=env,
@@ -492,6 +496,8 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                                   f"--stream.codec={codec}", "--logging.sink=null"], env))
             time.sleep(0.5)
             for i, dev in enumerate(("rxa", "rxb")):
+                if i == 1 and join:
+                    time.sleep(JOIN_AFTER_S)
                 clients.append(Child(["snapclient", "-h", "127.0.0.1", "-p", str(sport),
                                       "--hostID", f"bench{i}", "--player", "pulse", "-s", dev,
                                       "--logsink", "null"], env))
@@ -502,13 +508,17 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             ports = [free_port(), free_port()]
             enc = (["audioconvert", "!", "opusenc", "bitrate=128000", "frame-size=10", "!"]
                    if opus else ["audioconvert", "!", "audio/x-raw,format=F32LE", "!"])
-            # Receivers first: a receiver that joins a running stream waits for the
-            # next header (every 1000 packets: 10 s of Opus at 10 ms frames).
-            for p, dev in zip(ports, ("rxa", "rxb")):
-                clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
-                                      "address=127.0.0.1", "!", "syncwavesink",
-                                      f"clock=net://127.0.0.1:{cport}",
-                                      f"audio-sink=pulsesink device={dev}"], env))
+            # Receivers first (in a -join case only the first one): a receiver that
+            # joins a running stream waits for the next header (every 1000 packets:
+            # 3.3 s of raw, 10 s of Opus at 10 ms frames).
+            def receiver(p, dev):
+                return Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
+                              "address=127.0.0.1", "!", "syncwavesink",
+                              f"clock=net://127.0.0.1:{cport}",
+                              f"audio-sink=pulsesink device={dev}"], env)
+            clients.append(receiver(ports[0], "rxa"))
+            if not join:
+                clients.append(receiver(ports[1], "rxb"))
             time.sleep(0.3)
             servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                                   "rawaudioparse", "format=pcm", "pcm-format=s16le",
@@ -517,6 +527,9 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                                  ["syncwavepay", f"time-provider-port={cport}", "!",
                                   "multiudpsink",
                                   "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)], env))
+            if join:
+                time.sleep(JOIN_AFTER_S)
+                clients.append(receiver(ports[1], "rxb"))
             info["latency_ms"] = 60
         time.sleep(seconds)
     finally:
@@ -669,16 +682,16 @@ def bench_pulse(bench):
         return
     cases = ["plain"]
     if bench.snapcast:
-        cases += ["snapcast-pcm", "snapcast-opus"]
+        cases += ["snapcast-pcm", "snapcast-opus", "snapcast-pcm-join"]
     else:
         out["skipped"]["snapcast"] = "snapserver/snapclient not installed (apt-get install snapserver snapclient)"
     if bench.has("syncwavepay", "syncwavesink"):
-        cases += ["syncwave-raw", "syncwave-opus"]
+        cases += ["syncwave-raw", "syncwave-opus", "syncwave-raw-join"]
     else:
         out["skipped"]["syncwave"] = "syncwavesink not built yet in this tree"
     reps = 1 if bench.quick else 3
-    seconds = 10 if bench.quick else 25
-    noise = make_noise(bench, seconds + 20)
+    seconds = 10 if bench.quick else 20
+    noise = make_noise(bench, seconds + 30)
     pulse = Pulse(bench.tmp)
     pulse.start(bench.env)
     try:
