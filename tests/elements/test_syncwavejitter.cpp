@@ -432,6 +432,20 @@ TEST_F(JitterTest, PlaysTheChosenSender) {
   gst_structure_free(s);
 }
 
+TEST_F(JitterTest, ChosenHostOnAnyPort) {
+  start({"sender=localhost"});  // a name, resolved when set
+  for (int i = 0; i < 3; i++) {
+    GstBuffer* other = datagram(audio_bytes(ts(i) + 3000));
+    add_sender(other, "192.0.2.1", 5555);
+    gst_harness_push(h, other);
+    GstBuffer* chosen = datagram(audio_bytes(ts(i)));
+    add_sender(chosen, "127.0.0.1", 41000);
+    gst_harness_push(h, chosen);
+  }
+  for (int i = 0; i < 3; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(stat(h, "foreign-packets"), 3u);
+}
+
 TEST_F(JitterTest, SilentSenderIsReplacedByTheNextOne) {
   start();
   GstBuffer* b = datagram(audio_bytes(ts(0)));
