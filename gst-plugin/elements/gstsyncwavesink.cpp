@@ -54,6 +54,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
 #define DEFAULT_DELAY_MS 0
+#define DEFAULT_DRIFT_CORRECTION TRUE
 #define DEFAULT_CLOCK_TIMEOUT_MS 2000
 #define DEFAULT_AUTO_CLOCK_PORT syncwave::kDefaultNetClockPort
 #define MAX_DELAY_MS 10000
@@ -78,6 +79,7 @@ enum {
   PROP_VOLUME,
   PROP_MUTE,
   PROP_DELAY,
+  PROP_DRIFT_CORRECTION,
   PROP_STATS,
 };
 
@@ -112,6 +114,7 @@ struct SyncWaveSinkPrivate {
   gdouble volume = DEFAULT_VOLUME;
   gboolean mute = DEFAULT_MUTE;
   gint delay_ms = DEFAULT_DELAY_MS;
+  bool drift_enabled = DEFAULT_DRIFT_CORRECTION;
 
   /* Children (owned by the bin). */
   GstElement* jitter = nullptr;
@@ -130,6 +133,7 @@ struct SyncWaveSinkPrivate {
   GstClock* clock = nullptr;
   std::string clock_in_use;
   std::string sender_host;
+  std::atomic<bool> sender_known{false};
   bool auto_started = false;
   bool auto_fallback = false;
   std::thread auto_thread;
@@ -233,8 +237,11 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
     return FALSE;
   }
-  gst_bin_add(GST_BIN(self), sink); /* the bin takes the floating ref, or ours */
-  if (!g_object_is_floating(sink)) gst_object_unref(sink);
+  /* A new element's floating ref goes to the bin; for the user's element the bin
+   * takes its own and we drop the one taken above. */
+  const bool floating = g_object_is_floating(sink);
+  gst_bin_add(GST_BIN(self), sink);
+  if (!floating) gst_object_unref(sink);
   if (!gst_element_link(priv->convert2, sink)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Cannot link the audio sink"), (NULL));
     gst_bin_remove(GST_BIN(self), sink);
@@ -337,6 +344,11 @@ static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint por
     return;
   }
   if (!synced) {
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->auto_fallback = true;
+      priv->clock_in_use = "system (auto fallback)";
+    }
     GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
                         ("No SyncWave time provider answered at %s:%u within %" G_GUINT64_FORMAT
                          " ms; playing on the system clock (receivers stay in sync only if the "
@@ -345,9 +357,6 @@ static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint por
                         ("%s", err ? err->message : "no answer"));
     gst_clear_object(&net);
     g_clear_error(&err);
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->auto_fallback = true;
-    priv->clock_in_use = "system (auto fallback)";
     return;
   }
   GstClock* old;
@@ -373,8 +382,11 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
   SyncWaveSinkPrivate* priv = self->priv;
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf);
+  /* Once the sender is known this is the packet path: no lock. */
+  if (priv->sender_known) return GST_PAD_PROBE_OK;
   if (meta == NULL || !G_IS_INET_SOCKET_ADDRESS(meta->addr)) return GST_PAD_PROBE_OK;
   std::lock_guard<std::mutex> lk(priv->lock);
+  priv->sender_known = true;
   if (!priv->sender_host.empty()) return GST_PAD_PROBE_OK;
   GInetAddress* addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(meta->addr));
   gchar* host = g_inet_address_to_string(addr);
@@ -575,17 +587,29 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT(self));
   GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
   GstBuffer* out = NULL;
+  /* The device clock and ring buffer may call into the audio server (pulsesink takes
+   * its mainloop lock): read them before taking our lock. */
+  GstClock* dev = NULL;
+  GstElement* dsink = NULL;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    GstClock* dev = get_device_clock(priv);
-    if (priv->device_sink != NULL) {
-      GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(priv->device_sink)->ringbuffer;
-      if (rb != NULL && gst_audio_ring_buffer_is_acquired(rb) && priv->info_valid)
-        priv->sink_delay_us = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb),
-                                                        G_USEC_PER_SEC, rb->spec.info.rate);
-    }
+    if (get_device_clock(priv)) dev = GST_CLOCK(gst_object_ref(priv->device_clock));
+    if (priv->device_sink) dsink = GST_ELEMENT(gst_object_ref(priv->device_sink));
+  }
+  gint64 sink_delay_us = -1;
+  if (dsink != NULL) {
+    GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(dsink)->ringbuffer;
+    if (rb != NULL && gst_audio_ring_buffer_is_acquired(rb) && rb->spec.info.rate > 0)
+      sink_delay_us = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb), G_USEC_PER_SEC,
+                                                rb->spec.info.rate);
+  }
+  const GstClockTime now = master ? gst_clock_get_time(master) : GST_CLOCK_TIME_NONE;
+  const GstClockTime dev_now = dev ? gst_clock_get_internal_time(dev) : 0;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (sink_delay_us >= 0) priv->sink_delay_us = sink_delay_us;
     if (dev == NULL || master == NULL || dev == master || seg_event == NULL || !priv->info_valid ||
-        !GST_BUFFER_PTS_IS_VALID(buf)) {
+        !GST_BUFFER_PTS_IS_VALID(buf) || !priv->drift_enabled) {
       goto done;
     }
     const GstSegment* seg;
@@ -598,8 +622,6 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
      * from its clock) mapped through what was written, to the content's running time;
      * against the running time the shared clock reads now. Their difference moves
      * only when the device drifts: the phase error is its change since the anchor. */
-    GstClockTime now = gst_clock_get_time(master);
-    GstClockTime dev_now = gst_clock_get_internal_time(dev);
     const double dev_frames = (double)dev_now * rate / GST_SECOND;
     double err_ns = 0;
     bool have_error = false;
@@ -639,6 +661,8 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     out = resample_buffer(priv, buf);
   }
 done:
+  if (dev) gst_object_unref(dev);
+  if (dsink) gst_object_unref(dsink);
   if (seg_event) gst_event_unref(seg_event);
   if (master) gst_object_unref(master);
   if (out != NULL) {
@@ -713,6 +737,7 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
       gst_clear_object(&priv->device_sink);
       priv->device_looked_up = false;
       priv->sender_host.clear();
+      priv->sender_known = false;
       priv->auto_started = false;
       priv->auto_fallback = false;
       gst_clear_object(&priv->clock);
@@ -841,6 +866,11 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
       if (priv->vol) g_object_set(priv->vol, "mute", priv->mute, NULL);
       break;
     }
+    case PROP_DRIFT_CORRECTION: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->drift_enabled = g_value_get_boolean(value);
+      break;
+    }
     case PROP_DELAY: {
       gint d = g_value_get_int(value);
       {
@@ -895,6 +925,9 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
       break;
     case PROP_MUTE:
       g_value_set_boolean(value, priv->mute);
+      break;
+    case PROP_DRIFT_CORRECTION:
+      g_value_set_boolean(value, priv->drift_enabled);
       break;
     case PROP_DELAY:
       g_value_set_int(value, priv->delay_ms);
@@ -1022,6 +1055,18 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
       g_param_spec_int(
           "delay", "Delay", "Per-device delay in milliseconds (>= -latency)", -MAX_LATENCY_MS,
           MAX_DELAY_MS, DEFAULT_DELAY_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveSink:drift-correction:
+   * Resample to keep the audio device on the shared clock (when the audio sink is a
+   * GstAudioBaseSink with its own clock). Off: the audio passes untouched and the
+   * device's drift accumulates until the sink resyncs.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_DRIFT_CORRECTION,
+      g_param_spec_boolean(
+          "drift-correction", "Drift correction",
+          "Absorb the audio device's clock drift by resampling", DEFAULT_DRIFT_CORRECTION,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveSink:stats:

@@ -1,0 +1,155 @@
+// Two syncwavesink receivers playing into one PulseAudio null sink of a private daemon
+// this test starts: the real audio path, with pulsesink as the device. Checked: both
+// play for several seconds without error, the drift loop runs against pulsesink's
+// clock (drift-active, sink-delay-us known) within its bounds, and audio reaches the
+// null sink (its monitor is not silent). SYNC_PULSE_NODRIFT=1 turns drift correction
+// off, SYNC_PULSE_FAKE=1 replaces pulsesink by a fakesink, for comparisons by hand.
+// The sample-accurate offset between the two, read from the monitor, is measured by
+// the benchmark (tests/bench), not asserted here.
+
+#include <gst/app/app.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pulse_daemon.h"
+#include "udp_port.h"
+
+namespace {
+
+class GstEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { gst_init(nullptr, nullptr); }
+};
+const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
+
+GstElement* launch(const std::string& desc) {
+  GError* err = nullptr;
+  GstElement* p = gst_parse_launch(desc.c_str(), &err);
+  EXPECT_NE(p, nullptr) << desc << ": " << (err ? err->message : "");
+  g_clear_error(&err);
+  return p;
+}
+
+// Pops errors; returns the first error text, or "".
+std::string bus_error(GstElement* pipe) {
+  GstBus* bus = gst_element_get_bus(pipe);
+  std::string text;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR)) {
+    GError* err = nullptr;
+    gst_message_parse_error(m, &err, nullptr);
+    if (text.empty()) text = err->message;
+    g_clear_error(&err);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return text;
+}
+
+}  // namespace
+
+TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
+  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+  GstElementFactory* f = gst_element_factory_find("pulsesink");
+  if (!f) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
+  gst_object_unref(f);
+  syncwave_test::PulseDaemon pulse;
+  if (!pulse.start()) GTEST_SKIP() << "cannot start pulseaudio: " << pulse.error();
+  // The bin's `device` property makes a pulsesink; it finds the private daemon here.
+  setenv("PULSE_SERVER", pulse.server().c_str(), 1);
+
+  const uint16_t clock_port = syncwave_test::free_udp_port();
+  const uint16_t port_a = syncwave_test::free_udp_port();
+  const uint16_t port_b = syncwave_test::free_udp_port();
+  const std::string clock = "net://127.0.0.1:" + std::to_string(clock_port);
+
+  GstElement* tx = launch(
+      "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay header-interval=100 "
+      "time-provider-port=" +
+      std::to_string(clock_port) + " ! multiudpsink clients=127.0.0.1:" + std::to_string(port_a) +
+      ",127.0.0.1:" + std::to_string(port_b));
+  ASSERT_NE(tx, nullptr);
+  ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  auto receiver = [&](uint16_t port) {
+    return launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
+                  " ! syncwavesink name=rx latency=60 " +
+                  (getenv("SYNC_PULSE_NODRIFT") ? "drift-correction=false " : "") +
+                  "clock=" + clock +
+                  (getenv("SYNC_PULSE_FAKE") ? std::string(" audio-sink=\"fakesink sync=true\"")
+                                             : " device=" + pulse.sink_name()));
+  };
+  GstElement* ra = receiver(port_a);
+  GstElement* rb = receiver(port_b);
+  ASSERT_NE(ra, nullptr);
+  ASSERT_NE(rb, nullptr);
+  ASSERT_NE(gst_element_set_state(ra, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_set_state(rb, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  // The monitor of the null sink: is anything arriving?
+  GstElement* mon = launch("pulsesrc server=" + pulse.server() + " device=" + pulse.monitor_name() +
+                           " ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
+                           "appsink name=out sync=false max-buffers=2000");
+  ASSERT_NE(mon, nullptr);
+  GstElement* out = gst_bin_get_by_name(GST_BIN(mon), "out");
+  gst_element_set_state(mon, GST_STATE_PLAYING);
+
+  double peak = 0;
+  const gint64 end = g_get_monotonic_time() + 6 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end) {
+    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 100 * GST_MSECOND);
+    if (!s) continue;
+    GstMapInfo m;
+    GstBuffer* b = gst_sample_get_buffer(s);
+    if (gst_buffer_map(b, &m, GST_MAP_READ)) {
+      const float* f = reinterpret_cast<const float*>(m.data);
+      for (size_t i = 0; i < m.size / 4; i++) peak = std::max(peak, (double)std::fabs(f[i]));
+      gst_buffer_unmap(b, &m);
+    }
+    gst_sample_unref(s);
+  }
+
+  for (GstElement* r : {ra, rb}) {
+    EXPECT_EQ(bus_error(r), "");
+    GstElement* bin = gst_bin_get_by_name(GST_BIN(r), "rx");
+    GstStructure* st = nullptr;
+    g_object_get(bin, "stats", &st, NULL);
+    ASSERT_NE(st, nullptr);
+    gchar* text = gst_structure_to_string(st);
+    printf("receiver stats: %s\n", text);
+    g_free(text);
+    gboolean active = FALSE;
+    gint64 sink_delay = -1;
+    double drift = 1e9;
+    gst_structure_get_boolean(st, "drift-active", &active);
+    gst_structure_get_int64(st, "sink-delay-us", &sink_delay);
+    gst_structure_get_double(st, "drift-ppm", &drift);
+    // The loop runs against pulsesink's clock and stays within its bounds. (Its
+    // figures against PulseAudio's stream time are reported, not asserted: see
+    // docs/synchronization.md.)
+    EXPECT_TRUE(active);
+    EXPECT_GE(sink_delay, 0);
+    EXPECT_LE(std::fabs(drift), 1000.0);
+    gst_structure_free(st);
+    gst_object_unref(bin);
+  }
+  // Audio reaches the null sink. Two 0.3 sines exactly in phase would peak at 0.6;
+  // the sub-millisecond alignment through PulseAudio is not reached yet (see
+  // docs/synchronization.md), so only presence is asserted and the peak printed.
+  EXPECT_GT(peak, 0.1);
+  printf("monitor peak %.3f\n", peak);
+
+  for (GstElement* p : {mon, ra, rb, tx}) {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+  }
+  gst_object_unref(out);
+  unsetenv("PULSE_SERVER");
+}
