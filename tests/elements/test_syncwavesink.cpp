@@ -213,6 +213,24 @@ TEST(SyncWaveSink, PropertiesDefaultsAndValidation) {
   gst_object_unref(bin);
 }
 
+TEST(SyncWaveSink, MakesItsOwnAudioSink) {
+  // Without audio-sink the bin makes one (autoaudiosink, or pulsesink/alsasink with
+  // `device`) and keeps it alive across state changes.
+  GstElement* bin = gst_element_factory_make("syncwavesink", nullptr);
+  ASSERT_NE(bin, nullptr);
+  gst_object_ref_sink(bin);
+  for (int round = 0; round < 2; round++) {
+    gst_element_set_state(bin, GST_STATE_READY);
+    GstElement* sink = gst_bin_get_by_name(GST_BIN(bin), "audio-sink");
+    ASSERT_NE(sink, nullptr) << "round " << round;
+    EXPECT_TRUE(GST_IS_ELEMENT(sink));
+    EXPECT_EQ(GST_OBJECT_PARENT(sink), GST_OBJECT(bin));
+    gst_object_unref(sink);
+    gst_element_set_state(bin, GST_STATE_NULL);
+  }
+  gst_object_unref(bin);
+}
+
 TEST(SyncWaveSink, SystemClockIsRealtime) {
   Receiver rx("system");
   ASSERT_TRUE(rx.play());
