@@ -14,14 +14,16 @@
  *   `clock-timeout`, it warns and stays on the system clock.
  * - The latency query is answered with the latency upstream of the audio sink (the
  *   jitter's plus decoding), so the sink's own buffering does not move the render time.
- * - Drift [rate]: when the audio sink is a GstAudioBaseSink, its clock (the device's
- *   sample counter) is slaved to the shared clock by GStreamer, which only computes
- *   where each buffer should land; the data itself is never resampled, so drift
- *   accumulates until the sink jumps (alignment-threshold). Here a buffer probe
- *   resamples the audio (GstAudioResampler, cubic, variable rate) with the ratio of a
- *   DriftController (core/drift_controller.h), fed with the device position against
- *   the shared clock and the phase error between where the sink wants each buffer and
- *   where contiguous writing puts it. No sample is dropped or repeated.
+ * - Drift [rate]: GStreamer's audio sinks only compute where each buffer should land
+ *   (slave-method=resample); the data is never resampled, so drift accumulates until
+ *   the sink jumps (alignment-threshold). Here, when the audio sink is (or contains) a
+ *   GstAudioBaseSink, a buffer probe maps the device position (its GstAudioClock:
+ *   frames played minus the device delay) back through the buffers written to the
+ *   content playing now; against the running time the shared clock reads, its change
+ *   since an anchor is the phase error. A DriftController (core/drift_controller.h,
+ *   PI + rate feed-forward) turns it into a ratio and GstAudioResampler (cubic,
+ *   variable rate) applies it. No sample is dropped or repeated. `drift-correction`
+ *   turns it off; sinks without a clock (appsink, fakesink) are left untouched.
  * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
  *   not drop or insert samples.
  *
