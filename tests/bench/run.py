@@ -46,6 +46,14 @@ def free_port(kind=socket.SOCK_DGRAM):
     return port
 
 
+def free_ports(n):
+    """n distinct free UDP ports (all bound at once, then released)."""
+    socks, ports = bound_udp(n)
+    for s in socks:
+        s.close()
+    return ports
+
+
 def pct(values, p):
     """Percentile with linear interpolation (p in 0..100)."""
     v = sorted(values)
@@ -303,6 +311,9 @@ def bench_instructions(bench):
     if not shutil.which("valgrind"):
         out["error"] = "valgrind not installed"
         return
+    if bench.quick:
+        out["error"] = "not run in --quick mode"
+        return
     pd, jb = bench.prog("bench-paydepay"), bench.prog("bench-jitter")
     short, long_ = (2, 4) if bench.quick else (2, 6)
     for case in ("syncwave-raw", "rtp-l16", "identity-raw", "syncwave-opus", "rtp-opus",
@@ -313,8 +324,8 @@ def bench_instructions(bench):
         a = _callgrind_ir(bench, [pd, f"--case={case}", "--rounds=1", f"--seconds={short}"])
         b = _callgrind_ir(bench, [pd, f"--case={case}", "--rounds=1", f"--seconds={long_}"])
         out["paydepay"][case] = (b - a) / (long_ - short) if a and b else None
-    pk_short, pk_long = (1000, 2000) if bench.quick else (1000, 3000)
-    patterns = ("reorder5",) if bench.quick else ("inorder", "reorder5", "loss2")
+    pk_short, pk_long = 1000, 3000
+    patterns = ("reorder5", "loss2")
     for pattern in patterns:
         for case in ("syncwavejitter", "rtpjitterbuffer", "identity"):
             if not jb:
@@ -504,8 +515,8 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             info["buffer_ms"] = 1000
         elif case.startswith("syncwave"):
             opus = case.endswith("opus")
-            cport = free_port(socket.SOCK_DGRAM)
-            ports = [free_port(), free_port()]
+            ports = free_ports(3)
+            cport = ports.pop()
             enc = (["audioconvert", "!", "opusenc", "bitrate=128000", "frame-size=10", "!"]
                    if opus else ["audioconvert", "!", "audio/x-raw,format=F32LE", "!"])
             # Receivers first (in a -join case only the first one): a receiver that
@@ -577,8 +588,8 @@ def run_relay_case(bench, pulse, n, noise, seconds):
                               "--latency-msec=20"],
                              env=env, stdout=recf, stderr=subprocess.DEVNULL)
     procs, clients = [], []
-    ports = [free_port() for _ in range(n)]
-    cport = free_port()
+    ports = free_ports(n + 1)
+    cport = ports.pop()
     portfile = os.path.join(bench.tmp, "relay.port")
     if os.path.exists(portfile):
         os.unlink(portfile)
@@ -661,7 +672,7 @@ def bench_relay(bench):
     pulse.start(bench.env)
     try:
         for r in range(reps):
-            for n in (2, 4, 8):
+            for n in (2,) if bench.quick else (2, 4, 8):
                 log(f"  relay sync: {n} receivers run {r + 1}/{reps}")
                 try:
                     res = run_relay_case(bench, pulse, n, noise, seconds)
@@ -682,11 +693,13 @@ def bench_pulse(bench):
         return
     cases = ["plain"]
     if bench.snapcast:
-        cases += ["snapcast-pcm", "snapcast-opus", "snapcast-pcm-join"]
+        cases += ["snapcast-pcm"] if bench.quick else ["snapcast-pcm", "snapcast-opus",
+                                                       "snapcast-pcm-join"]
     else:
         out["skipped"]["snapcast"] = "snapserver/snapclient not installed (apt-get install snapserver snapclient)"
     if bench.has("syncwavepay", "syncwavesink"):
-        cases += ["syncwave-raw", "syncwave-opus", "syncwave-raw-join"]
+        cases += ["syncwave-raw"] if bench.quick else ["syncwave-raw", "syncwave-opus",
+                                                       "syncwave-raw-join"]
     else:
         out["skipped"]["syncwave"] = "syncwavesink not built yet in this tree"
     reps = 1 if bench.quick else 3
@@ -713,14 +726,16 @@ def bench_pulse(bench):
 # ---------------------------------------------------------------- bandwidth and fan-out
 
 
-def count_udp(ports, seconds):
+def bound_udp(count):
+    """`count` UDP sockets bound to free ports on 127.0.0.1 (kept open, so no two
+    share a port); returns (sockets, ports)."""
     socks = []
-    for p in ports:
+    for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", p))
+        s.bind(("127.0.0.1", 0))
         s.setblocking(False)
         socks.append(s)
-    return socks
+    return socks, [s.getsockname()[1] for s in socks]
 
 
 def drain(socks, seconds):
@@ -766,7 +781,7 @@ def sender_pipeline(kind, bitrate, clients, live=True):
 def bench_bandwidth(bench):
     out = {"rows": []}
     bench.results["bandwidth"] = out
-    seconds = 4 if bench.quick else 10
+    seconds = 2 if bench.quick else 8
     kinds = [("rtp-l16", 0), ("rtp-opus", 64000), ("rtp-opus", 128000), ("rtp-opus", 256000)]
     if bench.has("syncwavepay"):
         kinds = [("syncwave-raw", 0)] + kinds[:1] + [
@@ -774,9 +789,8 @@ def bench_bandwidth(bench):
     else:
         out["skipped"] = "syncwavepay not built yet in this tree"
     for kind, br in kinds:
-        port = free_port()
-        socks = count_udp([port], seconds)
-        c = Child(sender_pipeline(kind, br, [port]), bench.env)
+        socks, ports = bound_udp(1)
+        c = Child(sender_pipeline(kind, br, ports), bench.env)
         n, b, span = drain(socks, seconds)
         c.stop()
         for s in socks:
@@ -804,8 +818,7 @@ def bench_fanout(bench):
     else:
         out["skipped"] = "syncwavepay not built yet in this tree"
     targets = [1, 10, 100]
-    ports = [free_port() for _ in range(max(targets))]
-    socks = count_udp(ports, 0)  # bound, never read: the kernel drops, no ICMP
+    socks, ports = bound_udp(max(targets))  # bound, never read: the kernel drops, no ICMP
     try:
         for r in range(reps):
             for n in targets:
