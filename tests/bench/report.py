@@ -21,6 +21,12 @@ def _f(triple, digits=2, unit=""):
     return f"{m:.{digits}f}{unit} [{lo:.{digits}f}–{hi:.{digits}f}]"
 
 
+def _when(res):
+    if isinstance(res, dict) and res.get("measured"):
+        return [f"Measured {res['measured']}.", ""]
+    return []
+
+
 def _table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in rows:
@@ -323,6 +329,41 @@ def relay_section(res):
     return lines
 
 
+def render_section(res):
+    if not res:
+        return ["Not run."]
+    if res.get("error"):
+        return [f"Not measured: {res['error']}"]
+    table = []
+    for n, runs in res["cases"].items():
+        ok = [r for r in runs if "error" not in r]
+        errs = [r["error"] for r in runs if "error" in r]
+        if not ok:
+            table.append([n, f"failed: {errs[0][:150]}" if errs else "no run"] + [""] * 7)
+            continue
+        table.append([n, f"{len(ok)}" + (f" (+{len(errs)} failed)" if errs else ""),
+                      _f(_ms([r["median_us"] for r in ok]), 0),
+                      _f(_ms([r["p50_abs_us"] for r in ok]), 0),
+                      _f(_ms([r["p99_abs_us"] for r in ok]), 0),
+                      _f(_ms([r["max_abs_us"] for r in ok]), 0),
+                      _f(_ms([r["e2e_median_dev_us"] for r in ok]), 0) + " / " +
+                      _f(_ms([r["e2e_p99_abs_dev_us"] for r in ok]), 0),
+                      sum(r.get("late", 0) for r in ok),
+                      _f(_ms([r.get("client_cpu_s_per_min") for r in ok]), 2)])
+    lines = _table(["receivers", "runs", "offset median µs (signed)", "|offset| p50 µs",
+                    "p99 µs", "max µs", "receiver 0 end-to-end − latency: median / p99 µs",
+                    "late packets", "CPU s/min per receiver"], table)
+    lines += ["", f"{res.get('reps')} run(s) of {res.get('seconds')} s per receiver count. "
+              "Separate processes (`bench-render receive`), each `udpsrc ! syncwavesink "
+              "clock=net://sender latency=60` into a fakesink (sync=true); at every render the "
+              "receiver logs the ramp-coded index of the buffer's first sample and "
+              "CLOCK_REALTIME, which all processes on the host share. Offsets of every "
+              "receiver against receiver 0 for the same sample, pooled, from 2 s after the "
+              "first render. Receiver 0 is fed straight by the sender, the others through "
+              "syncwave-impair (2 % loss, ±10 ms jitter, delay up to 30 ms). Raw float32."]
+    return lines
+
+
 def bandwidth_section(res):
     if not res:
         return ["Not run."]
@@ -388,7 +429,9 @@ def print_table(meta, results):
                 ("End-to-end latency", latency_section(results.get("latency")))]
     sync, cpu = pulse_section(results.get("pulse"))
     sections += [("Sync through PulseAudio", sync), ("Receiver CPU and memory", cpu),
-                 ("Sync of 2 to 8 receivers through the impairment relay",
+                 ("Sync at the render position (software), 2 to 8 receivers",
+                  render_section(results.get("render"))),
+                 ("Sync of 2 to 8 receivers through the impairment relay, via PulseAudio",
                   relay_section(results.get("relay"))),
                  ("Bandwidth", bandwidth_section(results.get("bandwidth"))),
                  ("Sender fan-out", fanout_section(results.get("fanout")))]
@@ -418,7 +461,7 @@ def write_report(path, meta, results, partial=False):
         "tests/bench/run.sh build            # everything, ~15 min on 2 cores",
         "tests/bench/run.sh build --quick    # smoke run, ~2 min",
         "tests/bench/run.sh build --only=pulse   # some benchmarks: paydepay, jitter, "
-        "instructions, latency, pulse, relay, bandwidth, fanout",
+        "instructions, latency, pulse, relay, render, bandwidth, fanout",
         "```",
         "",
         "Needs pulseaudio, pulseaudio-utils (parec), valgrind (instruction counts) and, for the "
@@ -429,7 +472,9 @@ def write_report(path, meta, results, partial=False):
         "",
         "## This run",
         "",
-        f"- Date: {m['date']}" + (" (partial run: only some benchmarks)" if partial else ""),
+        f"- Date: {m['date']}" + (f" (this run re-measured only: {', '.join(partial)}; the "
+                                  "other sections keep the figures of the previous run, "
+                                  "each with its own date below)" if partial else ""),
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, kernel {m['kernel']}",
         f"- Load average (1/5/15 min) at start: {m.get('load_start', '?')}, at end: "
         f"{m.get('load_end', '?')} (the machine is shared: figures taken under load are "
@@ -445,19 +490,22 @@ def write_report(path, meta, results, partial=False):
         "",
         f"`{results.get('paydepay', {}).get('command', 'bench-paydepay')}`",
         "",
-    ]
+    ] + _when(results.get("paydepay"))
     out += paydepay_section(results.get("paydepay"))
     out += ["", "rtpL16 carries 16-bit samples and SyncWave raw float32, so SyncWave moves twice "
             "the bytes and more packets per audio second: compare per audio second.", "",
             "## 2. Jitter buffering", "",
             f"`{results.get('jitter', {}).get('command', 'bench-jitter')}`", ""]
+    out += _when(results.get("jitter"))
     out += jitter_section(results.get("jitter"))
     out += ["", "### Instruction counts (items 1 and 2 without timing noise)", "",
             f"`{(results.get('instructions') or {}).get('command', 'valgrind --tool=callgrind')}`",
             ""]
+    out += _when(results.get("instructions"))
     out += instructions_section(results.get("instructions"))
     out += ["", "## 3. End-to-end latency (capture timestamp to render)", "",
             f"`{(results.get('latency') or {}).get('command', 'bench-latency')}`", ""]
+    out += _when(results.get("latency"))
     out += latency_section(results.get("latency"))
     out += ["", "Target (issue 3): equal to the configured latency within 1 ms; no late packets "
             "at 20 ms.",
@@ -469,16 +517,24 @@ def write_report(path, meta, results, partial=False):
             "channels measured by cross-correlation (`bench-sync-analyze`), the same way for "
             "every system.",
             "", "`tests/bench/run.sh BUILD --only=pulse`", ""]
+    out += _when(results.get("pulse"))
     out += sync
     out += ["", "Targets (issue 3): median ≤ 1 sample (21 µs), p95 ≤ 4 samples (83 µs), "
             "max ≤ 250 µs, within 2 s of joining, no dropout — tighter than Snapcast and plain "
             "GStreamer in the same run.",
-            "", "### 2 to 8 receivers through the impairment relay", "",
+            "", "### At the render position in software, 2 to 8 receivers (separate processes) "
+            "through the impairment relay", "",
+            "`tests/bench/run.sh BUILD --only=render`", ""]
+    out += _when(results.get("render"))
+    out += render_section(results.get("render"))
+    out += ["", "Target (issue 3): p99 ≤ 100 µs between two receivers on loopback with the net "
+            "clock, under that jitter and loss.",
+            "", "### 2 to 8 receivers through the impairment relay, at PulseAudio's output", "",
             "`tests/bench/run.sh BUILD --only=relay`", ""]
+    out += _when(results.get("relay"))
     out += relay_section(results.get("relay"))
     out += ["", "Measured at PulseAudio's output (the null sink's monitor), which includes each "
-            "pulsesink's own placement; a software render-position probe (issue 3's p99 ≤ "
-            "100 µs target) is not part of this runner yet.", "",
+            "pulsesink's own placement of the stream.", "",
             "## 5. CPU", "", "### Receiver (and server/sender) CPU, from the PulseAudio runs", "",
             "Whole processes: snapclient, `gst-launch-1.0 ... syncwavesink`, the plain "
             "receiver; CPU seconds per minute of running, and peak RSS (item 7).", ""]
@@ -487,10 +543,12 @@ def write_report(path, meta, results, partial=False):
             "for PCM, 0.48 for Opus; snapserver 0.81 and 1.3.",
             "", "### Sender fan-out: 1, 10 and 100 unicast targets", "",
             "`tests/bench/run.sh BUILD --only=fanout`", ""]
+    out += _when(results.get("fanout"))
     out += fanout_section(results.get("fanout"))
     out += ["", "Target: adding a unicast target costs under 0.1 % of a core.",
             "", "## 6. Bandwidth per receiver", "", "`tests/bench/run.sh BUILD --only=bandwidth`",
             ""]
+    out += _when(results.get("bandwidth"))
     out += bandwidth_section(results.get("bandwidth"))
     out += ["", "## 7. Memory", "", "Peak RSS of receivers and senders is in the CPU table "
             "of section 5 (VmHWM of each process, read just before it is stopped).", ""]

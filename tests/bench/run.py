@@ -8,7 +8,9 @@ one run so machine noise hits all of them, prints a table and rewrites
 docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
 not built yet, tool missing) is reported as such, never invented.
 
-Benchmarks (names for --only): paydepay, jitter, instructions, latency, pulse, relay, bandwidth, fanout.
+Benchmarks (names for --only): paydepay, jitter, instructions, latency, pulse, relay, render, bandwidth,
+fanout. With --only, the other sections keep the figures of the previous run
+(BUILD/bench-results.json).
 """
 
 import datetime
@@ -652,6 +654,124 @@ def _keep_channels(path, total, keep):
     return path
 
 
+def run_render_case(bench, n, seconds):
+    """n receivers (bench-render, separate processes) with fakesink renders: receiver
+    0 straight from the sender, 1..n-1 through syncwave-impair (2 % loss, +-10 ms
+    jitter, delay growing to 30 ms); net clock from the sender."""
+    env = bench.env
+    relay_bin = os.path.join(bench.build, "tests", "tools", "syncwave-impair")
+    prog = bench.prog("bench-render")
+    ports = free_ports(n)
+    portfile = os.path.join(bench.tmp, "relay-render.port")
+    if os.path.exists(portfile):
+        os.unlink(portfile)
+    procs, clients, outs = [], [], []
+    latency_ms = 60
+    try:
+        dests = []
+        for k in range(1, n):
+            delay = round(30 * k / max(1, n - 1))
+            dests += ["-t", f"127.0.0.1:{ports[k]},delay={delay}ms,jitter=10ms,loss=2%"]
+        if dests:
+            procs.append(Child([relay_bin, "--seed=1", f"--port-file={portfile}", "-q"] + dests,
+                               env))
+            for _ in range(100):
+                if os.path.exists(portfile) and open(portfile).read().strip():
+                    break
+                time.sleep(0.05)
+            rport = int(open(portfile).read().strip())
+        targets = [f"127.0.0.1:{ports[0]}"] + ([f"127.0.0.1:{rport}"] if dests else [])
+        sender = subprocess.Popen([prog, "send", "--targets=" + ",".join(targets),
+                                   f"--seconds={seconds + 2}"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+        line = sender.stdout.readline()
+        cport = int(line.strip().split("=")[1])
+        for k in range(n):
+            f = tempfile.TemporaryFile(mode="w+")
+            outs.append(f)
+            clients.append(Child([prog, "receive", f"--port={ports[k]}",
+                                  f"--clock=net://127.0.0.1:{cport}", f"--latency={latency_ms}",
+                                  f"--seconds={seconds + 3}"], env, stdout=f))
+        capture0 = int(sender.stdout.readline().strip().split("=")[1])
+        sender.wait(seconds + 30)
+        for c in clients:
+            c.wait(30)
+    finally:
+        stop_all(clients)
+        stop_all(procs)
+    period = 1 << 18
+    renders, stats = [], []
+    for f in outs:
+        f.seek(0)
+        d = {}
+        st = ""
+        for line in f:
+            if line.startswith("r "):
+                _, k0, now = line.split()
+                k0, now = int(k0), int(now)
+                exp = (now - latency_ms * 1e6 - capture0) * RATE / 1e9
+                idx = k0 + period * round((exp - k0) / period)
+                d[idx] = now
+            elif line.startswith("stats "):
+                st = line[6:]
+        renders.append(d)
+        stats.append(st)
+    if not renders or not renders[0]:
+        return {"error": "receiver 0 rendered nothing"}
+    first = min(renders[0])
+    skip = first + 2 * RATE  # settle: from 2 s after the first render
+    offsets, e2e = [], []
+    for idx, t0 in renders[0].items():
+        if idx < skip:
+            continue
+        e2e.append((t0 - (capture0 + idx * 1e9 / RATE)) / 1e3 - latency_ms * 1e3)
+        for d in renders[1:]:
+            if idx in d:
+                offsets.append((d[idx] - t0) / 1e3)
+    absd = [abs(o) for o in offsets]
+    import re
+    late = 0
+    for st in stats:
+        m = re.search(r"(?:^|, )late=\(guint64\)(\d+)", st)
+        if m:
+            late += int(m.group(1))
+    return {"receivers": n, "pairs": len(offsets),
+            "median_us": pct(offsets, 50) if offsets else float("nan"),
+            "p50_abs_us": pct(absd, 50) if absd else float("nan"),
+            "p99_abs_us": pct(absd, 99) if absd else float("nan"),
+            "max_abs_us": max(absd) if absd else float("nan"),
+            "e2e_median_dev_us": pct(e2e, 50) if e2e else float("nan"),
+            "e2e_p99_abs_dev_us": pct([abs(x) for x in e2e], 99) if e2e else float("nan"),
+            "renders": [len(d) for d in renders], "late": late,
+            "client_cpu_s_per_min": statistics.mean(
+                [c.cpu / c.wall * 60 for c in clients if c.cpu is not None and c.wall]
+            ) if clients else None}
+
+
+def bench_render(bench):
+    out = {"cases": {}}
+    bench.results["render"] = out
+    relay_bin = os.path.join(bench.build, "tests", "tools", "syncwave-impair")
+    if not bench.has("syncwavepay", "syncwavesink"):
+        out["error"] = "syncwavesink not built yet in this tree"
+        return
+    if not os.path.exists(relay_bin) or not bench.prog("bench-render"):
+        out["error"] = "syncwave-impair or bench-render not built"
+        return
+    reps = 1 if bench.quick else 2
+    seconds = 8 if bench.quick else 15
+    for r in range(reps):
+        for n in (2,) if bench.quick else (2, 4, 8):
+            log(f"  render sync: {n} receivers run {r + 1}/{reps}")
+            try:
+                res = run_render_case(bench, n, seconds)
+            except Exception as e:
+                res = {"error": f"{type(e).__name__}: {e}"}
+            out["cases"].setdefault(str(n), []).append(res)
+    out["seconds"] = seconds
+    out["reps"] = reps
+
+
 def bench_relay(bench):
     out = {"cases": {}}
     bench.results["relay"] = out
@@ -868,7 +988,7 @@ def main(argv):
     steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter),
              ("instructions", bench_instructions),
              ("latency", bench_latency), ("pulse", bench_pulse),
-             ("relay", bench_relay),
+             ("relay", bench_relay), ("render", bench_render),
              ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
     try:
         for name, fn in steps:
@@ -892,12 +1012,28 @@ def main(argv):
             "duration_s": time.monotonic() - started,
             "command": "tests/bench/run.sh " + " ".join(argv)}
     raw_path = os.path.join(bench.build, "bench-results.json")
+    date = machine["date"]
+    for r in bench.results.values():
+        if isinstance(r, dict):
+            r["measured"] = date
+    if only and os.path.exists(raw_path):
+        # Keep the other sections' figures from the previous run, marked as such.
+        try:
+            with open(raw_path) as f:
+                prev = json.load(f)
+            for name, r in prev.get("results", {}).items():
+                if name not in bench.results:
+                    r.setdefault("measured", prev.get("meta", {}).get("machine", {}).get("date"))
+                    bench.results[name] = r
+            meta["merged_from"] = prev.get("meta", {}).get("command")
+        except (OSError, ValueError):
+            pass
     with open(raw_path, "w") as f:
         json.dump({"meta": meta, "results": bench.results}, f, indent=1)
     print_table(meta, bench.results)
     if docs:
         path = os.path.join(SRC_ROOT, "docs", "benchmarks.md")
-        write_report(path, meta, bench.results, partial=bool(only))
+        write_report(path, meta, bench.results, partial=sorted(only) if only else None)
         log(f"wrote {path} (raw figures in {raw_path})")
     return 0
 

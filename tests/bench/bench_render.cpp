@@ -1,0 +1,216 @@
+// bench-render: render-position sync of separate receiver processes, in software.
+//
+//   bench-render send --targets=H:P[,H:P...] --seconds=S
+//       A live sender on the host's realtime clock: appsrc (10 ms buffers of a ramp
+//       that encodes each sample's index) ! syncwavepay time-provider-port=<free>
+//       ! multiudpsink. Prints "clock-port=<port>" once the provider runs, then
+//       "capture0=<realtime ns of sample 0>" when streaming starts.
+//   bench-render receive --port=P --clock=SPEC --latency=MS --seconds=S
+//       udpsrc ! syncwavesink clock=SPEC latency=MS audio-sink="... fakesink
+//       sync=true"; for every buffer handed to fakesink prints
+//       "r <ramp index of its first sample> <CLOCK_REALTIME ns at that moment>".
+//       The realtime clock is the same physical clock for every process on the
+//       host, so two receivers' render moments of the same sample can be compared
+//       whatever clock each pipeline runs on.
+//
+// The runner (run.py, benchmark "render") pairs the lines of several receivers by
+// sample index and reports the offsets.
+
+#include <gio/gio.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <time.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kRate = 48000;
+constexpr int kChannels = 2;
+constexpr int kFrames = kRate / 100;
+constexpr int64_t kPeriod = 1 << 18;
+constexpr double kLo = -0.8, kSpan = 1.6;
+
+float ramp(int64_t n) {
+  return static_cast<float>(kLo + kSpan * (n % kPeriod) / kPeriod);
+}
+
+guint64 realtime_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<guint64>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+const char* arg(int argc, char** argv, const char* name, const char* def) {
+  size_t n = std::strlen(name);
+  for (int i = 2; i < argc; i++)
+    if (!std::strncmp(argv[i], name, n) && argv[i][n] == '=') return argv[i] + n + 1;
+  return def;
+}
+
+int free_udp_port() {
+  GSocket* s =
+      g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_DATAGRAM, G_SOCKET_PROTOCOL_UDP, NULL);
+  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress* a = g_inet_socket_address_new(lo, 0);
+  g_socket_bind(s, a, TRUE, NULL);
+  GSocketAddress* b = g_socket_get_local_address(s, NULL);
+  int port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(b));
+  g_object_unref(b);
+  g_object_unref(a);
+  g_object_unref(lo);
+  g_object_unref(s);
+  return port;
+}
+
+int send(int argc, char** argv) {
+  const char* targets = arg(argc, argv, "--targets", nullptr);
+  int seconds = std::atoi(arg(argc, argv, "--seconds", "20"));
+  if (!targets) return 2;
+  GstClock* clock =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  int cport = free_udp_port();
+  gchar* desc = g_strdup_printf(
+      "appsrc name=src is-live=true format=time caps=audio/x-raw,format=F32LE,"
+      "layout=interleaved,rate=%d,channels=%d ! syncwavepay time-provider-port=%d ! "
+      "multiudpsink clients=%s sync=false async=false",
+      kRate, kChannels, cport, targets);
+  GError* err = NULL;
+  GstElement* tx = gst_parse_launch(desc, &err);
+  g_free(desc);
+  if (!tx) {
+    std::fprintf(stderr, "sender: %s\n", err ? err->message : "?");
+    return 1;
+  }
+  gst_pipeline_use_clock(GST_PIPELINE(tx), clock);
+  gst_element_set_state(tx, GST_STATE_PLAYING);
+  gst_element_get_state(tx, NULL, NULL, 5 * GST_SECOND);
+  std::printf("clock-port=%d\n", cport);
+  std::fflush(stdout);
+  // Give the receivers a moment to sync their clocks before audio starts.
+  g_usleep(1500 * 1000);
+  GstElement* src = gst_bin_get_by_name(GST_BIN(tx), "src");
+  GstClockTime base = gst_element_get_base_time(tx);
+  GstClockTime start_rt = gst_clock_get_time(clock) - base;
+  std::printf("capture0=%" G_GUINT64_FORMAT "\n", base + start_rt);
+  std::fflush(stdout);
+  std::vector<float> pcm(kFrames * kChannels);
+  for (int i = 0; i < seconds * 100; i++) {
+    GstClockTime pts = start_rt + gst_util_uint64_scale(i * kFrames, GST_SECOND, kRate);
+    GstClockTime due =
+        base + start_rt + gst_util_uint64_scale((i + 1) * kFrames, GST_SECOND, kRate);
+    GstClockID id = gst_clock_new_single_shot_id(clock, due);
+    gst_clock_id_wait(id, NULL);
+    gst_clock_id_unref(id);
+    for (int f = 0; f < kFrames; f++)
+      for (int c = 0; c < kChannels; c++) pcm[f * kChannels + c] = ramp(int64_t(i) * kFrames + f);
+    GstBuffer* b = gst_buffer_new_memdup(pcm.data(), pcm.size() * sizeof(float));
+    GST_BUFFER_PTS(b) = pts;
+    GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;
+    gst_app_src_push_buffer(GST_APP_SRC(src), b);
+  }
+  g_usleep(500 * 1000);
+  gst_element_set_state(tx, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(tx);
+  gst_object_unref(clock);
+  return 0;
+}
+
+void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer) {
+  guint64 now = realtime_ns();
+  GstMapInfo m;
+  if (!gst_buffer_map(buf, &m, GST_MAP_READ)) return;
+  const float* s = reinterpret_cast<const float*>(m.data);
+  size_t frames = m.size / (sizeof(float) * kChannels);
+  if (frames >= 2) {
+    int64_t k0 = std::llround((s[0] - kLo) / kSpan * kPeriod);
+    int64_t k1 = std::llround((s[(frames - 1) * kChannels] - kLo) / kSpan * kPeriod);
+    bool ok = k0 > 2000 && k0 < kPeriod - 2000 - static_cast<int64_t>(frames) &&
+              std::llabs(k1 - k0 - static_cast<int64_t>(frames - 1)) <= 2;
+    if (ok) std::printf("r %lld %" G_GUINT64_FORMAT "\n", static_cast<long long>(k0), now);
+  }
+  gst_buffer_unmap(buf, &m);
+}
+
+int receive(int argc, char** argv) {
+  int port = std::atoi(arg(argc, argv, "--port", "0"));
+  const char* clock = arg(argc, argv, "--clock", "system");
+  int latency = std::atoi(arg(argc, argv, "--latency", "60"));
+  int seconds = std::atoi(arg(argc, argv, "--seconds", "20"));
+  gchar* desc = g_strdup_printf(
+      "udpsrc port=%d address=127.0.0.1 ! syncwavesink name=sw clock=%s latency=%d "
+      "audio-sink=\"audioconvert ! audio/x-raw,format=F32LE ! fakesink name=fs sync=true "
+      "signal-handoffs=true\"",
+      port, clock, latency);
+  GError* err = NULL;
+  GstElement* rx = gst_parse_launch(desc, &err);
+  g_free(desc);
+  if (!rx) {
+    std::fprintf(stderr, "receiver: %s\n", err ? err->message : "?");
+    return 1;
+  }
+  GstElement* sw = gst_bin_get_by_name(GST_BIN(rx), "sw");
+  GstElement* as = NULL;
+  g_object_get(sw, "audio-sink", &as, NULL);
+  GstElement* fs = as && GST_IS_BIN(as) ? gst_bin_get_by_name(GST_BIN(as), "fs") : NULL;
+  if (!fs) {
+    std::fprintf(stderr, "receiver: no fakesink\n");
+    return 1;
+  }
+  g_signal_connect(fs, "handoff", G_CALLBACK(on_handoff), NULL);
+  gst_element_set_state(rx, GST_STATE_PLAYING);
+  GstBus* bus = gst_element_get_bus(rx);
+  GstClockTime end = realtime_ns() + static_cast<guint64>(seconds) * GST_SECOND;
+  while (realtime_ns() < end) {
+    GstMessage* msg = gst_bus_timed_pop_filtered(
+        bus, 100 * GST_MSECOND,
+        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_CLOCK_LOST));
+    if (!msg) continue;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_CLOCK_LOST) {
+      // As gst-launch-1.0 does: re-select the clock.
+      gst_element_set_state(rx, GST_STATE_PAUSED);
+      gst_element_set_state(rx, GST_STATE_PLAYING);
+    } else {
+      GError* e = NULL;
+      gst_message_parse_error(msg, &e, NULL);
+      std::fprintf(stderr, "receiver error: %s\n", e->message);
+      g_error_free(e);
+    }
+    gst_message_unref(msg);
+  }
+  GstStructure* stats = NULL;
+  g_object_get(sw, "stats", &stats, NULL);
+  if (stats) {
+    gchar* s = gst_structure_to_string(stats);
+    std::printf("stats %s\n", s);
+    g_free(s);
+    gst_structure_free(stats);
+  }
+  std::fflush(stdout);
+  gst_element_set_state(rx, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(fs);
+  gst_object_unref(as);
+  gst_object_unref(sw);
+  gst_object_unref(rx);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
+  if (argc >= 2 && !std::strcmp(argv[1], "send")) return send(argc, argv);
+  if (argc >= 2 && !std::strcmp(argv[1], "receive")) return receive(argc, argv);
+  std::fprintf(stderr,
+               "usage: bench-render send --targets=H:P,... [--seconds=S]\n"
+               "       bench-render receive --port=P [--clock=SPEC] [--latency=MS] "
+               "[--seconds=S]\n");
+  return 2;
+}
