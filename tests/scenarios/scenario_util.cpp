@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <gio/gio.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -333,6 +334,11 @@ Analysis analyze(const std::vector<OutBuffer>& out, GstClockTime base_time,
     a.intact++;
   }
   return a;
+}
+
+long heap_in_use_kib() {
+  const struct mallinfo2 mi = mallinfo2();
+  return static_cast<long>(mi.uordblks / 1024);
 }
 
 long rss_kib() {

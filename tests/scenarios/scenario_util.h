@@ -161,6 +161,9 @@ uint64_t stat_u64(const GstStructure* s, const char* field);
 
 // Resident set size of this process in KiB.
 long rss_kib();
+// Heap bytes in use (malloc'ed and not freed) in KiB: unlike RSS, not inflated by
+// memory the allocator keeps after a burst.
+long heap_in_use_kib();
 
 }  // namespace scenario
 }  // namespace syncwave
