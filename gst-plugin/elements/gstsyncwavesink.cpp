@@ -21,9 +21,9 @@
  *   frames played minus the device delay) back through the buffers written to the
  *   content playing now; against the running time the shared clock reads, its change
  *   since an anchor is the phase error. A DriftController (core/drift_controller.h,
- *   PI + rate feed-forward) turns it into a ratio and GstAudioResampler (cubic,
- *   variable rate) applies it. No sample is dropped or repeated. `drift-correction`
- *   turns it off; sinks without a clock (appsink, fakesink) are left untouched.
+ *   PI + rate feed-forward) turns it into a ratio and a FractionalResampler
+ *   (core/fractional_resampler.h, cubic Hermite) applies it. No sample is dropped or repeated.
+ * `drift-correction` turns it off; sinks without a clock (appsink, fakesink) are left untouched.
  * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
  *   not drop or insert samples.
  *
@@ -39,12 +39,14 @@
 #include <atomic>
 #include <cmath>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "clock_spec.h"
 #include "drift_controller.h"
+#include "fractional_resampler.h"
 #include "gstsyncwavesink.h"
 #include "syncwave-clock.h"
 
@@ -63,10 +65,13 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define MAX_LATENCY_MS 10000
 /* Beyond this phase error the audio sink resyncs by itself (its alignment-threshold). */
 #define RESYNC_THRESHOLD (40 * GST_MSECOND)
-/* Resampler ratio resolution: in_rate / out_rate around this base. */
-#define RATIO_BASE 1000000
 /* Observations averaged to anchor the phase (the device position moves in steps). */
 #define ANCHOR_OBSERVATIONS 50
+/* Device time before the phase is anchored: audio servers settle their latency first. */
+#define DEVICE_SETTLE (1 * GST_SECOND)
+/* A change of the phase error this large between two buffers is a step of the device
+ * position, not drift (drift moves it by well under a microsecond per buffer). */
+#define PHASE_STEP (2 * GST_MSECOND)
 /* Buffers remembered to map the device position back to content. */
 #define MAX_RECORDS 2000
 
@@ -100,7 +105,6 @@ struct SyncWaveSinkPrivate {
     gst_clear_object(&clock);
     gst_clear_object(&device_clock);
     gst_clear_object(&device_sink);
-    if (resampler) gst_audio_resampler_free(resampler);
   }
 
   std::mutex lock;
@@ -146,8 +150,8 @@ struct SyncWaveSinkPrivate {
   GstClock* device_clock = nullptr;
   bool device_looked_up = false;
   syncwave::DriftController drift;
-  GstAudioResampler* resampler = nullptr;
-  gint res_out_rate = RATIO_BASE;
+  std::unique_ptr<syncwave::FractionalResampler> resampler;
+  std::vector<float> scratch;
   GstAudioInfo info;
   bool info_valid = false;
   /* Output frames written since the start, and for each buffer where it starts and
@@ -155,6 +159,9 @@ struct SyncWaveSinkPrivate {
   guint64 written_frames = 0;
   std::deque<WriteRecord> records;
   int anchor_count = 0;
+  bool last_error_valid = false;
+  double last_error_ns = 0;
+  guint64 phase_steps = 0;
   double anchor_sum = 0;
   double anchor_rel = 0; /* content-minus-clock at the anchor, ns */
   double phase_error_us = 0;
@@ -470,6 +477,7 @@ static GstClock* gst_syncwave_sink_provide_clock(GstElement* element) {
 /* ---------------------------------------------------------------- drift correction */
 
 static void start_anchor_locked(SyncWaveSinkPrivate* priv) {
+  priv->last_error_valid = false;
   priv->anchor_count = 0;
   priv->anchor_sum = 0;
   priv->anchor_rel = 0;
@@ -492,11 +500,7 @@ static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
   priv->records.clear();
   priv->written_frames = 0;
   priv->drift.reset();
-  if (priv->resampler) {
-    gst_audio_resampler_free(priv->resampler);
-    priv->resampler = NULL;
-  }
-  priv->res_out_rate = RATIO_BASE;
+  priv->resampler.reset();
 }
 
 /* The device clock of the audio sink, looked up once per run. */
@@ -516,43 +520,21 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in) {
   const gint rate = GST_AUDIO_INFO_RATE(&priv->info);
   const gint channels = GST_AUDIO_INFO_CHANNELS(&priv->info);
   const gint bpf = GST_AUDIO_INFO_BPF(&priv->info);
-  gint out_rate = (gint)llround(RATIO_BASE * priv->drift.ratio());
-  /* GstAudioResampler treats equal rates specially: going from 1:1 to a real ratio
-   * restarts its filter and skips a frame. Stay off 1:1 by a part per million (the
-   * loop absorbs it). */
-  if (out_rate == RATIO_BASE) out_rate = RATIO_BASE + 1;
-  if (priv->resampler == NULL) {
-    GstStructure* opts = gst_structure_new_empty("resampler");
-    priv->resampler = gst_audio_resampler_new(
-        GST_AUDIO_RESAMPLER_METHOD_CUBIC, GST_AUDIO_RESAMPLER_FLAG_VARIABLE_RATE,
-        GST_AUDIO_FORMAT_F32LE, channels, RATIO_BASE, out_rate, opts);
-    gst_structure_free(opts);
-    priv->res_out_rate = out_rate;
-    if (priv->resampler == NULL) return NULL;
-  } else if (out_rate != priv->res_out_rate) {
-    gst_audio_resampler_update(priv->resampler, RATIO_BASE, out_rate, NULL);
-    priv->res_out_rate = out_rate;
-  }
+  if (priv->resampler == nullptr || priv->resampler->channels() != channels)
+    priv->resampler.reset(new syncwave::FractionalResampler(channels));
+  priv->resampler->set_ratio(priv->drift.ratio());
   GstMapInfo imap;
   if (!gst_buffer_map(in, &imap, GST_MAP_READ)) return NULL;
-  gsize in_frames = imap.size / bpf;
-  gsize out_frames = gst_audio_resampler_get_out_frames(priv->resampler, in_frames);
-  GstBuffer* out = gst_buffer_new_allocate(NULL, out_frames * bpf, NULL);
-  GstMapInfo omap;
-  gst_buffer_map(out, &omap, GST_MAP_WRITE);
-  gpointer ip[1] = {imap.data};
-  gpointer op[1] = {omap.data};
-  gst_audio_resampler_resample(priv->resampler, ip, in_frames, op, out_frames);
-  gst_buffer_unmap(out, &omap);
+  const size_t in_frames = imap.size / bpf;
+  priv->scratch.clear();
+  const size_t out_frames = priv->resampler->process(reinterpret_cast<const float*>(imap.data),
+                                                     in_frames, &priv->scratch);
   gst_buffer_unmap(in, &imap);
+  GstBuffer* out = gst_buffer_new_memdup(priv->scratch.data(), out_frames * bpf);
   gst_buffer_copy_into(out, in,
                        (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS |
                                             GST_BUFFER_COPY_META),
                        0, -1);
-  /* The cubic kernel delays by its half length: keep PTS on the content. */
-  gsize lat = gst_audio_resampler_get_max_latency(priv->resampler);
-  GstClockTime shift = gst_util_uint64_scale_int(lat, GST_SECOND, rate);
-  if (GST_BUFFER_PTS_IS_VALID(out) && GST_BUFFER_PTS(out) >= shift) GST_BUFFER_PTS(out) -= shift;
   priv->written_frames += out_frames;
   return out;
 }
@@ -627,7 +609,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     const double dev_frames = (double)dev_now * rate / GST_SECOND;
     double err_ns = 0;
     bool have_error = false;
-    if (dev_now > 0 && !priv->records.empty() && now > base_time) {
+    if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
       double rel = content_at_locked(priv, dev_frames, rate) - (double)(now - base_time);
       if (priv->anchor_count < ANCHOR_OBSERVATIONS) {
         priv->anchor_sum += rel;
@@ -636,6 +618,13 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       } else {
         err_ns = rel - priv->anchor_rel;
         have_error = true;
+        if (priv->last_error_valid && std::fabs(err_ns - priv->last_error_ns) > PHASE_STEP) {
+          /* The device position stepped (an underrun, the audio server changing its
+           * latency): not drift. Keep the phase continuous across the step. */
+          priv->phase_steps++;
+          priv->anchor_rel += err_ns - priv->last_error_ns;
+          err_ns = priv->last_error_ns;
+        }
         if (std::fabs(err_ns) > RESYNC_THRESHOLD) {
           /* The sink jumped to where it wants the data: follow it, start over. */
           priv->resyncs++;
@@ -646,6 +635,8 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         }
       }
     }
+    priv->last_error_valid = have_error;
+    priv->last_error_ns = err_ns;
     priv->phase_error_us = err_ns / 1000.0;
     priv->drift.update((int64_t)now, (int64_t)dev_now, true, (int64_t)err_ns);
     GST_LOG_OBJECT(self,
@@ -781,17 +772,18 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
     }
   }
   std::lock_guard<std::mutex> lk(priv->lock);
-  gst_structure_set(
-      s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced", G_TYPE_BOOLEAN,
-      priv->clock ? gst_clock_is_synced(priv->clock) : FALSE, "sender-host", G_TYPE_STRING,
-      priv->sender_host.c_str(), "decoder", G_TYPE_STRING, priv->opus ? "opus" : "none",
-      "decoder-switches", G_TYPE_UINT64, priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE,
-      priv->drift.drift_ppm(), "drift-measured-ppm", G_TYPE_DOUBLE,
-      priv->drift.measured_drift_ppm(), "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(),
-      "drift-corrections", G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
-      G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
-      priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs, "sink-delay-us",
-      G_TYPE_INT64, priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+  gst_structure_set(s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced",
+                    G_TYPE_BOOLEAN, priv->clock ? gst_clock_is_synced(priv->clock) : FALSE,
+                    "sender-host", G_TYPE_STRING, priv->sender_host.c_str(), "decoder",
+                    G_TYPE_STRING, priv->opus ? "opus" : "none", "decoder-switches", G_TYPE_UINT64,
+                    priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE, priv->drift.drift_ppm(),
+                    "drift-measured-ppm", G_TYPE_DOUBLE, priv->drift.measured_drift_ppm(),
+                    "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(), "drift-corrections",
+                    G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
+                    G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
+                    priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs,
+                    "phase-steps", G_TYPE_UINT64, priv->phase_steps, "sink-delay-us", G_TYPE_INT64,
+                    priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
   return s;
@@ -1088,6 +1080,7 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *   drift-active       boolean  the audio sink has a device clock to correct against
    *   phase-error-us     double   last phase error (+ = device ahead of the shared clock)
    *   sink-resyncs       guint64  times the audio sink jumped (phase error > 40 ms)
+   *   phase-steps        guint64  steps of the device position ignored (> 2 ms at once)
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
    */
