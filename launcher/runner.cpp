@@ -644,6 +644,15 @@ void Runner::handle_message(GstMessage* msg) {
     case GST_MESSAGE_EOS:
       g_main_loop_quit(loop_);
       break;
+    case GST_MESSAGE_CLOCK_LOST:
+      // syncwavesink posts this when the shared clock becomes available (clock=auto
+      // once the sender is known, or a net/NTP/PTP clock that synced late): going
+      // through PAUSED makes the pipeline select the new clock, as gst-launch does.
+      if (!stopping_) {
+        gst_element_set_state(pipeline_, GST_STATE_PAUSED);
+        gst_element_set_state(pipeline_, GST_STATE_PLAYING);
+      }
+      break;
     case GST_MESSAGE_ELEMENT: {
       const GstStructure* s = gst_message_get_structure(msg);
       if (!s || !gst_structure_has_name(s, "level")) break;
