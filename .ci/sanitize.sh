@@ -27,7 +27,9 @@ ninja -C "$BUILD" -j"$JOBS"
 export GST_REGISTRY_FORK=no
 export G_SLICE=always-malloc
 export G_DEBUG=gc-friendly
-export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:symbolize=1:${ASAN_OPTIONS:-}"
+# fast_unwind_on_malloc=0: GLib and GStreamer have no frame pointers, so the fast
+# unwinder stops at g_malloc and suppressions could not see who allocated.
+export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:malloc_context_size=30:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=0:symbolize=1:${ASAN_OPTIONS:-}"
 export LSAN_OPTIONS="suppressions=$SRC/.ci/lsan.supp:print_suppressions=0:${LSAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$SRC/.ci/ubsan.supp:${UBSAN_OPTIONS:-}"
 
