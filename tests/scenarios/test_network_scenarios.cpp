@@ -428,6 +428,37 @@ TEST_F(Scenario, TwoSendersOnOnePortAreNeverMixed) {
   if (js) gst_structure_free(js);
 }
 
+// Two senders on one port, the second one chosen (`sender=HOST:PORT`): only it is
+// played, though the other started first.
+TEST_F(Scenario, TwoSendersOnOnePortTheChosenOneIsPlayed) {
+  Receiver r(kLatencyMs);
+  std::string err;
+  ASSERT_TRUE(r.start(&err)) << err;
+  RampSender::Config cb;
+  cb.first_sample = 12345;
+  RampSender a(r.port(), RampSender::Config());
+  RampSender b(r.port(), cb);
+  GstElement* jitter = gst_bin_get_by_name(GST_BIN(r.pipeline()), "jitter");
+  const std::string chosen = "127.0.0.1:" + std::to_string(b.source_port());
+  g_object_set(jitter, "sender", chosen.c_str(), nullptr);
+  gst_object_unref(jitter);
+  a.start(200);
+  wait_ms(200);
+  b.start(150);
+  a.wait();
+  b.wait();
+  wait_ms(kLatencyMs + 200);
+  r.stop();
+  const Analysis an = analyze(r.buffers(), r.base_time(), capture0(b, cb.first_sample), kRate,
+                              b.packet_end_us(149));
+  expect_continuous(an, "receiver");
+  expect_in_sync(an, "receiver (the chosen sender's timeline)");
+  EXPECT_GE(an.intact, 140u);
+  GstStructure* js = r.stats("jitter");
+  EXPECT_EQ(stat_u64(js, "foreign-packets"), 205u) << dump(js);  // all of A's datagrams
+  if (js) gst_structure_free(js);
+}
+
 namespace {
 
 struct Malformed {
