@@ -164,7 +164,8 @@ def instructions_section(res):
         rows.append([kind, f"{(a - i) / 1e6:.2f}", f"{(b - i) / 1e6:.2f}", f"{i / 1e6:.2f}",
                      f"**{(a - i) / (b - i):.2f}**" if b - i > 0 else "n/a"])
     lines += _table(["pay ! depay", "SyncWave Minstr / audio s (net)", "RTP Minstr / audio s (net)",
-                     "harness (identity) Minstr / audio s", "ratio SyncWave / RTP"], rows)
+                     "identity run, subtracted (input generation + harness)",
+                     "ratio SyncWave / RTP"], rows)
     jb = res.get("jitter", {})
     rows = []
     for pattern in ("inorder", "reorder5", "loss2"):
@@ -181,7 +182,8 @@ def instructions_section(res):
                      f"**{(a - i) / (b - i):.2f}**" if b - i > 0 else "n/a"])
     lines += [""]
     lines += _table(["jitter buffer, pattern", "syncwavejitter instr / packet (net)",
-                     "rtpjitterbuffer instr / packet (net)", "harness instr / packet",
+                     "rtpjitterbuffer instr / packet (net)",
+                     "identity run, subtracted (input generation + harness)",
                      "ratio"], rows)
     lines += ["", "Counted by callgrind over the difference between a short and a long run of "
               "the same case (start-up and warm-up cancel), net of `identity` through the same "
@@ -270,7 +272,9 @@ def pulse_section(res):
                       _f(col("steady_max"), 0),
                       f"{sum(r['dropouts'] for r in ok)} ({sum(r.get('bad_windows', 0) for r in ok)} "
                       "unmatched windows)"])
-        cpu_table.append([name, _f(_ms([r.get("client_cpu_s_per_min") for r in ok]), 2),
+        cpu = _ms([r.get("client_cpu_s_per_min") for r in ok])
+        cpu_table.append([name, _f(cpu, 2),
+                          _f(tuple(x / 60 * 100 for x in cpu), 2, " %") if cpu else "n/a",
                           _f(_ms([(r.get("client_rss_kb") or 0) / 1024 for r in ok]), 1),
                           _f(_ms([r.get("server_cpu_s_per_min") for r in ok]), 2),
                           _f(_ms([r["server_rss_kb"] / 1024 for r in ok
@@ -288,7 +292,7 @@ def pulse_section(res):
                  "before the sender or together with the server.")
     for k, v in res.get("skipped", {}).items():
         lines.append(f"- {k}: not measured here: {v}.")
-    cpu_lines = _table(["system", "receiver CPU s/min", "receiver peak RSS MiB",
+    cpu_lines = _table(["system", "receiver CPU s/min", "= % of one core", "receiver peak RSS MiB",
                         "server/sender CPU s/min", "server/sender peak RSS MiB"], cpu_table)
     return lines, cpu_lines
 
@@ -419,11 +423,95 @@ def fanout_section(res):
 # ---------------------------------------------------------------- whole report
 
 
+def _ratio_from(res, sw, rtp, ident):
+    try:
+        pd = res["paydepay"]
+        i = pd.get(ident) or 0.0
+        return (pd[sw] - i) / (pd[rtp] - i)
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def summary_section(results):
+    """One line per target of issues 3 and 6: the figure reached and whether it is met."""
+    lines = []
+
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+    ins = results.get("instructions") or {}
+    for kind, sw, rtp, ident in (("raw", "syncwave-raw", "rtp-l16", "identity-raw"),
+                                 ("Opus", "syncwave-opus", "rtp-opus", "identity-opus")):
+        r = _ratio_from(ins, sw, rtp, ident)
+        if r is not None:
+            lines.append(f"- Packetization {kind}, SyncWave / RTP instructions per audio second: "
+                         f"{r:.2f} (target ≤ 1.0: {verdict(r <= 1.0)})")
+    jb = ins.get("jitter") or {}
+    for pattern in ("reorder5", "loss2"):
+        a, b = jb.get(f"syncwavejitter/{pattern}"), jb.get(f"rtpjitterbuffer/{pattern}")
+        i = jb.get(f"identity/{pattern}") or 0.0
+        if a is not None and b is not None and b - i > 0:
+            r = (a - i) / (b - i)
+            lines.append(f"- Jitter buffering ({pattern}), syncwavejitter / rtpjitterbuffer "
+                         f"instructions per packet: {r:.2f} (target ≤ 1.0: {verdict(r <= 1.0)})")
+    pulse = (results.get("pulse") or {}).get("cases", {})
+
+    def pulse_stat(case, key):
+        ok = [r for r in pulse.get(case, []) if "error" not in r and r.get(key) == r.get(key)]
+        v = _ms([_us(r[key]) for r in ok])
+        return v[0] if v else None
+    sw_cpu = [r.get("client_cpu_s_per_min") for r in pulse.get("syncwave-opus", [])
+              if "error" not in r]
+    sc_cpu = [r.get("client_cpu_s_per_min") for r in pulse.get("snapcast-opus", [])
+              if "error" not in r]
+    if sw_cpu and sc_cpu:
+        a, b = statistics.median(sw_cpu), statistics.median(sc_cpu)
+        lines.append(f"- Receiver CPU, Opus: SyncWave {a:.2f} CPU-s/min against snapclient "
+                     f"{b:.2f} in the same run (target ≤ snapclient: {verdict(a <= b)})")
+    sw_med = pulse_stat("syncwave-raw", "after2_median")
+    if sw_med is not None:
+        others = [x for x in (pulse_stat("snapcast-pcm", "after2_median"),
+                              pulse_stat("plain", "after2_median")) if x is not None]
+        p95 = pulse_stat("syncwave-raw", "after2_p95")
+        mx = pulse_stat("syncwave-raw", "after2_max")
+        ok = sw_med <= 21 and p95 <= 83 and mx <= 250 and all(sw_med < o for o in others)
+        lines.append(f"- Sync through PulseAudio (SyncWave raw, from 2 s): median {sw_med:.0f} µs, "
+                     f"p95 {p95:.0f} µs, max {mx:.0f} µs; Snapcast pcm median "
+                     f"{pulse_stat('snapcast-pcm', 'after2_median') or float('nan'):.0f} µs, "
+                     f"plain GStreamer {pulse_stat('plain', 'after2_median') or float('nan'):.0f} µs "
+                     f"(target ≤ 21 / 83 / 250 µs and tighter than both: {verdict(ok)})")
+    render = (results.get("render") or {}).get("cases", {}).get("2", [])
+    ok_r = [r for r in render if "error" not in r]
+    if ok_r:
+        p99 = statistics.median(r["p99_abs_us"] for r in ok_r)
+        lines.append(f"- Render position, 2 receivers through the relay: p99 {p99:.0f} µs "
+                     f"(target ≤ 100 µs: {verdict(p99 <= 100)})")
+    lat = [r for r in (results.get("latency") or {}).get("rows") or [] if "median_dev_us" in r]
+    if lat:
+        worst_med = max(abs(r["median_dev_us"]) for r in lat)
+        worst_p99 = max(r["p99_abs_dev_us"] for r in lat)
+        late20 = sum(r.get("late", 0) for r in lat if r["latency_ms"] == 20)
+        lines.append(f"- End-to-end latency: median deviation ≤ {worst_med:.0f} µs, p99 up to "
+                     f"{worst_p99:.0f} µs over 20/40/60 ms; late packets at 20 ms: {late20} "
+                     f"(target within 1 ms: {verdict(worst_p99 <= 1000)} at p99; no late "
+                     f"packets at 20 ms: {verdict(late20 == 0)})")
+    fan = (results.get("fanout") or {}).get("rows", [])
+    by = {}
+    for r in fan:
+        by.setdefault((r["kind"], r["targets"]), []).append(r["cpu_pct"])
+    if ("syncwave-opus", 1) in by and ("syncwave-opus", 100) in by:
+        inc = (statistics.median(by[("syncwave-opus", 100)]) -
+               statistics.median(by[("syncwave-opus", 1)])) / 99
+        lines.append(f"- Sender fan-out: {inc:.4f} % of a core per added unicast target "
+                     f"(target < 0.1 %: {verdict(inc < 0.1)})")
+    return lines or ["No figures yet."]
+
+
 def print_table(meta, results):
     m = meta["machine"]
     print(f"\nSyncWave benchmarks — {m['date']} — {m['cpu']}, {m['cores']} cores, "
           f"kernel {m['kernel']}, {m['gstreamer']}")
-    sections = [("Packetization", paydepay_section(results.get("paydepay"))),
+    sections = [("Summary against the targets", summary_section(results)),
+                ("Packetization", paydepay_section(results.get("paydepay"))),
                 ("Jitter buffering", jitter_section(results.get("jitter"))),
                 ("Instruction counts", instructions_section(results.get("instructions"))),
                 ("End-to-end latency", latency_section(results.get("latency")))]
@@ -458,10 +546,12 @@ def write_report(path, meta, results, partial=False):
         "",
         "```sh",
         "meson setup build && ninja -C build",
-        "tests/bench/run.sh build            # everything, ~15 min on 2 cores",
+        "tests/bench/run.sh build            # everything, ~22 min on 2 cores",
         "tests/bench/run.sh build --quick    # smoke run, ~2 min",
         "tests/bench/run.sh build --only=pulse   # some benchmarks: paydepay, jitter, "
         "instructions, latency, pulse, relay, render, bandwidth, fanout",
+        "tests/bench/run.sh build --report-only  # rewrite this file from "
+        "build/bench-results.json",
         "```",
         "",
         "Needs pulseaudio, pulseaudio-utils (parec), valgrind (instruction counts) and, for the "
@@ -485,6 +575,15 @@ def write_report(path, meta, results, partial=False):
         "- SyncWave elements present in the build: " + ", ".join(
             f"{k} {'yes' if v else 'no'}" for k, v in meta["elements"].items()
             if k.startswith("syncwave")),
+        "",
+        "## Summary against the targets (issues 3 and 6)",
+        "",
+    ] + summary_section(results) + [
+        "",
+        f"Machine load during the measurements: load average {m.get('load_start', '?')} at the "
+        "start on 2 cores (other engineers' builds and tests were running), so the tails "
+        "(p99, max) of the timing figures include scheduling delays of a loaded machine; the "
+        "medians and the instruction counts are the robust figures.",
         "",
         "## 1. Packetization cost (pay ! depay in one process)",
         "",

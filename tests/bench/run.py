@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SyncWave benchmarks, side by side with GStreamer's RTP stack and Snapcast (issue 6).
 
-Usage: tests/bench/run.sh [BUILD_DIR] [--quick] [--only=a,b,...] [--no-docs]
+Usage: tests/bench/run.sh [BUILD_DIR] [--quick] [--only=a,b,...] [--no-docs] [--report-only]
 
 Runs every benchmark, interleaving the two (or three) sides of each comparison in
 one run so machine noise hits all of them, prints a table and rewrites
@@ -966,6 +966,7 @@ def main(argv):
     quick = False
     only = None
     docs = True
+    report_only = False
     for a in argv:
         if a == "--quick":
             quick = True
@@ -973,6 +974,8 @@ def main(argv):
             only = set(a.split("=", 1)[1].split(","))
         elif a == "--no-docs":
             docs = False
+        elif a == "--report-only":
+            report_only = True
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
@@ -982,6 +985,21 @@ def main(argv):
         print(f"build directory {build} not found: meson setup {build} && ninja -C {build}",
               file=sys.stderr)
         return 2
+    if report_only:
+        raw_path = os.path.join(build, "bench-results.json")
+        with open(raw_path) as f:
+            saved = json.load(f)
+        print_table(saved["meta"], saved["results"])
+        if docs:
+            path = os.path.join(SRC_ROOT, "docs", "benchmarks.md")
+            only_saved = saved["meta"].get("only")
+            if only_saved is None:
+                for word in saved["meta"].get("command", "").split():
+                    if word.startswith("--only="):
+                        only_saved = sorted(word.split("=", 1)[1].split(","))
+            write_report(path, saved["meta"], saved["results"], partial=only_saved)
+            log(f"wrote {path} from {raw_path}")
+        return 0
     bench = Bench(build, quick)
     machine = machine_info()
     started = time.monotonic()
@@ -1010,7 +1028,8 @@ def main(argv):
         machine["load_end"] = "?"
     meta = {"machine": machine, "quick": quick, "elements": bench.elements,
             "duration_s": time.monotonic() - started,
-            "command": "tests/bench/run.sh " + " ".join(argv)}
+            "command": "tests/bench/run.sh " + " ".join(argv),
+            "only": sorted(only) if only else None}
     raw_path = os.path.join(bench.build, "bench-results.json")
     date = machine["date"]
     for r in bench.results.values():
