@@ -288,6 +288,8 @@ def pulse_section(res):
                  "statistic. Offsets from the cross-correlation of the two receivers in the null "
                  "sink's monitor, 200 ms windows every 100 ms, times from the moment both are "
                  "audible (in the join cases: from the moment the late receiver is heard). "
+                 "A failed run (\"not audible or not matching\") had a receiver silent or the two "
+                 "more than 250 ms apart, beyond the search range. "
                  "Receivers that play from the same start (all but the join cases) start "
                  "before the sender or together with the server.")
     for k, v in res.get("skipped", {}).items():
@@ -474,10 +476,12 @@ def summary_section(results):
         p95 = pulse_stat("syncwave-raw", "after2_p95")
         mx = pulse_stat("syncwave-raw", "after2_max")
         ok = sw_med <= 21 and p95 <= 83 and mx <= 250 and all(sw_med < o for o in others)
+        def us(x):
+            return "n/a" if x is None else f"{x:.0f} µs"
         lines.append(f"- Sync through PulseAudio (SyncWave raw, from 2 s): median {sw_med:.0f} µs, "
                      f"p95 {p95:.0f} µs, max {mx:.0f} µs; Snapcast pcm median "
-                     f"{pulse_stat('snapcast-pcm', 'after2_median') or float('nan'):.0f} µs, "
-                     f"plain GStreamer {pulse_stat('plain', 'after2_median') or float('nan'):.0f} µs "
+                     f"{us(pulse_stat('snapcast-pcm', 'after2_median'))}, "
+                     f"plain GStreamer {us(pulse_stat('plain', 'after2_median'))} "
                      f"(target ≤ 21 / 83 / 250 µs and tighter than both: {verdict(ok)})")
     render = (results.get("render") or {}).get("cases", {}).get("2", [])
     ok_r = [r for r in render if "error" not in r]
