@@ -958,6 +958,7 @@ def bench_fanout(bench):
 
 # ---------------------------------------------------------------- report
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from report import write_report, print_table  # noqa: E402  (same directory)
 
 
