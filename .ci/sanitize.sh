@@ -49,8 +49,9 @@ meson test -C "$BUILD" --no-rebuild --print-errorlogs --num-processes "$JOBS" \
 rc=$?
 set -e
 
-LOG="$BUILD/meson-logs/testlog.json"
-if [ -f "$LOG" ]; then
+# With --wrapper, meson names the log after the wrapper: take the newest.
+LOG=$(ls -t "$BUILD"/meson-logs/testlog*.json 2>/dev/null | head -n 1)
+if [ -n "$LOG" ] && [ -f "$LOG" ]; then
   python3 - "$LOG" <<'EOF'
 import json, sys
 ok = bad = 0

@@ -38,6 +38,20 @@ namespace {
 constexpr int64_t kOneSampleNs = 1000000000 / kRate + 1;
 constexpr unsigned kLatencyMs = 60;
 
+// Under ASan/UBSan the receiver runs several times slower: performance promises
+// (CPU, memory, keeping up with a flood) are measured in the normal build only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 class Scenario : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -622,9 +636,20 @@ TEST_F(Scenario, MalformedFloodLeavesTheStreamUndisturbed) {
   GstStructure* ds = r.stats("depay");
   SCOPED_TRACE("jitter " + dump(js) + " depay " + dump(ds));
   EXPECT_EQ(chain_sum(r, "malformed"), flood_sent.load());
-  EXPECT_EQ(stat_u64(js, "late"), 0u);
   EXPECT_EQ(stat_u64(ds, "format-changes"), 0u);
   EXPECT_EQ(stat_u64(js, "format-changes"), 0u);
+  const double cpu = (ticks_after - ticks_before) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::printf("flood: %" PRIu64
+              " datagrams in %.2f s, receiver CPU %.3f s (%.1f %% of a core), "
+              "RSS %ld -> %ld KiB%s\n",
+              flood_sent.load(), flood_s, cpu, 100.0 * cpu / flood_s, rss_before, rss_after,
+              kSanitized ? " (sanitized build: counts only)" : "");
+  if (kSanitized) {
+    if (js) gst_structure_free(js);
+    if (ds) gst_structure_free(ds);
+    return;
+  }
+  EXPECT_EQ(stat_u64(js, "late"), 0u);
   const Analysis a = analyze(r.buffers(), r.base_time(), capture0(sender), kRate,
                              sender.packet_end_us(packets - 1));
   expect_continuous(a, "receiver");
@@ -637,11 +662,6 @@ TEST_F(Scenario, MalformedFloodLeavesTheStreamUndisturbed) {
   // CPU bounded: this process minus the flood thread (the receiver, plus a sender
   // thread that sends 100 packets/s) under 60 % of a core while 10k datagrams/s
   // are parsed. The measured figure goes to docs/reliability.md.
-  const double cpu = (ticks_after - ticks_before) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::printf("flood: %" PRIu64
-              " datagrams in %.2f s, receiver CPU %.3f s (%.1f %% of a core), "
-              "RSS %ld -> %ld KiB\n",
-              flood_sent.load(), flood_s, cpu, 100.0 * cpu / flood_s, rss_before, rss_after);
   EXPECT_LT(cpu / flood_s, 0.6);
   if (js) gst_structure_free(js);
   if (ds) gst_structure_free(ds);
