@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -484,7 +485,13 @@ TEST_F(LauncherCli, SigintFinalizesTheRecordingAndExits0) {
   auto receiver = start({"receive", "--silent", port_arg("port", port), "--record=" + wav});
   auto sender = start({"send", "--source=test", "--codec=raw", "--clock-port=0",
                        "--target=127.0.0.1:" + std::to_string(port)});
-  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  // Interrupt once at least a second of audio has reached the file (bounded wait, so
+  // a slow start on a busy or sanitized build does not cut the recording short).
+  for (int i = 0; i < 300; i++) {
+    GStatBuf st;
+    if (g_stat(wav.c_str(), &st) == 0 && st.st_size > 2 * 48000 * 2 * 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   receiver->signal(SIGINT);
   EXPECT_EQ(receiver->wait(10), 0) << receiver->err();
   sender->signal(SIGTERM);
