@@ -137,7 +137,12 @@ TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
     }
     std::sort(levels.begin(), levels.end());
     EXPECT_GE(tone_windows, 7) << "channel " << ch;
-    EXPECT_NEAR(levels[5], 0.5, 0.1) << "channel " << ch;
+    // The level: the loudest window carries the tone at the level played (a glitch
+    // only lowers a window), and most windows are not silence. A starved real-time
+    // player (sanitizer build on a loaded machine) may glitch in many windows, so the
+    // median is only required to be clearly above silence.
+    EXPECT_NEAR(levels[9], 0.5, 0.1) << "channel " << ch;
+    EXPECT_GT(levels[5], 0.2) << "channel " << ch;
   }
   EXPECT_EQ(stat(depay, "malformed"), 0u);
   EXPECT_GE(stat(depay, "headers"), 5u);
