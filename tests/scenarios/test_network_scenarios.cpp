@@ -403,7 +403,9 @@ TEST_F(Scenario, ReceiverBeforeSenderAndJoiningMidStream) {
   const Analysis ae = analyze(early.buffers(), early.base_time(), capture0(sender));
   expect_continuous(ae, "early receiver");
   expect_in_sync(ae, "early receiver");
-  EXPECT_LE(ae.first_index, kPacketFrames);  // from the very first packet
+  // From the start of the stream: the first packet, or on a starved machine (the
+  // sanitizer build with other load) one of the first few, which may come in late.
+  EXPECT_LE(ae.first_index, 5 * kPacketFrames);
   const Analysis al = analyze(late.buffers(), late.base_time(), capture0(sender));
   GstStructure* ls = late.stats("jitter");
   SCOPED_TRACE("joining receiver: jitter " + dump(ls) + " relay " + relay.relay.stats_json() +
