@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "audio_analysis.h"
+#include "gst_test_util.h"
 #include "udp_port.h"
 #include "wire_format.h"
 
@@ -34,11 +35,10 @@ namespace wire = syncwave::wire;
 
 namespace {
 
-class GstEnv : public ::testing::Environment {
- public:
-  void SetUp() override { gst_init(nullptr, nullptr); }
-};
-const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
+using syncwave_test::have;
+using syncwave_test::launch;
+using syncwave_test::stat;
+using syncwave_test::wait_eos;
 
 class UdpSender {
  public:
@@ -60,15 +60,6 @@ class UdpSender {
   int fd_ = -1;
   sockaddr_in addr_{};
 };
-
-guint64 stat(GstElement* e, const char* field) {
-  GstStructure* s = nullptr;
-  g_object_get(e, "stats", &s, NULL);
-  guint64 v = 0;
-  gst_structure_get_uint64(s, field, &v);
-  gst_structure_free(s);
-  return v;
-}
 
 // Size of the "data" chunk of a WAV file, or -1.
 long wav_data_size(const std::string& path) {

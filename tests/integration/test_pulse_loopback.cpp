@@ -12,31 +12,15 @@
 
 #include "audio_analysis.h"
 #include "pulse_daemon.h"
+#include "gst_test_util.h"
 #include "udp_port.h"
 
 namespace {
 
-class GstEnv : public ::testing::Environment {
- public:
-  void SetUp() override { gst_init(nullptr, nullptr); }
-};
-const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
-
-bool have(const char* factory) {
-  GstElementFactory* f = gst_element_factory_find(factory);
-  if (f) gst_object_unref(f);
-  return f != nullptr;
-}
-
-GstElement* launch(const std::string& desc) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
-  if (err) {
-    ADD_FAILURE() << desc << ": " << err->message;
-    g_error_free(err);
-  }
-  return p;
-}
+using syncwave_test::have;
+using syncwave_test::launch;
+using syncwave_test::stat;
+using syncwave_test::wait_eos;
 
 // Fails the test on an error message already posted on the bus.
 void expect_no_error(GstElement* pipeline) {
@@ -53,15 +37,6 @@ void expect_no_error(GstElement* pipeline) {
     gst_message_unref(m);
   }
   gst_object_unref(bus);
-}
-
-guint64 stat(GstElement* e, const char* field) {
-  GstStructure* s = nullptr;
-  g_object_get(e, "stats", &s, NULL);
-  guint64 v = 0;
-  gst_structure_get_uint64(s, field, &v);
-  gst_structure_free(s);
-  return v;
 }
 
 }  // namespace

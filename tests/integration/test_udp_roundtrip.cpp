@@ -9,48 +9,15 @@
 #include <vector>
 
 #include "audio_analysis.h"
+#include "gst_test_util.h"
 #include "udp_port.h"
 
 namespace {
 
-class GstEnv : public ::testing::Environment {
- public:
-  void SetUp() override { gst_init(nullptr, nullptr); }
-};
-const auto* const kGstEnv = ::testing::AddGlobalTestEnvironment(new GstEnv);
-
-bool have(const char* factory) {
-  GstElementFactory* f = gst_element_factory_find(factory);
-  if (f) gst_object_unref(f);
-  return f != nullptr;
-}
-
-GstElement* launch(const std::string& desc) {
-  GError* err = nullptr;
-  GstElement* p = gst_parse_launch(desc.c_str(), &err);
-  if (err) {
-    ADD_FAILURE() << desc << ": " << err->message;
-    g_error_free(err);
-  }
-  return p;
-}
-
-// Waits for EOS or an error on the pipeline's bus; true on EOS.
-bool wait_eos(GstElement* pipeline, GstClockTime timeout) {
-  GstBus* bus = gst_element_get_bus(pipeline);
-  GstMessage* m = gst_bus_timed_pop_filtered(
-      bus, timeout, static_cast<GstMessageType>(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-  bool eos = m && GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS;
-  if (m && !eos) {
-    GError* e = nullptr;
-    gst_message_parse_error(m, &e, nullptr);
-    ADD_FAILURE() << "pipeline error: " << e->message;
-    g_error_free(e);
-  }
-  if (m) gst_message_unref(m);
-  gst_object_unref(bus);
-  return eos;
-}
+using syncwave_test::have;
+using syncwave_test::launch;
+using syncwave_test::stat;
+using syncwave_test::wait_eos;
 
 struct Captured {
   std::vector<float> samples;
@@ -73,15 +40,6 @@ void collect(GstElement* sink, size_t bytes, GstClockTime idle, Captured* out) {
     out->discont.push_back(GST_BUFFER_IS_DISCONT(b));
     gst_sample_unref(s);
   }
-}
-
-guint64 stat(GstElement* e, const char* field) {
-  GstStructure* s = nullptr;
-  g_object_get(e, "stats", &s, NULL);
-  guint64 v = 0;
-  gst_structure_get_uint64(s, field, &v);
-  gst_structure_free(s);
-  return v;
 }
 
 std::string receiver_desc(uint16_t port, const std::string& tail) {
