@@ -46,6 +46,7 @@
 
 #include "clock_spec.h"
 #include "drift_controller.h"
+#include "output_aligner.h"
 #include "fractional_resampler.h"
 #include "gstsyncwavesink.h"
 #include "syncwave-clock.h"
@@ -99,6 +100,21 @@ struct WriteRecord {
   double ratio;    /* output frames per input frame */
 };
 
+/* The drift loop of the sink. Its phase error is read at every buffer (every 3.6 ms
+ * of raw audio, 10 ms of Opus) with a few µs of noise, so the loop can be much
+ * tighter than DriftController's defaults (which assume a noisy, sparse device
+ * position): it follows an audio server whose rate wanders by hundreds of ppm while
+ * it settles with an error of tens of µs. */
+static syncwave::DriftController::Config sink_drift_config() {
+  syncwave::DriftController::Config c;
+  c.kp = 2.0;
+  c.ki = 1.0;
+  c.error_tau_s = 0.05;
+  c.max_ppm = 1500.0;
+  c.max_slew_ppm_per_s = 2000.0;
+  return c;
+}
+
 struct SyncWaveSinkPrivate {
   ~SyncWaveSinkPrivate() {
     gst_clear_object(&custom_sink);
@@ -149,7 +165,16 @@ struct SyncWaveSinkPrivate {
   GstElement* device_sink = nullptr; /* the GstAudioBaseSink inside audio-sink */
   GstClock* device_clock = nullptr;
   bool device_looked_up = false;
-  syncwave::DriftController drift;
+  syncwave::DriftController drift{sink_drift_config()};
+  syncwave::OutputAligner aligner;
+  gint64 pending_step = 0; /* > 0: frames to insert, < 0: frames to drop */
+  gint64 last_step = 0;
+  /* Content time removed (+, frames dropped) or added (-) by steps since the start:
+   * output timestamps are moved back by it so that the audio sink sees a contiguous
+   * stream and never "corrects" a step by resyncing to the input timestamps. */
+  double step_shift_ns = 0;
+  double heard_error_us = 0;
+  bool absolute = false;   /* the last observation was absolute */
   std::unique_ptr<syncwave::FractionalResampler> resampler;
   std::vector<float> scratch;
   GstAudioInfo info;
@@ -500,6 +525,9 @@ static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
   priv->records.clear();
   priv->written_frames = 0;
   priv->drift.reset();
+  priv->aligner.reset();
+  priv->pending_step = 0;
+  priv->step_shift_ns = 0;
   priv->resampler.reset();
 }
 
@@ -516,26 +544,59 @@ static GstClock* get_device_clock(SyncWaveSinkPrivate* priv) {
   return priv->device_clock;
 }
 
-static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in) {
-  const gint rate = GST_AUDIO_INFO_RATE(&priv->info);
+/* A step's splice: the content after it fades in over this many frames. */
+#define STEP_FADE_FRAMES 96
+
+/* Resamples `in` by the drift ratio into a new buffer, first applying a pending step
+ * (inserting silence before the content, or dropping its first frames). Returns the
+ * running-time shift of the content written first: + for dropped frames. */
+static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, double* shift_ns) {
   const gint channels = GST_AUDIO_INFO_CHANNELS(&priv->info);
   const gint bpf = GST_AUDIO_INFO_BPF(&priv->info);
+  const double rate = GST_AUDIO_INFO_RATE(&priv->info);
   if (priv->resampler == nullptr || priv->resampler->channels() != channels)
     priv->resampler.reset(new syncwave::FractionalResampler(channels));
   priv->resampler->set_ratio(priv->drift.ratio());
   GstMapInfo imap;
   if (!gst_buffer_map(in, &imap, GST_MAP_READ)) return NULL;
-  const size_t in_frames = imap.size / bpf;
-  priv->scratch.clear();
-  const size_t out_frames = priv->resampler->process(reinterpret_cast<const float*>(imap.data),
-                                                     in_frames, &priv->scratch);
+  const float* data = reinterpret_cast<const float*>(imap.data);
+  size_t in_frames = imap.size / bpf;
+  size_t inserted = 0, dropped = 0;
+  if (priv->pending_step < 0) {
+    dropped = std::min<size_t>(in_frames, (size_t)(-priv->pending_step));
+    priv->pending_step += (gint64)dropped;
+    data += dropped * channels;
+    in_frames -= dropped;
+  } else if (priv->pending_step > 0) {
+    inserted = (size_t)priv->pending_step;
+    priv->pending_step = 0;
+  }
+  priv->scratch.assign(inserted * channels, 0.0f);
+  const size_t splice = priv->scratch.size();
+  const size_t out_frames =
+      inserted + priv->resampler->process(data, in_frames, &priv->scratch);
   gst_buffer_unmap(in, &imap);
+  if (inserted > 0 || dropped > 0) {
+    /* No click at the splice: the content after it fades in. */
+    for (size_t f = 0; f < STEP_FADE_FRAMES && splice / channels + f < out_frames; f++) {
+      const float g = 0.5f - 0.5f * std::cos((float)M_PI * (float)f / STEP_FADE_FRAMES);
+      for (gint c = 0; c < channels; c++) priv->scratch[splice + f * channels + c] *= g;
+    }
+  }
+  priv->written_frames += out_frames;
+  *shift_ns = ((double)dropped - (double)inserted) * GST_SECOND / rate;
+  priv->step_shift_ns += *shift_ns;
+  if (out_frames == 0) return NULL; /* all of it dropped by a step */
   GstBuffer* out = gst_buffer_new_memdup(priv->scratch.data(), out_frames * bpf);
   gst_buffer_copy_into(out, in,
-                       (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS |
-                                            GST_BUFFER_COPY_META),
-                       0, -1);
-  priv->written_frames += out_frames;
+                       (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META), 0,
+                       -1);
+  if (GST_BUFFER_PTS_IS_VALID(in)) {
+    const double pts = (double)GST_BUFFER_PTS(in) + (double)dropped * GST_SECOND / rate -
+                       priv->step_shift_ns;
+    GST_BUFFER_PTS(out) = (GstClockTime)std::max(0.0, pts);
+  }
+  GST_BUFFER_DURATION(out) = gst_util_uint64_scale_int(out_frames, GST_SECOND, (gint)rate);
   return out;
 }
 
@@ -571,6 +632,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT(self));
   GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
   GstBuffer* out = NULL;
+  bool drop = false;
   /* The device clock and ring buffer may call into the audio server (pulsesink takes
    * its mainloop lock): read them before taking our lock. */
   GstClock* dev = NULL;
@@ -587,6 +649,21 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       sink_delay_us = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb), G_USEC_PER_SEC,
                                                 rb->spec.info.rate);
   }
+  /* The device's own position in its sample index space (pulsesink: the PulseAudio
+   * stream's play position, pa_stream_get_time) and where the audio sink put the end
+   * of the previous buffer in that space. */
+  GstClockTime raw_dev = GST_CLOCK_TIME_NONE;
+  guint64 next_sample = G_MAXUINT64;
+  GstClockTime sink_latency = 0;
+  if (dev != NULL && GST_IS_AUDIO_CLOCK(dev) && GST_AUDIO_CLOCK(dev)->func != NULL)
+    raw_dev = GST_AUDIO_CLOCK(dev)->func(dev, GST_AUDIO_CLOCK(dev)->user_data);
+  if (dsink != NULL) {
+    GST_OBJECT_LOCK(dsink);
+    next_sample = GST_AUDIO_BASE_SINK(dsink)->next_sample;
+    GST_OBJECT_UNLOCK(dsink);
+    sink_latency = gst_base_sink_get_latency(GST_BASE_SINK(dsink)) +
+                   gst_base_sink_get_render_delay(GST_BASE_SINK(dsink));
+  }
   const GstClockTime now = master ? gst_clock_get_time(master) : GST_CLOCK_TIME_NONE;
   const GstClockTime dev_now = dev ? gst_clock_get_internal_time(dev) : 0;
   {
@@ -602,14 +679,49 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
     const double rate = GST_AUDIO_INFO_RATE(&priv->info);
     if (GST_BUFFER_IS_DISCONT(buf)) start_anchor_locked(priv); /* the sink may leave a gap */
-    /* What the device plays now: its position (frames consumed minus its own delay,
-     * from its clock) mapped through what was written, to the content's running time;
-     * against the running time the shared clock reads now. Their difference moves
-     * only when the device drifts: the phase error is its change since the anchor. */
-    const double dev_frames = (double)dev_now * rate / GST_SECOND;
     double err_ns = 0;
     bool have_error = false;
-    if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
+    const bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
+                          !priv->records.empty() && now > base_time;
+    if (absolute) {
+      /* Where the device is, absolutely: its own index (the audio server's play
+       * position) minus where the sink put our output frame 0 is the output frame
+       * heard now. The frame written next is heard (written - heard) frames later;
+       * its content against the content due then on the shared clock (running time
+       * minus the pipeline latency and this device's delay) is the error the loop
+       * works on. The error at the play position (what a listener hears now) is
+       * kept for the stats. */
+      const gint64 k0 = (gint64)next_sample - (gint64)priv->written_frames;
+      const double heard_frame = (double)raw_dev * rate / GST_SECOND - (double)k0;
+      const double due_now = (double)(now - base_time) - (double)sink_latency -
+                             (double)priv->delay_ms * GST_MSECOND;
+      const double queued_ns = ((double)priv->written_frames - heard_frame) * GST_SECOND / rate;
+      const double write_error = (double)rt - (due_now + queued_ns);
+      const double heard_error = content_at_locked(priv, heard_frame, rate) - due_now;
+      syncwave::OutputAligner::Result r =
+          priv->aligner.observe((gint64)raw_dev, k0, write_error, rate);
+      if (r.step_frames != 0) {
+        GST_INFO_OBJECT(self, "output is %.1f us %s: %s %" G_GINT64_FORMAT " frames",
+                        write_error / 1000.0, r.step_frames > 0 ? "ahead" : "behind",
+                        r.step_frames > 0 ? "inserting" : "dropping",
+                        r.step_frames > 0 ? r.step_frames : -r.step_frames);
+        priv->pending_step = r.step_frames;
+        priv->last_step = r.step_frames;
+        priv->drift.reset();
+      }
+      have_error = r.error_valid;
+      err_ns = r.error_valid ? r.error_ns : 0.0;
+      priv->heard_error_us = heard_error / 1000.0;
+      GST_LOG_OBJECT(self,
+                     "absolute: device %" GST_TIME_FORMAT " k0 %" G_GINT64_FORMAT
+                     " queued %.1f ms, error at write %.1f us, heard %.1f us",
+                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, write_error / 1000.0,
+                     heard_error / 1000.0);
+    } else if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
+      /* No absolute position (the sink's clock is not a GstAudioClock): the device
+       * position mapped through what was written, against the shared clock, moves
+       * only when the device drifts; the phase error is its change since an anchor. */
+      const double dev_frames = (double)dev_now * rate / GST_SECOND;
       double rel = content_at_locked(priv, dev_frames, rate) - (double)(now - base_time);
       if (priv->anchor_count < ANCHOR_OBSERVATIONS) {
         priv->anchor_sum += rel;
@@ -635,29 +747,33 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         }
       }
     }
+    priv->absolute = absolute;
     priv->last_error_valid = have_error;
     priv->last_error_ns = err_ns;
-    priv->phase_error_us = err_ns / 1000.0;
+    if (have_error) priv->phase_error_us = err_ns / 1000.0;
     priv->drift.update((int64_t)now, (int64_t)dev_now, true, (int64_t)err_ns);
     GST_LOG_OBJECT(self,
                    "phase error %.1f us (%s), device %" GST_TIME_FORMAT " clock %" GST_TIME_FORMAT
                    ", ratio %.6f, drift %.1f ppm (measured %.1f)",
-                   err_ns / 1000.0, have_error ? "valid" : "anchoring", GST_TIME_ARGS(dev_now),
+                   err_ns / 1000.0, have_error ? "valid" : "settling", GST_TIME_ARGS(dev_now),
                    GST_TIME_ARGS(now), priv->drift.ratio(), priv->drift.drift_ppm(),
                    priv->drift.measured_drift_ppm());
     WriteRecord rec;
     rec.frame = priv->written_frames;
-    rec.rt = rt;
     rec.ratio = priv->drift.ratio();
+    double shift_ns = 0;
+    out = resample_buffer(priv, buf, &shift_ns);
+    if (out == NULL) drop = true;
+    rec.rt = (GstClockTime)std::max(0.0, (double)rt + shift_ns);
     priv->records.push_back(rec);
     while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
-    out = resample_buffer(priv, buf);
   }
 done:
   if (dev) gst_object_unref(dev);
   if (dsink) gst_object_unref(dsink);
   if (seg_event) gst_event_unref(seg_event);
   if (master) gst_object_unref(master);
+  if (drop) return GST_PAD_PROBE_DROP;
   if (out != NULL) {
     gst_buffer_unref(buf);
     GST_PAD_PROBE_INFO_DATA(info) = out;
@@ -782,7 +898,10 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
                     G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
                     G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
                     priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs,
-                    "phase-steps", G_TYPE_UINT64, priv->phase_steps, "sink-delay-us", G_TYPE_INT64,
+                    "phase-steps", G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64,
+                    priv->aligner.steps(), "alignment-last-step-frames", G_TYPE_INT64,
+                    priv->last_step, "absolute-position", G_TYPE_BOOLEAN, priv->absolute,
+                    "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us, "sink-delay-us", G_TYPE_INT64,
                     priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
@@ -1080,7 +1199,15 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *   drift-active       boolean  the audio sink has a device clock to correct against
    *   phase-error-us     double   last phase error (+ = device ahead of the shared clock)
    *   sink-resyncs       guint64  times the audio sink jumped (phase error > 40 ms)
-   *   phase-steps        guint64  steps of the device position ignored (> 2 ms at once)
+   *   phase-steps        guint64  steps of the device position ignored (> 2 ms at once;
+   *                               only without an absolute device position)
+   *   alignment-steps    guint64  one-off alignments of the output (frames dropped or
+   *                               inserted at the write position when it is first
+   *                               measured, or after the device jumped)
+   *   alignment-last-step-frames gint64  the last one (+ inserted, - dropped)
+   *   absolute-position  gboolean the device reports its play position (a
+   *                               GstAudioBaseSink clock): the phase error is absolute
+   *   heard-error-us     gdouble  what the device plays now minus what is due now
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
    */
