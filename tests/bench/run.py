@@ -535,7 +535,7 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             time.sleep(0.3)
             servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                                   "rawaudioparse", "format=pcm", "pcm-format=s16le",
-                                  "sample-rate=48000", "num-channels=2", "!",
+                                  "sample-rate=48000", "num-channels=2", "!", "audiobuffersplit", "output-buffer-duration=1/100", "!",
                                   "identity", "sync=true", "!"] + enc +
                                  ["syncwavepay", f"time-provider-port={cport}", "!",
                                   "multiudpsink",
@@ -614,7 +614,8 @@ def run_relay_case(bench, pulse, n, noise, seconds):
         time.sleep(0.3)
         procs.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                             "rawaudioparse", "format=pcm", "pcm-format=s16le",
-                            "sample-rate=48000", "num-channels=2", "!", "identity", "sync=true",
+                            "sample-rate=48000", "num-channels=2", "!", "audiobuffersplit",
+                            "output-buffer-duration=1/100", "!", "identity", "sync=true",
                             "!", "audioconvert", "!", "audio/x-raw,format=F32LE", "!",
                             "syncwavepay", f"time-provider-port={cport}", "!", "multiudpsink",
                             f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"], env))
