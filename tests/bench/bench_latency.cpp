@@ -14,11 +14,21 @@
 // This is the software render position (what an audio sink is handed at that
 // moment), not the acoustic output.
 //
-// Output: one JSON object per latency and round:
-//   {"bench":"latency","latency_ms":..,"round":..,"renders":..,"median_dev_us":..,
-//    "p99_abs_dev_us":..,"min_dev_us":..,"max_dev_us":..,"unmatched":..,"stats":".."}
+// Opus does not carry a ramp through, so with --codec=opus (and the Opus presets)
+// the signal is a 10 ms 1 kHz burst every 100 ms of silence, and the measured
+// sample is each burst's onset (first sample above 0.1 after 50 ms below it) in
+// what fakesink is handed: e2e = clock time at render of the onset sample - capture
+// time of the burst. The encoder's and decoder's own delay is part of it.
+//
+// Output: one JSON object per case and round:
+//   {"bench":"latency","case":..,"codec":..,"latency_ms":..,"round":..,"renders":..,
+//    "median_dev_us":..,"p99_abs_dev_us":..,"min_dev_us":..,"max_dev_us":..,
+//    "unmatched":..,"stats":".."}
 //
 // Usage: bench-latency [--rounds=N] [--seconds=S] [--latencies=20,40,60]
+//                      [--codec=raw|opus] [--preset=FILE.preset ...]
+// --preset runs the send and receive settings of a syncwave-launch preset (codec,
+// bitrate, frame-ms, fec, latency) instead of the latency list.
 
 #include <gio/gio.h>
 #include <gst/app/gstappsrc.h>
@@ -40,28 +50,71 @@ namespace {
 
 constexpr int kRate = 48000;
 constexpr int kChannels = 2;
-constexpr int kFrames = kRate / 100;
 constexpr int64_t kPeriod = 1 << 18;  // ramp period in samples (5.46 s)
 constexpr double kLo = -0.8, kSpan = 1.6;
+constexpr int64_t kBurstPeriod = kRate / 10;  // Opus signal: a burst every 100 ms
+constexpr int64_t kBurstLength = kRate / 100;
 
 float ramp(int64_t n) {
   return static_cast<float>(kLo + kSpan * (n % kPeriod) / kPeriod);
 }
+
+float burst(int64_t n) {
+  int64_t k = n % kBurstPeriod;
+  return k < kBurstLength ? static_cast<float>(0.5 * std::sin(2 * M_PI * 1000.0 * k / kRate))
+                          : 0.0f;
+}
+
+struct Case {
+  std::string name;
+  std::string codec = "raw";  // raw | opus
+  int latency_ms = 60;
+  int frame_ms = 10;
+  int bitrate_kbps = 128;
+  int fec_percent = 0;
+};
 
 struct Run {
   GstClock* clock = nullptr;
   GstClockTime capture0 = 0;  // realtime ns of sample 0
   std::atomic<bool> started{false};
   int latency_ms = 60;
+  bool opus = false;
   std::mutex lock;
   std::vector<double> dev_us;
   guint64 unmatched = 0;
+  int64_t quiet = 0;  // Opus onsets: samples since the signal was last above 0.1
 };
+
+// Opus: the onset of each burst in a rendered buffer.
+void on_handoff_bursts(Run* run, GstClockTime now, const float* s, size_t frames) {
+  std::lock_guard<std::mutex> g(run->lock);
+  for (size_t i = 0; i < frames; i++) {
+    float v = std::fabs(s[i * kChannels]);
+    if (v > 0.1f && run->quiet >= kRate / 20) {
+      double render = static_cast<double>(now) + i * 1e9 / kRate;
+      double expected =
+          (render - run->latency_ms * 1e6 - static_cast<double>(run->capture0)) * kRate / 1e9;
+      double n = std::round(expected / kBurstPeriod) * kBurstPeriod;
+      double capture = run->capture0 + n * 1e9 / kRate;
+      run->dev_us.push_back((render - capture - run->latency_ms * 1e6) / 1000.0);
+    }
+    run->quiet = v <= 0.1f ? run->quiet + 1 : 0;
+  }
+}
 
 void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
   Run* run = static_cast<Run*>(data);
   GstClockTime now = gst_clock_get_time(run->clock);
   if (!run->started) return;
+  if (run->opus) {
+    GstMapInfo m;
+    if (!gst_buffer_map(buf, &m, GST_MAP_READ)) return;
+    on_handoff_bursts(run, now, reinterpret_cast<const float*>(m.data),
+                      m.size / (sizeof(float) * kChannels));
+    gst_buffer_unmap(buf, &m);
+    return;
+  }
   GstMapInfo m;
   if (!gst_buffer_map(buf, &m, GST_MAP_READ)) return;
   const float* s = reinterpret_cast<const float*>(m.data);
@@ -114,9 +167,12 @@ int free_udp_port() {
   return port;
 }
 
-void run_one(int latency_ms, int seconds, int round) {
+void run_one(const Case& c, int seconds, int round) {
+  const int latency_ms = c.latency_ms;
+  const int frames_per_buffer = kRate * c.frame_ms / 1000;
   Run run;
   run.latency_ms = latency_ms;
+  run.opus = c.codec == "opus";
   run.clock =
       GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
   int port = free_udp_port();
@@ -125,19 +181,28 @@ void run_one(int latency_ms, int seconds, int round) {
       "audio-sink=\"audioconvert ! audio/x-raw,format=F32LE ! fakesink name=fs sync=true "
       "signal-handoffs=true\"",
       port, latency_ms);
+  gchar* fec = c.fec_percent > 0
+                   ? g_strdup_printf(" inband-fec=true packet-loss-percentage=%d", c.fec_percent)
+                   : g_strdup("");
+  gchar* enc = run.opus ? g_strdup_printf("audioconvert ! opusenc bitrate=%d frame-size=%d%s ! ",
+                                          c.bitrate_kbps * 1000, c.frame_ms, fec)
+                        : g_strdup("");
+  g_free(fec);
   gchar* sdesc = g_strdup_printf(
       "appsrc name=src is-live=true format=time caps=audio/x-raw,format=F32LE,"
-      "layout=interleaved,rate=%d,channels=%d ! syncwavepay ! udpsink host=127.0.0.1 port=%d "
-      "sync=false async=false",
-      kRate, kChannels, port);
+      "layout=interleaved,rate=%d,channels=%d ! %ssyncwavepay ! udpsink host=127.0.0.1 "
+      "port=%d sync=false async=false",
+      kRate, kChannels, enc, port);
+  g_free(enc);
   GError* err = NULL;
   GstElement* rx = gst_parse_launch(rdesc, &err);
   GstElement* tx = rx ? gst_parse_launch(sdesc, &err) : NULL;
   g_free(rdesc);
   g_free(sdesc);
   if (!rx || !tx) {
-    std::printf("{\"bench\":\"latency\",\"latency_ms\":%d,\"round\":%d,\"error\":\"%s\"}\n",
-                latency_ms, round, err ? err->message : "parse");
+    std::printf("{\"bench\":\"latency\",\"case\":\"%s\",\"latency_ms\":%d,\"round\":%d,"
+                "\"error\":\"%s\"}\n",
+                c.name.c_str(), latency_ms, round, err ? err->message : "parse");
     return;
   }
   GstElement* sw = gst_bin_get_by_name(GST_BIN(rx), "sw");
@@ -158,20 +223,22 @@ void run_one(int latency_ms, int seconds, int round) {
   GstClockTime start_rt = gst_clock_get_time(run.clock) - base;
   run.capture0 = base + start_rt;
   run.started = true;
-  std::vector<float> pcm(kFrames * kChannels);
-  const int buffers = seconds * 100;
+  std::vector<float> pcm(frames_per_buffer * kChannels);
+  const int buffers = seconds * 1000 / c.frame_ms;
   for (int i = 0; i < buffers; i++) {
-    GstClockTime pts = start_rt + gst_util_uint64_scale(i * kFrames, GST_SECOND, kRate);
+    const int64_t first = int64_t(i) * frames_per_buffer;
+    GstClockTime pts = start_rt + gst_util_uint64_scale(first, GST_SECOND, kRate);
     GstClockTime due =
-        base + start_rt + gst_util_uint64_scale((i + 1) * kFrames, GST_SECOND, kRate);
+        base + start_rt + gst_util_uint64_scale(first + frames_per_buffer, GST_SECOND, kRate);
     GstClockID id = gst_clock_new_single_shot_id(run.clock, due);
     gst_clock_id_wait(id, NULL);
     gst_clock_id_unref(id);
-    for (int f = 0; f < kFrames; f++)
-      for (int c = 0; c < kChannels; c++) pcm[f * kChannels + c] = ramp(int64_t(i) * kFrames + f);
+    for (int f = 0; f < frames_per_buffer; f++)
+      for (int ch = 0; ch < kChannels; ch++)
+        pcm[f * kChannels + ch] = run.opus ? burst(first + f) : ramp(first + f);
     GstBuffer* b = gst_buffer_new_memdup(pcm.data(), pcm.size() * sizeof(float));
     GST_BUFFER_PTS(b) = pts;
-    GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;
+    GST_BUFFER_DURATION(b) = gst_util_uint64_scale(frames_per_buffer, GST_SECOND, kRate);
     gst_app_src_push_buffer(GST_APP_SRC(src), b);
   }
   g_usleep((latency_ms + 100) * 1000);
@@ -193,10 +260,12 @@ void run_one(int latency_ms, int seconds, int round) {
   for (char& ch : st)
     if (ch == '"' || ch == '\\') ch = '\'';
   std::printf(
-      "{\"bench\":\"latency\",\"latency_ms\":%d,\"round\":%d,\"renders\":%zu,"
+      "{\"bench\":\"latency\",\"case\":\"%s\",\"codec\":\"%s\",\"frame_ms\":%d,"
+      "\"latency_ms\":%d,\"round\":%d,\"renders\":%zu,"
       "\"median_dev_us\":%.1f,\"p99_abs_dev_us\":%.1f,\"min_dev_us\":%.1f,"
       "\"max_dev_us\":%.1f,\"unmatched\":%" G_GUINT64_FORMAT ",\"stats\":\"%s\"}\n",
-      latency_ms, round, run.dev_us.size(), pct(run.dev_us, 50), pct(absd, 99), pct(run.dev_us, 0),
+      c.name.c_str(), c.codec.c_str(), c.frame_ms, latency_ms, round, run.dev_us.size(),
+      pct(run.dev_us, 50), pct(absd, 99), pct(run.dev_us, 0),
       pct(run.dev_us, 100), run.unmatched, st.c_str());
   std::fflush(stdout);
   g_free(stats_str);
@@ -210,10 +279,40 @@ void run_one(int latency_ms, int seconds, int round) {
 
 }  // namespace
 
+// The send and receive settings of a syncwave-launch preset file (INI).
+bool read_preset(const char* path, Case* c) {
+  GKeyFile* kf = g_key_file_new();
+  if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL)) {
+    g_key_file_free(kf);
+    return false;
+  }
+  gchar* base = g_path_get_basename(path);
+  c->name = base;
+  c->name = c->name.substr(0, c->name.find('.'));
+  g_free(base);
+  auto get_int = [&](const char* group, const char* key, int* out) {
+    GError* e = NULL;
+    int v = g_key_file_get_integer(kf, group, key, &e);
+    if (e == NULL) *out = v;
+    g_clear_error(&e);
+  };
+  gchar* codec = g_key_file_get_string(kf, "send", "codec", NULL);
+  if (codec) c->codec = codec;
+  g_free(codec);
+  get_int("send", "bitrate", &c->bitrate_kbps);
+  get_int("send", "frame-ms", &c->frame_ms);
+  get_int("send", "fec", &c->fec_percent);
+  get_int("receive", "latency", &c->latency_ms);
+  g_key_file_free(kf);
+  return true;
+}
+
 int main(int argc, char** argv) {
   gst_init(&argc, &argv);
   int rounds = 3, seconds = 10;
   std::vector<int> latencies = {20, 40, 60};
+  std::string codec = "raw";
+  std::vector<Case> presets;
   for (int i = 1; i < argc; i++) {
     if (!std::strncmp(argv[i], "--rounds=", 9)) {
       rounds = std::atoi(argv[i] + 9);
@@ -224,9 +323,20 @@ int main(int argc, char** argv) {
       std::stringstream ss(argv[i] + 12);
       std::string tok;
       while (std::getline(ss, tok, ',')) latencies.push_back(std::atoi(tok.c_str()));
+    } else if (!std::strncmp(argv[i], "--codec=", 8) &&
+               (!std::strcmp(argv[i] + 8, "raw") || !std::strcmp(argv[i] + 8, "opus"))) {
+      codec = argv[i] + 8;
+    } else if (!std::strncmp(argv[i], "--preset=", 9)) {
+      Case c;
+      if (!read_preset(argv[i] + 9, &c)) {
+        std::fprintf(stderr, "bench-latency: cannot read preset %s\n", argv[i] + 9);
+        return 2;
+      }
+      presets.push_back(c);
     } else {
       std::fprintf(stderr,
-                   "usage: bench-latency [--rounds=N] [--seconds=S] [--latencies=20,40,60]\n");
+                   "usage: bench-latency [--rounds=N] [--seconds=S] [--latencies=20,40,60] "
+                   "[--codec=raw|opus] [--preset=FILE ...]\n");
       return 2;
     }
   }
@@ -238,8 +348,17 @@ int main(int argc, char** argv) {
     }
     gst_object_unref(f);
   }
+  std::vector<Case> cases = presets;
+  if (cases.empty()) {
+    for (int l : latencies) {
+      Case c;
+      c.codec = codec;
+      c.latency_ms = l;
+      c.name = codec + "-" + std::to_string(l) + "ms";
+      cases.push_back(c);
+    }
+  }
   for (int r = 0; r < rounds; r++)
-    for (size_t k = 0; k < latencies.size(); k++)
-      run_one(latencies[(k + r) % latencies.size()], seconds, r);
+    for (size_t k = 0; k < cases.size(); k++) run_one(cases[(k + r) % cases.size()], seconds, r);
   return 0;
 }

@@ -281,17 +281,29 @@ def bench_jitter(bench):
 
 
 def bench_latency(bench):
-    args = ["--rounds=1", "--seconds=5"] if bench.quick else ["--rounds=3", "--seconds=10"]
-    rows, err = run_json_prog(bench, "bench-latency", args)
+    common = ["--rounds=1", "--seconds=5"] if bench.quick else ["--rounds=3", "--seconds=10"]
+    presets = sorted(os.path.join(SRC_ROOT, "pipelines", f)
+                     for f in os.listdir(os.path.join(SRC_ROOT, "pipelines"))
+                     if f.endswith(".preset"))
+    runs = [common + ["--latencies=20,40,60"],
+            common + ["--codec=opus", "--latencies=60"],
+            common + [f"--preset={p}" for p in presets]]
+    rows, errors = [], []
     import re
-    for r in rows or []:
+    for args in runs:
+        got, err = run_json_prog(bench, "bench-latency", args)
+        rows += got or []
+        if err:
+            errors.append(err)
+    for r in rows:
         st = r.get("stats", "")
         for key in ("late", "lost", "loss-events", "pushed", "concealed"):
             m = re.search(rf"(?:^|, ){re.escape(key)}=\(g?u?int(?:64)?\)(\d+)", st)
             if m:
                 r[key] = int(m.group(1))
-    bench.results["latency"] = {"rows": rows, "error": err,
-                                "command": f"{bench.bin}/bench-latency {' '.join(args)}"}
+    bench.results["latency"] = {
+        "rows": rows, "error": "; ".join(errors) or None,
+        "command": " ; ".join(f"{bench.bin}/bench-latency {' '.join(a)}" for a in runs)}
 
 
 def _callgrind_ir(bench, argv):
