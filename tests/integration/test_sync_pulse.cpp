@@ -131,18 +131,25 @@ TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
     gst_structure_get_boolean(st, "drift-active", &active);
     gst_structure_get_int64(st, "sink-delay-us", &sink_delay);
     gst_structure_get_double(st, "drift-ppm", &drift);
-    // The loop runs against pulsesink's clock and stays within its bounds. (Its
-    // figures against PulseAudio's stream time are reported, not asserted: see
-    // docs/synchronization.md.)
+    gboolean absolute = FALSE;
+    guint64 steps = 0;
+    gst_structure_get_boolean(st, "absolute-position", &absolute);
+    gst_structure_get_uint64(st, "alignment-steps", &steps);
+    // The loop runs on PulseAudio's own play position (pulsesink's clock function),
+    // absolutely, and stays within its bounds; the output was aligned at most a few
+    // times (once at the start, again if the server moved the stream). The offsets it
+    // reaches are a benchmark's figures (tests/bench, docs/synchronization.md).
     EXPECT_TRUE(active);
+    EXPECT_TRUE(absolute);
+    EXPECT_LE(steps, 3u);
     EXPECT_GE(sink_delay, 0);
-    EXPECT_LE(std::fabs(drift), 1000.0);
+    EXPECT_LE(std::fabs(drift), 1500.0);
     gst_structure_free(st);
     gst_object_unref(bin);
   }
   // Audio reaches the null sink. Two 0.3 sines exactly in phase would peak at 0.6;
-  // the sub-millisecond alignment through PulseAudio is not reached yet (see
-  // docs/synchronization.md), so only presence is asserted and the peak printed.
+  // how close they get is timing, measured by the benchmark, so only presence is
+  // asserted here and the peak printed.
   EXPECT_GT(peak, 0.1);
   printf("monitor peak %.3f\n", peak);
 
