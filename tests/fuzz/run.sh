@@ -62,13 +62,8 @@ for t in $TARGETS; do
   before=$(ls "$BUILD/fuzz-artifacts" | grep "^$t-" | grep -vc -- "-slow-unit-" || true)
   start=$(date +%s)
   set +e
-  # -rss_limit_mb=0: no RSS thread. libFuzzer's -timeout rides on SIGALRM, and its
-  # handler ignores the signal when another thread receives it; with the RSS thread
-  # sleeping, that thread took the alarm and a unit ran for over an hour unnoticed.
-  # The memory bound stays, per allocation (-malloc_limit_mb).
   "$exe" "$corpus" -runs="$RUNS" -max_total_time=$((MINUTES * 60)) -timeout=25 \
-    -rss_limit_mb=0 -malloc_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$BUILD/fuzz-artifacts/$t-" \
     >"$log" 2>&1
   rc=$?
   set -e
