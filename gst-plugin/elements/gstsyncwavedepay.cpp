@@ -277,6 +277,9 @@ static GstFlowReturn gst_syncwave_depay_handle_audio(GstSyncWaveDepay* self, Gst
                        packet.timestamp_us);
   }
   priv->next_discont = false;
+  GST_LOG_OBJECT(self, "packet %" G_GUINT64_FORMAT " us, %" G_GUINT64_FORMAT " frames, in pts %"
+                 G_GINT64_FORMAT ", out pts %" GST_TIME_FORMAT, packet.timestamp_us, (guint64)frames,
+                 input_pts, GST_TIME_ARGS(GST_BUFFER_PTS(out)));
   return gst_pad_push(self->srcpad, out);
 }
 

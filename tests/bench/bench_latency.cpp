@@ -84,10 +84,12 @@ struct Run {
   std::vector<double> dev_us;
   guint64 unmatched = 0;
   int64_t quiet = 0;  // Opus onsets: samples since the signal was last above 0.1
+  GstClockTime rx_base = 0;  // base time of the receiver (BENCH_DEBUG)
 };
 
 // Opus: the onset of each burst in a rendered buffer.
-void on_handoff_bursts(Run* run, GstClockTime now, const float* s, size_t frames) {
+void on_handoff_bursts(Run* run, GstClockTime now, GstClockTime pts, const float* s,
+                       size_t frames) {
   std::lock_guard<std::mutex> g(run->lock);
   for (size_t i = 0; i < frames; i++) {
     float v = std::fabs(s[i * kChannels]);
@@ -98,6 +100,10 @@ void on_handoff_bursts(Run* run, GstClockTime now, const float* s, size_t frames
       double n = std::round(expected / kBurstPeriod) * kBurstPeriod;
       double capture = run->capture0 + n * 1e9 / kRate;
       run->dev_us.push_back((render - capture - run->latency_ms * 1e6) / 1000.0);
+      if (getenv("BENCH_DEBUG") && GST_CLOCK_TIME_IS_VALID(pts))
+        std::fprintf(stderr, "onset: render-capture-latency %.1f us, timeline (base+pts) - capture %.1f us\n",
+                     (render - capture - run->latency_ms * 1e6) / 1000.0,
+                     ((double)run->rx_base + (double)pts + i * 1e9 / kRate - capture) / 1000.0);
     }
     run->quiet = v <= 0.1f ? run->quiet + 1 : 0;
   }
@@ -110,7 +116,7 @@ void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer data) {
   if (run->opus) {
     GstMapInfo m;
     if (!gst_buffer_map(buf, &m, GST_MAP_READ)) return;
-    on_handoff_bursts(run, now, reinterpret_cast<const float*>(m.data),
+    on_handoff_bursts(run, now, GST_BUFFER_PTS(buf), reinterpret_cast<const float*>(m.data),
                       m.size / (sizeof(float) * kChannels));
     gst_buffer_unmap(buf, &m);
     return;
@@ -220,6 +226,7 @@ void run_one(const Case& c, int seconds, int round) {
   gst_element_get_state(tx, NULL, NULL, 5 * GST_SECOND);
   GstElement* src = gst_bin_get_by_name(GST_BIN(tx), "src");
   GstClockTime base = gst_element_get_base_time(tx);
+  run.rx_base = gst_element_get_base_time(rx);
   GstClockTime start_rt = gst_clock_get_time(run.clock) - base;
   run.capture0 = base + start_rt;
   run.started = true;
