@@ -19,6 +19,7 @@
 #include "config.h"
 #endif
 
+#include <gst/audio/audio.h>
 #include <gst/net/gstnettimeprovider.h>
 
 #include <mutex>
@@ -299,14 +300,25 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
       gst_syncwave_pay_drop(self, "invalid Opus packet (TOC)", map.size);
     } else {
       gst_syncwave_pay_add_due_headers(self, list, pts, &n_headers, &n_bytes);
-      const GstClockTime wall = wall0;
+      /* An encoder's first packet decodes to its look-ahead (Opus pre-skip, 312
+       * samples for libopus) before the audio its timestamp is for; the encoder says
+       * so with a clipping meta and a shorter duration. The wire has no pre-skip: stamp
+       * the packet with the time of the first sample it decodes to, so that the packets'
+       * timestamps and decoded durations form one contiguous timeline. */
+      GstClockTime wall = wall0;
+      GstAudioClippingMeta* clip = gst_buffer_get_audio_clipping_meta(buf);
+      if (clip != NULL && clip->format == GST_FORMAT_DEFAULT && clip->start > 0 &&
+          clip->start < samples) {
+        const GstClockTime skip = gst_util_uint64_scale(clip->start, GST_SECOND, 48000);
+        wall = wall0 > skip ? wall0 - skip : 0;
+      }
       GstBuffer* out = gst_buffer_new_allocate(NULL, wire::kAudioHeaderSize + map.size, NULL);
       GstMapInfo omap;
       gst_buffer_map(out, &omap, GST_MAP_WRITE);
       wire::write_audio(wire::PacketType::kOpus, wall / 1000, map.data, map.size, omap.data,
                         omap.size);
       gst_buffer_unmap(out, &omap);
-      GST_BUFFER_PTS(out) = pts;
+      GST_BUFFER_PTS(out) = pts - MIN(pts, wall0 - wall);
       GST_BUFFER_DURATION(out) = gst_util_uint64_scale(samples, GST_SECOND, 48000);
       if (discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
       gst_buffer_list_add(list, out);

@@ -1,6 +1,7 @@
 // syncwavepay through GstHarness: caps in and out, header cadence and repeat, packet
 // splitting at the mtu, timestamps from running time, caps change, Opus pass-through,
 // stats, and the sender clock served on time-provider-port.
+#include <gst/audio/audio.h>
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gst/net/gstnet.h>
@@ -296,6 +297,33 @@ TEST(SyncWavePay, OpusPassThrough) {
   EXPECT_EQ(pull_all(h).size(), 0u);
   EXPECT_EQ(stat(h->element, "dropped"), 2u);
   EXPECT_EQ(stat(h->element, "packets"), 1u);
+  gst_harness_teardown(h);
+}
+
+// An encoder's first packet decodes to its look-ahead before the audio its timestamp
+// is for (opusenc: a clipping meta of 312 samples, duration 3.5 ms of a 10 ms packet).
+// The wire has no pre-skip, so the packet is stamped 6.5 ms earlier and the following
+// packets continue the timeline without overlap.
+TEST(SyncWavePay, OpusPreSkipMovesTheFirstTimestampBack) {
+  GstHarness* h = gst_harness_new("syncwavepay");
+  gst_harness_set_src_caps_str(h, "audio/x-opus,channel-mapping-family=0,channels=1,rate=48000");
+  const std::vector<uint8_t> opus = {0xf0, 1, 2, 3};  // CELT FB 10 ms, one frame
+  GstBuffer* b = gst_buffer_new_memdup(opus.data(), opus.size());
+  GST_BUFFER_PTS(b) = 100 * GST_MSECOND;
+  GST_BUFFER_DURATION(b) = 3500 * GST_USECOND;
+  gst_buffer_add_audio_clipping_meta(b, GST_FORMAT_DEFAULT, 312, 0);
+  ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  b = gst_buffer_new_memdup(opus.data(), opus.size());
+  GST_BUFFER_PTS(b) = 103500 * GST_USECOND;
+  GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;
+  ASSERT_EQ(gst_harness_push(h, b), GST_FLOW_OK);
+  std::vector<uint64_t> ts;
+  for (const auto& d : pull_all(h)) {
+    auto r = wire::parse(d.data(), d.size());
+    if (r.kind == wire::Kind::kOpusAudio) ts.push_back(r.audio.timestamp_us);
+  }
+  ASSERT_EQ(ts.size(), 2u);
+  EXPECT_EQ(ts[1] - ts[0], 10000u);  // contiguous: 10 ms packets, no overlap
   gst_harness_teardown(h);
 }
 
