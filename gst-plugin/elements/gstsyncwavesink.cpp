@@ -75,6 +75,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define PHASE_STEP (2 * GST_MSECOND)
 /* Buffers remembered to map the device position back to content. */
 #define MAX_RECORDS 2000
+/* A content discontinuity larger than this restarts the output timeline. */
+#define TIMELINE_RESTART (100 * GST_MSECOND)
 
 enum {
   PROP_0,
@@ -149,6 +151,9 @@ struct SyncWaveSinkPrivate {
   GstElement* convert2 = nullptr;
   GstElement* sink = nullptr;
   bool opus = false;
+  /* What went into the decoder, in order (a packet's or a gap's place on the
+   * timeline); its output is stamped from this, see decoder_src_probe. */
+  std::deque<std::pair<GstClockTime, GstClockTime>> decoder_in;
   guint64 decoder_switches = 0;
 
   /* The shared clock. */
@@ -169,10 +174,15 @@ struct SyncWaveSinkPrivate {
   syncwave::OutputAligner aligner;
   gint64 pending_step = 0; /* > 0: frames to insert, < 0: frames to drop */
   gint64 last_step = 0;
-  /* Content time removed (+, frames dropped) or added (-) by steps since the start:
-   * output timestamps are moved back by it so that the audio sink sees a contiguous
-   * stream and never "corrects" a step by resyncing to the input timestamps. */
-  double step_shift_ns = 0;
+  /* The output's own timeline: while the loop runs, buffers to the audio sink are
+   * stamped by the frames written (timeline_pts0 + frames / rate), so the sink sees a
+   * perfectly contiguous stream whatever was resampled, dropped or inserted, and never
+   * "corrects" it by resyncing to input timestamps (GstAudioBaseSink resyncs as soon as
+   * a buffer's timestamp lies a few ms ahead of where the previous one ended). */
+  bool timeline_valid = false;
+  GstClockTime timeline_pts0 = 0;
+  guint64 timeline_frame0 = 0;
+  guint64 timeline_restarts = 0;
   double heard_error_us = 0;
   bool absolute = false;   /* the last observation was absolute */
   std::unique_ptr<syncwave::FractionalResampler> resampler;
@@ -307,6 +317,73 @@ static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
 /* Switches the decoder in or out when the depayloader's caps change between raw and
  * Opus. Runs in the streaming thread, in the probe of the CAPS event, before the
  * event goes on to the (new) peer. */
+/* Into the decoder: remember where each packet (and each gap, which opusdec conceals)
+ * belongs on the timeline. */
+static GstPadProbeReturn decoder_sink_probe(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
+  SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
+        priv->decoder_in.size() < 64)
+      priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
+    return GST_PAD_PROBE_OK;
+  }
+  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_GAP: {
+      GstClockTime ts, dur;
+      gst_event_parse_gap(event, &ts, &dur);
+      if (GST_CLOCK_TIME_IS_VALID(ts) && GST_CLOCK_TIME_IS_VALID(dur) &&
+          priv->decoder_in.size() < 64)
+        priv->decoder_in.emplace_back(ts, dur);
+      break;
+    }
+    case GST_EVENT_FLUSH_STOP:
+    case GST_EVENT_STREAM_START:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_CAPS:
+      priv->decoder_in.clear();
+      break;
+    default:
+      break;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Out of the decoder: its output comes in the order of its input, so each buffer
+ * takes the place of what went in first. opusdec's own stamps cannot be trusted: with
+ * in-band FEC it outputs a packet only once the next one has arrived, and after a
+ * DISCONT it stamps that output with the newer packet's time, one frame late. */
+static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
+  SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime pts = GST_CLOCK_TIME_NONE;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
+    pts = priv->decoder_in.front().first;
+    GstClockTime left = GST_BUFFER_DURATION(buf);
+    while (left > 0 && !priv->decoder_in.empty()) {
+      auto& head = priv->decoder_in.front();
+      if (head.second <= left + 500 * GST_USECOND) {
+        left -= MIN(left, head.second);
+        priv->decoder_in.pop_front();
+      } else {
+        head.first += left;
+        head.second -= left;
+        left = 0;
+      }
+    }
+  }
+  if (GST_BUFFER_PTS(buf) != pts) {
+    buf = gst_buffer_make_writable(buf);
+    GST_BUFFER_PTS(buf) = pts;
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, GstPad* depay_src) {
   SyncWaveSinkPrivate* priv = self->priv;
   GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
@@ -328,6 +405,19 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
       return;
     }
     g_object_set(dec, "plc", TRUE, "use-inband-fec", TRUE, NULL);
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->decoder_in.clear();
+    }
+    GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
+    gst_pad_add_probe(dec_sink,
+                      (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER |
+                                        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+                      decoder_sink_probe, self, NULL);
+    gst_object_unref(dec_sink);
+    GstPad* dec_src = gst_element_get_static_pad(dec, "src");
+    gst_pad_add_probe(dec_src, GST_PAD_PROBE_TYPE_BUFFER, decoder_src_probe, self, NULL);
+    gst_object_unref(dec_src);
     gst_bin_add(GST_BIN(self), dec);
     gst_element_link_many(priv->depay, dec, priv->convert, NULL);
     gst_element_sync_state_with_parent(dec);
@@ -527,7 +617,7 @@ static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
   priv->drift.reset();
   priv->aligner.reset();
   priv->pending_step = 0;
-  priv->step_shift_ns = 0;
+  priv->timeline_valid = false;
   priv->resampler.reset();
 }
 
@@ -536,6 +626,11 @@ static GstClock* get_device_clock(SyncWaveSinkPrivate* priv) {
   if (!priv->device_looked_up && priv->sink != NULL) {
     priv->device_looked_up = true;
     priv->device_sink = find_audio_base_sink(priv->sink);
+    if (priv->device_sink != NULL && priv->drift_enabled) {
+      /* The drift loop resamples to the device and places the stream itself: the
+       * sink must not also slave (skew jumps samples, resample re-times them). */
+      g_object_set(priv->device_sink, "slave-method", GST_AUDIO_BASE_SINK_SLAVE_NONE, NULL);
+    }
     if (priv->device_sink != NULL) {
       GstClock* c = GST_AUDIO_BASE_SINK(priv->device_sink)->provided_clock;
       if (c != NULL) priv->device_clock = GST_CLOCK(gst_object_ref(c));
@@ -583,20 +678,30 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, doub
       for (gint c = 0; c < channels; c++) priv->scratch[splice + f * channels + c] *= g;
     }
   }
+  const guint64 first_frame = priv->written_frames;
   priv->written_frames += out_frames;
   *shift_ns = ((double)dropped - (double)inserted) * GST_SECOND / rate;
-  priv->step_shift_ns += *shift_ns;
   if (out_frames == 0) return NULL; /* all of it dropped by a step */
   GstBuffer* out = gst_buffer_new_memdup(priv->scratch.data(), out_frames * bpf);
   gst_buffer_copy_into(out, in,
                        (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META), 0,
                        -1);
-  if (GST_BUFFER_PTS_IS_VALID(in)) {
-    const double pts = (double)GST_BUFFER_PTS(in) + (double)dropped * GST_SECOND / rate -
-                       priv->step_shift_ns;
-    GST_BUFFER_PTS(out) = (GstClockTime)std::max(0.0, pts);
+  if (!priv->timeline_valid) {
+    /* A new output timeline starts at this buffer's content time; the audio sink
+     * places it by that (DISCONT kept), the aligner measures where it landed. */
+    const double pts0 = (double)GST_BUFFER_PTS(in) + *shift_ns;
+    priv->timeline_pts0 = (GstClockTime)std::max(0.0, pts0);
+    priv->timeline_frame0 = first_frame;
+    priv->timeline_valid = true;
+    priv->timeline_restarts++;
+  } else {
+    GST_BUFFER_FLAG_UNSET(out, GST_BUFFER_FLAG_DISCONT);
   }
-  GST_BUFFER_DURATION(out) = gst_util_uint64_scale_int(out_frames, GST_SECOND, (gint)rate);
+  const guint64 a = first_frame - priv->timeline_frame0;
+  const guint64 b = priv->written_frames - priv->timeline_frame0;
+  const GstClockTime t0 = gst_util_uint64_scale_int(a, GST_SECOND, (gint)rate);
+  GST_BUFFER_PTS(out) = priv->timeline_pts0 + t0;
+  GST_BUFFER_DURATION(out) = gst_util_uint64_scale_int(b, GST_SECOND, (gint)rate) - t0;
   return out;
 }
 
@@ -678,7 +783,17 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
     const double rate = GST_AUDIO_INFO_RATE(&priv->info);
-    if (GST_BUFFER_IS_DISCONT(buf)) start_anchor_locked(priv); /* the sink may leave a gap */
+    if (GST_BUFFER_IS_DISCONT(buf)) {
+      start_anchor_locked(priv); /* the sink may leave a gap */
+      /* The content jumped (an outage, the sender restarted): far enough that no
+       * step should bridge it, the output starts a new timeline. */
+      if (!priv->records.empty() &&
+          std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) >
+              (double)TIMELINE_RESTART) {
+        GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
+        reset_drift_locked(priv);
+      }
+    }
     double err_ns = 0;
     bool have_error = false;
     const bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
@@ -698,8 +813,10 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       const double queued_ns = ((double)priv->written_frames - heard_frame) * GST_SECOND / rate;
       const double write_error = (double)rt - (due_now + queued_ns);
       const double heard_error = content_at_locked(priv, heard_frame, rate) - due_now;
-      syncwave::OutputAligner::Result r =
-          priv->aligner.observe((gint64)raw_dev, k0, write_error, rate);
+      /* A step still being applied (a drop spans several buffers) is not measured. */
+      syncwave::OutputAligner::Result r;
+      if (priv->pending_step == 0)
+        r = priv->aligner.observe((gint64)raw_dev, k0, write_error, rate);
       if (r.step_frames != 0) {
         GST_INFO_OBJECT(self, "output is %.1f us %s: %s %" G_GINT64_FORMAT " frames",
                         write_error / 1000.0, r.step_frames > 0 ? "ahead" : "behind",
@@ -786,10 +903,13 @@ done:
 static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(element);
   SyncWaveSinkPrivate* priv = self->priv;
-  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY && priv->convert2 != NULL) {
-    /* The latency upstream of the audio sink: the jitter's plus decoding. The sink's
-     * own buffering is compensated by the sink and must not move the render time. */
-    GstPad* pad = gst_element_get_static_pad(priv->convert2, "sink");
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY && priv->depay != NULL) {
+    /* The latency is the jitter element's, i.e. `latency`, whatever the codec and the
+     * output: every receiver must render a sample at the same time. opusdec declares
+     * up to 120 ms (the longest Opus frame) although it decodes each packet as it comes;
+     * counting it made Opus receivers play 120 ms later than raw ones. The sink's own
+     * buffering is compensated by the sink and must not move the render time either. */
+    GstPad* pad = gst_element_get_static_pad(priv->depay, "sink");
     gboolean res = gst_pad_peer_query(pad, query);
     gst_object_unref(pad);
     if (res) {
@@ -901,7 +1021,8 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
                     "phase-steps", G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64,
                     priv->aligner.steps(), "alignment-last-step-frames", G_TYPE_INT64,
                     priv->last_step, "absolute-position", G_TYPE_BOOLEAN, priv->absolute,
-                    "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us, "sink-delay-us", G_TYPE_INT64,
+                    "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
+                    "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "sink-delay-us", G_TYPE_INT64,
                     priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
@@ -1208,6 +1329,8 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *   absolute-position  gboolean the device reports its play position (a
    *                               GstAudioBaseSink clock): the phase error is absolute
    *   heard-error-us     gdouble  what the device plays now minus what is due now
+   *   output-timelines   guint64  output timelines started (start, new caps or segment,
+   *                               a content jump of more than 100 ms)
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
    */

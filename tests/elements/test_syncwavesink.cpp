@@ -405,6 +405,37 @@ TEST(SyncWaveSink, SwitchesRawOpusRawWithoutRestart) {
   gst_structure_free(st);
 }
 
+// Decoded Opus keeps its packets' place on the timeline: the bin stamps the decoder's
+// output from what went in (opusdec with in-band FEC holds each packet until the next
+// arrives, and after a DISCONT stamps it with the newer packet's time, one frame late).
+TEST(SyncWaveSink, OpusOutputKeepsThePacketTimestamps) {
+  std::vector<std::vector<uint8_t>> opus = encode_opus(15);
+  if (opus.size() < 10) GTEST_SKIP() << "opusenc not available";
+  Receiver rx("system", 100);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kOpus);
+  const uint64_t t0 = now_us() + 50000;
+  // Packets 1.. (packet 0 is the encoder's short first one): 20 ms each.
+  uint64_t t = t0;
+  for (size_t i = 1; i < opus.size(); i++, t += 20000) rx.push_opus(t, opus[i]);
+  const GstClockTime base = gst_element_get_base_time(rx.pipe);
+  // The first audio out is the first packet's, at its running time (opusdec may put
+  // a frame of silence before it, when it has nothing to decode yet).
+  GstClockTime first = GST_CLOCK_TIME_NONE;
+  while (GstSample* s = rx.pull(500 * GST_MSECOND)) {
+    GstMapInfo m;
+    gst_buffer_map(gst_sample_get_buffer(s), &m, GST_MAP_READ);
+    float peak = 0;
+    for (size_t i = 0; i < m.size / 4; i++)
+      peak = std::max(peak, std::fabs(reinterpret_cast<const float*>(m.data)[i]));
+    gst_buffer_unmap(gst_sample_get_buffer(s), &m);
+    if (peak > 1e-3f && !GST_CLOCK_TIME_IS_VALID(first)) first = sample_running_time(s);
+    gst_sample_unref(s);
+  }
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(first));
+  EXPECT_NEAR((double)first, (double)(t0 * 1000 - base), 1e6);
+}
+
 TEST(SyncWaveSink, DelayShiftsRenderTime) {
   Receiver rx("system", 40);
   ASSERT_TRUE(rx.play());
