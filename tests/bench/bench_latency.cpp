@@ -32,6 +32,7 @@
 
 #include <gio/gio.h>
 #include <gst/app/gstappsrc.h>
+#include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 
 #include <algorithm>
@@ -230,6 +231,7 @@ void run_one(const Case& c, int seconds, int round) {
   GstClockTime start_rt = gst_clock_get_time(run.clock) - base;
   run.capture0 = base + start_rt;
   run.started = true;
+  if (getenv("BENCH_DEBUG")) std::fprintf(stderr, "capture0 %" G_GUINT64_FORMAT " us\n", (guint64)(run.capture0 / 1000));
   std::vector<float> pcm(frames_per_buffer * kChannels);
   const int buffers = seconds * 1000 / c.frame_ms;
   for (int i = 0; i < buffers; i++) {
@@ -249,6 +251,10 @@ void run_one(const Case& c, int seconds, int round) {
     gst_app_src_push_buffer(GST_APP_SRC(src), b);
   }
   g_usleep((latency_ms + 100) * 1000);
+  if (getenv("BENCH_DEBUG") && fs)
+    std::fprintf(stderr, "sink latency %" GST_TIME_FORMAT " rx base %" G_GUINT64_FORMAT "\n",
+                 GST_TIME_ARGS(gst_base_sink_get_latency(GST_BASE_SINK(fs))),
+                 (guint64)gst_element_get_base_time(rx));
   gchar* stats_str = NULL;
   GstStructure* stats = NULL;
   g_object_get(sw, "stats", &stats, NULL);
