@@ -1,6 +1,6 @@
 // bench-render: render-position sync of separate receiver processes, in software.
 //
-//   bench-render send --targets=H:P[,H:P...] --seconds=S
+//   bench-render send --targets=H:P[,H:P...] --seconds=S [--frame-ms=10]
 //       A live sender on the host's realtime clock: appsrc (10 ms buffers of a ramp
 //       that encodes each sample's index) ! syncwavepay time-provider-port=<free>
 //       ! multiudpsink. Prints "clock-port=<port>" once the provider runs, then
@@ -8,7 +8,12 @@
 //   bench-render receive --port=P --clock=SPEC --latency=MS --seconds=S
 //       udpsrc ! syncwavesink clock=SPEC latency=MS audio-sink="... fakesink
 //       sync=true"; for every buffer handed to fakesink prints
-//       "r <ramp index of its first sample> <CLOCK_REALTIME ns at that moment>".
+//       "r <ramp index of its first sample> <CLOCK_REALTIME ns at that moment>
+//        <its scheduled render time, in CLOCK_REALTIME ns>".
+//       The scheduled time is where the sink puts the sample on its pipeline clock
+//       (base time + running time + latency), carried over to CLOCK_REALTIME by
+//       reading both clocks at once: the render position without the wake-up delay of
+//       the thread that calls the handoff.
 //       The realtime clock is the same physical clock for every process on the
 //       host, so two receivers' render moments of the same sample can be compared
 //       whatever clock each pipeline runs on.
@@ -18,6 +23,7 @@
 
 #include <gio/gio.h>
 #include <gst/app/gstappsrc.h>
+#include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 #include <time.h>
 
@@ -71,7 +77,10 @@ int free_udp_port() {
 int send(int argc, char** argv) {
   const char* targets = arg(argc, argv, "--targets", nullptr);
   int seconds = std::atoi(arg(argc, argv, "--seconds", "20"));
-  if (!targets) return 2;
+  // Capture buffer length: 10 ms, or 5 ms as the lan-lowlatency preset sends.
+  const int frame_ms = std::atoi(arg(argc, argv, "--frame-ms", "10"));
+  if (!targets || frame_ms <= 0 || frame_ms > 100) return 2;
+  const int frames = kRate * frame_ms / 1000;
   GstClock* clock =
       GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
   int cport = free_udp_port();
@@ -99,19 +108,19 @@ int send(int argc, char** argv) {
   GstClockTime start_rt = gst_clock_get_time(clock) - base;
   std::printf("capture0=%" G_GUINT64_FORMAT "\n", base + start_rt);
   std::fflush(stdout);
-  std::vector<float> pcm(kFrames * kChannels);
-  for (int i = 0; i < seconds * 100; i++) {
-    GstClockTime pts = start_rt + gst_util_uint64_scale(i * kFrames, GST_SECOND, kRate);
-    GstClockTime due =
-        base + start_rt + gst_util_uint64_scale((i + 1) * kFrames, GST_SECOND, kRate);
+  std::vector<float> pcm(frames * kChannels);
+  for (int i = 0; i < seconds * 1000 / frame_ms; i++) {
+    const int64_t first = int64_t(i) * frames;
+    GstClockTime pts = start_rt + gst_util_uint64_scale(first, GST_SECOND, kRate);
+    GstClockTime due = base + start_rt + gst_util_uint64_scale(first + frames, GST_SECOND, kRate);
     GstClockID id = gst_clock_new_single_shot_id(clock, due);
     gst_clock_id_wait(id, NULL);
     gst_clock_id_unref(id);
-    for (int f = 0; f < kFrames; f++)
-      for (int c = 0; c < kChannels; c++) pcm[f * kChannels + c] = ramp(int64_t(i) * kFrames + f);
+    for (int f = 0; f < frames; f++)
+      for (int c = 0; c < kChannels; c++) pcm[f * kChannels + c] = ramp(first + f);
     GstBuffer* b = gst_buffer_new_memdup(pcm.data(), pcm.size() * sizeof(float));
     GST_BUFFER_PTS(b) = pts;
-    GST_BUFFER_DURATION(b) = 10 * GST_MSECOND;
+    GST_BUFFER_DURATION(b) = gst_util_uint64_scale(frames, GST_SECOND, kRate);
     gst_app_src_push_buffer(GST_APP_SRC(src), b);
   }
   g_usleep(500 * 1000);
@@ -122,8 +131,27 @@ int send(int argc, char** argv) {
   return 0;
 }
 
-void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer) {
+void on_handoff(GstElement* sink, GstBuffer* buf, GstPad*, gpointer) {
   guint64 now = realtime_ns();
+  // Where the sink scheduled this buffer, on its clock, then in realtime.
+  guint64 sched = 0;
+  GstClock* clock = gst_element_get_clock(sink);
+  if (clock != NULL && GST_BUFFER_PTS_IS_VALID(buf)) {
+    GstBaseSink* bs = GST_BASE_SINK(sink);
+    GST_OBJECT_LOCK(bs);
+    GstClockTime rt = gst_segment_to_running_time(&bs->segment, GST_FORMAT_TIME,
+                                                  GST_BUFFER_PTS(buf));
+    GST_OBJECT_UNLOCK(bs);
+    GstClockTime clock_now = gst_clock_get_time(clock);
+    guint64 now2 = realtime_ns();
+    if (GST_CLOCK_TIME_IS_VALID(rt)) {
+      double at = (double)gst_element_get_base_time(sink) + (double)rt +
+                  (double)gst_base_sink_get_latency(bs) +
+                  (double)gst_base_sink_get_render_delay(bs);
+      sched = (guint64)((double)(now + now2) / 2 - ((double)clock_now - at));
+    }
+  }
+  if (clock) gst_object_unref(clock);
   GstMapInfo m;
   if (!gst_buffer_map(buf, &m, GST_MAP_READ)) return;
   const float* s = reinterpret_cast<const float*>(m.data);
@@ -133,7 +161,9 @@ void on_handoff(GstElement*, GstBuffer* buf, GstPad*, gpointer) {
     int64_t k1 = std::llround((s[(frames - 1) * kChannels] - kLo) / kSpan * kPeriod);
     bool ok = k0 > 2000 && k0 < kPeriod - 2000 - static_cast<int64_t>(frames) &&
               std::llabs(k1 - k0 - static_cast<int64_t>(frames - 1)) <= 2;
-    if (ok) std::printf("r %lld %" G_GUINT64_FORMAT "\n", static_cast<long long>(k0), now);
+    if (ok)
+      std::printf("r %lld %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+                  static_cast<long long>(k0), now, sched);
   }
   gst_buffer_unmap(buf, &m);
 }

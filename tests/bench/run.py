@@ -8,8 +8,8 @@ one run so machine noise hits all of them, prints a table and rewrites
 docs/benchmarks.md. Benchmarks never fail: a side that cannot run here (element
 not built yet, tool missing) is reported as such, never invented.
 
-Benchmarks (names for --only): paydepay, jitter, instructions, latency, pulse, relay, render, bandwidth,
-fanout. With --only, the other sections keep the figures of the previous run
+Benchmarks (names for --only): paydepay, jitter, instructions, latency, stability, pulse, relay,
+render, bandwidth, fanout. With --only, the other sections keep the figures of the previous run
 (BUILD/bench-results.json).
 """
 
@@ -667,10 +667,12 @@ def _keep_channels(path, total, keep):
     return path
 
 
-def run_render_case(bench, n, seconds):
+def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=10):
     """n receivers (bench-render, separate processes) with fakesink renders: receiver
     0 straight from the sender, 1..n-1 through syncwave-impair (2 % loss, +-10 ms
-    jitter, delay growing to 30 ms); net clock from the sender."""
+    jitter, delay growing to 30 ms); net clock from the sender. With impair_all (a
+    syncwave-impair destination spec such as "delay=5ms,jitter=5ms"), every receiver
+    goes through the relay with that spec instead."""
     env = bench.env
     relay_bin = os.path.join(bench.build, "tests", "tools", "syncwave-impair")
     prog = bench.prog("bench-render")
@@ -679,10 +681,12 @@ def run_render_case(bench, n, seconds):
     if os.path.exists(portfile):
         os.unlink(portfile)
     procs, clients, outs = [], [], []
-    latency_ms = 60
     try:
         dests = []
-        for k in range(1, n):
+        if impair_all:
+            for k in range(n):
+                dests += ["-t", f"127.0.0.1:{ports[k]},{impair_all}"]
+        for k in range(1, n) if not impair_all else []:
             delay = round(30 * k / max(1, n - 1))
             dests += ["-t", f"127.0.0.1:{ports[k]},delay={delay}ms,jitter=10ms,loss=2%"]
         if dests:
@@ -693,9 +697,10 @@ def run_render_case(bench, n, seconds):
                     break
                 time.sleep(0.05)
             rport = int(open(portfile).read().strip())
-        targets = [f"127.0.0.1:{ports[0]}"] + ([f"127.0.0.1:{rport}"] if dests else [])
+        targets = ([] if impair_all else [f"127.0.0.1:{ports[0]}"]) + \
+            ([f"127.0.0.1:{rport}"] if dests else [])
         sender = subprocess.Popen([prog, "send", "--targets=" + ",".join(targets),
-                                   f"--seconds={seconds + 2}"], env=env, stdout=subprocess.PIPE,
+                                   f"--seconds={seconds + 2}", f"--frame-ms={frame_ms}"], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
         line = sender.stdout.readline()
         cport = int(line.strip().split("=")[1])
@@ -713,21 +718,24 @@ def run_render_case(bench, n, seconds):
         stop_all(clients)
         stop_all(procs)
     period = 1 << 18
-    renders, stats = [], []
+    renders, scheds, stats = [], [], []
     for f in outs:
         f.seek(0)
-        d = {}
+        d, ds = {}, {}
         st = ""
         for line in f:
             if line.startswith("r "):
-                _, k0, now = line.split()
-                k0, now = int(k0), int(now)
+                fields = line.split()
+                k0, now = int(fields[1]), int(fields[2])
                 exp = (now - latency_ms * 1e6 - capture0) * RATE / 1e9
                 idx = k0 + period * round((exp - k0) / period)
                 d[idx] = now
+                if len(fields) > 3 and int(fields[3]) > 0:
+                    ds[idx] = int(fields[3])
             elif line.startswith("stats "):
                 st = line[6:]
         renders.append(d)
+        scheds.append(ds)
         stats.append(st)
     if not renders or not renders[0]:
         return {"error": "receiver 0 rendered nothing"}
@@ -742,23 +750,62 @@ def run_render_case(bench, n, seconds):
             if idx in d:
                 offsets.append((d[idx] - t0) / 1e3)
     absd = [abs(o) for o in offsets]
+    # The same pairs at the scheduled render position (each sink's clock target).
+    sched_off = []
+    for idx, t0 in scheds[0].items():
+        if idx < skip:
+            continue
+        for ds in scheds[1:]:
+            if idx in ds:
+                sched_off.append(abs(ds[idx] - t0) / 1e3)
     import re
-    late = 0
+    late = lost = pushed = 0
     for st in stats:
         m = re.search(r"(?:^|, )late=\(guint64\)(\d+)", st)
         if m:
             late += int(m.group(1))
+        m = re.search(r"(?:^|, )lost=\(guint64\)(\d+)", st)
+        if m:
+            lost += int(m.group(1))
+        m = re.search(r"(?:^|, )pushed=\(guint64\)(\d+)", st)
+        if m:
+            pushed += int(m.group(1))
     return {"receivers": n, "pairs": len(offsets),
             "median_us": pct(offsets, 50) if offsets else float("nan"),
             "p50_abs_us": pct(absd, 50) if absd else float("nan"),
             "p99_abs_us": pct(absd, 99) if absd else float("nan"),
             "max_abs_us": max(absd) if absd else float("nan"),
+            "sched_p50_abs_us": pct(sched_off, 50) if sched_off else float("nan"),
+            "sched_p99_abs_us": pct(sched_off, 99) if sched_off else float("nan"),
+            "sched_max_abs_us": max(sched_off) if sched_off else float("nan"),
             "e2e_median_dev_us": pct(e2e, 50) if e2e else float("nan"),
             "e2e_p99_abs_dev_us": pct([abs(x) for x in e2e], 99) if e2e else float("nan"),
-            "renders": [len(d) for d in renders], "late": late,
+            "renders": [len(d) for d in renders], "late": late, "lost": lost,
+            "pushed": pushed,
             "client_cpu_s_per_min": statistics.mean(
                 [c.cpu / c.wall * 60 for c in clients if c.cpu is not None and c.wall]
             ) if clients else None}
+
+
+def bench_stability(bench):
+    """Issue 3: raw audio at 20 ms latency, stable over ten minutes of +-5 ms jitter on
+    loopback: 5 ms capture buffers (as the lan-lowlatency preset), one receiver through
+    syncwave-impair (delay 5 ms +- 5 ms), late packets and end-to-end deviation."""
+    out = {}
+    bench.results["stability"] = out
+    if not bench.has("syncwavepay", "syncwavesink") or not bench.prog("bench-render"):
+        out["error"] = "syncwavesink or bench-render not built"
+        return
+    seconds = 30 if bench.quick else 600
+    log(f"  stability: raw, latency 20 ms, +-5 ms jitter, {seconds} s")
+    try:
+        res = run_render_case(bench, 1, seconds, latency_ms=20, frame_ms=5,
+                              impair_all="delay=5ms,jitter=5ms")
+    except Exception as e:  # a benchmark never fails the run
+        res = {"error": str(e)}
+    res["seconds"] = seconds
+    out.update(res)
+    out["command"] = f"tests/bench/run.sh {bench.build} --only=stability"
 
 
 def bench_render(bench):
@@ -1019,7 +1066,7 @@ def main(argv):
     started = time.monotonic()
     steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter),
              ("instructions", bench_instructions),
-             ("latency", bench_latency), ("pulse", bench_pulse),
+             ("latency", bench_latency), ("stability", bench_stability), ("pulse", bench_pulse),
              ("relay", bench_relay), ("render", bench_render),
              ("bandwidth", bench_bandwidth), ("fanout", bench_fanout)]
     try:
