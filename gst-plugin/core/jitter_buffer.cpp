@@ -140,6 +140,12 @@ void JitterBuffer::release_head() {
   // eighth of the error so that jittery sender timestamps do not accumulate.
   const int64_t err = time_diff(ts, expected_);
   expected_ = time_add(time_add_signed(expected_, err / 8), h.duration_ns);
+  if (have_last_) {
+    // Learn how exactly the sender stamps (released packets are the in-order ones).
+    const uint64_t abs_err = static_cast<uint64_t>(err < 0 ? -err : err);
+    const uint64_t e = std::min(abs_err, kNsPerSec);
+    ts_error_ns_ = ts_error_ns_ - ts_error_ns_ / 8 + e / 8;
+  }
 
   last_duration_ = h.duration_ns;
   have_last_ = true;
@@ -219,6 +225,7 @@ void JitterBuffer::start_over() {
   last_duration_ = 0;
   max_ts_seen_ = 0;
   newest_end_pts_ = kTimeNone;
+  ts_error_ns_ = kNsPerMs;  // the sender may be another one now
 }
 
 uint64_t JitterBuffer::level_ns(uint64_t now_ns) const {
