@@ -130,6 +130,7 @@ struct SyncWaveJitterPrivate {
   ~SyncWaveJitterPrivate() {
     clear_queue();
     clear_foreign_header();
+    g_clear_object(&last_addr);
   }
   void clear_foreign_header() {
     if (foreign_header) gst_buffer_unref(foreign_header);
@@ -169,6 +170,11 @@ struct SyncWaveJitterPrivate {
   bool clock_mismatch = false;                       /* synced mode running on slave timing */
 
   /* Sender lock. */
+  /* The last sender address seen and its text form, so that the text is made once
+   * per sender rather than once per packet (streaming thread only). */
+  GInetAddress* last_addr = nullptr;
+  std::string last_addr_text;
+
   bool locked = false;
   std::string locked_host;
   guint16 locked_port = 0;
@@ -350,9 +356,15 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   if (GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf)) {
     if (G_IS_INET_SOCKET_ADDRESS(meta->addr)) {
       GInetSocketAddress* isa = G_INET_SOCKET_ADDRESS(meta->addr);
-      gchar* s = g_inet_address_to_string(g_inet_socket_address_get_address(isa));
-      host = s;
-      g_free(s);
+      GInetAddress* a = g_inet_socket_address_get_address(isa);
+      if (priv->last_addr == nullptr || !g_inet_address_equal(a, priv->last_addr)) {
+        gchar* s = g_inet_address_to_string(a);
+        priv->last_addr_text = s;
+        g_free(s);
+        g_clear_object(&priv->last_addr);
+        priv->last_addr = G_INET_ADDRESS(g_object_ref(a));
+      }
+      host = priv->last_addr_text;
       port = g_inet_socket_address_get_port(isa);
       have_address = true;
     }
