@@ -46,8 +46,7 @@ OutputAligner::Result OutputAligner::observe(int64_t device_ns, int64_t k0, doub
       count_ = 0;
       sum_ns_ = 0.0;
       far_count_ = 0;
-      if (std::fabs(mean) < config_.step_threshold_ns ||
-          std::fabs(mean) > config_.max_step_ns) {
+      if (std::fabs(mean) < config_.step_threshold_ns || std::fabs(mean) > config_.max_step_ns) {
         state_ = State::kTracking;
         r.error_valid = true;
         r.error_ns = error_ns;

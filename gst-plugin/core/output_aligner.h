@@ -47,18 +47,18 @@ namespace syncwave {
 class OutputAligner {
  public:
   struct Config {
-    int64_t settle_ns = 300'000'000;     // device time before the first measurement
-    int observations = 24;               // readings averaged for a step decision
-    int64_t step_threshold_ns = 60'000;  // smaller errors are left to the drift loop
-    int64_t reacquire_ns = 3'000'000;    // an error this large while tracking ...
-    int reacquire_count = 8;             // ... this many readings in a row: measure again
-    int64_t max_step_ns = 2'000'000'000; // larger errors are not this output's to fix
+    int64_t settle_ns = 300'000'000;      // device time before the first measurement
+    int observations = 24;                // readings averaged for a step decision
+    int64_t step_threshold_ns = 60'000;   // smaller errors are left to the drift loop
+    int64_t reacquire_ns = 3'000'000;     // an error this large while tracking ...
+    int reacquire_count = 8;              // ... this many readings in a row: measure again
+    int64_t max_step_ns = 2'000'000'000;  // larger errors are not this output's to fix
   };
 
   struct Result {
     bool error_valid = false;  // error_ns is for the drift loop
     double error_ns = 0.0;
-    int64_t step_frames = 0;   // > 0: insert this many frames now; < 0: drop -step_frames
+    int64_t step_frames = 0;  // > 0: insert this many frames now; < 0: drop -step_frames
   };
 
   OutputAligner();

@@ -46,9 +46,9 @@
 
 #include "clock_spec.h"
 #include "drift_controller.h"
-#include "output_aligner.h"
 #include "fractional_resampler.h"
 #include "gstsyncwavesink.h"
+#include "output_aligner.h"
 #include "syncwave-clock.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
@@ -184,7 +184,7 @@ struct SyncWaveSinkPrivate {
   guint64 timeline_frame0 = 0;
   guint64 timeline_restarts = 0;
   double heard_error_us = 0;
-  bool absolute = false;   /* the last observation was absolute */
+  bool absolute = false; /* the last observation was absolute */
   std::unique_ptr<syncwave::FractionalResampler> resampler;
   std::vector<float> scratch;
   GstAudioInfo info;
@@ -410,10 +410,10 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
       priv->decoder_in.clear();
     }
     GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
-    gst_pad_add_probe(dec_sink,
-                      (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER |
-                                        GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-                      decoder_sink_probe, self, NULL);
+    gst_pad_add_probe(
+        dec_sink,
+        (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
+        decoder_sink_probe, self, NULL);
     gst_object_unref(dec_sink);
     GstPad* dec_src = gst_element_get_static_pad(dec, "src");
     gst_pad_add_probe(dec_src, GST_PAD_PROBE_TYPE_BUFFER, decoder_src_probe, self, NULL);
@@ -668,8 +668,7 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, doub
   }
   priv->scratch.assign(inserted * channels, 0.0f);
   const size_t splice = priv->scratch.size();
-  const size_t out_frames =
-      inserted + priv->resampler->process(data, in_frames, &priv->scratch);
+  const size_t out_frames = inserted + priv->resampler->process(data, in_frames, &priv->scratch);
   gst_buffer_unmap(in, &imap);
   if (inserted > 0 || dropped > 0) {
     /* No click at the splice: the content after it fades in. */
@@ -683,9 +682,8 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, doub
   *shift_ns = ((double)dropped - (double)inserted) * GST_SECOND / rate;
   if (out_frames == 0) return NULL; /* all of it dropped by a step */
   GstBuffer* out = gst_buffer_new_memdup(priv->scratch.data(), out_frames * bpf);
-  gst_buffer_copy_into(out, in,
-                       (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META), 0,
-                       -1);
+  gst_buffer_copy_into(out, in, (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META),
+                       0, -1);
   if (!priv->timeline_valid) {
     /* A new output timeline starts at this buffer's content time; the audio sink
      * places it by that (DISCONT kept), the aligner measures where it landed. */
@@ -808,8 +806,8 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
        * kept for the stats. */
       const gint64 k0 = (gint64)next_sample - (gint64)priv->written_frames;
       const double heard_frame = (double)raw_dev * rate / GST_SECOND - (double)k0;
-      const double due_now = (double)(now - base_time) - (double)sink_latency -
-                             (double)priv->delay_ms * GST_MSECOND;
+      const double due_now =
+          (double)(now - base_time) - (double)sink_latency - (double)priv->delay_ms * GST_MSECOND;
       const double queued_ns = ((double)priv->written_frames - heard_frame) * GST_SECOND / rate;
       const double write_error = (double)rt - (due_now + queued_ns);
       const double heard_error = content_at_locked(priv, heard_frame, rate) - due_now;
@@ -1008,22 +1006,21 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
     }
   }
   std::lock_guard<std::mutex> lk(priv->lock);
-  gst_structure_set(s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced",
-                    G_TYPE_BOOLEAN, priv->clock ? gst_clock_is_synced(priv->clock) : FALSE,
-                    "sender-host", G_TYPE_STRING, priv->sender_host.c_str(), "decoder",
-                    G_TYPE_STRING, priv->opus ? "opus" : "none", "decoder-switches", G_TYPE_UINT64,
-                    priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE, priv->drift.drift_ppm(),
-                    "drift-measured-ppm", G_TYPE_DOUBLE, priv->drift.measured_drift_ppm(),
-                    "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(), "drift-corrections",
-                    G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
-                    G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
-                    priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs,
-                    "phase-steps", G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64,
-                    priv->aligner.steps(), "alignment-last-step-frames", G_TYPE_INT64,
-                    priv->last_step, "absolute-position", G_TYPE_BOOLEAN, priv->absolute,
-                    "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
-                    "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "sink-delay-us", G_TYPE_INT64,
-                    priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+  gst_structure_set(
+      s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced", G_TYPE_BOOLEAN,
+      priv->clock ? gst_clock_is_synced(priv->clock) : FALSE, "sender-host", G_TYPE_STRING,
+      priv->sender_host.c_str(), "decoder", G_TYPE_STRING, priv->opus ? "opus" : "none",
+      "decoder-switches", G_TYPE_UINT64, priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE,
+      priv->drift.drift_ppm(), "drift-measured-ppm", G_TYPE_DOUBLE,
+      priv->drift.measured_drift_ppm(), "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(),
+      "drift-corrections", G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
+      G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
+      priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs, "phase-steps",
+      G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64, priv->aligner.steps(),
+      "alignment-last-step-frames", G_TYPE_INT64, priv->last_step, "absolute-position",
+      G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
+      "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "sink-delay-us", G_TYPE_INT64,
+      priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
   return s;

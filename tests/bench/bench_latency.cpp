@@ -84,7 +84,7 @@ struct Run {
   std::mutex lock;
   std::vector<double> dev_us;
   guint64 unmatched = 0;
-  int64_t quiet = 0;  // Opus onsets: samples since the signal was last above 0.1
+  int64_t quiet = 0;         // Opus onsets: samples since the signal was last above 0.1
   GstClockTime rx_base = 0;  // base time of the receiver (BENCH_DEBUG)
 };
 
@@ -102,9 +102,11 @@ void on_handoff_bursts(Run* run, GstClockTime now, GstClockTime pts, const float
       double capture = run->capture0 + n * 1e9 / kRate;
       run->dev_us.push_back((render - capture - run->latency_ms * 1e6) / 1000.0);
       if (getenv("BENCH_DEBUG") && GST_CLOCK_TIME_IS_VALID(pts))
-        std::fprintf(stderr, "onset: render-capture-latency %.1f us, timeline (base+pts) - capture %.1f us\n",
-                     (render - capture - run->latency_ms * 1e6) / 1000.0,
-                     ((double)run->rx_base + (double)pts + i * 1e9 / kRate - capture) / 1000.0);
+        std::fprintf(
+            stderr,
+            "onset: render-capture-latency %.1f us, timeline (base+pts) - capture %.1f us\n",
+            (render - capture - run->latency_ms * 1e6) / 1000.0,
+            ((double)run->rx_base + (double)pts + i * 1e9 / kRate - capture) / 1000.0);
     }
     run->quiet = v <= 0.1f ? run->quiet + 1 : 0;
   }
@@ -207,9 +209,10 @@ void run_one(const Case& c, int seconds, int round) {
   g_free(rdesc);
   g_free(sdesc);
   if (!rx || !tx) {
-    std::printf("{\"bench\":\"latency\",\"case\":\"%s\",\"latency_ms\":%d,\"round\":%d,"
-                "\"error\":\"%s\"}\n",
-                c.name.c_str(), latency_ms, round, err ? err->message : "parse");
+    std::printf(
+        "{\"bench\":\"latency\",\"case\":\"%s\",\"latency_ms\":%d,\"round\":%d,"
+        "\"error\":\"%s\"}\n",
+        c.name.c_str(), latency_ms, round, err ? err->message : "parse");
     return;
   }
   GstElement* sw = gst_bin_get_by_name(GST_BIN(rx), "sw");
@@ -231,7 +234,8 @@ void run_one(const Case& c, int seconds, int round) {
   GstClockTime start_rt = gst_clock_get_time(run.clock) - base;
   run.capture0 = base + start_rt;
   run.started = true;
-  if (getenv("BENCH_DEBUG")) std::fprintf(stderr, "capture0 %" G_GUINT64_FORMAT " us\n", (guint64)(run.capture0 / 1000));
+  if (getenv("BENCH_DEBUG"))
+    std::fprintf(stderr, "capture0 %" G_GUINT64_FORMAT " us\n", (guint64)(run.capture0 / 1000));
   std::vector<float> pcm(frames_per_buffer * kChannels);
   const int buffers = seconds * 1000 / c.frame_ms;
   for (int i = 0; i < buffers; i++) {
@@ -278,8 +282,8 @@ void run_one(const Case& c, int seconds, int round) {
       "\"median_dev_us\":%.1f,\"p99_abs_dev_us\":%.1f,\"min_dev_us\":%.1f,"
       "\"max_dev_us\":%.1f,\"unmatched\":%" G_GUINT64_FORMAT ",\"stats\":\"%s\"}\n",
       c.name.c_str(), c.codec.c_str(), c.frame_ms, latency_ms, round, run.dev_us.size(),
-      pct(run.dev_us, 50), pct(absd, 99), pct(run.dev_us, 0),
-      pct(run.dev_us, 100), run.unmatched, st.c_str());
+      pct(run.dev_us, 50), pct(absd, 99), pct(run.dev_us, 0), pct(run.dev_us, 100), run.unmatched,
+      st.c_str());
   std::fflush(stdout);
   g_free(stats_str);
   if (fs) gst_object_unref(fs);

@@ -139,8 +139,8 @@ void on_handoff(GstElement* sink, GstBuffer* buf, GstPad*, gpointer) {
   if (clock != NULL && GST_BUFFER_PTS_IS_VALID(buf)) {
     GstBaseSink* bs = GST_BASE_SINK(sink);
     GST_OBJECT_LOCK(bs);
-    GstClockTime rt = gst_segment_to_running_time(&bs->segment, GST_FORMAT_TIME,
-                                                  GST_BUFFER_PTS(buf));
+    GstClockTime rt =
+        gst_segment_to_running_time(&bs->segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     GST_OBJECT_UNLOCK(bs);
     GstClockTime clock_now = gst_clock_get_time(clock);
     guint64 now2 = realtime_ns();

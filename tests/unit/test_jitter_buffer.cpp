@@ -356,7 +356,7 @@ TEST_F(Fixture, LevelIsHowFarAheadOfPlayoutTheNewestDataIs) {
 TEST(JitterBufferMixedSizes, ShortPacketOvertakenIsNotLost) {
   JitterBuffer jb;
   const uint64_t a_ns = 173ull * kNsPerSec / 48000, b_ns = 67ull * kNsPerSec / 48000;
-  uint64_t t_ns = 1'000'000'000;  // sender time of the next packet, exact
+  uint64_t t_ns = 1'000'000'000;                    // sender time of the next packet, exact
   std::vector<std::pair<uint64_t, uint64_t>> sent;  // (timestamp µs, duration)
   for (int i = 0; i < 400; i++) {
     sent.push_back({t_ns / 1000, a_ns});
@@ -367,8 +367,10 @@ TEST(JitterBufferMixedSizes, ShortPacketOvertakenIsNotLost) {
   // next long one (1 ms later), well within the latency.
   for (size_t i = 0; i < sent.size(); i++) {
     size_t k = i;
-    if (i >= 200 && i % 20 == 1 && i + 1 < sent.size()) k = i + 1;  // swap B and next A
-    else if (i >= 200 && i % 20 == 2) k = i - 1;
+    if (i >= 200 && i % 20 == 1 && i + 1 < sent.size())
+      k = i + 1;  // swap B and next A
+    else if (i >= 200 && i % 20 == 2)
+      k = i - 1;
     const auto& p = sent[k];
     const uint64_t now = p.first * 1000 + 3 * kMs;
     EXPECT_EQ(jb.insert(p.first, p.second, p.first * 1000, now, jitter_payload_none()),

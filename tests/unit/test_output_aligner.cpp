@@ -1,10 +1,10 @@
 // OutputAligner: settling, the one-off step, tracking, re-placement by the sink and
 // re-acquisition after a device jump. Time and positions are plain numbers.
-#include "output_aligner.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
+
+#include "output_aligner.h"
 
 namespace syncwave {
 namespace {
