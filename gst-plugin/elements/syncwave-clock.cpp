@@ -6,6 +6,7 @@
 #include <gst/net/net.h>
 
 #include "syncwave-clock.h"
+#include "syncwave-net-clock.h"
 
 GST_DEBUG_CATEGORY_STATIC(syncwave_clock_debug);
 #define GST_CAT_DEFAULT syncwave_clock_debug
@@ -107,10 +108,13 @@ GstClock* syncwave_clock_new(const syncwave::ClockSpec& spec, const gchar* sende
         return NULL;
       }
       GST_INFO("net client clock to %s:%d", host, port);
-      GstClock* clock = gst_net_client_clock_new("syncwave-net-clock", host, port, 0);
+      GError* err = NULL;
+      GstClock* clock = syncwave_net_clock_new("syncwave-net-clock", host, port, &err);
       if (clock == NULL) {
         g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
-                    "could not create a network clock for %s:%d", host, port);
+                    "could not create a network clock for %s:%d: %s", host, port,
+                    err ? err->message : "unknown error");
+        g_clear_error(&err);
       }
       return clock;
     }

@@ -4,7 +4,8 @@
  * clock time T*1000 + latency on every receiver alike:
  *
  *   system          REALTIME GstSystemClock (the host is synchronized by NTP/PTP)
- *   net://H:P       GstNetClientClock to the sender's GstNetTimeProvider
+ *   net://H:P       SyncWaveNetClock (syncwave-net-clock.h) to the sender's
+ *                   GstNetTimeProvider (the same protocol as GstNetClientClock)
  *   ptp://D         GstPtpClock, shifted from TAI to UTC
  *   ntp://H:P       GstNtpClock, shifted from the NTP epoch (1900) to the Unix epoch
  *   auto            net client clock to port 5556 of the sender's address; the caller
