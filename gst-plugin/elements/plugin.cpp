@@ -9,6 +9,9 @@
 #include "gstsyncwavejitter.h"
 #include "gstsyncwavepay.h"
 #include "gstsyncwavesink.h"
+#ifdef HAVE_LIBPULSE
+#include "gstsyncwavepulsesink.h"
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -20,6 +23,9 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavejitter, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavesink, plugin);
+#ifdef HAVE_LIBPULSE
+  ret |= GST_ELEMENT_REGISTER (syncwavepulsesink, plugin);
+#endif
   (void) plugin;
 
   return ret || TRUE;

@@ -1,0 +1,200 @@
+// syncwavepulsesink against a private PulseAudio daemon (started here, one null sink):
+// what it plays reaches the sink, its position comes from the server's timing reports
+// (fitted, the null sink's rate found to be the host clock's), its clock advances at
+// the device's pace, it pauses, resumes and stops without blocking, and a missing
+// device or server fails with a message that says what to do.
+#include <gst/app/gstappsink.h>
+#include <gst/audio/audio.h>
+#include <gst/gst.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "audio_analysis.h"
+#include "gst_test_util.h"
+#include "pulse_daemon.h"
+
+namespace {
+
+using syncwave_test::have;
+using syncwave_test::launch;
+
+// The error messages on the bus, waiting up to `wait` for the first one.
+std::string bus_error(GstElement* pipeline, GstClockTime wait = 0) {
+  GstBus* bus = gst_element_get_bus(pipeline);
+  std::string text;
+  GstMessage* m;
+  while ((m = gst_bus_timed_pop_filtered(bus, text.empty() ? wait : 0, GST_MESSAGE_ERROR)) !=
+         nullptr) {
+    GError* e = nullptr;
+    gst_message_parse_error(m, &e, nullptr);
+    text += e->message;
+    g_error_free(e);
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+  return text;
+}
+
+class PulseOutput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have("syncwavepulsesink")) GTEST_SKIP() << "built without libpulse";
+    if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+    ASSERT_TRUE(pulse_.start()) << pulse_.error() << pulse_.log();
+    setenv("PULSE_SERVER", pulse_.server().c_str(), 1);
+  }
+  void TearDown() override { unsetenv("PULSE_SERVER"); }
+  std::string sink_args() const {
+    return "server=" + pulse_.server() + " device=" + pulse_.sink_name();
+  }
+  syncwave_test::PulseDaemon pulse_;
+};
+
+// Reads `field` of the sink's stats.
+template <typename T>
+T sink_stat(GstElement* sink, const char* field);
+template <>
+guint64 sink_stat<guint64>(GstElement* sink, const char* field) {
+  GstStructure* st = nullptr;
+  g_object_get(sink, "stats", &st, NULL);
+  guint64 v = G_MAXUINT64;
+  if (st) gst_structure_get_uint64(st, field, &v);
+  if (st) gst_structure_free(st);
+  return v;
+}
+template <>
+double sink_stat<double>(GstElement* sink, const char* field) {
+  GstStructure* st = nullptr;
+  g_object_get(sink, "stats", &st, NULL);
+  double v = NAN;
+  if (st) gst_structure_get_double(st, field, &v);
+  if (st) gst_structure_free(st);
+  return v;
+}
+
+TEST_F(PulseOutput, PlaysAndKnowsItsPosition) {
+  GstElement* play = launch(
+      "audiotestsrc is-live=true freq=660 volume=0.5 ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepulsesink name=out " +
+      sink_args());
+  GstElement* mon =
+      launch("pulsesrc server=" + pulse_.server() + " device=" + pulse_.monitor_name() +
+             " ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
+             "appsink name=cap sync=false max-buffers=0");
+  ASSERT_NE(play, nullptr);
+  ASSERT_NE(mon, nullptr);
+  ASSERT_EQ(gst_element_set_state(play, GST_STATE_PLAYING), GST_STATE_CHANGE_ASYNC);
+  ASSERT_NE(gst_element_set_state(mon, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(play), "out");
+  GstElement* cap = gst_bin_get_by_name(GST_BIN(mon), "cap");
+
+  // A second of what the null sink plays (the monitor may take a while to start).
+  std::vector<float> got;
+  const gint64 end = g_get_monotonic_time() + 8 * G_USEC_PER_SEC;
+  while (got.size() < 48000u * 2 && g_get_monotonic_time() < end) {
+    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(cap), 100 * GST_MSECOND);
+    if (!s) continue;
+    GstBuffer* b = gst_sample_get_buffer(s);
+    const size_t n = gst_buffer_get_size(b) / 4, at = got.size();
+    got.resize(at + n);
+    gst_buffer_extract(b, 0, got.data() + at, n * 4);
+    gst_sample_unref(s);
+  }
+  EXPECT_EQ(bus_error(play), "");
+  ASSERT_GE(got.size(), 48000u * 2) << "the monitor delivered too little";
+  // The last half second carries the tone at its level.
+  const float* tail = got.data() + got.size() - 24000 * 2;
+  EXPECT_EQ(syncwave_test::strongest_frequency(tail, 24000, 2, 48000, {440, 550, 660, 880}), 660);
+  EXPECT_NEAR(std::sqrt(2.0) * syncwave_test::rms(tail, 24000, 2, 0), 0.5, 0.1);
+
+  // The position: reports every 20 ms while playing, fitted on a line whose slope
+  // is the null sink's rate, the host clock's (0 ppm, within what two seconds of
+  // scheduling noise allow), with one stream and no underrun.
+  EXPECT_GE(sink_stat<guint64>(sink, "position-reports"), 40u);
+  EXPECT_EQ(sink_stat<guint64>(sink, "streams"), 1u);
+  EXPECT_LT(std::fabs(sink_stat<double>(sink, "device-drift-ppm")), 200.0);
+  EXPECT_LT(sink_stat<double>(sink, "position-residual-us"), 1000.0);
+
+  // Its clock is the device's position: it advances as the device plays (0.5 s of
+  // host time, within 20 ms), and the ring buffer's delay is the short queue.
+  GstClock* clock = GST_AUDIO_BASE_SINK(sink)->provided_clock;
+  ASSERT_TRUE(GST_IS_AUDIO_CLOCK(clock));
+  auto position = [&] {
+    return GST_AUDIO_CLOCK(clock)->func(clock, GST_AUDIO_CLOCK(clock)->user_data);
+  };
+  const gint64 h0 = g_get_monotonic_time();
+  const GstClockTime p0 = position();
+  g_usleep(500000);
+  const GstClockTime p1 = position();
+  const gint64 h1 = g_get_monotonic_time();
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p0));
+  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p1));
+  EXPECT_NEAR((double)(p1 - p0) / 1e6, (double)(h1 - h0) / 1e3, 20.0);
+  GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(sink)->ringbuffer;
+  const double delay_ms = gst_audio_ring_buffer_delay(rb) * 1000.0 / 48000;
+  EXPECT_GT(delay_ms, 1.0);
+  EXPECT_LT(delay_ms, 100.0);
+
+  gst_element_set_state(mon, GST_STATE_NULL);
+  gst_element_set_state(play, GST_STATE_NULL);
+  gst_object_unref(cap);
+  gst_object_unref(sink);
+  gst_object_unref(mon);
+  gst_object_unref(play);
+}
+
+TEST_F(PulseOutput, PausesResumesAndStopsWithoutBlocking) {
+  // A pause corks the stream; the writer thread must not stay blocked on it, or
+  // PAUSED→READY would wait for it forever.
+  GstElement* play = launch(
+      "audiotestsrc is-live=true ! audio/x-raw,format=S16LE,rate=44100,channels=1 ! "
+      "syncwavepulsesink name=out " +
+      sink_args());
+  ASSERT_NE(play, nullptr);
+  gst_element_set_state(play, GST_STATE_PLAYING);
+  ASSERT_EQ(gst_element_get_state(play, nullptr, nullptr, 5 * GST_SECOND),
+            GST_STATE_CHANGE_SUCCESS);
+  g_usleep(300000);
+  for (GstState s : {GST_STATE_PAUSED, GST_STATE_PLAYING, GST_STATE_PAUSED, GST_STATE_READY}) {
+    gst_element_set_state(play, s);
+    EXPECT_NE(gst_element_get_state(play, nullptr, nullptr, 5 * GST_SECOND),
+              GST_STATE_CHANGE_FAILURE)
+        << gst_element_state_get_name(s);
+    if (s == GST_STATE_PLAYING) g_usleep(300000);
+  }
+  EXPECT_EQ(bus_error(play), "");
+  gst_element_set_state(play, GST_STATE_NULL);
+  gst_object_unref(play);
+}
+
+TEST_F(PulseOutput, UnknownDeviceSaysWhereToLook) {
+  GstElement* play =
+      launch("audiotestsrc num-buffers=10 ! syncwavepulsesink server=" + pulse_.server() +
+             " device=no_such_sink");
+  ASSERT_NE(play, nullptr);
+  gst_element_set_state(play, GST_STATE_PLAYING);
+  const std::string err = bus_error(play, 5 * GST_SECOND);
+  EXPECT_NE(err.find("'no_such_sink'"), std::string::npos) << err;
+  EXPECT_NE(err.find("syncwave-launch devices"), std::string::npos) << err;
+  gst_element_set_state(play, GST_STATE_NULL);
+  gst_object_unref(play);
+}
+
+TEST_F(PulseOutput, NoServerFailsAtOnceWithAHint) {
+  GstElement* sink = gst_element_factory_make("syncwavepulsesink", nullptr);
+  ASSERT_NE(sink, nullptr);
+  g_object_set(sink, "server", "unix:/nonexistent/syncwave/native", NULL);
+  GstElement* pipe = gst_pipeline_new(nullptr);
+  gst_bin_add(GST_BIN(pipe), sink);
+  EXPECT_EQ(gst_element_set_state(pipe, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  const std::string err = bus_error(pipe);
+  EXPECT_NE(err.find("Cannot connect to the PulseAudio server"), std::string::npos) << err;
+  gst_element_set_state(pipe, GST_STATE_NULL);
+  gst_object_unref(pipe);
+}
+
+}  // namespace
