@@ -15,6 +15,8 @@ void OutputAligner::reset() {
   count_ = 0;
   sum_ns_ = 0.0;
   far_count_ = 0;
+  have_level_ = false;
+  jump_count_ = 0;
 }
 
 OutputAligner::Result OutputAligner::observe(int64_t device_ns, int64_t k0, double error_ns,
@@ -46,6 +48,8 @@ OutputAligner::Result OutputAligner::observe(int64_t device_ns, int64_t k0, doub
       count_ = 0;
       sum_ns_ = 0.0;
       far_count_ = 0;
+      have_level_ = false;
+      jump_count_ = 0;
       if (std::fabs(mean) < config_.step_threshold_ns || std::fabs(mean) > config_.max_step_ns) {
         state_ = State::kTracking;
         r.error_valid = true;
@@ -66,6 +70,23 @@ OutputAligner::Result OutputAligner::observe(int64_t device_ns, int64_t k0, doub
       return r;
     }
     case State::kTracking:
+      if (have_level_ && std::fabs(error_ns - level_ns_) > config_.jump_ns) {
+        if (++jump_count_ >= config_.jump_count) {
+          // The error moved at once, not by drift: the device jumped. Measure and
+          // step rather than resample for seconds.
+          state_ = State::kMeasuring;
+          count_ = 0;
+          sum_ns_ = 0.0;
+          far_count_ = 0;
+          have_level_ = false;
+          jump_count_ = 0;
+          return r;
+        }
+      } else {
+        jump_count_ = 0;
+        level_ns_ = have_level_ ? level_ns_ + 0.1 * (error_ns - level_ns_) : error_ns;
+        have_level_ = true;
+      }
       if (std::fabs(error_ns) > config_.reacquire_ns) {
         if (++far_count_ >= config_.reacquire_count) {
           // The device jumped (an underrun, the server changed its latency): measure

@@ -35,9 +35,12 @@
 //     resampling ratio).
 //
 //   observe() ──► settling ──► measuring ──┬──► step ──► tracking
-//                    ▲                     └───────────► tracking
-//                    └── k0 changed (the sink re-placed the stream), or the error
-//                        stayed beyond `reacquire_ns` for `reacquire_count` readings
+//                    ▲             ▲       └───────────► tracking
+//                    │             └── the error left its recent level by `jump_ns`
+//                    │                 for `jump_count` readings (the device jumped:
+//                    │                 an underrun), or stayed beyond `reacquire_ns`
+//                    │                 for `reacquire_count` readings
+//                    └── k0 changed (the sink re-placed the stream)
 #pragma once
 
 #include <cstdint>
@@ -52,6 +55,9 @@ class OutputAligner {
     int64_t step_threshold_ns = 60'000;   // smaller errors are left to the drift loop
     int64_t reacquire_ns = 3'000'000;     // an error this large while tracking ...
     int reacquire_count = 8;              // ... this many readings in a row: measure again
+    int64_t jump_ns = 150'000;            // the error this far from its recent level ...
+    int jump_count = 3;                   // ... this many readings in a row: the device
+                                          // jumped (an underrun): measure and step again
     int64_t max_step_ns = 2'000'000'000;  // larger errors are not this output's to fix
   };
 
@@ -88,6 +94,9 @@ class OutputAligner {
   int count_ = 0;
   double sum_ns_ = 0.0;
   int far_count_ = 0;
+  bool have_level_ = false;  // level_ns_: the recent error (exponential average)
+  double level_ns_ = 0.0;
+  int jump_count_ = 0;
   uint64_t steps_ = 0;
   int64_t last_step_frames_ = 0;
 };

@@ -109,6 +109,42 @@ TEST(OutputAligner, DeviceJumpIsReacquired) {
   EXPECT_EQ(a.steps(), 1u);
 }
 
+TEST(OutputAligner, SmallDeviceJumpIsSteppedNotResampled) {
+  // Tracking at ±10 µs, then the device stands still for 230 µs (an underrun of 11
+  // frames): below the 3 ms re-acquisition, but a jump, not drift. After three
+  // readings off the recent level it measures again and steps 11 frames.
+  OutputAligner a;
+  int64_t dev = 400 * kMs, steps = 0;
+  feed(&a, a.config().observations, &dev, 7, 0, &steps);
+  ASSERT_TRUE(a.tracking());
+  for (int i = 0; i < 20; i++) {
+    OutputAligner::Result r = a.observe(dev, 7, (i % 2 ? 10e3 : -10e3), kRate);
+    EXPECT_TRUE(r.error_valid);
+    dev += 10 * kMs;
+  }
+  OutputAligner::Result r = feed(&a, 2, &dev, 7, -230e3, &steps);
+  EXPECT_TRUE(r.error_valid);  // two readings: still the drift loop's
+  r = feed(&a, 1, &dev, 7, -230e3, &steps);
+  EXPECT_FALSE(a.tracking());
+  feed(&a, a.config().observations, &dev, 7, -230e3, &steps);
+  EXPECT_EQ(steps, -11);
+  EXPECT_TRUE(a.tracking());
+}
+
+TEST(OutputAligner, SlowDriftIsNotAJump) {
+  // The error creeping by 2 µs a reading (the drift loop's business) never counts
+  // as a jump, however far it goes in total.
+  OutputAligner a;
+  int64_t dev = 400 * kMs, steps = 0;
+  feed(&a, a.config().observations, &dev, 7, 0, &steps);
+  for (int i = 0; i < 500; i++) {
+    OutputAligner::Result r = a.observe(dev, 7, i * 2e3, kRate);
+    ASSERT_TRUE(r.error_valid) << i;
+    dev += 10 * kMs;
+  }
+  EXPECT_EQ(a.steps(), 0u);
+}
+
 TEST(OutputAligner, IgnoresGarbage) {
   OutputAligner a;
   OutputAligner::Result r = a.observe(500 * kMs, 0, std::nan(""), kRate);
