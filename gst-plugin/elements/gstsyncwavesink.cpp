@@ -259,23 +259,41 @@ static GstElement* find_audio_base_sink(GstElement* e) {
   return found;
 }
 
-/* Puts the audio sink in place (NULL→READY): the user's, or autoaudiosink, or the
- * platform sink with `device`. */
+/* syncwavepulsesink (the exact play position from PulseAudio's own timing reports)
+ * when it is built and a PulseAudio server answers; NULL otherwise. Like
+ * autoaudiosink, the candidate is opened (READY) to find out. */
+static GstElement* make_pulse_output(const std::string& device) {
+  GstElement* sink = gst_element_factory_make("syncwavepulsesink", "audio-sink");
+  if (sink == NULL) return NULL;
+  if (!device.empty()) g_object_set(sink, "device", device.c_str(), NULL);
+  if (gst_element_set_state(sink, GST_STATE_READY) != GST_STATE_CHANGE_SUCCESS) {
+    gst_element_set_state(sink, GST_STATE_NULL);
+    gst_object_unref(gst_object_ref_sink(sink));
+    return NULL;
+  }
+  return sink;
+}
+
+/* Puts the audio sink in place (NULL→READY): the user's; else syncwavepulsesink when
+ * a PulseAudio server answers; else the platform sink with `device`, or
+ * autoaudiosink. */
 static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
   SyncWaveSinkPrivate* priv = self->priv;
   GstElement* sink = NULL;
+  std::string device;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->sink != NULL) return TRUE;
-    if (priv->custom_sink != NULL) {
-      sink = GST_ELEMENT(gst_object_ref(priv->custom_sink));
-    } else if (!priv->device.empty()) {
-      sink = make("pulsesink", "audio-sink");
-      if (sink == NULL) sink = make("alsasink", "audio-sink");
-      if (sink != NULL) g_object_set(sink, "device", priv->device.c_str(), NULL);
-    } else {
-      sink = make("autoaudiosink", "audio-sink");
-    }
+    if (priv->custom_sink != NULL) sink = GST_ELEMENT(gst_object_ref(priv->custom_sink));
+    device = priv->device;
+  }
+  if (sink == NULL) sink = make_pulse_output(device);
+  if (sink == NULL && !device.empty()) {
+    sink = make("pulsesink", "audio-sink");
+    if (sink == NULL) sink = make("alsasink", "audio-sink");
+    if (sink != NULL) g_object_set(sink, "device", device.c_str(), NULL);
+  } else if (sink == NULL) {
+    sink = make("autoaudiosink", "audio-sink");
   }
   if (sink == NULL) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
@@ -780,6 +798,8 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     gst_event_parse_segment(seg_event, &seg);
     GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
+    GST_LOG_OBJECT(self, "buffer rt %" GST_TIME_FORMAT ", age %.2f ms", GST_TIME_ARGS(rt),
+                   ((double)now - (double)base_time - (double)rt) / 1e6);
     const double rate = GST_AUDIO_INFO_RATE(&priv->info);
     if (GST_BUFFER_IS_DISCONT(buf)) {
       start_anchor_locked(priv); /* the sink may leave a gap */
@@ -829,9 +849,9 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       priv->heard_error_us = heard_error / 1000.0;
       GST_LOG_OBJECT(self,
                      "absolute: device %" GST_TIME_FORMAT " k0 %" G_GINT64_FORMAT
-                     " queued %.1f ms, error at write %.1f us, heard %.1f us",
-                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, write_error / 1000.0,
-                     heard_error / 1000.0);
+                     " queued %.1f ms, slack %.1f ms, error at write %.1f us, heard %.1f us",
+                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, ((double)rt - due_now) / 1e6,
+                     write_error / 1000.0, heard_error / 1000.0);
     } else if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
       /* No absolute position (the sink's clock is not a GstAudioClock): the device
        * position mapped through what was written, against the shared clock, moves

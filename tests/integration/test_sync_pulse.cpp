@@ -1,9 +1,11 @@
 // Two syncwavesink receivers playing into one PulseAudio null sink of a private daemon
-// this test starts: the real audio path, with pulsesink as the device. Checked: both
-// play for several seconds without error, the drift loop runs against pulsesink's
-// clock (drift-active, sink-delay-us known) within its bounds, and audio reaches the
-// null sink (its monitor is not silent). SYNC_PULSE_NODRIFT=1 turns drift correction
-// off, SYNC_PULSE_FAKE=1 replaces pulsesink by a fakesink, for comparisons by hand.
+// this test starts: the real audio path, with the bin's own PulseAudio output
+// (syncwavepulsesink, chosen by `device`) as the device. Checked: both play for
+// several seconds without error, the output's position comes from the server's timing
+// reports, the drift loop runs against it absolutely (drift-active, sink-delay-us
+// known) within its bounds, and audio reaches the null sink (its monitor is not
+// silent). SYNC_PULSE_NODRIFT=1 turns drift correction off, SYNC_PULSE_FAKE=1 replaces
+// the output by a fakesink, for comparisons by hand.
 // The sample-accurate offset between the two, read from the monitor, is measured by
 // the benchmark (tests/bench), not asserted here.
 
@@ -61,7 +63,8 @@ TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
   gst_object_unref(f);
   syncwave_test::PulseDaemon pulse;
   if (!pulse.start()) GTEST_SKIP() << "cannot start pulseaudio: " << pulse.error();
-  // The bin's `device` property makes a pulsesink; it finds the private daemon here.
+  // The bin's `device` property makes its PulseAudio output; it finds the private
+  // daemon here.
   setenv("PULSE_SERVER", pulse.server().c_str(), 1);
 
   const uint16_t clock_port = syncwave_test::free_udp_port();
@@ -145,6 +148,22 @@ TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
     EXPECT_GE(sink_delay, 0);
     EXPECT_LE(std::fabs(drift), 1500.0);
     gst_structure_free(st);
+    // The device is syncwavepulsesink, on the server's timing reports.
+    GstElement* dev = gst_bin_get_by_name(GST_BIN(bin), "audio-sink");
+    GstElementFactory* pf = gst_element_factory_find("syncwavepulsesink");
+    const bool have_output = pf != nullptr;
+    if (pf) gst_object_unref(pf);
+    if (dev != nullptr && !getenv("SYNC_PULSE_FAKE") && have_output) {
+      EXPECT_STREQ(GST_OBJECT_NAME(gst_element_get_factory(dev)), "syncwavepulsesink");
+      GstStructure* ds = nullptr;
+      g_object_get(dev, "stats", &ds, NULL);
+      ASSERT_NE(ds, nullptr);
+      guint64 reports = 0;
+      gst_structure_get_uint64(ds, "position-reports", &reports);
+      EXPECT_GT(reports, 50u);
+      gst_structure_free(ds);
+    }
+    if (dev != nullptr) gst_object_unref(dev);
     gst_object_unref(bin);
   }
   // Audio reaches the null sink. Two 0.3 sines exactly in phase would peak at 0.6;
