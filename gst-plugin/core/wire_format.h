@@ -61,8 +61,7 @@ struct StreamHeader {
   Compression compression = Compression::kRaw;
 
   bool operator==(const StreamHeader& o) const {
-    return sample_rate == o.sample_rate && channels == o.channels &&
-           compression == o.compression;
+    return sample_rate == o.sample_rate && channels == o.channels && compression == o.compression;
   }
   bool operator!=(const StreamHeader& o) const { return !(*this == o); }
 };
@@ -117,8 +116,8 @@ Error validate(const AudioPacket& packet, const StreamHeader& header);
 std::array<uint8_t, kHeaderSize> serialize_header(const StreamHeader& header);
 size_t write_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payload,
                    size_t payload_size, uint8_t* out, size_t capacity);
-std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us,
-                                     const uint8_t* payload, size_t payload_size);
+std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payload,
+                                     size_t payload_size);
 
 // Durations. Raw: from payload size, channels and rate, in nanoseconds (0 when the
 // header is unusable). Opus: number of 48 kHz samples in the packet from its TOC
@@ -129,6 +128,10 @@ uint32_t opus_packet_samples_48k(const uint8_t* data, size_t size);
 uint64_t opus_packet_duration_ns(const uint8_t* data, size_t size);
 // Samples of one Opus frame for a TOC configuration number (0..31), at 48 kHz.
 uint32_t opus_frame_samples_48k(uint8_t config);
+// Whether a packet can carry in-band FEC: only SILK-only and hybrid frames (TOC
+// configurations 0..15) have LBRR data; CELT-only ones (16..31) never do. False for an
+// empty packet.
+bool opus_packet_may_carry_fec(const uint8_t* data, size_t size);
 
 // Duration of any audio packet under `header` (0 when invalid).
 uint64_t packet_duration_ns(const AudioPacket& packet, const StreamHeader& header);
@@ -142,8 +145,7 @@ inline uint32_t read_u32le(const uint8_t* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 inline uint64_t read_u64le(const uint8_t* p) {
-  return static_cast<uint64_t>(read_u32le(p)) |
-         (static_cast<uint64_t>(read_u32le(p + 4)) << 32);
+  return static_cast<uint64_t>(read_u32le(p)) | (static_cast<uint64_t>(read_u32le(p + 4)) << 32);
 }
 inline void write_u16le(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v);
