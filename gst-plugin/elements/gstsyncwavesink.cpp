@@ -24,6 +24,10 @@
  *   PI + rate feed-forward) turns it into a ratio and a FractionalResampler
  *   (core/fractional_resampler.h, cubic Hermite) applies it. No sample is dropped or repeated.
  * `drift-correction` turns it off; sinks without a clock (appsink, fakesink) are left untouched.
+ * - The audio sink: `audio-sink` if set; else syncwavepulsesink (with `device`) when a
+ *   PulseAudio server answers: its clock is the play position fitted from the server's
+ *   timing reports, microseconds where pulsesink's interpolated stream time wanders by
+ *   half a millisecond; else pulsesink/alsasink with `device`, or autoaudiosink.
  * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
  *   not drop or insert samples.
  *
@@ -50,6 +54,7 @@
 #include "gstsyncwavesink.h"
 #include "output_aligner.h"
 #include "syncwave-clock.h"
+#include "wire_format.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define GST_CAT_DEFAULT gst_syncwave_sink_debug
@@ -154,6 +159,7 @@ struct SyncWaveSinkPrivate {
   /* What went into the decoder, in order (a packet's or a gap's place on the
    * timeline); its output is stamped from this, see decoder_src_probe. */
   std::deque<std::pair<GstClockTime, GstClockTime>> decoder_in;
+  bool fec_decided = false; /* the decoder's use-inband-fec was set from a packet */
   guint64 decoder_switches = 0;
 
   /* The shared clock. */
@@ -337,11 +343,29 @@ static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
  * event goes on to the (new) peer. */
 /* Into the decoder: remember where each packet (and each gap, which opusdec conceals)
  * belongs on the timeline. */
-static GstPadProbeReturn decoder_sink_probe(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
+static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
+                                            gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
   std::lock_guard<std::mutex> lk(priv->lock);
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    if (!priv->fec_decided) {
+      /* In-band FEC makes opusdec hold every packet until the next one has come (one
+       * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
+       * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
+       * with PLC and holds nothing. Decided on the first packet, before decoding. */
+      priv->fec_decided = true;
+      guint8 toc[1] = {0};
+      const bool fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
+                       syncwave::wire::opus_packet_may_carry_fec(toc, 1);
+      GstElement* dec = gst_pad_get_parent_element(pad);
+      if (dec != NULL) {
+        g_object_set(dec, "use-inband-fec", (gboolean)fec, NULL);
+        gst_object_unref(dec);
+      }
+      GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
+                      fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
+    }
     if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
         priv->decoder_in.size() < 64)
       priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
@@ -422,10 +446,11 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
       gst_element_link(priv->depay, priv->convert);
       return;
     }
-    g_object_set(dec, "plc", TRUE, "use-inband-fec", TRUE, NULL);
+    g_object_set(dec, "plc", TRUE, "use-inband-fec", FALSE, NULL);
     {
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->decoder_in.clear();
+      priv->fec_decided = false;
     }
     GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
     gst_pad_add_probe(
