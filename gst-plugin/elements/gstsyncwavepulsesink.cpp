@@ -21,8 +21,8 @@
  *
  * It is a GstAudioSink: the base class runs a thread that writes one segment
  * (latency-time) after another; write() blocks until the server has room. The
- * stream's target length is four segments of 5 ms, so the device queue stays short
- * and a writer thread that misses 15 ms does not underrun.
+ * stream's target length is six segments of 5 ms, so the device queue stays short
+ * and a writer thread that misses 25 ms does not underrun.
  * reset() (a flush) and stop() drop the stream and make a new one, so indices start
  * again from 0; pause() corks it and drops the rest of the segment being written.
  *
@@ -49,9 +49,10 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_pulse_sink_debug);
 /* Defaults of GstAudioBaseSink's latency-time (segment) and buffer-time (ring). */
 #define DEFAULT_LATENCY_TIME_US 5000
 #define DEFAULT_BUFFER_TIME_US 200000
-/* Segments the server holds: 20 ms with the default 5 ms segments, so a writer
- * thread that is not scheduled for 15 ms does not underrun. */
-#define SERVER_SEGMENTS 4
+/* Segments the server holds: 30 ms with the default 5 ms segments, so a writer
+ * thread that is not scheduled for 25 ms does not underrun (with 20 ms, two
+ * receivers, a sender and a recorder on two cores underran about once a minute). */
+#define SERVER_SEGMENTS 6
 /* A timing report is requested this often while writing. */
 #define TIMING_INTERVAL_US 20000
 /* How long to wait for the server to connect or a stream to become ready. */
