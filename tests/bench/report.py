@@ -242,6 +242,7 @@ PULSE_NAMES = {
     "snapcast-opus": "Snapcast 0.26 (opus, 1000 ms buffer)",
     "syncwave-raw": "SyncWave raw (syncwavesink, latency 60 ms)",
     "syncwave-opus": "SyncWave Opus 128 kb/s (syncwavesink, latency 60 ms)",
+    "syncwave-raw-pulsesink": "SyncWave raw through GStreamer's pulsesink (audio-sink=pulsesink)",
     "snapcast-pcm-join": "Snapcast 0.26 (pcm), 2nd client joins 5 s later",
     "syncwave-raw-join": "SyncWave raw, 2nd receiver joins 5 s later",
 }

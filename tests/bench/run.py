@@ -536,11 +536,15 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             # Receivers first (in a -join case only the first one): a receiver that
             # joins a running stream waits for the next header (every 1000 packets:
             # 3.3 s of raw, 10 s of Opus at 10 ms frames).
+            # `device` gives the bin's own PulseAudio output (syncwavepulsesink); the
+            # -pulsesink case plays through GStreamer's pulsesink instead.
+            via_pulsesink = "-pulsesink" in case
             def receiver(p, dev):
                 return Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
                               "address=127.0.0.1", "!", "syncwavesink",
                               f"clock=net://127.0.0.1:{cport}",
-                              f"audio-sink=pulsesink device={dev}"], env)
+                              f"audio-sink=pulsesink device={dev}" if via_pulsesink
+                              else f"device={dev}"], env)
             clients.append(receiver(ports[0], "rxa"))
             if not join:
                 clients.append(receiver(ports[1], "rxb"))
@@ -550,7 +554,7 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                                   "sample-rate=48000", "num-channels=2", "!", "audiobuffersplit", "output-buffer-duration=1/100", "!",
                                   "identity", "sync=true", "!"] + enc +
                                  ["syncwavepay", f"time-provider-port={cport}", "!",
-                                  "multiudpsink",
+                                  "multiudpsink", "sync=false",
                                   "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)], env))
             if join:
                 time.sleep(JOIN_AFTER_S)
@@ -621,8 +625,7 @@ def run_relay_case(bench, pulse, n, noise, seconds):
         for k in range(n):
             clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
                                   "address=127.0.0.1", "!", "syncwavesink",
-                                  f"clock=net://127.0.0.1:{cport}",
-                                  f"audio-sink=pulsesink device=m{k}"], env))
+                                  f"clock=net://127.0.0.1:{cport}", f"device=m{k}"], env))
         time.sleep(0.3)
         procs.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                             "rawaudioparse", "format=pcm", "pcm-format=s16le",
@@ -630,7 +633,8 @@ def run_relay_case(bench, pulse, n, noise, seconds):
                             "output-buffer-duration=1/100", "!", "identity", "sync=true",
                             "!", "audioconvert", "!", "audio/x-raw,format=F32LE", "!",
                             "syncwavepay", f"time-provider-port={cport}", "!", "multiudpsink",
-                            f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"], env))
+                            "sync=false", f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"],
+                           env))
         time.sleep(seconds)
     finally:
         stop_all(clients)
@@ -879,7 +883,8 @@ def bench_pulse(bench):
         out["skipped"]["snapcast"] = "snapserver/snapclient not installed (apt-get install snapserver snapclient)"
     if bench.has("syncwavepay", "syncwavesink"):
         cases += ["syncwave-raw"] if bench.quick else ["syncwave-raw", "syncwave-opus",
-                                                       "syncwave-raw-join"]
+                                                       "syncwave-raw-join",
+                                                       "syncwave-raw-pulsesink"]
     else:
         out["skipped"]["syncwave"] = "syncwavesink not built yet in this tree"
     reps = 1 if bench.quick else 3
