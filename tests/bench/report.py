@@ -707,7 +707,10 @@ def write_report(path, meta, results, partial=False):
     out += _when(results.get("relay"))
     out += relay_section(results.get("relay"))
     out += ["", "Measured at PulseAudio's output (the null sink's monitor), which includes each "
-            "pulsesink's own placement of the stream.", "",
+            "receiver's placement of the stream on its output (syncwavepulsesink). Dropouts "
+            "are windows of 5 ms or more of near-silence; the relayed receivers lose 2 % of "
+            "their packets and conceal each loss by fading out and in, which is where they "
+            "are expected to come from (not separated further here).", "",
             "## 5. CPU", "", "### Receiver (and server/sender) CPU, from the PulseAudio runs", "",
             "Whole processes: snapclient, `gst-launch-1.0 ... syncwavesink`, the plain "
             "receiver; CPU seconds per minute of running, and peak RSS (item 7).", ""]
