@@ -130,36 +130,21 @@ uint32_t opus_frame_count(const uint8_t* data, size_t size) {
 
 const char* error_name(Error e) {
   switch (e) {
-    case Error::kNone:
-      return "none";
-    case Error::kEmpty:
-      return "empty";
-    case Error::kTruncated:
-      return "truncated";
-    case Error::kSizeMismatch:
-      return "size-mismatch";
-    case Error::kBadMagic:
-      return "bad-magic";
-    case Error::kUnknownType:
-      return "unknown-type";
-    case Error::kUnknownVersion:
-      return "unknown-version";
-    case Error::kUnknownCompression:
-      return "unknown-compression";
-    case Error::kBadSampleRate:
-      return "bad-sample-rate";
-    case Error::kBadChannels:
-      return "bad-channels";
-    case Error::kEmptyPayload:
-      return "empty-payload";
-    case Error::kMisaligned:
-      return "misaligned";
-    case Error::kCodecMismatch:
-      return "codec-mismatch";
-    case Error::kBadOpus:
-      return "bad-opus";
-    case Error::kCount:
-      break;
+    case Error::kNone: return "none";
+    case Error::kEmpty: return "empty";
+    case Error::kTruncated: return "truncated";
+    case Error::kSizeMismatch: return "size-mismatch";
+    case Error::kBadMagic: return "bad-magic";
+    case Error::kUnknownType: return "unknown-type";
+    case Error::kUnknownVersion: return "unknown-version";
+    case Error::kUnknownCompression: return "unknown-compression";
+    case Error::kBadSampleRate: return "bad-sample-rate";
+    case Error::kBadChannels: return "bad-channels";
+    case Error::kEmptyPayload: return "empty-payload";
+    case Error::kMisaligned: return "misaligned";
+    case Error::kCodecMismatch: return "codec-mismatch";
+    case Error::kBadOpus: return "bad-opus";
+    case Error::kCount: break;
   }
   return "unknown";
 }
@@ -178,7 +163,8 @@ Error validate(const AudioPacket& packet, const StreamHeader& header) {
   if (opus_stream != opus_packet) return Error::kCodecMismatch;
   if (packet.size == 0 || packet.data == nullptr) return Error::kEmptyPayload;
   if (opus_packet) {
-    return opus_packet_samples_48k(packet.data, packet.size) == 0 ? Error::kBadOpus : Error::kNone;
+    return opus_packet_samples_48k(packet.data, packet.size) == 0 ? Error::kBadOpus
+                                                                   : Error::kNone;
   }
   if (header.channels == 0) return Error::kBadChannels;
   const size_t frame = kBytesPerSample * header.channels;
@@ -207,8 +193,8 @@ size_t write_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payloa
   return total;
 }
 
-std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payload,
-                                     size_t payload_size) {
+std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us,
+                                     const uint8_t* payload, size_t payload_size) {
   if (payload_size > kMaxPayloadSize) return {};
   std::vector<uint8_t> out(kAudioHeaderSize + payload_size);
   write_audio(type, timestamp_us, payload, payload_size, out.data(), out.size());

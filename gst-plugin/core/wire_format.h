@@ -61,7 +61,8 @@ struct StreamHeader {
   Compression compression = Compression::kRaw;
 
   bool operator==(const StreamHeader& o) const {
-    return sample_rate == o.sample_rate && channels == o.channels && compression == o.compression;
+    return sample_rate == o.sample_rate && channels == o.channels &&
+           compression == o.compression;
   }
   bool operator!=(const StreamHeader& o) const { return !(*this == o); }
 };
@@ -116,8 +117,8 @@ Error validate(const AudioPacket& packet, const StreamHeader& header);
 std::array<uint8_t, kHeaderSize> serialize_header(const StreamHeader& header);
 size_t write_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payload,
                    size_t payload_size, uint8_t* out, size_t capacity);
-std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us, const uint8_t* payload,
-                                     size_t payload_size);
+std::vector<uint8_t> serialize_audio(PacketType type, uint64_t timestamp_us,
+                                     const uint8_t* payload, size_t payload_size);
 
 // Durations. Raw: from payload size, channels and rate, in nanoseconds (0 when the
 // header is unusable). Opus: number of 48 kHz samples in the packet from its TOC
@@ -145,7 +146,8 @@ inline uint32_t read_u32le(const uint8_t* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 inline uint64_t read_u64le(const uint8_t* p) {
-  return static_cast<uint64_t>(read_u32le(p)) | (static_cast<uint64_t>(read_u32le(p + 4)) << 32);
+  return static_cast<uint64_t>(read_u32le(p)) |
+         (static_cast<uint64_t>(read_u32le(p + 4)) << 32);
 }
 inline void write_u16le(uint8_t* p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v);

@@ -21,30 +21,18 @@ std::vector<uint8_t> header_bytes(uint32_t rate, uint16_t channels, uint8_t comp
   return b;
 }
 
-ParseResult parse_vec(const std::vector<uint8_t>& v) {
-  return parse(v.data(), v.size());
-}
-
-TEST(OpusToc, OnlySilkAndHybridFramesMayCarryFec) {
-  for (uint8_t config = 0; config < 32; config++) {
-    const uint8_t packet[2] = {static_cast<uint8_t>(config << 3), 0};
-    EXPECT_EQ(opus_packet_may_carry_fec(packet, 2), config < 16) << int(config);
-  }
-  EXPECT_FALSE(opus_packet_may_carry_fec(nullptr, 0));
-  const uint8_t silk = 0;
-  EXPECT_FALSE(opus_packet_may_carry_fec(&silk, 0));
-}
+ParseResult parse_vec(const std::vector<uint8_t>& v) { return parse(v.data(), v.size()); }
 
 }  // namespace
 
 // Golden vectors: what the original Rust sender puts on the wire.
 TEST(WireFormat, HeaderGolden) {
-  const std::array<uint8_t, 12> raw48k = {'S',  'Y',  'N',  'C',  1,    0x80,
-                                          0xbb, 0x00, 0x00, 0x02, 0x00, 0x00};
+  const std::array<uint8_t, 12> raw48k = {'S', 'Y', 'N', 'C', 1, 0x80, 0xbb, 0x00, 0x00,
+                                          0x02, 0x00, 0x00};
   EXPECT_EQ(serialize_header({48000, 2, Compression::kRaw}), raw48k);
 
-  const std::array<uint8_t, 12> opus441 = {0x53, 0x59, 0x4e, 0x43, 0x01, 0x44,
-                                           0xac, 0x00, 0x00, 0x01, 0x00, 0x01};
+  const std::array<uint8_t, 12> opus441 = {0x53, 0x59, 0x4e, 0x43, 0x01, 0x44, 0xac,
+                                           0x00, 0x00, 0x01, 0x00, 0x01};
   EXPECT_EQ(serialize_header({44100, 1, Compression::kOpus}), opus441);
 }
 
@@ -141,9 +129,9 @@ TEST(WireFormat, MalformedHeaders) {
   for (const Case& c : cases) {
     ParseResult r = parse_vec(c.bytes);
     EXPECT_EQ(r.kind, Kind::kMalformed);
-    EXPECT_EQ(r.error, c.expected)
-        << "got " << error_name(r.error) << " want " << error_name(c.expected) << " for "
-        << c.bytes.size() << " bytes";
+    EXPECT_EQ(r.error, c.expected) << "got " << error_name(r.error) << " want "
+                                   << error_name(c.expected) << " for " << c.bytes.size()
+                                   << " bytes";
   }
   EXPECT_EQ(parse(nullptr, 12).error, Error::kEmpty);
 }
@@ -213,6 +201,16 @@ TEST(WireFormat, OpusFrameSizesAllConfigs) {
     const uint8_t pkt[1] = {static_cast<uint8_t>(config << 3)};  // code 0, one frame
     EXPECT_EQ(opus_packet_duration_ns(pkt, 1), expected_us[config] * 1000ull) << int(config);
   }
+}
+
+TEST(WireFormat, OnlySilkAndHybridOpusFramesMayCarryFec) {
+  for (uint8_t config = 0; config < 32; config++) {
+    const uint8_t packet[2] = {static_cast<uint8_t>(config << 3), 0};
+    EXPECT_EQ(opus_packet_may_carry_fec(packet, 2), config < 16) << int(config);
+  }
+  EXPECT_FALSE(opus_packet_may_carry_fec(nullptr, 0));
+  const uint8_t silk = 0;
+  EXPECT_FALSE(opus_packet_may_carry_fec(&silk, 0));
 }
 
 TEST(WireFormat, OpusFrameCountCodes) {
