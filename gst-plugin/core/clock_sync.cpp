@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "line_fit.h"
+
 namespace syncwave {
 
 void ClockSync::reset() {
@@ -72,23 +74,13 @@ void ClockSync::refit() {
   rate_fitted_ = false;
   slope_ = 0.0;
   if (trusted.back()->mid - trusted.front()->mid >= config_.min_span_ns && n >= 8) {
-    double mx = 0, my = 0;
-    for (const Exchange* e : trusted) {
-      mx += (double)(e->mid - t_ref_);
-      my += (double)e->offset;
-    }
-    mx /= (double)n;
-    my /= (double)n;
-    double sxx = 0, sxy = 0;
-    for (const Exchange* e : trusted) {
-      const double dx = (double)(e->mid - t_ref_) - mx;
-      sxx += dx * dx;
-      sxy += dx * ((double)e->offset - my);
-    }
-    if (sxx > 0) {
-      slope_ = std::clamp(sxy / sxx, -config_.max_rate_deviation, config_.max_rate_deviation);
+    const Line line = fit_line(
+        trusted, [&](const Exchange* e) { return (double)(e->mid - t_ref_); },
+        [](const Exchange* e) { return (double)e->offset; });
+    if (line.has_slope) {
+      slope_ = std::clamp(line.slope, -config_.max_rate_deviation, config_.max_rate_deviation);
       rate_fitted_ = true;
-      offset_ = my - slope_ * mx;
+      offset_ = line.y_mean - slope_ * line.x_mean;
     }
   }
   if (!rate_fitted_) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "line_fit.h"
+
 namespace syncwave {
 
 DriftController::DriftController() : DriftController(Config{}) {}
@@ -29,20 +31,14 @@ bool DriftController::estimate_rate(double* slope) const {
   const Point& last = points_.back();
   double span = (last.clock_ns - first.clock_ns) * 1e-9;
   if (span < config_.rate_min_span_s) return false;
-  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (const Point& p : points_) {
-    double x = (p.clock_ns - first.clock_ns) * 1e-9;
-    double y = ((p.device_ns - first.device_ns) - (p.clock_ns - first.clock_ns)) * 1e-9;
-    n += 1;
-    sx += x;
-    sy += y;
-    sxx += x * x;
-    sxy += x * y;
-  }
-  double den = n * sxx - sx * sx;
-  if (den <= 0) return false;
-  *slope = (n * sxy - sx * sy) / den;
-  return std::isfinite(*slope);
+  const Line line = fit_line(
+      points_, [&](const Point& p) { return (p.clock_ns - first.clock_ns) * 1e-9; },
+      [&](const Point& p) {
+        return ((p.device_ns - first.device_ns) - (p.clock_ns - first.clock_ns)) * 1e-9;
+      });
+  if (!line.has_slope) return false;
+  *slope = line.slope;
+  return true;
 }
 
 void DriftController::update(int64_t clock_ns, int64_t device_ns, bool has_device,

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "line_fit.h"
+
 namespace syncwave {
 
 void PlayPositionFit::reset(double nominal_rate) {
@@ -74,32 +76,17 @@ void PlayPositionFit::refit() {
     }
     t_ref_ = window_.back().t_ns;
     const double nominal_slope = nominal_rate_ / 1e9;
-    double mx = 0, my = 0;
-    for (const Report& r : window_) {
-      mx += (double)(r.t_ns - t_ref_);
-      my += r.position;
-    }
-    mx /= (double)n;
-    my /= (double)n;
-    double slope = nominal_slope;
+    const Line line = fit_line(
+        window_, [&](const Report& r) { return (double)(r.t_ns - t_ref_); },
+        [](const Report& r) { return r.position; });
+    slope_ = nominal_slope;
     slope_fitted_ = false;
-    if (window_.back().t_ns - window_.front().t_ns >= config_.min_span_ns) {
-      double sxx = 0, sxy = 0;
-      for (const Report& r : window_) {
-        const double dx = (double)(r.t_ns - t_ref_) - mx;
-        sxx += dx * dx;
-        sxy += dx * (r.position - my);
-      }
-      if (sxx > 0) {
-        const double fitted = sxy / sxx;
-        if (std::fabs(fitted / nominal_slope - 1.0) <= config_.max_rate_deviation) {
-          slope = fitted;
-          slope_fitted_ = true;
-        }
-      }
+    if (window_.back().t_ns - window_.front().t_ns >= config_.min_span_ns && line.has_slope &&
+        std::fabs(line.slope / nominal_slope - 1.0) <= config_.max_rate_deviation) {
+      slope_ = line.slope;
+      slope_fitted_ = true;
     }
-    slope_ = slope;
-    offset_ = my - slope * mx;
+    offset_ = line.y_mean - slope_ * line.x_mean;
     valid_ = true;
 
     /* Distance of each report from the line, in ns. */

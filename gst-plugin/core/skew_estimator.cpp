@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "line_fit.h"
 #include "time_units.h"
 
 namespace syncwave {
@@ -167,21 +168,9 @@ bool SkewEstimator::has_drift() const {
 
 double SkewEstimator::drift_ppm() const {
   if (!has_drift()) return 0.0;
-  const double n = static_cast<double>(drift_points_.size());
-  double mx = 0, my = 0;
-  for (const Point& p : drift_points_) {
-    mx += p.x;
-    my += p.y;
-  }
-  mx /= n;
-  my /= n;
-  double sxy = 0, sxx = 0;
-  for (const Point& p : drift_points_) {
-    sxy += (p.x - mx) * (p.y - my);
-    sxx += (p.x - mx) * (p.x - mx);
-  }
-  if (sxx <= 0) return 0.0;
-  return sxy / sxx * 1e6;
+  const Line line = fit_line(
+      drift_points_, [](const Point& p) { return p.x; }, [](const Point& p) { return p.y; });
+  return line.slope * 1e6;
 }
 
 }  // namespace syncwave
