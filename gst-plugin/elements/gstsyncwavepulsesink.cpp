@@ -454,14 +454,6 @@ static gint gst_syncwave_pulse_sink_write(GstAudioSink* asink, gpointer data, gu
     priv->stream_frames += (gint64)(n / priv->bpf);
   }
   const gint64 now = g_get_monotonic_time();
-  if (G_UNLIKELY(GST_LEVEL_LOG <= _gst_debug_min) && priv->stream != NULL) {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->fit.valid())
-      GST_LOG_OBJECT(self, "wrote ring samples to %" G_GINT64_FORMAT ", server queue %.2f ms",
-                     priv->stream_frames + priv->sample_offset,
-                     ((double)priv->stream_frames - priv->fit.position_at(now * 1000)) * 1000.0 /
-                         priv->sample_spec.rate);
-  }
   if (priv->stream != NULL && !priv->timing_pending &&
       now - priv->last_timing_us >= TIMING_INTERVAL_US) {
     pa_operation* op = pa_stream_update_timing_info(priv->stream, timing_cb, self);

@@ -874,9 +874,9 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       priv->heard_error_us = heard_error / 1000.0;
       GST_LOG_OBJECT(self,
                      "absolute: device %" GST_TIME_FORMAT " k0 %" G_GINT64_FORMAT
-                     " queued %.1f ms, slack %.1f ms, error at write %.1f us, heard %.1f us",
-                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, ((double)rt - due_now) / 1e6,
-                     write_error / 1000.0, heard_error / 1000.0);
+                     " queued %.1f ms, error at write %.1f us, heard %.1f us",
+                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, write_error / 1000.0,
+                     heard_error / 1000.0);
     } else if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
       /* No absolute position (the sink's clock is not a GstAudioClock): the device
        * position mapped through what was written, against the shared clock, moves
