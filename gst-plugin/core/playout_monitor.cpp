@@ -96,6 +96,8 @@ void PlayoutMonitor::on_arrival(int64_t now_ns, int64_t transit_ns, int64_t late
 }
 
 void PlayoutMonitor::on_output(int64_t now_ns, int64_t margin_ns) {
+  // Buffers already on their way when the latency moved were placed for the old one.
+  if (now_ns < ignore_output_until_ns_) return;
   const bool is_late = margin_ns < 0;
   if (is_late) {
     late_outputs_total_++;
@@ -138,7 +140,7 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
   if (outputs > 0) {
     const int64_t t50 = percentile(transit_, 0.5, 0);
     const int64_t m50 = percentile(margin_, 0.5, kMarginOrigin);
-    overhead = std::max<int64_t>(0, latency_ns - t50 - m50);
+    overhead = std::clamp<int64_t>(latency_ns - t50 - m50, 0, config_.max_overhead_ns);
   }
   int64_t need = d.transit_p99_ns + overhead + config_.guard_ns;
   need = ceil_div(need, config_.grid_ns) * config_.grid_ns;
@@ -162,6 +164,7 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
     d.change = true;
     d.latency_ns = target;
     last_change_ns_ = now_ns;
+    ignore_output_until_ns_ = now_ns + config_.settle_ns / 2;
     changes_++;
     reset_window();
     // The window restarts: measure the new latency for settle_ns before judging it.
@@ -188,6 +191,7 @@ void PlayoutMonitor::reset() {
   first_arrival_ns_ = INT64_MIN;
   last_on_time_ns_ = INT64_MIN;
   last_late_ns_ = INT64_MIN;
+  ignore_output_until_ns_ = INT64_MIN;
   auto_decided_ = false;
 }
 

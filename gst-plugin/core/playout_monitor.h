@@ -25,7 +25,8 @@
 // late, the latency rises to max(need, L + grid) (at most once per `settle_ns`, so
 // each rise is measured before the next). With `auto_latency` the first decision,
 // after `settle_ns` of packets, sets L = need whatever it was (lower or higher), and
-// later ones only raise it. A raised latency is never lowered: a path that was slow
+// later ones only raise it. For half of `settle_ns` after a change the output's
+// margins are ignored: buffers already on their way were placed for the old latency. A raised latency is never lowered: a path that was slow
 // once is likely to be slow again, and every change is a glitch.
 #pragma once
 
@@ -44,6 +45,7 @@ class PlayoutMonitor {
     int64_t min_latency_ns = 20'000'000;   // auto never goes below this
     int64_t max_latency_ns = 5'000'000'000;
     int64_t default_overhead_ns = 20'000'000;  // when no buffer reached the output yet
+    int64_t max_overhead_ns = 250'000'000;     // more is a measurement gone wrong
     double late_fraction = 0.02;           // of the window, before the latency moves
     int64_t on_time_ns = 500'000'000;      // an on-time buffer this recent: "on time"
   };
@@ -109,6 +111,7 @@ class PlayoutMonitor {
   int64_t first_arrival_ns_ = INT64_MIN;
   int64_t last_on_time_ns_ = INT64_MIN;
   int64_t last_late_ns_ = INT64_MIN;
+  int64_t ignore_output_until_ns_ = INT64_MIN;
   bool auto_decided_ = false;
   uint64_t late_arrivals_total_ = 0;
   uint64_t late_outputs_total_ = 0;

@@ -53,6 +53,7 @@
 #include "fractional_resampler.h"
 #include "gstsyncwavesink.h"
 #include "output_aligner.h"
+#include "playout_monitor.h"
 #include "syncwave-clock.h"
 #include "wire_format.h"
 
@@ -60,6 +61,11 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define GST_CAT_DEFAULT gst_syncwave_sink_debug
 
 #define DEFAULT_LATENCY_MS 60
+#define DEFAULT_AUTO_LATENCY FALSE
+/* How often the playout monitor decides (it keeps histograms; deciding scans them). */
+#define PLAYOUT_EVAL_PERIOD (100 * GST_MSECOND)
+/* A transit further off than this: the clock does not read the sender's timebase. */
+#define PLAYOUT_MAX_TRANSIT (10 * GST_SECOND)
 #define DEFAULT_CLOCK "auto"
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
@@ -86,6 +92,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 enum {
   PROP_0,
   PROP_LATENCY,
+  PROP_AUTO_LATENCY,
   PROP_CLOCK,
   PROP_CLOCK_TIMEOUT,
   PROP_AUTO_CLOCK_PORT,
@@ -134,6 +141,7 @@ struct SyncWaveSinkPrivate {
 
   /* Properties. */
   guint latency_ms = DEFAULT_LATENCY_MS;
+  bool auto_latency = DEFAULT_AUTO_LATENCY;
   std::string clock_str = DEFAULT_CLOCK;
   syncwave::ClockSpec clock_spec;
   guint clock_timeout_ms = DEFAULT_CLOCK_TIMEOUT_MS;
@@ -208,6 +216,24 @@ struct SyncWaveSinkPrivate {
   double phase_error_us = 0;
   guint64 resyncs = 0;
   gint64 sink_delay_us = -1;
+
+  /* Playout (core/playout_monitor.h): is audio reaching the output on time, and the
+   * latency actually played at (latency_ms unless the path needed more). Packets are
+   * observed on the sink pad (udpsrc's thread), buffers before the audio sink. */
+  syncwave::PlayoutMonitor playout;
+  guint played_latency_ms = DEFAULT_LATENCY_MS;
+  GstClockTime next_eval = 0;
+  /* The output's margin is not measured yet: the content time before the audio sink
+   * (restamped after opusdec) is not the render time closely enough to judge lateness
+   * by it, so arriving in time counts as playing (see docs/synchronization.md). */
+  bool output_measured = false;
+  gint64 transit_p99_us = -1;
+  gint64 latency_need_ms = 0;
+  /* The played sender (the jitter locks onto one): packets of others are not measured. */
+  guint8 played_addr[16] = {0};
+  gsize played_addr_len = 0;
+  guint16 played_port = 0;
+  GstClockTime last_played = GST_CLOCK_TIME_NONE;
 };
 
 struct _GstSyncWaveSink {
@@ -542,30 +568,132 @@ static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint por
   }
 }
 
-/* First packet: remember who sends; in auto mode, start looking for its clock. */
+/* The latency the path needs was decided: play at it. The jitter element posts a
+ * LATENCY message, the application redistributes the latency (gst-launch-1.0 and
+ * syncwave-launch do) and every later sample renders at capture + the new latency. */
+static void gst_syncwave_sink_apply_latency(GstSyncWaveSink* self,
+                                            const syncwave::PlayoutMonitor::Decision& d) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  const guint ms = (guint)(d.latency_ns / (gint64)GST_MSECOND);
+  guint configured, old;
+  bool automatic;
+  GstElement* jitter;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    old = priv->played_latency_ms;
+    priv->played_latency_ms = ms;
+    configured = priv->latency_ms;
+    automatic = priv->auto_latency;
+    jitter = priv->jitter ? GST_ELEMENT(gst_object_ref(priv->jitter)) : NULL;
+  }
+  if (jitter) {
+    g_object_set(jitter, "latency", ms, NULL);
+    gst_object_unref(jitter);
+  }
+  const gint64 p99_ms = d.transit_p99_ns / (gint64)GST_MSECOND;
+  if (automatic) {
+    GST_ELEMENT_INFO(self, STREAM, FAILED,
+                     ("latency auto: playing at %u ms (was %u): packets arrive %" G_GINT64_FORMAT
+                      " ms after capture (p99)",
+                      ms, old, p99_ms),
+                     (NULL));
+  } else {
+    GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                        ("Packets arrive %" G_GINT64_FORMAT
+                         " ms after capture (p99); latency %u ms is too low for this path: "
+                         "playing at %u ms, out of step with receivers at %u ms; use latency "
+                         ">= %u on every receiver (or latency auto)",
+                         p99_ms, configured, ms, configured, ms),
+                        ("%.0f %% of packets or buffers late", d.late_fraction * 100.0));
+  }
+  GstStructure* st = gst_structure_new(
+      "syncwave-latency", "latency-ms", G_TYPE_UINT, ms, "previous-ms", G_TYPE_UINT, old,
+      "configured-ms", G_TYPE_UINT, configured, "transit-p99-ms", G_TYPE_INT64, p99_ms, "auto",
+      G_TYPE_BOOLEAN, (gboolean)automatic, NULL);
+  gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
+}
+
+/* Whether a packet comes from the played sender (the first heard; another one once
+ * the played one has been silent for a second, as the jitter element hands over). */
+static bool from_played_sender_locked(SyncWaveSinkPrivate* priv, GstNetAddressMeta* meta,
+                                      GstClockTime now, GstClockTime* last_played) {
+  if (meta == NULL || !G_IS_INET_SOCKET_ADDRESS(meta->addr)) return true;
+  GInetSocketAddress* sa = G_INET_SOCKET_ADDRESS(meta->addr);
+  GInetAddress* ia = g_inet_socket_address_get_address(sa);
+  const gsize len = g_inet_address_get_native_size(ia);
+  const guint8* bytes = g_inet_address_to_bytes(ia);
+  const guint16 port = g_inet_socket_address_get_port(sa);
+  const bool same = len == priv->played_addr_len && port == priv->played_port &&
+                    memcmp(bytes, priv->played_addr, len) == 0;
+  if (same) {
+    *last_played = now;
+    return true;
+  }
+  const bool taken_over = priv->played_addr_len == 0 || !GST_CLOCK_TIME_IS_VALID(*last_played) ||
+                          now > *last_played + GST_SECOND;
+  if (!taken_over || len > sizeof priv->played_addr) return false;
+  memcpy(priv->played_addr, bytes, len);
+  priv->played_addr_len = len;
+  priv->played_port = port;
+  *last_played = now;
+  return true;
+}
+
+/* Every packet: remember who sends (in auto mode, start looking for its clock), and
+ * how long after capture it arrived, for the playout monitor. */
 static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
   (void)pad;
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
   SyncWaveSinkPrivate* priv = self->priv;
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf);
-  /* Once the sender is known this is the packet path: no lock. */
-  if (priv->sender_known) return GST_PAD_PROBE_OK;
-  if (meta == NULL || !G_IS_INET_SOCKET_ADDRESS(meta->addr)) return GST_PAD_PROBE_OK;
-  std::lock_guard<std::mutex> lk(priv->lock);
-  priv->sender_known = true;
-  if (!priv->sender_host.empty()) return GST_PAD_PROBE_OK;
-  GInetAddress* addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(meta->addr));
-  gchar* host = g_inet_address_to_string(addr);
-  priv->sender_host = host;
-  g_free(host);
-  if (priv->clock_spec.kind == syncwave::ClockKind::kAuto && !priv->auto_started) {
-    priv->auto_started = true;
-    if (priv->auto_thread.joinable()) priv->auto_thread.join();
-    priv->auto_thread =
-        std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
-                    (GstClockTime)priv->clock_timeout_ms * GST_MSECOND);
+  if (!priv->sender_known && meta != NULL && G_IS_INET_SOCKET_ADDRESS(meta->addr)) {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sender_known = true;
+    if (priv->sender_host.empty()) {
+      GInetAddress* addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(meta->addr));
+      gchar* host = g_inet_address_to_string(addr);
+      priv->sender_host = host;
+      g_free(host);
+      if (priv->clock_spec.kind == syncwave::ClockKind::kAuto && !priv->auto_started) {
+        priv->auto_started = true;
+        if (priv->auto_thread.joinable()) priv->auto_thread.join();
+        priv->auto_thread =
+            std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
+                        (GstClockTime)priv->clock_timeout_ms * GST_MSECOND);
+      }
+    }
   }
+
+  /* An audio datagram: type 0 or 1, then its capture time (u64 LE µs). */
+  guint8 head[1 + 8];
+  if (gst_buffer_extract(buf, 0, head, sizeof head) != sizeof head || head[0] > 1)
+    return GST_PAD_PROBE_OK;
+  const guint64 stamp_us = syncwave::wire::read_u64le(head + 1);
+  if (stamp_us > G_MAXUINT64 / 1000) return GST_PAD_PROBE_OK;
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  if (clock == NULL) return GST_PAD_PROBE_OK;
+  const GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  const gint64 transit = GST_CLOCK_DIFF((GstClockTime)(stamp_us * 1000), now);
+  if (transit > (gint64)PLAYOUT_MAX_TRANSIT || transit < -(gint64)PLAYOUT_MAX_TRANSIT)
+    return GST_PAD_PROBE_OK;
+
+  syncwave::PlayoutMonitor::Decision d;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (!from_played_sender_locked(priv, meta, now, &priv->last_played)) return GST_PAD_PROBE_OK;
+    const gint64 latency = (gint64)priv->played_latency_ms * GST_MSECOND;
+    priv->playout.on_arrival((gint64)now, transit, latency);
+    /* Without a device position (appsink, fakesink), arriving in time is playing. */
+    if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
+    if (now < priv->next_eval) return GST_PAD_PROBE_OK;
+    priv->next_eval = now + PLAYOUT_EVAL_PERIOD;
+    d = priv->playout.evaluate((gint64)now, latency, priv->auto_latency);
+    priv->transit_p99_us = d.transit_p99_ns >= 0 ? d.transit_p99_ns / 1000 : -1;
+    priv->latency_need_ms = d.need_ns / (gint64)GST_MSECOND;
+  }
+  if (d.change) gst_syncwave_sink_apply_latency(self, d);
   return GST_PAD_PROBE_OK;
 }
 
@@ -1012,6 +1140,13 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
       priv->sender_known = false;
       priv->auto_started = false;
       priv->auto_fallback = false;
+      priv->playout.reset();
+      priv->next_eval = 0;
+      priv->output_measured = false;
+      priv->transit_p99_us = -1;
+      priv->latency_need_ms = 0;
+      priv->played_addr_len = 0;
+      priv->last_played = GST_CLOCK_TIME_NONE;
       gst_clear_object(&priv->clock);
       priv->clock_in_use.clear();
       break;
@@ -1066,6 +1201,30 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
       G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
       "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "sink-delay-us", G_TYPE_INT64,
       priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+  GstClockTime now = GST_CLOCK_TIME_NONE;
+  if (priv->clock != NULL) now = gst_clock_get_time(priv->clock);
+  const char* playback = "no-audio";
+  if (GST_CLOCK_TIME_IS_VALID(now)) {
+    switch (priv->playout.health((gint64)now)) {
+      case syncwave::PlayoutMonitor::Health::kOnTime:
+        playback = "playing";
+        break;
+      case syncwave::PlayoutMonitor::Health::kLate:
+        playback = "late";
+        break;
+      case syncwave::PlayoutMonitor::Health::kNoAudio:
+        break;
+    }
+  }
+  gst_structure_set(s, "playback", G_TYPE_STRING, playback, NULL);
+  gst_structure_set(s, "configured-latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
+  gst_structure_set(s, "played-latency-ms", G_TYPE_UINT, priv->played_latency_ms, NULL);
+  gst_structure_set(s, "auto-latency", G_TYPE_BOOLEAN, (gboolean)priv->auto_latency, NULL);
+  gst_structure_set(s, "latency-changes", G_TYPE_UINT64, priv->playout.changes(), NULL);
+  gst_structure_set(s, "latency-need-ms", G_TYPE_INT64, priv->latency_need_ms, NULL);
+  gst_structure_set(s, "transit-p99-us", G_TYPE_INT64, priv->transit_p99_us, NULL);
+  gst_structure_set(s, "late-arrivals", G_TYPE_UINT64, priv->playout.late_arrivals(), NULL);
+  gst_structure_set(s, "late-outputs", G_TYPE_UINT64, priv->playout.late_outputs(), NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
   return s;
@@ -1083,6 +1242,8 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
       {
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->latency_ms = l;
+        priv->played_latency_ms = l;
+        priv->playout.reset();
         if (priv->delay_ms < -(gint)l) priv->delay_ms = -(gint)l;
         jitter = priv->jitter ? GST_ELEMENT(gst_object_ref(priv->jitter)) : NULL;
       }
@@ -1090,6 +1251,11 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
         g_object_set(jitter, "latency", l, NULL);
         gst_object_unref(jitter);
       }
+      break;
+    }
+    case PROP_AUTO_LATENCY: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->auto_latency = g_value_get_boolean(value);
       break;
     }
     case PROP_CLOCK: {
@@ -1181,6 +1347,9 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
     case PROP_LATENCY:
       g_value_set_uint(value, priv->latency_ms);
       break;
+    case PROP_AUTO_LATENCY:
+      g_value_set_boolean(value, priv->auto_latency);
+      break;
     case PROP_CLOCK:
       g_value_set_string(value, priv->clock_str.c_str());
       break;
@@ -1246,6 +1415,26 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
       g_param_spec_uint(
           "latency", "Latency", "Playout latency in milliseconds", 0, MAX_LATENCY_MS,
           DEFAULT_LATENCY_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveSink:auto-latency:
+   * Pick the latency this receiver's path needs instead of `latency`: after a second
+   * of packets, the 99th percentile of their transit (capture to arrival) plus what
+   * decoding and the device add, plus 10 ms, rounded up to 10 ms; raised later if the
+   * path gets slower, never lowered. `latency` is where it starts. Receivers with
+   * different latencies do not play in step: for multi-room sync give every receiver
+   * the same fixed latency (see docs/synchronization.md).
+   *
+   * With a fixed latency the receiver still never goes silent behind a slow path:
+   * when more than 2 % of packets arrive (or reach the output) too late, it plays at
+   * the latency the path needs and says so in a warning.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_AUTO_LATENCY,
+      g_param_spec_boolean(
+          "auto-latency", "Automatic latency",
+          "Choose the latency from the measured path (receivers are then not in step)",
+          DEFAULT_AUTO_LATENCY,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
    * GstSyncWaveSink:clock:
@@ -1375,6 +1564,20 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *                               a content jump of more than 100 ms)
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
+   *   playback           string   "playing" (audio reached the output on time in the
+   *                               last 0.5 s and nothing was late), "late" (packets or
+   *                               buffers missed their time in the last 0.5 s),
+   *                               "no-audio" (nothing reached the output lately)
+   *   configured-latency-ms guint the latency property
+   *   played-latency-ms  guint    the latency played at (higher when the path needed it)
+   *   auto-latency       gboolean the auto-latency property
+   *   latency-changes    guint64  times the played latency moved
+   *   latency-need-ms    gint64   what the path needs now (0 before packets)
+   *   transit-p99-us     gint64   99th percentile of capture-to-arrival, last 2 s (-1)
+   *   late-arrivals      guint64  packets of the played sender that arrived after
+   *                               their capture time + played latency
+   *   late-outputs       guint64  buffers that reached the audio sink after their
+   *                               render time (minus what the device holds)
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

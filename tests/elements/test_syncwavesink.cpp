@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -473,4 +474,85 @@ TEST(SyncWaveSink, DelayShiftsRenderTime) {
   ASSERT_EQ(second_count, 5);  // nothing dropped to make room for the delay
   // 600 ms apart on the sender's timeline, 800 ms apart in running time.
   EXPECT_NEAR((double)(rt_second - rt_first) / GST_MSECOND, 800.0, 1.0);
+}
+
+namespace {
+
+// Packets every 10 ms for `ms`, stamped `transit_ms` before now (a path that slow).
+void stream_with_transit(Receiver* rx, int ms, int transit_ms) {
+  for (int t = 0; t < ms; t += 10) {
+    rx->push_raw(now_us() - transit_ms * 1000, 0.25f);
+    g_usleep(10000);
+  }
+}
+
+guint stat_uint(Receiver* rx, const char* field) {
+  GstStructure* s = rx->stats();
+  guint v = 0;
+  if (s) gst_structure_get_uint(s, field, &v);
+  if (s) gst_structure_free(s);
+  return v;
+}
+
+}  // namespace
+
+TEST(SyncWaveSink, APathSlowerThanTheLatencyIsPlayedAtTheLatencyItNeeds) {
+  // Packets arrive 100 ms after capture; latency 60: every one would be late. The
+  // receiver plays at what the path needs instead, and says so.
+  Receiver rx("system", 60);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kRaw);
+  stream_with_transit(&rx, 1800, 100);
+  EXPECT_EQ(stat_uint(&rx, "configured-latency-ms"), 60u);
+  const guint played = stat_uint(&rx, "played-latency-ms");
+  EXPECT_GE(played, 110u);
+  EXPECT_LE(played, 150u);
+  GstStructure* s = rx.stats();
+  ASSERT_NE(s, nullptr);
+  guint64 changes = 0, late = 0;
+  gst_structure_get_uint64(s, "latency-changes", &changes);
+  gst_structure_get_uint64(s, "late-arrivals", &late);
+  EXPECT_EQ(changes, 1u);
+  EXPECT_GT(late, 0u);
+  gst_structure_free(s);
+  // The jitter element now holds packets for the new latency.
+  GstElement* jitter = gst_bin_get_by_name(GST_BIN(rx.bin), "jitter");
+  ASSERT_NE(jitter, nullptr);
+  guint jl = 0;
+  g_object_get(jitter, "latency", &jl, NULL);
+  EXPECT_EQ(jl, played);
+  gst_object_unref(jitter);
+  // The warning says what was measured and what to do.
+  GstMessage* m = rx.wait_message(GST_MESSAGE_WARNING, 0);
+  bool said = false;
+  while (m != nullptr) {
+    GError* err = nullptr;
+    gst_message_parse_warning(m, &err, nullptr);
+    if (err && strstr(err->message, "too low for this path")) said = true;
+    g_clear_error(&err);
+    gst_message_unref(m);
+    m = said ? nullptr : rx.wait_message(GST_MESSAGE_WARNING, 0);
+  }
+  EXPECT_TRUE(said);
+  // Once it fits, what arrives plays.
+  stream_with_transit(&rx, 300, 100);
+  EXPECT_EQ(rx.stat_string("playback"), "playing");
+}
+
+TEST(SyncWaveSink, AutoLatencyPicksTheSmallestThatFits) {
+  Receiver rx("system", 200);
+  g_object_set(rx.bin, "auto-latency", TRUE, NULL);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kRaw);
+  stream_with_transit(&rx, 1500, 5);
+  const guint played = stat_uint(&rx, "played-latency-ms");
+  EXPECT_GE(played, 20u);
+  EXPECT_LE(played, 60u);
+  EXPECT_EQ(stat_uint(&rx, "configured-latency-ms"), 200u);
+}
+
+TEST(SyncWaveSink, PlaybackSaysNoAudioWhenNothingArrives) {
+  Receiver rx("system", 60);
+  ASSERT_TRUE(rx.play());
+  EXPECT_EQ(rx.stat_string("playback"), "no-audio");
 }
