@@ -245,8 +245,13 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
     return true;
   }
   if (name == "latency") {
+    if (value == "auto") {
+      o.auto_latency = true;
+      return true;
+    }
+    o.auto_latency = false;
     if (!int_in_range(value, 1, 10000, &o.latency_ms))
-      return fail(error, name, value, "expected milliseconds from 1 to 10000");
+      return fail(error, name, value, "expected milliseconds from 1 to 10000, or auto");
     return true;
   }
   if (name == "clock") {

@@ -83,6 +83,8 @@ struct ReceiveOptions {
   std::string bind;
   std::string multicast;
   int latency_ms = kDefaultLatencyMs;
+  // --latency=auto: the receiver picks what its path needs (starting at latency_ms).
+  bool auto_latency = false;
   std::string clock = "auto";          // as the user wrote it, validated
   int clock_port = kDefaultClockPort;  // where clock=auto asks the sender
   std::string from;

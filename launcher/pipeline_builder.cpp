@@ -129,6 +129,7 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
     std::string s = "syncwavesink name=out" + std::to_string(index) +
                     " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock) +
                     clock_port_property(r);
+    if (r.auto_latency) s += " auto-latency=true";
     if (!out.device.empty()) s += " device=" + gst_quote(out.device);
     if (out.delay_ms != 0) s += " delay=" + std::to_string(out.delay_ms);
     if (out.volume != 1.0) s += " volume=" + num(out.volume);
@@ -193,6 +194,7 @@ std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env)
   if (env.have_syncwavesink) {
     std::string s = "syncwavesink name=monitor latency=" + std::to_string(r.latency_ms) +
                     " clock=" + gst_quote(r.clock) + clock_port_property(r);
+    if (r.auto_latency) s += " auto-latency=true";
     if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
     return s + " audio-sink=" + gst_quote(monitor_chain(r, true));
   }

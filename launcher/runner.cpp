@@ -390,6 +390,7 @@ class Runner {
   uint64_t last_bytes_ = 0;
   uint64_t last_packets_ = 0;
   bool ever_received_ = false;
+  uint64_t last_before_header_ = 0;  // syncwavedepay's dropped-before-header, last tick
   StatsSample last_sample_;
 
   std::mutex lock_;  // guards what the streaming thread's probe and the bus share
@@ -511,18 +512,29 @@ StatsSample Runner::sample() {
     bool have_synced = js && gst_structure_get_boolean(js, "clock-synced", &synced);
     const gchar* clock = js ? gst_structure_get_string(js, "clock") : nullptr;
     if (clock && *clock) s.clock = clock;
+    // What the output plays (syncwavesink): "playing", "late" or "no-audio".
+    const gchar* pb = js ? gst_structure_get_string(js, "playback") : nullptr;
+    const std::string playback = pb ? pb : "";
+    const uint64_t before_header = count(js, {"depay-dropped-before-header"}).value_or(0);
+    const bool waiting_header = before_header > last_before_header_;
+    last_before_header_ = before_header;
+    if (auto played = count(js, {"played-latency-ms"})) s.latency_ms = static_cast<int>(*played);
     if (ds) gst_structure_free(ds);
     if (js) gst_structure_free(js);
     if (depay) gst_object_unref(depay);
     if (out) gst_object_unref(out);
-    s.latency_ms = options_.receive.latency_ms;
+    if (!s.latency_ms) s.latency_ms = options_.receive.latency_ms;
     uint64_t delta = *s.packets - last_packets_;
     last_packets_ = *s.packets;
     if (*s.packets > 0) ever_received_ = true;
-    s.state = !ever_received_ ? "waiting"
-              : delta == 0    ? "quiet"
-              : have_synced   ? (synced ? "synced" : "syncing")
-                              : "receiving";
+    // "synced" only while audio reaches the output on time; otherwise what happens.
+    s.state = !ever_received_          ? "waiting"
+              : delta == 0             ? "quiet"
+              : waiting_header         ? "waiting for header"
+              : playback == "late"     ? "late"
+              : playback == "no-audio" ? "silent: nothing reaches the output"
+              : have_synced            ? (synced ? "synced" : "syncing")
+                                       : "receiving";
     // Every sender heard recently except the one played.
     std::vector<std::string> others;
     for (const std::string& a : s.other_senders)
@@ -632,6 +644,16 @@ void Runner::handle_message(GstMessage* msg) {
       break;
     }
     case GST_MESSAGE_WARNING:
+      if (!options_.common.quiet && !options_.common.verbose) {
+        // A path slower than the latency is worth one line even without --verbose.
+        GError* err = nullptr;
+        gst_message_parse_warning(msg, &err, nullptr);
+        if (err && std::strstr(err->message, "too low for this path")) {
+          std::fprintf(stderr, "%s%s\n", status_shown_ ? "\n" : "", err->message);
+          status_shown_ = false;
+        }
+        if (err) g_error_free(err);
+      }
       if (options_.common.verbose) {
         GError* err = nullptr;
         gst_message_parse_warning(msg, &err, nullptr);
@@ -643,6 +665,11 @@ void Runner::handle_message(GstMessage* msg) {
       break;
     case GST_MESSAGE_EOS:
       g_main_loop_quit(loop_);
+      break;
+    case GST_MESSAGE_LATENCY:
+      // syncwavesink moved its playout point (a path slower than --latency, or
+      // --latency=auto): distribute the new latency, as gst-launch-1.0 does.
+      gst_bin_recalculate_latency(GST_BIN(pipeline_));
       break;
     case GST_MESSAGE_CLOCK_LOST:
       // syncwavesink posts this when the shared clock becomes available (clock=auto

@@ -657,3 +657,18 @@ TEST(LauncherStats, StatusLineAndMeters) {
   EXPECT_NE(line.find("2 targets"), std::string::npos) << line;
   EXPECT_EQ(status_line(s, 0).find('['), std::string::npos);
 }
+
+TEST(LauncherPipeline, LatencyAutoAsksEverySyncWaveSinkToPickItsLatency) {
+  Options o = options_for(Command::kReceive, {{"latency", "auto"}, {"device", "a"}});
+  EXPECT_TRUE(o.receive.auto_latency);
+  EXPECT_EQ(o.receive.latency_ms, 60);  // where it starts
+  std::string d = build(o);
+  EXPECT_NE(d.find("syncwavesink name=out0 latency=60 clock=auto auto-latency=true"),
+            std::string::npos)
+      << d;
+  Options fixed = options_for(Command::kReceive, {{"latency", "auto"}, {"latency", "90"}});
+  EXPECT_FALSE(fixed.receive.auto_latency);
+  EXPECT_EQ(build(fixed).find("auto-latency"), std::string::npos);
+  EXPECT_NE(apply_error(Command::kReceive, "latency", "automatic").find("or auto"),
+            std::string::npos);
+}
