@@ -135,21 +135,29 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
   const double late_out = outputs ? static_cast<double>(late(margin_)) / outputs : 0.0;
   d.late_fraction = std::max(late_in, late_out);
 
-  // Between the jitter buffer and the output: L - transit - margin, from medians.
-  int64_t overhead = config_.default_overhead_ns;
-  if (outputs > 0) {
-    const int64_t t50 = percentile(transit_, 0.5, 0);
-    const int64_t m50 = percentile(margin_, 0.5, kMarginOrigin);
-    overhead = std::clamp<int64_t>(latency_ns - t50 - m50, 0, config_.max_overhead_ns);
+  // Packets must arrive within the latency; buffers must reach the output with a
+  // margin. A buffer's margin is L - its transit - what happens after the jitter
+  // buffer, so the low tail of the margins already holds the transit's high tail:
+  // the latency that gives the 2nd percentile a margin of `guard` is L - m02 + guard.
+  // Before any buffer reached the output, a typical overhead stands in for it.
+  // When most packets arrive late, the few buffers that reached the output say little.
+  const bool mostly_late = late_in > 0.5 && arrivals >= 10;
+  int64_t need = d.transit_p99_ns + config_.guard_ns;
+  if (outputs > 0 && !mostly_late) {
+    const int64_t m02 = percentile(margin_, 0.02, kMarginOrigin);
+    const int64_t deficit = std::min<int64_t>(config_.guard_ns - m02, config_.max_overhead_ns);
+    need = std::max(need, latency_ns + deficit);
+  } else {
+    need += config_.default_overhead_ns;
   }
-  int64_t need = d.transit_p99_ns + overhead + config_.guard_ns;
   need = ceil_div(need, config_.grid_ns) * config_.grid_ns;
   need = std::clamp(need, config_.min_latency_ns, config_.max_latency_ns);
   d.need_ns = need;
 
-  const bool settled = first_arrival_ns_ != INT64_MIN &&
-                       now_ns - first_arrival_ns_ >= config_.settle_ns &&
-                       (last_change_ns_ == INT64_MIN || now_ns - last_change_ns_ >= config_.settle_ns);
+  // Most packets arrive late, so nothing is heard: act after `fast_settle_ns`.
+  const int64_t settle = mostly_late ? config_.fast_settle_ns : config_.settle_ns;
+  const bool settled = first_arrival_ns_ != INT64_MIN && now_ns - first_arrival_ns_ >= settle &&
+                       (last_change_ns_ == INT64_MIN || now_ns - last_change_ns_ >= settle);
   if (!settled) return d;
 
   int64_t target = latency_ns;

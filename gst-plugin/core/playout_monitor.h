@@ -17,13 +17,17 @@
 //   on_output(now, margin) ────┼──► evaluate(now, latency) ──► keep, or play at L'
 //                              └──► health(now): no audio / on time / late
 //
-// The decision. The path's need is
-//     need = p99(transit) + overhead + guard,   overhead = median(L - transit - margin)
-// (what happens between the jitter buffer and the output: decoding, FEC hold, the
-// device's lead), rounded up to `grid_ns` so that receivers on similar paths pick the
-// same value. When more than `late_fraction` of the window's packets or buffers were
+// The decision. The path's need is the larger of
+//     p99(transit) + guard                  (packets arrive in time for the jitter buffer)
+//     L - p02(margin) + guard               (buffers reach the output with a margin)
+// (the margins hold what happens after the jitter buffer: decoding, an FEC hold, the
+// output's own timing; before any buffer reached the output, `default_overhead_ns`
+// stands in for them), rounded up to `grid_ns` so that receivers on similar paths
+// pick the same value. When more than `late_fraction` of the window's packets or buffers were
 // late, the latency rises to max(need, L + grid) (at most once per `settle_ns`, so
-// each rise is measured before the next). With `auto_latency` the first decision,
+// each rise is measured before the next; after `fast_settle_ns`, and from the
+// transits alone, when more than half of the packets arrive late, for then nothing
+// is heard). With `auto_latency` the first decision,
 // after `settle_ns` of packets, sets L = need whatever it was (lower or higher), and
 // later ones only raise it. For half of `settle_ns` after a change the output's
 // margins are ignored: buffers already on their way were placed for the old latency. A raised latency is never lowered: a path that was slow
@@ -40,12 +44,13 @@ class PlayoutMonitor {
   struct Config {
     int64_t window_ns = 2'000'000'000;     // percentiles over this much of the past
     int64_t settle_ns = 1'000'000'000;     // observation before (and between) changes
+    int64_t fast_settle_ns = 250'000'000;  // the same when most packets are late
     int64_t guard_ns = 10'000'000;         // headroom on top of the measured need
     int64_t grid_ns = 10'000'000;          // latencies chosen are multiples of this
     int64_t min_latency_ns = 20'000'000;   // auto never goes below this
     int64_t max_latency_ns = 5'000'000'000;
     int64_t default_overhead_ns = 20'000'000;  // when no buffer reached the output yet
-    int64_t max_overhead_ns = 250'000'000;     // more is a measurement gone wrong
+    int64_t max_overhead_ns = 250'000'000;     // a larger raise at once is a measurement gone wrong
     double late_fraction = 0.02;           // of the window, before the latency moves
     int64_t on_time_ns = 500'000'000;      // an on-time buffer this recent: "on time"
   };

@@ -223,9 +223,8 @@ struct SyncWaveSinkPrivate {
   syncwave::PlayoutMonitor playout;
   guint played_latency_ms = DEFAULT_LATENCY_MS;
   GstClockTime next_eval = 0;
-  /* The output's margin is not measured yet: the content time before the audio sink
-   * (restamped after opusdec) is not the render time closely enough to judge lateness
-   * by it, so arriving in time counts as playing (see docs/synchronization.md). */
+  /* The output's margin (how far ahead of the device the stream runs) is known: only
+   * with an absolute device position. Without one, arriving in time counts as playing. */
   bool output_measured = false;
   gint64 transit_p99_us = -1;
   gint64 latency_need_ms = 0;
@@ -394,6 +393,7 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
     }
     if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
         priv->decoder_in.size() < 64)
+      GST_DEBUG("DBG in buf %.1f dur %.1f", GST_BUFFER_PTS(buf) / 1e6, GST_BUFFER_DURATION(buf) / 1e6);
       priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
@@ -431,6 +431,7 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
     pts = priv->decoder_in.front().first;
+    GST_DEBUG("DBG out dur %.1f ms, in-queue %zu, front %.1f ms", GST_BUFFER_DURATION(buf) / 1e6, priv->decoder_in.size(), pts / 1e6);
     GstClockTime left = GST_BUFFER_DURATION(buf);
     while (left > 0 && !priv->decoder_in.empty()) {
       auto& head = priv->decoder_in.front();
@@ -692,6 +693,12 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
     d = priv->playout.evaluate((gint64)now, latency, priv->auto_latency);
     priv->transit_p99_us = d.transit_p99_ns >= 0 ? d.transit_p99_ns / 1000 : -1;
     priv->latency_need_ms = d.need_ns / (gint64)GST_MSECOND;
+    GST_DEBUG_OBJECT(self,
+                     "playout: transit p99 %.1f ms, %.1f %% late, margin p02 %.1f ms, need %" G_GINT64_FORMAT
+                     " ms, playing at %u ms",
+                     d.transit_p99_ns / 1e6, d.late_fraction * 100.0,
+                     priv->playout.margin_percentile((gint64)now, 0.02) / 1e6, priv->latency_need_ms,
+                     priv->played_latency_ms);
   }
   if (d.change) gst_syncwave_sink_apply_latency(self, d);
   return GST_PAD_PROBE_OK;
@@ -999,6 +1006,17 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       }
       have_error = r.error_valid;
       err_ns = r.error_valid ? r.error_ns : 0.0;
+      /* Placed where it is due, the frame written next is heard `queued` from now:
+       * that is how far ahead of the device the stream runs. The device wants what it
+       * holds itself (its ring buffer and the server's queue, sink-delay) to be full;
+       * below that, data comes too late for its time and the device plays silence
+       * however well the stream is aligned: the latency does not cover the path (the
+       * playout monitor then moves it). */
+      if (priv->aligner.tracking() && priv->pending_step == 0) {
+        const double device_ns = (double)MAX(priv->sink_delay_us, 0) * GST_USECOND;
+        priv->playout.on_output((gint64)now, (gint64)(queued_ns - device_ns));
+        priv->output_measured = true;
+      }
       priv->heard_error_us = heard_error / 1000.0;
       GST_LOG_OBJECT(self,
                      "absolute: device %" GST_TIME_FORMAT " k0 %" G_GINT64_FORMAT

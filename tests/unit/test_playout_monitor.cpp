@@ -68,10 +68,11 @@ TEST(PlayoutMonitor, LatenessAtTheOutputCountsToo) {
   // makes them 20 ms late at the output: the case that played silence.
   Sim s;
   s.latency = 120 * kMs;
-  s.run(1500, 102 * kMs, 38 * kMs);
-  EXPECT_EQ(s.m.health(s.now - 600 * kMs + 1), PlayoutMonitor::Health::kLate);
+  s.run(200, 102 * kMs, 38 * kMs);
+  EXPECT_EQ(s.m.health(s.now), PlayoutMonitor::Health::kLate);
+  s.run(1300, 102 * kMs, 38 * kMs);
   ASSERT_GE(s.changes.size(), 1u);
-  // need = 103 + (120 - 103 - (-20)) + 10 -> 150.
+  // Margins of -20 ms: need = 120 - (-20) + 10 = 150.
   EXPECT_EQ(s.changes[0], 150 * kMs);
   s.run(3000, 102 * kMs, 38 * kMs);
   EXPECT_EQ(s.changes.size(), 1u);
@@ -113,6 +114,13 @@ TEST(PlayoutMonitor, TwoReceiversOnSimilarPathsPickTheSameAutoLatency) {
   a.run(3000, 20 * kMs, 5 * kMs, 4 * kMs, 1);
   b.run(3000, 21 * kMs, 5 * kMs, 4 * kMs, 2);
   EXPECT_EQ(a.latency, b.latency);
+}
+
+TEST(PlayoutMonitor, WhenNothingIsHeardItActsWithinAQuarterSecond) {
+  Sim s;
+  s.run(400, 90 * kMs, 5 * kMs);
+  ASSERT_EQ(s.changes.size(), 1u);
+  EXPECT_GE(s.latency, 100 * kMs);
 }
 
 TEST(PlayoutMonitor, RaisesAreSpacedBySettle) {
