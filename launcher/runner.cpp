@@ -499,6 +499,9 @@ StatsSample Runner::sample() {
     if (!s.transit_us) s.transit_us = field(ds, {"transit-mean-us"});
     s.lost = count(js, {"lost"});
     s.late = count(js, {"late"});
+    s.late_output = count(js, {"late-outputs"});
+    s.concealed = count(js, {"concealed"});
+    s.underruns = count(js, {"underruns"});
     s.duplicates = count(js, {"duplicates"});
     s.jitter_us = field(js, {"jitter-us"});
     s.buffer_ms = field(js, {"level-ms"});

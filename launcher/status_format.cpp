@@ -75,6 +75,9 @@ std::string stats_json(const StatsSample& s) {
   o += ",\"bitrate_kbps\":" + json_opt(s.bitrate_kbps);
   o += ",\"lost\":" + json_opt(s.lost);
   o += ",\"late\":" + json_opt(s.late);
+  o += ",\"late_output\":" + json_opt(s.late_output);
+  o += ",\"concealed\":" + json_opt(s.concealed);
+  o += ",\"underruns\":" + json_opt(s.underruns);
   o += ",\"duplicates\":" + json_opt(s.duplicates);
   o += ",\"jitter_us\":" + json_opt(s.jitter_us);
   o += ",\"transit_us\":" + json_opt(s.transit_us);
@@ -129,6 +132,10 @@ std::string status_line(const StatsSample& s, int meter_width) {
     line += "  " + std::to_string(*s.targets) + (*s.targets == 1 ? " target" : " targets");
   if (s.lost) line += "  lost " + std::to_string(*s.lost);
   if (s.late && *s.late) line += "  late " + std::to_string(*s.late);
+  if (s.late_output && *s.late_output)
+    line += "  late at output " + std::to_string(*s.late_output);
+  if (s.concealed && *s.concealed) line += "  concealed " + std::to_string(*s.concealed);
+  if (s.underruns && *s.underruns) line += "  underruns " + std::to_string(*s.underruns);
   if (s.latency_ms) line += "  latency " + std::to_string(*s.latency_ms) + " ms";
   if (s.transit_us) line += fmt("  transit %.1f ms", *s.transit_us / 1000.0);
   if (s.clock_offset_us) line += fmt("  offset %.0f us", *s.clock_offset_us);

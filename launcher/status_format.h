@@ -26,7 +26,10 @@ struct StatsSample {
   std::optional<uint64_t> bytes;
   std::optional<double> bitrate_kbps;  // over the last second
   std::optional<uint64_t> lost;
-  std::optional<uint64_t> late;
+  std::optional<uint64_t> late;         // packets that arrived after their time (dropped)
+  std::optional<uint64_t> late_output;  // buffers that reached the device too late
+  std::optional<uint64_t> concealed;    // losses concealed (raw: continuation, Opus: PLC/FEC)
+  std::optional<uint64_t> underruns;    // the audio device ran dry
   std::optional<uint64_t> duplicates;
   std::optional<double> jitter_us;
   std::optional<double> transit_us;  // sender capture time to arrival

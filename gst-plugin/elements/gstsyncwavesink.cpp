@@ -1187,6 +1187,24 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
     g_object_get(priv->jitter, "stats", &jitter_stats, NULL);
   if (priv->depay && g_object_class_find_property(G_OBJECT_GET_CLASS(priv->depay), "stats"))
     g_object_get(priv->depay, "stats", &depay_stats, NULL);
+  /* The output's underruns, when it counts them (syncwavepulsesink). */
+  GstElement* out = NULL;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->device_sink) out = GST_ELEMENT(gst_object_ref(priv->device_sink));
+  }
+  guint64 underruns = 0;
+  bool have_underruns = false;
+  if (out != NULL) {
+    GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(out), "stats");
+    if (spec != NULL && spec->value_type == GST_TYPE_STRUCTURE) {
+      GstStructure* os = NULL;
+      g_object_get(out, "stats", &os, NULL);
+      if (os) have_underruns = gst_structure_get_uint64(os, "underruns", &underruns);
+      if (os) gst_structure_free(os);
+    }
+    gst_object_unref(out);
+  }
 
   GstStructure* s = jitter_stats ? gst_structure_copy(jitter_stats)
                                  : gst_structure_new_empty("application/x-syncwave-sink-stats");
@@ -1243,6 +1261,7 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   gst_structure_set(s, "transit-p99-us", G_TYPE_INT64, priv->transit_p99_us, NULL);
   gst_structure_set(s, "late-arrivals", G_TYPE_UINT64, priv->playout.late_arrivals(), NULL);
   gst_structure_set(s, "late-outputs", G_TYPE_UINT64, priv->playout.late_outputs(), NULL);
+  if (have_underruns) gst_structure_set(s, "underruns", G_TYPE_UINT64, underruns, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
   return s;
@@ -1596,6 +1615,7 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *                               their capture time + played latency
    *   late-outputs       guint64  buffers that reached the audio sink after their
    *                               render time (minus what the device holds)
+   *   underruns          guint64  the output ran dry (when it counts: syncwavepulsesink)
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

@@ -617,6 +617,9 @@ TEST(LauncherStats, JsonHasEveryFieldAndNullsForUnknowns) {
   s.bitrate_kbps = 1000.0;
   s.lost = 1;
   s.late = 0;
+  s.late_output = 3;
+  s.concealed = 4;
+  s.underruns = 0;
   s.duplicates = 2;
   s.jitter_us = 350;
   s.transit_us = 1200;
@@ -627,7 +630,8 @@ TEST(LauncherStats, JsonHasEveryFieldAndNullsForUnknowns) {
   std::string j = stats_json(s);
   for (const char* key :
        {"\"packets\":200", "\"bytes\":250000", "\"bitrate_kbps\":1000.000", "\"lost\":1",
-        "\"late\":0", "\"duplicates\":2", "\"jitter_us\":350.000", "\"transit_us\":1200.000",
+        "\"late\":0", "\"late_output\":3", "\"concealed\":4", "\"underruns\":0",
+        "\"duplicates\":2", "\"jitter_us\":350.000", "\"transit_us\":1200.000",
         "\"buffer_ms\":59.500", "\"clock_offset_us\":null", "\"drift_ppm\":null",
         "\"peak_db\":[-6.000,-7.000]", "\"rms_db\":[-9.000,-10.000]",
         "\"sender\":\"10.0.0.2:4000\"", "\"other_senders\":[\"10.0.0.3:5000\"]"})
