@@ -1333,16 +1333,24 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
       if (sink) priv->custom_sink = GST_ELEMENT(gst_object_ref_sink(sink));
       break;
     }
+    /* The volume element is set without our lock held: never call into a child
+     * element (it takes its own locks, and may be streaming) under it. */
     case PROP_VOLUME: {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->volume = g_value_get_double(value);
-      if (priv->vol) g_object_set(priv->vol, "volume", priv->volume, NULL);
+      const gdouble v = g_value_get_double(value);
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->volume = v;
+      }
+      if (priv->vol) g_object_set(priv->vol, "volume", v, NULL);
       break;
     }
     case PROP_MUTE: {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->mute = g_value_get_boolean(value);
-      if (priv->vol) g_object_set(priv->vol, "mute", priv->mute, NULL);
+      const gboolean m = g_value_get_boolean(value);
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->mute = m;
+      }
+      if (priv->vol) g_object_set(priv->vol, "mute", m, NULL);
       break;
     }
     case PROP_DRIFT_CORRECTION: {
