@@ -1,6 +1,31 @@
 """Tables for the terminal and docs/benchmarks.md from the results of run.py."""
 
+import os
 import statistics
+import subprocess
+
+SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+# The code a figure describes: the last commit that changed the elements or their core.
+CODE_PATHS = ["gst-plugin/core", "gst-plugin/elements"]
+
+
+def code_commit():
+    """(short hash, date) of the last commit touching CODE_PATHS, plus '+dirty' when
+    they have uncommitted changes; (None, None) outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "-C", SRC_ROOT, "log", "-1", "--format=%h %cs", "--"] +
+                             CODE_PATHS, capture_output=True, text=True, timeout=10).stdout.split()
+        dirty = subprocess.run(["git", "-C", SRC_ROOT, "status", "--porcelain", "--"] + CODE_PATHS,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    if len(out) < 2:
+        return None, None
+    return out[0] + ("+dirty" if dirty else ""), out[1]
+
+
+# Set by write_report: the code the tree has now, to flag figures measured on older code.
+_CURRENT_CODE = None
 
 RATE = 48000
 
@@ -22,9 +47,14 @@ def _f(triple, digits=2, unit=""):
 
 
 def _when(res):
-    if isinstance(res, dict) and res.get("measured"):
-        return [f"Measured {res['measured']}.", ""]
-    return []
+    if not isinstance(res, dict) or not res.get("measured"):
+        return []
+    code = res.get("code")
+    line = f"Measured {res['measured']}" + (f" on code {code}" if code else "") + "."
+    if _CURRENT_CODE and code != _CURRENT_CODE:
+        line += (f" **Stale:** core/ or elements/ changed since (now {_CURRENT_CODE}); "
+                 "re-run this section before quoting it.")
+    return [line, ""]
 
 
 def _table(header, rows):
@@ -598,6 +628,8 @@ def print_table(meta, results):
 
 
 def write_report(path, meta, results, partial=False):
+    global _CURRENT_CODE
+    _CURRENT_CODE = code_commit()[0]
     m = meta["machine"]
     sync, cpu = pulse_section(results.get("pulse"))
     cmd = meta["command"]
@@ -638,6 +670,11 @@ def write_report(path, meta, results, partial=False):
         f"{m.get('load_end', '?')} (the machine is shared: figures taken under load are "
         "noisier, which is why every comparison interleaves its sides)",
         f"- {m['gstreamer']}; Snapcast: {m['snapcast']}",
+        f"- Clock source: {m.get('clocksource', '?')}; sound server: {m.get('sound_server', '?')}; "
+        f"sink chain: {m.get('sink_chain', '?')}",
+        f"- Code measured: {m.get('code_commit', '?')} (last change to gst-plugin/core or "
+        f"gst-plugin/elements, {m.get('code_date', '?')}); a section measured on other code "
+        "says so as stale",
         f"- Command: `{cmd}`" + (" (quick mode: fewer and shorter repetitions)" if meta["quick"]
                                   else "") + f", {meta['duration_s'] / 60:.1f} min",
         "- SyncWave elements present in the build: " + ", ".join(

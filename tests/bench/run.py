@@ -235,7 +235,33 @@ def machine_info():
             load = " ".join(f.read().split()[:3])
     except OSError:
         load = "?"
+    def first_line(argv):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]
+        except (OSError, subprocess.SubprocessError):
+            return "not installed"
+    try:
+        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
+            clocksource = f.read().strip()
+    except OSError:
+        clocksource = "?"
+    servers = [first_line(["pulseaudio", "--version"])]
+    if shutil.which("pipewire"):
+        try:
+            out = subprocess.run(["pipewire", "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout
+            servers.append(" ".join(out.split()))  # "pipewire Compiled with libpipewire ..."
+        except (OSError, subprocess.SubprocessError):
+            pass
+    code, code_date = code_commit()
     return {
+        "clocksource": clocksource,
+        # The runner starts its own PulseAudio and plays into module-null-sink directly.
+        "sound_server": "; ".join(servers) + " (the runner starts its own PulseAudio)",
+        "sink_chain": "module-null-sink (no remap or filter sink in between)",
+        "code_commit": code,
+        "code_date": code_date,
         "load_start": load,
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -1024,7 +1050,7 @@ def bench_fanout(bench):
 # ---------------------------------------------------------------- report
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from report import write_report, print_table  # noqa: E402  (same directory)
+from report import code_commit, write_report, print_table  # noqa: E402  (same directory)
 
 
 def main(argv):
@@ -1101,6 +1127,7 @@ def main(argv):
     for r in bench.results.values():
         if isinstance(r, dict):
             r["measured"] = date
+            r["code"] = machine["code_commit"]
     if only and os.path.exists(raw_path):
         # Keep the other sections' figures from the previous run, marked as such.
         try:
