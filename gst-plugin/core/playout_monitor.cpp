@@ -164,8 +164,12 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
   if (auto_latency && !auto_decided_) {
     auto_decided_ = true;
     target = need;
-  } else if (d.late_fraction > config_.late_fraction) {
+  } else if (d.late_fraction > config_.late_fraction && !futile_) {
     target = std::max(need, latency_ns + config_.grid_ns);
+    // A raise that did not halve the lateness cannot be helped by latency (something
+    // else makes buffers late): one more try, then no more until reset().
+    if (last_raise_late_ >= 0 && d.late_fraction > 0.5 * last_raise_late_) futile_ = true;
+    last_raise_late_ = d.late_fraction;
   }
   target = std::min(target, config_.max_latency_ns);
   if (target != latency_ns) {
@@ -201,6 +205,8 @@ void PlayoutMonitor::reset() {
   last_late_ns_ = INT64_MIN;
   ignore_output_until_ns_ = INT64_MIN;
   auto_decided_ = false;
+  last_raise_late_ = -1;
+  futile_ = false;
 }
 
 }  // namespace syncwave

@@ -22,16 +22,20 @@
 //     L - p02(margin) + guard               (buffers reach the output with a margin)
 // (the margins hold what happens after the jitter buffer: decoding, an FEC hold, the
 // output's own timing; before any buffer reached the output, `default_overhead_ns`
-// stands in for them), rounded up to `grid_ns` so that receivers on similar paths
-// pick the same value. When more than `late_fraction` of the window's packets or buffers were
-// late, the latency rises to max(need, L + grid) (at most once per `settle_ns`, so
-// each rise is measured before the next; after `fast_settle_ns`, and from the
-// transits alone, when more than half of the packets arrive late, for then nothing
-// is heard). With `auto_latency` the first decision,
-// after `settle_ns` of packets, sets L = need whatever it was (lower or higher), and
-// later ones only raise it. For half of `settle_ns` after a change the output's
-// margins are ignored: buffers already on their way were placed for the old latency. A raised latency is never lowered: a path that was slow
-// once is likely to be slow again, and every change is a glitch.
+// stands in for them), rounded up to `grid_ns` so that receivers on similar paths pick
+// the same value.
+//
+// When more than `late_fraction` of the window's packets or buffers were late, the
+// latency rises to max(need, L + grid), at most once per `settle_ns` so that each rise
+// is measured before the next; after `fast_settle_ns`, and from the transits alone,
+// when more than half of the packets arrive late, for then nothing is heard. A raise
+// that did not halve the late fraction is followed by at most one more: when latency
+// does not help (buffers late for another reason), raising stops. With `auto_latency`
+// the first decision, after `settle_ns` of packets, sets L = need whatever it was
+// (lower or higher), and later ones only raise it. For half of `settle_ns` after a
+// change the output's margins are ignored: buffers already on their way were placed
+// for the old latency. A raised latency is never lowered: a path that was slow once
+// is likely to be slow again, and every change is a glitch.
 #pragma once
 
 #include <array>
@@ -118,6 +122,8 @@ class PlayoutMonitor {
   int64_t last_late_ns_ = INT64_MIN;
   int64_t ignore_output_until_ns_ = INT64_MIN;
   bool auto_decided_ = false;
+  double last_raise_late_ = -1;  // late fraction that led to the last raise
+  bool futile_ = false;          // raises stopped helping
   uint64_t late_arrivals_total_ = 0;
   uint64_t late_outputs_total_ = 0;
   uint64_t changes_ = 0;

@@ -66,6 +66,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define PLAYOUT_EVAL_PERIOD (100 * GST_MSECOND)
 /* A transit further off than this: the clock does not read the sender's timebase. */
 #define PLAYOUT_MAX_TRANSIT (10 * GST_SECOND)
+/* The output's margin is judged only after the placement has held this long. */
+#define OUTPUT_SETTLE (1 * GST_SECOND)
 #define DEFAULT_CLOCK "auto"
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
@@ -233,6 +235,7 @@ struct SyncWaveSinkPrivate {
   gsize played_addr_len = 0;
   guint16 played_port = 0;
   GstClockTime last_played = GST_CLOCK_TIME_NONE;
+  GstClockTime placed_since = GST_CLOCK_TIME_NONE; /* the aligner tracks since then */
 };
 
 struct _GstSyncWaveSink {
@@ -1012,7 +1015,13 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
        * below that, data comes too late for its time and the device plays silence
        * however well the stream is aligned: the latency does not cover the path (the
        * playout monitor then moves it). */
-      if (priv->aligner.tracking() && priv->pending_step == 0) {
+      /* Only once the placement has held for a while: right after the start or a
+       * step, the device (an audio server that rendered ahead, a queue refilling) is
+       * not where it stays. */
+      const bool placed = priv->aligner.tracking() && priv->pending_step == 0;
+      if (!placed) priv->placed_since = GST_CLOCK_TIME_NONE;
+      else if (!GST_CLOCK_TIME_IS_VALID(priv->placed_since)) priv->placed_since = now;
+      if (placed && now >= priv->placed_since + OUTPUT_SETTLE) {
         const double device_ns = (double)MAX(priv->sink_delay_us, 0) * GST_USECOND;
         priv->playout.on_output((gint64)now, (gint64)(queued_ns - device_ns));
         priv->output_measured = true;
@@ -1165,6 +1174,7 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
       priv->latency_need_ms = 0;
       priv->played_addr_len = 0;
       priv->last_played = GST_CLOCK_TIME_NONE;
+      priv->placed_since = GST_CLOCK_TIME_NONE;
       gst_clear_object(&priv->clock);
       priv->clock_in_use.clear();
       break;

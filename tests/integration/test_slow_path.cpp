@@ -10,15 +10,13 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include <atomic>
 #include <cmath>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "audio_analysis.h"
 #include "gst_test_util.h"
+#include "monitor_recorder.h"
 #include "pulse_daemon.h"
 #include "udp_port.h"
 
@@ -28,56 +26,6 @@ using syncwave_test::have;
 using syncwave_test::launch;
 
 constexpr int kRate = 48000;
-
-// Everything the null sink's monitor delivers, in order (a thread pulls it).
-class Recorder {
- public:
-  explicit Recorder(const syncwave_test::PulseDaemon& pulse) {
-    pipe_ = launch("pulsesrc server=" + pulse.server() + " device=" + pulse.monitor_name() +
-                   " ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
-                   "appsink name=cap sync=false max-buffers=0");
-    if (pipe_ == nullptr) return;
-    cap_ = gst_bin_get_by_name(GST_BIN(pipe_), "cap");
-    gst_element_set_state(pipe_, GST_STATE_PLAYING);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(cap_), 50 * GST_MSECOND);
-        if (!s) continue;
-        GstBuffer* b = gst_sample_get_buffer(s);
-        const size_t n = gst_buffer_get_size(b) / 4;
-        std::lock_guard<std::mutex> lk(lock_);
-        const size_t at = samples_.size();
-        samples_.resize(at + n);
-        gst_buffer_extract(b, 0, samples_.data() + at, n * 4);
-        gst_sample_unref(s);
-      }
-    });
-  }
-  ~Recorder() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    if (pipe_) {
-      gst_element_set_state(pipe_, GST_STATE_NULL);
-      gst_object_unref(cap_);
-      gst_object_unref(pipe_);
-    }
-  }
-  bool ok() const { return pipe_ != nullptr; }
-  // The last `frames` stereo frames recorded (fewer when less came).
-  std::vector<float> tail(size_t frames) {
-    std::lock_guard<std::mutex> lk(lock_);
-    const size_t n = std::min(samples_.size(), frames * 2);
-    return std::vector<float>(samples_.end() - n, samples_.end());
-  }
-
- private:
-  GstElement* pipe_ = nullptr;
-  GstElement* cap_ = nullptr;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::mutex lock_;
-  std::vector<float> samples_;
-};
 
 // syncwave-impair as its own process: every datagram to `listen` goes to `to` later.
 class Relay {
@@ -146,7 +94,7 @@ TEST_P(ReceiverBehindASlowPath, IsHeardAndSaysWhatThePathNeeds) {
   GstElement* rx = launch(rx_desc);
   ASSERT_NE(rx, nullptr);
   ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  Recorder rec(pulse);
+  syncwave_test::MonitorRecorder rec(pulse.server(), pulse.monitor_name());
   ASSERT_TRUE(rec.ok());
 
   // The sender as users write it: a live source, udpsink with its defaults.
@@ -196,10 +144,10 @@ TEST_P(ReceiverBehindASlowPath, IsHeardAndSaysWhatThePathNeeds) {
 
   ASSERT_EQ(tail.size(), 2u * 2 * kRate) << "the monitor delivered less than two seconds";
   // Heard: every 10 ms window of the last two seconds carries the tone.
-  int silent = 0;
-  for (size_t w = 0; w + 480 <= tail.size() / 2; w += 480)
-    if (syncwave_test::rms(tail.data() + w * 2, 480, 2, 0) < 0.05) silent++;
-  EXPECT_LE(silent, 2) << "silent 10 ms windows in the last 2 s; playing at " << played << " ms";
+  const syncwave_test::SilentRuns silent = syncwave_test::silent_runs(tail, 2, 480, 0.05);
+  EXPECT_EQ(silent.first_sound, 0u) << "playing at " << played << " ms";
+  EXPECT_LE(silent.silent, 2u) << "silent 10 ms windows in the last 2 s; playing at " << played
+                               << " ms";
   EXPECT_EQ(syncwave_test::strongest_frequency(tail.data(), tail.size() / 2, 2, kRate,
                                                {220, 440, 880}),
             440);

@@ -133,6 +133,26 @@ TEST(PlayoutMonitor, RaisesAreSpacedBySettle) {
   EXPECT_GE(s.latency, 400 * kMs);
 }
 
+TEST(PlayoutMonitor, StopsRaisingWhenRaisingDoesNotHelp) {
+  // One buffer in ten reaches the output late whatever the latency (a cause latency
+  // cannot fix): at most two raises, not one a second.
+  PlayoutMonitor m;
+  int64_t now = 0, latency = 60 * kMs;
+  int changes = 0;
+  for (int i = 0; i < 1000; i++) {  // ten seconds
+    now += 10 * kMs;
+    m.on_arrival(now, 20 * kMs, latency);
+    m.on_output(now, i % 10 == 0 ? -5 * kMs : 20 * kMs);
+    PlayoutMonitor::Decision d = m.evaluate(now, latency, false);
+    if (d.change) {
+      latency = d.latency_ns;
+      changes++;
+    }
+  }
+  EXPECT_GE(changes, 1);
+  EXPECT_LE(changes, 2);
+}
+
 TEST(PlayoutMonitor, HealthIsNoAudioBeforeAnythingAndAfterSilence) {
   Sim s;
   EXPECT_EQ(s.m.health(s.now), PlayoutMonitor::Health::kNoAudio);
