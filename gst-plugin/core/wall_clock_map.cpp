@@ -97,4 +97,41 @@ void WallClockMap::refit() {
   line_.slope = l.slope;
 }
 
+void LiveStampCheck::reset() {
+  judged_ = false;
+  correction_ns_ = 0;
+  bad_ = 0;
+  min_age_ns_ = 0;
+}
+
+bool LiveStampCheck::in_bounds(int64_t age_ns, int64_t duration_ns) const {
+  return age_ns >= -(duration_ns + config_.max_ahead_ns) &&
+         age_ns <= latency_ns_ + config_.max_age_ns;
+}
+
+int64_t LiveStampCheck::check(int64_t stamp_ns, int64_t duration_ns, int64_t now_ns, bool recheck) {
+  const int64_t plain_age = now_ns - (stamp_ns + duration_ns);
+  if (recheck && correction_ns_ != 0) {
+    // The mapping moved, so the old correction means nothing: start from this buffer.
+    correction_ns_ = in_bounds(plain_age, duration_ns) ? 0 : plain_age;
+    bad_ = 0;
+    corrections_++;
+  }
+  if (in_bounds(plain_age - correction_ns_, duration_ns)) {
+    bad_ = 0;
+    judged_ = true;
+    return stamp_ns + correction_ns_;
+  }
+  if (bad_ == 0 || plain_age < min_age_ns_) min_age_ns_ = plain_age;
+  bad_++;
+  // The first buffer has no history to weigh it against: judged alone.
+  if (bad_ >= std::max(1u, config_.confirm) || !judged_) {
+    correction_ns_ = in_bounds(min_age_ns_, duration_ns) ? 0 : min_age_ns_;
+    bad_ = 0;
+    judged_ = true;
+    corrections_++;
+  }
+  return stamp_ns + correction_ns_;
+}
+
 }  // namespace syncwave

@@ -100,4 +100,47 @@ class WallClockMap {
   Mapping line_;
 };
 
+// LiveStampCheck: a live source's stamp must describe audio already captured, and not
+// long ago. A buffer of `duration` stamped `stamp` (wall) arriving at wall time `now`
+// has age = now - (stamp + duration): about 0 for a capture device (a little more
+// with scheduling and an encoder's latency), -duration for a synthetic live source
+// that pushes a buffer when its first sample is due. A stamp outside
+//   -(duration + max_ahead_ns) <= age <= latency + max_age_ns
+// for `confirm` buffers in a row (or for the first buffer) is not on the wall clock: the source's
+// timestamps are not on its own clock's timeline (pulsesrc as the pipeline clock, for its first
+// second or so, stamps half a second behind its clock). The stamps are then moved by the smallest
+// age seen over those buffers, so the least delayed of them gets age 0. When the mapping itself
+// re-anchors (check(..., recheck=true)), the correction is taken anew from that buffer: 0 if its
+// plain stamp is in bounds.
+class LiveStampCheck {
+ public:
+  struct Config {
+    int64_t max_age_ns = 200'000'000;   // beyond the upstream latency
+    int64_t max_ahead_ns = 20'000'000;  // beyond the buffer's own duration
+    unsigned confirm = 5;
+  };
+  LiveStampCheck() = default;
+  explicit LiveStampCheck(const Config& c) : config_(c) {}
+
+  // The upstream latency (latency query, min), added to the largest age.
+  void set_latency(int64_t ns) { latency_ns_ = ns > 0 ? ns : 0; }
+  // Returns the stamp to send. recheck: the mapping changed (re-anchored): drop the
+  // correction at once if the plain stamp is in bounds.
+  int64_t check(int64_t stamp_ns, int64_t duration_ns, int64_t now_ns, bool recheck = false);
+  int64_t correction_ns() const { return correction_ns_; }
+  uint64_t corrections() const { return corrections_; }
+  void reset();
+
+ private:
+  bool in_bounds(int64_t age_ns, int64_t duration_ns) const;
+
+  Config config_;
+  int64_t latency_ns_ = 0;
+  int64_t correction_ns_ = 0;
+  unsigned bad_ = 0;
+  bool judged_ = false;     // a buffer has been seen since reset()
+  int64_t min_age_ns_ = 0;  // plain age, smallest over the bad run
+  uint64_t corrections_ = 0;
+};
+
 }  // namespace syncwave

@@ -14,8 +14,11 @@
  * clocks' relation jumps. This is right for every pipeline clock: an audio source's or
  * sink's clock (pulsesrc's stands still until capture starts, then drifts with the
  * card), the monotonic system clock, a net client clock; the realtime system clock maps
- * as the identity. With `time-provider-port` set, a GstNetTimeProvider serves a clock
- * reading line(pipeline clock), i.e. the timestamps' timebase in nanoseconds.
+ * as the identity. A live source's stamps are then checked against the wall clock's
+ * now (core LiveStampCheck): pulsesrc, when it provides the pipeline clock, timestamps
+ * its first second of buffers half a second behind its own clock, and such stamps are
+ * moved to the time they arrived. With `time-provider-port` set, a GstNetTimeProvider
+ * serves the wall clock, i.e. the timestamps' timebase in nanoseconds.
  *
  * Live sources are not held: when upstream answers the latency query as live, output
  * buffers carry no PTS, so a downstream sink with sync=true (udpsink's default) sends
@@ -114,13 +117,13 @@ struct SyncWavePayPrivate {
 
   /* Pipeline clock -> wall clock, streaming thread (reset under lock on state changes). */
   syncwave::WallClockMap map;
-  GstClock* map_clock = nullptr; /* the clock `map` is for */
-  bool no_clock_anchor = false;  /* no clock: the first buffer's running time is "now" */
+  syncwave::LiveStampCheck live_check; /* live sources only */
+  GstClock* map_clock = nullptr;       /* the clock `map` is for */
+  bool no_clock_anchor = false;        /* no clock: the first buffer's running time is "now" */
   GstClockTimeDiff no_clock_offset = 0;
   GstClock* realtime_clock = nullptr; /* set once in init */
 
-  /* Time provider: set on state changes, under lock (the streaming thread updates its
-   * line). */
+  /* Time provider: set on state changes, under lock. */
   GstClock* sender_clock = nullptr;
   GstNetTimeProvider* provider = nullptr;
 };
@@ -153,19 +156,11 @@ static bool clock_is_wall(GstClock* clock, GstClock* wall) {
   return a == GST_CLOCK_TYPE_REALTIME && b == GST_CLOCK_TYPE_REALTIME;
 }
 
-/* Wall minus clock now, from one bracketed reading: the time provider's line until the
- * first buffer has been mapped. */
-static GstClockTimeDiff wall_offset_now(GstClock* clock, GstClock* wall) {
-  if (clock_is_wall(clock, wall)) return 0;
-  GstClockTime t1 = gst_clock_get_time(clock);
-  GstClockTime w = gst_clock_get_time(wall);
-  GstClockTime t2 = gst_clock_get_time(clock);
-  return (GstClockTimeDiff)w - (GstClockTimeDiff)(t1 + (t2 - t1) / 2);
-}
-
 /* Capture time on the pipeline clock (running + base) -> wall-clock ns. Takes one
- * reading of both clocks into the map (streaming thread). */
-static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstClockTime running) {
+ * reading of both clocks into the map (streaming thread). A live source's stamp of a
+ * buffer of `duration` is then checked against the wall clock's now (LiveStampCheck). */
+static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstClockTime running,
+                                                     GstClockTime duration, bool live) {
   SyncWavePayPrivate* priv = self->priv;
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
@@ -184,6 +179,8 @@ static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstCl
   GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
   const gint64 capture = (gint64)(running + base);
   gint64 v = capture;
+  gint64 wall_now = -1;
+  bool reanchored = false;
   if (!clock_is_wall(clock, wall)) {
     if (priv->map_clock != clock) {
       /* First buffer, or another pipeline clock: a new relation. */
@@ -197,23 +194,28 @@ static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstCl
     GstClockTime t2 = gst_clock_get_time(clock);
     if (GST_CLOCK_TIME_IS_VALID(t1) && GST_CLOCK_TIME_IS_VALID(w) && GST_CLOCK_TIME_IS_VALID(t2))
       priv->map.add((gint64)t1, (gint64)w, (gint64)t2);
-    if (priv->map.stats().reanchors != reanchors)
+    wall_now = GST_CLOCK_TIME_IS_VALID(w) ? (gint64)w : -1;
+    reanchored = priv->map.stats().reanchors != reanchors;
+    if (reanchored)
       GST_INFO_OBJECT(self,
                       "pipeline clock vs wall clock jumped: re-anchored (%" G_GINT64_FORMAT " ns)",
                       priv->map.mapping().offset_ns);
-    const syncwave::WallClockMap::Mapping m = priv->map.mapping();
     v = priv->map.to_wall(capture);
-
-    GstClock* sender = NULL;
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      if (priv->sender_clock) sender = GST_CLOCK(gst_object_ref(priv->sender_clock));
-    }
-    if (sender && priv->map.valid()) {
-      syncwave_sender_clock_set_mapping(SYNCWAVE_SENDER_CLOCK(sender), (GstClockTime)m.ref_clock_ns,
-                                        m.offset_ns, m.slope);
-    }
-    if (sender) gst_object_unref(sender);
+    GST_LOG_OBJECT(self,
+                   "reading clock %" G_GUINT64_FORMAT " wall %" G_GUINT64_FORMAT
+                   " width %" G_GINT64_FORMAT " capture %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                   " (wall - capture %" G_GINT64_FORMAT " ns)",
+                   t1, w, (gint64)(t2 - t1), capture, v, (gint64)w - v);
+  }
+  if (live && GST_CLOCK_TIME_IS_VALID(duration)) {
+    if (wall_now < 0) wall_now = (gint64)gst_clock_get_time(wall);
+    const guint64 corrections = priv->live_check.corrections();
+    v = priv->live_check.check(v, (gint64)duration, wall_now, reanchored);
+    if (priv->live_check.corrections() != corrections)
+      GST_INFO_OBJECT(self,
+                      "live source's timestamps are %" G_GINT64_FORMAT
+                      " ms off the wall clock: stamps moved by that",
+                      priv->live_check.correction_ns() / (gint64)GST_MSECOND);
   }
   gst_object_unref(wall);
   gst_object_unref(clock);
@@ -255,11 +257,11 @@ static void gst_syncwave_pay_start_provider(GstSyncWavePay* self) {
     gst_object_unref(clock);
     return;
   }
-  /* Until the first buffer is mapped, the line is one reading taken now. */
-  GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
-  GstClock* sender = syncwave_sender_clock_new(clock, wall_offset_now(clock, wall));
-  gst_object_unref(wall);
+  /* The stamps are wall-clock times: serve the wall clock. */
   gst_object_unref(clock);
+  GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
+  GstClock* sender = syncwave_sender_clock_new(wall, 0);
+  gst_object_unref(wall);
   GstNetTimeProvider* provider = gst_net_time_provider_new(sender, address.c_str(), port);
   if (provider == NULL) {
     GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
@@ -329,8 +331,11 @@ static bool gst_syncwave_pay_upstream_is_live(GstSyncWavePay* self) {
   if (priv->liveness == Liveness::kUnknown) {
     GstQuery* q = gst_query_new_latency();
     gboolean live = FALSE;
-    if (gst_pad_peer_query(self->sinkpad, q)) gst_query_parse_latency(q, &live, NULL, NULL);
+    GstClockTime min_latency = 0;
+    if (gst_pad_peer_query(self->sinkpad, q)) gst_query_parse_latency(q, &live, &min_latency, NULL);
     gst_query_unref(q);
+    priv->live_check.reset();
+    priv->live_check.set_latency(GST_CLOCK_TIME_IS_VALID(min_latency) ? (gint64)min_latency : 0);
     priv->liveness = live ? Liveness::kLive : Liveness::kNotLive;
     GST_INFO_OBJECT(self, "upstream is %s: %s", live ? "live" : "not live",
                     live ? "packets go out untimestamped, at once"
@@ -391,7 +396,15 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
   guint64 n_packets = 0, n_headers = 0, n_bytes = 0;
   const bool discont = GST_BUFFER_IS_DISCONT(buf);
   /* Wall time of the buffer's first sample; packets split from it add their offset. */
-  const GstClockTime wall0 = gst_syncwave_pay_running_to_wall(self, running);
+  GstClockTime in_duration = GST_BUFFER_DURATION(buf);
+  if (priv->header.compression == wire::Compression::kOpus) {
+    const uint32_t n = wire::opus_packet_samples_48k(map.data, map.size);
+    in_duration = n ? gst_util_uint64_scale(n, GST_SECOND, 48000) : GST_CLOCK_TIME_NONE;
+  } else if (!GST_CLOCK_TIME_IS_VALID(in_duration) && priv->header.sample_rate > 0) {
+    in_duration = gst_util_uint64_scale(map.size / (wire::kBytesPerSample * priv->header.channels),
+                                        GST_SECOND, priv->header.sample_rate);
+  }
+  const GstClockTime wall0 = gst_syncwave_pay_running_to_wall(self, running, in_duration, live);
 
   if (priv->header.compression == wire::Compression::kOpus) {
     const uint32_t samples = wire::opus_packet_samples_48k(map.data, map.size);
@@ -602,6 +615,7 @@ static GstStateChangeReturn gst_syncwave_pay_change_state(GstElement* element,
       /* Streaming has stopped: the map is ours again. */
       gst_syncwave_pay_stop_provider(self);
       priv->map.reset();
+      priv->live_check.reset();
       priv->no_clock_anchor = false;
       gst_clear_object(&priv->map_clock);
       break;

@@ -1,21 +1,11 @@
 #include "syncwave-sender-clock.h"
 
-#include <cmath>
-#include <mutex>
-
-namespace {
-struct SenderClockLine {
-  std::mutex lock;
-  gint64 ref = 0;
-  gint64 offset = 0;
-  double slope = 0.0;
-};
-}  // namespace
+#include <atomic>
 
 struct _SyncWaveSenderClock {
   GstClock parent;
   GstClock* master;
-  SenderClockLine* line;
+  std::atomic<gint64>* offset;
 };
 
 G_DEFINE_TYPE(SyncWaveSenderClock, syncwave_sender_clock, GST_TYPE_CLOCK);
@@ -25,12 +15,7 @@ static GstClockTime syncwave_sender_clock_get_internal_time(GstClock* clock) {
   if (self->master == NULL) return GST_CLOCK_TIME_NONE;
   GstClockTime t = gst_clock_get_time(self->master);
   if (!GST_CLOCK_TIME_IS_VALID(t)) return t;
-  gint64 v;
-  {
-    std::lock_guard<std::mutex> lk(self->line->lock);
-    v = (gint64)t + self->line->offset +
-        (gint64)std::llround(self->line->slope * (double)((gint64)t - self->line->ref));
-  }
+  gint64 v = (gint64)t + self->offset->load();
   return v < 0 ? 0 : (GstClockTime)v;
 }
 
@@ -42,7 +27,7 @@ static GstClockTime syncwave_sender_clock_get_resolution(GstClock* clock) {
 static void syncwave_sender_clock_finalize(GObject* object) {
   SyncWaveSenderClock* self = SYNCWAVE_SENDER_CLOCK(object);
   gst_clear_object(&self->master);
-  delete self->line;
+  delete self->offset;
   G_OBJECT_CLASS(syncwave_sender_clock_parent_class)->finalize(object);
 }
 
@@ -56,7 +41,7 @@ static void syncwave_sender_clock_class_init(SyncWaveSenderClockClass* klass) {
 
 static void syncwave_sender_clock_init(SyncWaveSenderClock* self) {
   self->master = NULL;
-  self->line = new SenderClockLine();
+  self->offset = new std::atomic<gint64>(0);
 }
 
 GstClock* syncwave_sender_clock_new(GstClock* master, GstClockTimeDiff offset_ns) {
@@ -64,23 +49,14 @@ GstClock* syncwave_sender_clock_new(GstClock* master, GstClockTimeDiff offset_ns
   SyncWaveSenderClock* self = SYNCWAVE_SENDER_CLOCK(
       g_object_new(SYNCWAVE_TYPE_SENDER_CLOCK, "name", "SyncWaveSenderClock", NULL));
   self->master = GST_CLOCK(gst_object_ref(master));
-  syncwave_sender_clock_set_offset(self, offset_ns);
+  self->offset->store(offset_ns);
   gst_object_ref_sink(self);
   return GST_CLOCK(self);
 }
 
 void syncwave_sender_clock_set_offset(SyncWaveSenderClock* clock, GstClockTimeDiff offset_ns) {
   g_return_if_fail(SYNCWAVE_IS_SENDER_CLOCK(clock));
-  syncwave_sender_clock_set_mapping(clock, 0, offset_ns, 0.0);
-}
-
-void syncwave_sender_clock_set_mapping(SyncWaveSenderClock* clock, GstClockTime ref_ns,
-                                       GstClockTimeDiff offset_ns, gdouble slope) {
-  g_return_if_fail(SYNCWAVE_IS_SENDER_CLOCK(clock));
-  std::lock_guard<std::mutex> lk(clock->line->lock);
-  clock->line->ref = (gint64)ref_ns;
-  clock->line->offset = offset_ns;
-  clock->line->slope = slope;
+  clock->offset->store(offset_ns);
 }
 
 GstClockTimeDiff syncwave_clock_wall_offset(GstClock* clock) {

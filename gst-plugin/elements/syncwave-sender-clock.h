@@ -1,12 +1,12 @@
 /* The SyncWave sender clock: the timebase of the wire timestamps, in nanoseconds.
  *
- * It reads a pipeline clock and maps it to wall-clock time with the line syncwavepay
- * stamps packets with (core/wall_clock_map.h):
- *   time = master + offset + slope * (master - ref)
- * so sender timestamp T µs is clock time T * 1000 ns, whatever the pipeline clock is.
- * syncwavepay updates the line after each buffer and serves the clock with a
- * GstNetTimeProvider on `time-provider-port`; receivers slave a GstNetClientClock to
- * it. It is only read, never waited on.
+ * It reads a master clock plus a constant offset. syncwavepay stamps packets in wall
+ * time (the realtime clock, or its `wall-clock`), whatever the pipeline clock, so it
+ * gives the wall clock itself as the master, offset 0: sender timestamp T µs is clock
+ * time T * 1000 ns. (Mapping the pipeline clock instead would serve a clock that stands
+ * still while an audio clock does, and jumps when it re-anchors.) syncwavepay serves it
+ * with a GstNetTimeProvider on `time-provider-port`; receivers slave a
+ * GstNetClientClock to it. It is only read, never waited on.
  */
 #pragma once
 
@@ -20,17 +20,11 @@ G_DECLARE_FINAL_TYPE(SyncWaveSenderClock, syncwave_sender_clock, SYNCWAVE, SENDE
 /* A clock reading gst_clock_get_time (master) + offset_ns. Takes its own ref on master. */
 GstClock* syncwave_sender_clock_new(GstClock* master, GstClockTimeDiff offset_ns);
 
-/* Changes the offset (slope 0), e.g. when the pipeline clock changes. */
+/* Changes the offset (e.g. when the pipeline clock changes). */
 void syncwave_sender_clock_set_offset(SyncWaveSenderClock* clock, GstClockTimeDiff offset_ns);
 
-/* Sets the line: time = master + offset_ns + slope * (master - ref_ns). Thread-safe. */
-void syncwave_sender_clock_set_mapping(SyncWaveSenderClock* clock, GstClockTime ref_ns,
-                                       GstClockTimeDiff offset_ns, gdouble slope);
-
 /* Offset from `clock`'s time to wall-clock (Unix epoch) nanoseconds: 0 for a
- * GST_CLOCK_TYPE_REALTIME system clock, else realtime minus clock time, sampled now
- * (one bracketed reading). Right for clocks that run at the system clock's rate and are
- * already running; syncwavepay itself fits a line over many readings instead. */
+ * GST_CLOCK_TYPE_REALTIME system clock, else realtime minus clock time, sampled now. */
 GstClockTimeDiff syncwave_clock_wall_offset(GstClock* clock);
 
 G_END_DECLS

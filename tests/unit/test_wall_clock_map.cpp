@@ -192,3 +192,65 @@ TEST(WallClockMap, ResetForgets) {
 
 }  // namespace
 }  // namespace syncwave
+
+namespace syncwave {
+namespace {
+
+constexpr int64_t kMs2 = 1'000'000;
+
+// Buffers of 10 ms arriving 2 ms after their end; stamps `off` from the truth.
+struct LiveFeed {
+  int64_t t = 1'795'590'000'000'000'000;
+  int64_t stamp_of(int64_t off) const { return t + off; }
+  int64_t arrival() const { return t + 12 * kMs2; }
+  void next() { t += 10 * kMs2; }
+};
+
+TEST(LiveStampCheck, RightStampsPassUntouched) {
+  LiveStampCheck c;
+  LiveFeed f;
+  for (int i = 0; i < 100; i++, f.next())
+    EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, f.arrival()), f.stamp_of(0));
+  // A synthetic live source pushes at the first sample's time: age -duration.
+  for (int i = 0; i < 10; i++, f.next())
+    EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, f.t), f.stamp_of(0));
+  EXPECT_EQ(c.corrections(), 0u);
+}
+
+// pulsesrc as the pipeline clock: the first buffers' stamps are half a second behind.
+TEST(LiveStampCheck, StampsFarBehindAreMovedToTheirArrival) {
+  LiveStampCheck c;
+  c.set_latency(10 * kMs2);
+  LiveFeed f;
+  // The first buffer is judged alone.
+  EXPECT_EQ(c.check(f.stamp_of(-575 * kMs2), 10 * kMs2, f.arrival()), f.t + 2 * kMs2);
+  f.next();
+  for (int i = 0; i < 50; i++, f.next())
+    EXPECT_EQ(c.check(f.stamp_of(-575 * kMs2), 10 * kMs2, f.arrival()), f.t + 2 * kMs2);
+  EXPECT_EQ(c.corrections(), 1u);
+  // The clock recovers and the mapping re-anchors: the correction goes at once.
+  EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, f.arrival(), true), f.stamp_of(0));
+  EXPECT_EQ(c.correction_ns(), 0);
+}
+
+// One buffer delayed by 300 ms (a stalled thread) does not move the stamps; a lasting
+// offset does, by the smallest age seen.
+TEST(LiveStampCheck, ALateBufferIsNotADiscontinuity) {
+  LiveStampCheck c;
+  LiveFeed f;
+  for (int i = 0; i < 10; i++, f.next()) c.check(f.stamp_of(0), 10 * kMs2, f.arrival());
+  EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, f.arrival() + 300 * kMs2), f.stamp_of(0));
+  f.next();
+  for (int i = 0; i < 10; i++, f.next())
+    EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, f.arrival()), f.stamp_of(0));
+  EXPECT_EQ(c.corrections(), 0u);
+  // Stamps suddenly 1 s in the future, for good.
+  int64_t last = 0;
+  for (int i = 0; i < 10; i++, f.next())
+    last = c.check(f.stamp_of(1000 * kMs2), 10 * kMs2, f.arrival() + (i % 3) * kMs2);
+  EXPECT_EQ(c.corrections(), 1u);
+  EXPECT_NEAR((double)(last - (f.t - 10 * kMs2)), 2.0 * kMs2, 2.0 * kMs2);
+}
+
+}  // namespace
+}  // namespace syncwave
