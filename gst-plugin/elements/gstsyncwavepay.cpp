@@ -103,6 +103,9 @@ struct SyncWavePayPrivate {
   guint64 headers = 0;
   guint64 bytes = 0;
   guint64 dropped = 0;
+  guint64 clock_reanchors = 0;   /* copied from map after each buffer */
+  guint64 stamp_corrections = 0; /* copied from live_check */
+  gint64 stamp_correction_ns = 0;
 
   /* Streaming thread only. */
   bool have_format = false;
@@ -491,6 +494,9 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
     priv->packets += n_packets;
     priv->headers += n_headers;
     priv->bytes += n_bytes;
+    priv->clock_reanchors = priv->map.stats().reanchors;
+    priv->stamp_corrections = priv->live_check.corrections();
+    priv->stamp_correction_ns = priv->live_check.correction_ns();
   }
 
   if (gst_buffer_list_length(list) == 0) {
@@ -696,7 +702,10 @@ static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue
           value, gst_structure_new("application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64,
                                    priv->packets, "headers", G_TYPE_UINT64, priv->headers, "bytes",
                                    G_TYPE_UINT64, priv->bytes, "dropped", G_TYPE_UINT64,
-                                   priv->dropped, NULL));
+                                   priv->dropped, "clock-reanchors", G_TYPE_UINT64,
+                                   priv->clock_reanchors, "stamp-corrections", G_TYPE_UINT64,
+                                   priv->stamp_corrections, "stamp-correction-us", G_TYPE_INT64,
+                                   priv->stamp_correction_ns / 1000, NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -806,11 +815,17 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
   /**
    * GstSyncWavePay:stats:
    * packets (audio datagrams), headers (header datagrams), bytes (all datagrams),
-   * dropped (input buffers that could not be sent: invalid or oversized Opus).
+   * dropped (input buffers that could not be sent: invalid or oversized Opus),
+   * clock-reanchors (times the pipeline-clock -> wall-clock line restarted after a
+   * jump of one clock against the other), stamp-corrections (times a live source's
+   * stamps were found off the wall clock, or back on it) and stamp-correction-us (the
+   * move applied now; 0 normally).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics", "packets, headers, bytes, dropped",
+      g_param_spec_boxed("stats", "Statistics",
+                         "packets, headers, bytes, dropped, clock-reanchors, stamp-corrections, "
+                         "stamp-correction-us",
                          GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 

@@ -508,6 +508,8 @@ TEST(SyncWavePayWallClock, ClockThatSteps) {
     if (i >= 100 && i < 103) continue;  // re-anchoring needs three readings
     EXPECT_NEAR((double)ts[i], (double)(c.captures[i].second / 1000), 2.0) << i;
   }
+  EXPECT_EQ(stat(c.h->element, "clock-reanchors"), 1u);
+  EXPECT_EQ(stat(c.h->element, "stamp-corrections"), 0u);
 }
 
 // Real clocks: a buffer captured "now" is stamped with the realtime clock's now.
