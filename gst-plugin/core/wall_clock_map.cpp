@@ -123,12 +123,16 @@ int64_t LiveStampCheck::check(int64_t stamp_ns, int64_t duration_ns, int64_t now
     return stamp_ns + correction_ns_;
   }
   if (bad_ == 0 || plain_age < min_age_ns_) min_age_ns_ = plain_age;
+  if (bad_ == 0 || plain_age > max_age_ns_) max_age_ns_ = plain_age;
   bad_++;
   // The first buffer has no history to weigh it against: judged alone.
   if (bad_ >= std::max(1u, config_.confirm) || !judged_) {
-    correction_ns_ = in_bounds(min_age_ns_, duration_ns) ? 0 : min_age_ns_;
-    bad_ = 0;
     judged_ = true;
+    bad_ = 0;
+    // Ages that fall buffer after buffer are a backlog being caught up (a stalled
+    // thread), not stamps off the clock: wait for them to settle.
+    if (max_age_ns_ - min_age_ns_ > config_.spread_ns) return stamp_ns + correction_ns_;
+    correction_ns_ = in_bounds(min_age_ns_, duration_ns) ? 0 : min_age_ns_;
     corrections_++;
   }
   return stamp_ns + correction_ns_;

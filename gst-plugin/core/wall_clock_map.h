@@ -106,7 +106,8 @@ class WallClockMap {
 // with scheduling and an encoder's latency), -duration for a synthetic live source
 // that pushes a buffer when its first sample is due. A stamp outside
 //   -(duration + max_ahead_ns) <= age <= latency + max_age_ns
-// for `confirm` buffers in a row (or for the first buffer) is not on the wall clock: the source's
+// for `confirm` buffers in a row whose ages agree within spread_ns (or for the first
+// buffer) is not on the wall clock: the source's
 // timestamps are not on its own clock's timeline (pulsesrc as the pipeline clock, for its first
 // second or so, stamps half a second behind its clock). The stamps are then moved by the smallest
 // age seen over those buffers, so the least delayed of them gets age 0. When the mapping itself
@@ -118,6 +119,7 @@ class LiveStampCheck {
     int64_t max_age_ns = 200'000'000;   // beyond the upstream latency
     int64_t max_ahead_ns = 20'000'000;  // beyond the buffer's own duration
     unsigned confirm = 5;
+    int64_t spread_ns = 30'000'000;  // their ages must agree within this
   };
   LiveStampCheck() = default;
   explicit LiveStampCheck(const Config& c) : config_(c) {}
@@ -140,6 +142,7 @@ class LiveStampCheck {
   unsigned bad_ = 0;
   bool judged_ = false;     // a buffer has been seen since reset()
   int64_t min_age_ns_ = 0;  // plain age, smallest over the bad run
+  int64_t max_age_ns_ = 0;  // and largest
   uint64_t corrections_ = 0;
 };
 

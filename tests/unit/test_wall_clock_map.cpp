@@ -252,5 +252,19 @@ TEST(LiveStampCheck, ALateBufferIsNotADiscontinuity) {
   EXPECT_NEAR((double)(last - (f.t - 10 * kMs2)), 2.0 * kMs2, 2.0 * kMs2);
 }
 
+// A thread stalled for 400 ms, then the backlog arrives in a burst: ages fall from 400
+// ms to 2 ms over 40 buffers. Not a discontinuity: no stamp moves.
+TEST(LiveStampCheck, ABacklogAfterAStallIsNotADiscontinuity) {
+  LiveStampCheck c;
+  LiveFeed f;
+  for (int i = 0; i < 10; i++, f.next()) c.check(f.stamp_of(0), 10 * kMs2, f.arrival());
+  const int64_t burst_at = f.arrival() + 400 * kMs2;
+  for (int i = 0; i < 40; i++, f.next()) {
+    const int64_t arrival = std::max(burst_at + i * 100'000, f.arrival());
+    EXPECT_EQ(c.check(f.stamp_of(0), 10 * kMs2, arrival), f.stamp_of(0)) << i;
+  }
+  EXPECT_EQ(c.corrections(), 0u);
+}
+
 }  // namespace
 }  // namespace syncwave
