@@ -1,16 +1,31 @@
 /* syncwavepay: cuts F32LE interleaved audio into whole-frame SYNC packets no larger
  * than `mtu` bytes per datagram, or wraps each Opus packet, and sends the stream
  * header `header-repeat` times before the first packet and after every format change,
- * and once every `header-interval` packets. Each output buffer is one datagram, so
- * `syncwavepay ! udpsink` and `! multiudpsink` just work.
+ * then at least once per `header-period` ms of audio (and once every `header-interval`
+ * packets). Each output buffer is one datagram, so `syncwavepay ! udpsink` and
+ * `! multiudpsink` just work.
  *
- * Timestamps (µs since the Unix epoch) come from the buffer's running time, never from
- * the moment of sending:
- *   wall ns = running time + base time + offset
- * offset = 0 when the pipeline clock is a GST_CLOCK_TYPE_REALTIME system clock, else
- * realtime minus pipeline clock, sampled once when going to PLAYING. With
- * `time-provider-port` set, a GstNetTimeProvider serves a clock reading pipeline clock
- * + offset, i.e. the timestamps' timebase in nanoseconds.
+ * Timestamps (µs since the Unix epoch) come from the buffer's capture time, never from
+ * the moment of sending. The capture time is known on the pipeline clock (running time
+ * + base time); core/wall_clock_map.h maps it to wall time:
+ *   wall ns = line(running time + base time)
+ * where the line is fitted over the last 10 s of readings (pipeline clock, realtime
+ * clock, pipeline clock) taken once per input buffer, and re-anchored when the two
+ * clocks' relation jumps. This is right for every pipeline clock: an audio source's or
+ * sink's clock (pulsesrc's stands still until capture starts, then drifts with the
+ * card), the monotonic system clock, a net client clock; the realtime system clock maps
+ * as the identity. A live source's stamps are then checked against the wall clock's
+ * now (core LiveStampCheck): pulsesrc, when it provides the pipeline clock, timestamps
+ * its first second of buffers half a second behind its own clock, and such stamps are
+ * moved to the time they arrived. With `time-provider-port` set, a GstNetTimeProvider
+ * serves the wall clock, i.e. the timestamps' timebase in nanoseconds.
+ *
+ * Live sources are not held: when upstream answers the latency query as live, output
+ * buffers carry no PTS, so a downstream sink with sync=true (udpsink's default) sends
+ * each datagram at once instead of waiting until running time + pipeline latency
+ * (source buffer + encoder look-ahead, 40-60 ms). The capture time is in the datagram.
+ * A non-live source (a file) keeps its PTS, so `udpsink sync=true` paces it in real
+ * time.
  *
  * Example: gst-launch-1.0 audiotestsrc is-live=true ! audio/x-raw,format=F32LE,rate=48000,
  *   channels=2 ! syncwavepay ! udpsink host=127.0.0.1 port=5555
@@ -27,6 +42,7 @@
 
 #include "gstsyncwavepay.h"
 #include "syncwave-sender-clock.h"
+#include "wall_clock_map.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -36,6 +52,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_pay_debug);
 
 #define DEFAULT_MTU 1400
 #define DEFAULT_HEADER_INTERVAL wire::kDefaultHeaderInterval
+#define DEFAULT_HEADER_PERIOD 500
 #define DEFAULT_HEADER_REPEAT wire::kDefaultHeaderRepeat
 #define DEFAULT_TIME_PROVIDER_PORT 0
 #define DEFAULT_TIME_PROVIDER_ADDRESS "0.0.0.0"
@@ -45,9 +62,11 @@ enum {
   PROP_0,
   PROP_MTU,
   PROP_HEADER_INTERVAL,
+  PROP_HEADER_PERIOD,
   PROP_HEADER_REPEAT,
   PROP_TIME_PROVIDER_PORT,
   PROP_TIME_PROVIDER_ADDRESS,
+  PROP_WALL_CLOCK,
   PROP_STATS,
 };
 
@@ -60,41 +79,54 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
     "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
 
+enum class Liveness { kUnknown, kLive, kNotLive };
+
 struct SyncWavePayPrivate {
   ~SyncWavePayPrivate() {
     gst_clear_object(&provider);
     gst_clear_object(&sender_clock);
-    gst_clear_object(&offset_clock);
+    gst_clear_object(&map_clock);
+    gst_clear_object(&wall_clock);
+    gst_clear_object(&realtime_clock);
   }
 
   /* Properties and statistics, under lock. */
   std::mutex lock;
   guint mtu = DEFAULT_MTU;
   guint header_interval = DEFAULT_HEADER_INTERVAL;
+  guint header_period_ms = DEFAULT_HEADER_PERIOD;
   guint header_repeat = DEFAULT_HEADER_REPEAT;
   gint time_provider_port = DEFAULT_TIME_PROVIDER_PORT;
   std::string time_provider_address = DEFAULT_TIME_PROVIDER_ADDRESS;
+  GstClock* wall_clock = nullptr; /* NULL: realtime_clock */
   guint64 packets = 0;
   guint64 headers = 0;
   guint64 bytes = 0;
   guint64 dropped = 0;
+  guint64 clock_reanchors = 0;   /* copied from map after each buffer */
+  guint64 stamp_corrections = 0; /* copied from live_check */
+  gint64 stamp_correction_ns = 0;
 
   /* Streaming thread only. */
   bool have_format = false;
   wire::StreamHeader header;
   guint headers_pending = 0;
   guint packets_since_header = 0;
+  GstClockTime audio_since_header = 0;
   GstSegment segment;
   bool warned_no_pts = false;
   gint64 last_drop_warning_us = 0;
+  Liveness liveness = Liveness::kUnknown;
 
-  /* Running time -> wall clock, under lock (set on PLAYING, read when streaming). */
-  bool offset_valid = false;
-  GstClockTimeDiff offset = 0;
-  GstClock* offset_clock = nullptr;
-  bool no_clock_anchor = false; /* offset anchors running time directly (no clock) */
+  /* Pipeline clock -> wall clock, streaming thread (reset under lock on state changes). */
+  syncwave::WallClockMap map;
+  syncwave::LiveStampCheck live_check; /* live sources only */
+  GstClock* map_clock = nullptr;       /* the clock `map` is for */
+  bool no_clock_anchor = false;        /* no clock: the first buffer's running time is "now" */
+  GstClockTimeDiff no_clock_offset = 0;
+  GstClock* realtime_clock = nullptr; /* set once in init */
 
-  /* Time provider (state changes only). */
+  /* Time provider: set on state changes, under lock. */
   GstClock* sender_clock = nullptr;
   GstNetTimeProvider* provider = nullptr;
 };
@@ -110,89 +142,141 @@ struct _GstSyncWavePay {
 G_DEFINE_TYPE(GstSyncWavePay, gst_syncwave_pay, GST_TYPE_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE(syncwavepay, "syncwavepay", GST_RANK_NONE, GST_TYPE_SYNCWAVE_PAY);
 
-/* Samples the offset for `clock`; call with the lock held. */
-static void take_offset_locked(GstSyncWavePay* self, GstClock* clock) {
+/* The clock giving wall time: `wall-clock`, or the realtime system clock. Ref'd. */
+static GstClock* gst_syncwave_pay_get_wall_clock(GstSyncWavePay* self) {
   SyncWavePayPrivate* priv = self->priv;
-  priv->offset = syncwave_clock_wall_offset(clock);
-  priv->offset_valid = true;
-  priv->no_clock_anchor = false;
-  gst_object_replace((GstObject**)&priv->offset_clock, GST_OBJECT(clock));
-  GST_INFO_OBJECT(self, "wall offset %" G_GINT64_FORMAT " ns for clock %" GST_PTR_FORMAT,
-                  priv->offset, clock);
-}
-
-/* Samples the offset for the element's clock unless already done for that clock. */
-static void gst_syncwave_pay_update_offset(GstSyncWavePay* self) {
-  SyncWavePayPrivate* priv = self->priv;
-  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
-  if (clock == NULL) return;
   std::lock_guard<std::mutex> lk(priv->lock);
-  if (!priv->offset_valid || priv->offset_clock != clock || priv->no_clock_anchor)
-    take_offset_locked(self, clock);
-  gst_object_unref(clock);
+  return GST_CLOCK(gst_object_ref(priv->wall_clock ? priv->wall_clock : priv->realtime_clock));
 }
 
-/* Running time -> wall-clock nanoseconds. */
-static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstClockTime running) {
+/* True when `clock` reads wall time itself: no mapping needed. */
+static bool clock_is_wall(GstClock* clock, GstClock* wall) {
+  if (clock == wall) return true;
+  if (!GST_IS_SYSTEM_CLOCK(clock) || !GST_IS_SYSTEM_CLOCK(wall)) return false;
+  GstClockType a = GST_CLOCK_TYPE_MONOTONIC, b = GST_CLOCK_TYPE_MONOTONIC;
+  g_object_get(clock, "clock-type", &a, NULL);
+  g_object_get(wall, "clock-type", &b, NULL);
+  return a == GST_CLOCK_TYPE_REALTIME && b == GST_CLOCK_TYPE_REALTIME;
+}
+
+/* Capture time on the pipeline clock (running + base) -> wall-clock ns. Takes one
+ * reading of both clocks into the map (streaming thread). A live source's stamp of a
+ * buffer of `duration` is then checked against the wall clock's now (LiveStampCheck). */
+static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstClockTime running,
+                                                     GstClockTime duration, bool live) {
   SyncWavePayPrivate* priv = self->priv;
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
-  gint64 v;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (clock && (!priv->offset_valid || priv->offset_clock != clock)) {
-      /* First use, or the clock changed without a state change. */
-      take_offset_locked(self, clock);
-    } else if (!clock && !priv->offset_valid) {
-      /* No clock at all: the first buffer is "now". */
-      priv->offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
-      priv->offset_valid = true;
+  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID(base)) {
+    /* No clock at all: the first buffer is "now". */
+    if (!priv->no_clock_anchor) {
+      priv->no_clock_offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
       priv->no_clock_anchor = true;
     }
-    v = (gint64)running + priv->offset;
-    if (!priv->no_clock_anchor && GST_CLOCK_TIME_IS_VALID(base)) v += (gint64)base;
+    if (clock) gst_object_unref(clock);
+    gint64 v = (gint64)running + priv->no_clock_offset;
+    return v < 0 ? 0 : (GstClockTime)v;
   }
-  if (clock) gst_object_unref(clock);
+  priv->no_clock_anchor = false;
+
+  GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
+  const gint64 capture = (gint64)(running + base);
+  gint64 v = capture;
+  gint64 wall_now = -1;
+  bool reanchored = false;
+  if (!clock_is_wall(clock, wall)) {
+    if (priv->map_clock != clock) {
+      /* First buffer, or another pipeline clock: a new relation. */
+      priv->map.reset();
+      gst_object_replace((GstObject**)&priv->map_clock, GST_OBJECT(clock));
+      GST_INFO_OBJECT(self, "mapping %" GST_PTR_FORMAT " to %" GST_PTR_FORMAT, clock, wall);
+    }
+    const guint64 reanchors = priv->map.stats().reanchors;
+    GstClockTime t1 = gst_clock_get_time(clock);
+    GstClockTime w = gst_clock_get_time(wall);
+    GstClockTime t2 = gst_clock_get_time(clock);
+    if (GST_CLOCK_TIME_IS_VALID(t1) && GST_CLOCK_TIME_IS_VALID(w) && GST_CLOCK_TIME_IS_VALID(t2))
+      priv->map.add((gint64)t1, (gint64)w, (gint64)t2);
+    wall_now = GST_CLOCK_TIME_IS_VALID(w) ? (gint64)w : -1;
+    reanchored = priv->map.stats().reanchors != reanchors;
+    if (reanchored)
+      GST_INFO_OBJECT(self,
+                      "pipeline clock vs wall clock jumped: re-anchored (%" G_GINT64_FORMAT " ns)",
+                      priv->map.mapping().offset_ns);
+    v = priv->map.to_wall(capture);
+    GST_LOG_OBJECT(self,
+                   "reading clock %" G_GUINT64_FORMAT " wall %" G_GUINT64_FORMAT
+                   " width %" G_GINT64_FORMAT " capture %" G_GINT64_FORMAT " -> %" G_GINT64_FORMAT
+                   " (wall - capture %" G_GINT64_FORMAT " ns)",
+                   t1, w, (gint64)(t2 - t1), capture, v, (gint64)w - v);
+  }
+  if (live && GST_CLOCK_TIME_IS_VALID(duration)) {
+    if (wall_now < 0) wall_now = (gint64)gst_clock_get_time(wall);
+    const guint64 corrections = priv->live_check.corrections();
+    v = priv->live_check.check(v, (gint64)duration, wall_now, reanchored);
+    if (priv->live_check.corrections() != corrections)
+      GST_INFO_OBJECT(self,
+                      "live source's timestamps are %" G_GINT64_FORMAT
+                      " ms off the wall clock: stamps moved by that",
+                      priv->live_check.correction_ns() / (gint64)GST_MSECOND);
+  }
+  gst_object_unref(wall);
+  gst_object_unref(clock);
   return v < 0 ? 0 : (GstClockTime)v;
 }
 
 static void gst_syncwave_pay_stop_provider(GstSyncWavePay* self) {
   SyncWavePayPrivate* priv = self->priv;
-  gst_clear_object(&priv->provider);
-  gst_clear_object(&priv->sender_clock);
+  GstNetTimeProvider* provider;
+  GstClock* sender;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    provider = priv->provider;
+    sender = priv->sender_clock;
+    priv->provider = nullptr;
+    priv->sender_clock = nullptr;
+  }
+  if (provider) gst_object_unref(provider);
+  if (sender) gst_object_unref(sender);
 }
 
 static void gst_syncwave_pay_start_provider(GstSyncWavePay* self) {
   SyncWavePayPrivate* priv = self->priv;
   gint port;
   std::string address;
-  GstClockTimeDiff offset;
+  bool running;
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     port = priv->time_provider_port;
     address = priv->time_provider_address;
-    offset = priv->offset;
+    running = priv->provider != nullptr;
   }
   if (port <= 0 || clock == NULL) {
     if (clock) gst_object_unref(clock);
     return;
   }
-  if (priv->sender_clock && priv->provider) {
-    syncwave_sender_clock_set_offset(SYNCWAVE_SENDER_CLOCK(priv->sender_clock), offset);
+  if (running) {
     gst_object_unref(clock);
     return;
   }
-  gst_syncwave_pay_stop_provider(self);
-  priv->sender_clock = syncwave_sender_clock_new(clock, offset);
+  /* The stamps are wall-clock times: serve the wall clock. */
   gst_object_unref(clock);
-  priv->provider = gst_net_time_provider_new(priv->sender_clock, address.c_str(), port);
-  if (priv->provider == NULL) {
+  GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
+  GstClock* sender = syncwave_sender_clock_new(wall, 0);
+  gst_object_unref(wall);
+  GstNetTimeProvider* provider = gst_net_time_provider_new(sender, address.c_str(), port);
+  if (provider == NULL) {
     GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
                         ("Could not serve the sender clock on %s:%d", address.c_str(), port),
                         ("gst_net_time_provider_new failed (port in use?)"));
-    gst_clear_object(&priv->sender_clock);
+    gst_object_unref(sender);
     return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sender_clock = sender;
+    priv->provider = provider;
   }
   GST_INFO_OBJECT(self, "serving the sender clock on %s:%d", address.c_str(), port);
 }
@@ -207,13 +291,15 @@ static void gst_syncwave_pay_add_due_headers(GstSyncWavePay* self, GstBufferList
                                              GstClockTime pts, guint64* n_headers,
                                              guint64* n_bytes) {
   SyncWavePayPrivate* priv = self->priv;
-  guint interval;
+  guint interval, period_ms;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     interval = priv->header_interval;
+    period_ms = priv->header_period_ms;
   }
   guint n = priv->headers_pending;
   if (n == 0 && interval > 0 && priv->packets_since_header >= interval) n = 1;
+  if (n == 0 && period_ms > 0 && priv->audio_since_header >= period_ms * GST_MSECOND) n = 1;
   for (guint i = 0; i < n; i++) {
     GstBuffer* b = make_header_buffer(priv->header);
     GST_BUFFER_PTS(b) = pts;
@@ -221,10 +307,12 @@ static void gst_syncwave_pay_add_due_headers(GstSyncWavePay* self, GstBufferList
     *n_headers += 1;
     *n_bytes += wire::kHeaderSize;
   }
-  if (n > 0) priv->packets_since_header = 0;
+  if (n > 0) {
+    priv->packets_since_header = 0;
+    priv->audio_since_header = 0;
+  }
   priv->headers_pending = 0;
 }
-
 static void gst_syncwave_pay_drop(GstSyncWavePay* self, const char* why, gsize size) {
   SyncWavePayPrivate* priv = self->priv;
   {
@@ -237,6 +325,26 @@ static void gst_syncwave_pay_drop(GstSyncWavePay* self, const char* why, gsize s
     GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Dropped an input buffer: %s", why),
                         ("buffer of %" G_GSIZE_FORMAT " bytes", size));
   }
+}
+
+/* Whether upstream is live (latency query), asked once per stream. A live source's
+ * packets go out untimestamped so that sinks do not hold them. */
+static bool gst_syncwave_pay_upstream_is_live(GstSyncWavePay* self) {
+  SyncWavePayPrivate* priv = self->priv;
+  if (priv->liveness == Liveness::kUnknown) {
+    GstQuery* q = gst_query_new_latency();
+    gboolean live = FALSE;
+    GstClockTime min_latency = 0;
+    if (gst_pad_peer_query(self->sinkpad, q)) gst_query_parse_latency(q, &live, &min_latency, NULL);
+    gst_query_unref(q);
+    priv->live_check.reset();
+    priv->live_check.set_latency(GST_CLOCK_TIME_IS_VALID(min_latency) ? (gint64)min_latency : 0);
+    priv->liveness = live ? Liveness::kLive : Liveness::kNotLive;
+    GST_INFO_OBJECT(self, "upstream is %s: %s", live ? "live" : "not live",
+                    live ? "packets go out untimestamped, at once"
+                         : "packets keep their timestamps (sinks pace them)");
+  }
+  return priv->liveness == Liveness::kLive;
 }
 
 static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
@@ -278,6 +386,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
     std::lock_guard<std::mutex> lk(priv->lock);
     mtu = priv->mtu;
   }
+  const bool live = gst_syncwave_pay_upstream_is_live(self);
 
   GstMapInfo map;
   if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
@@ -290,7 +399,15 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
   guint64 n_packets = 0, n_headers = 0, n_bytes = 0;
   const bool discont = GST_BUFFER_IS_DISCONT(buf);
   /* Wall time of the buffer's first sample; packets split from it add their offset. */
-  const GstClockTime wall0 = gst_syncwave_pay_running_to_wall(self, running);
+  GstClockTime in_duration = GST_BUFFER_DURATION(buf);
+  if (priv->header.compression == wire::Compression::kOpus) {
+    const uint32_t n = wire::opus_packet_samples_48k(map.data, map.size);
+    in_duration = n ? gst_util_uint64_scale(n, GST_SECOND, 48000) : GST_CLOCK_TIME_NONE;
+  } else if (!GST_CLOCK_TIME_IS_VALID(in_duration) && priv->header.sample_rate > 0) {
+    in_duration = gst_util_uint64_scale(map.size / (wire::kBytesPerSample * priv->header.channels),
+                                        GST_SECOND, priv->header.sample_rate);
+  }
+  const GstClockTime wall0 = gst_syncwave_pay_running_to_wall(self, running, in_duration, live);
 
   if (priv->header.compression == wire::Compression::kOpus) {
     const uint32_t samples = wire::opus_packet_samples_48k(map.data, map.size);
@@ -320,6 +437,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
       gst_buffer_unmap(out, &omap);
       GST_BUFFER_PTS(out) = pts - MIN(pts, wall0 - wall);
       GST_BUFFER_DURATION(out) = gst_util_uint64_scale(samples, GST_SECOND, 48000);
+      priv->audio_since_header += GST_BUFFER_DURATION(out);
       if (discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
       gst_buffer_list_add(list, out);
       priv->packets_since_header++;
@@ -359,6 +477,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
       gst_buffer_unmap(out, &omap);
       GST_BUFFER_PTS(out) = pts + off;
       GST_BUFFER_DURATION(out) = end - off;
+      priv->audio_since_header += end - off;
       if (discont && first == 0) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
       gst_buffer_list_add(list, out);
       priv->packets_since_header++;
@@ -375,11 +494,25 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
     priv->packets += n_packets;
     priv->headers += n_headers;
     priv->bytes += n_bytes;
+    priv->clock_reanchors = priv->map.stats().reanchors;
+    priv->stamp_corrections = priv->live_check.corrections();
+    priv->stamp_correction_ns = priv->live_check.correction_ns();
   }
 
   if (gst_buffer_list_length(list) == 0) {
     gst_buffer_list_unref(list);
     return GST_FLOW_OK;
+  }
+  if (live) {
+    /* Untimestamped: a sink with sync=true renders it at once (see the top comment). */
+    gst_buffer_list_foreach(
+        list,
+        [](GstBuffer** b, guint, gpointer) -> gboolean {
+          GST_BUFFER_PTS(*b) = GST_CLOCK_TIME_NONE;
+          GST_BUFFER_DTS(*b) = GST_CLOCK_TIME_NONE;
+          return TRUE;
+        },
+        NULL);
   }
   return gst_pad_push_list(self->srcpad, list);
 }
@@ -450,6 +583,9 @@ static gboolean gst_syncwave_pay_sink_event(GstPad* pad, GstObject* parent, GstE
     case GST_EVENT_FLUSH_STOP:
       gst_segment_init(&priv->segment, GST_FORMAT_TIME);
       break;
+    case GST_EVENT_STREAM_START:
+      priv->liveness = Liveness::kUnknown; /* another source may be behind us now */
+      break;
     default:
       break;
   }
@@ -467,10 +603,11 @@ static GstStateChangeReturn gst_syncwave_pay_change_state(GstElement* element,
       priv->have_format = false;
       priv->headers_pending = 0;
       priv->packets_since_header = 0;
+      priv->audio_since_header = 0;
       priv->warned_no_pts = false;
+      priv->liveness = Liveness::kUnknown;
       break;
     case GST_STATE_CHANGE_PAUSED_TO_PLAYING:
-      gst_syncwave_pay_update_offset(self);
       gst_syncwave_pay_start_provider(self);
       break;
     default:
@@ -480,14 +617,14 @@ static GstStateChangeReturn gst_syncwave_pay_change_state(GstElement* element,
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
 
   switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY: {
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* Streaming has stopped: the map is ours again. */
       gst_syncwave_pay_stop_provider(self);
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->offset_valid = false;
+      priv->map.reset();
+      priv->live_check.reset();
       priv->no_clock_anchor = false;
-      gst_clear_object(&priv->offset_clock);
+      gst_clear_object(&priv->map_clock);
       break;
-    }
     default:
       break;
   }
@@ -507,6 +644,14 @@ static void gst_syncwave_pay_set_property(GObject* object, guint prop_id, const 
     case PROP_HEADER_INTERVAL:
       priv->header_interval = g_value_get_uint(value);
       break;
+    case PROP_HEADER_PERIOD:
+      priv->header_period_ms = g_value_get_uint(value);
+      break;
+    case PROP_WALL_CLOCK: {
+      GstClock* c = GST_CLOCK(g_value_get_object(value));
+      gst_object_replace((GstObject**)&priv->wall_clock, GST_OBJECT(c));
+      break;
+    }
     case PROP_HEADER_REPEAT:
       priv->header_repeat = g_value_get_uint(value);
       break;
@@ -537,6 +682,12 @@ static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue
     case PROP_HEADER_INTERVAL:
       g_value_set_uint(value, priv->header_interval);
       break;
+    case PROP_HEADER_PERIOD:
+      g_value_set_uint(value, priv->header_period_ms);
+      break;
+    case PROP_WALL_CLOCK:
+      g_value_set_object(value, priv->wall_clock);
+      break;
     case PROP_HEADER_REPEAT:
       g_value_set_uint(value, priv->header_repeat);
       break;
@@ -551,7 +702,10 @@ static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue
           value, gst_structure_new("application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64,
                                    priv->packets, "headers", G_TYPE_UINT64, priv->headers, "bytes",
                                    G_TYPE_UINT64, priv->bytes, "dropped", G_TYPE_UINT64,
-                                   priv->dropped, NULL));
+                                   priv->dropped, "clock-reanchors", G_TYPE_UINT64,
+                                   priv->clock_reanchors, "stamp-corrections", G_TYPE_UINT64,
+                                   priv->stamp_corrections, "stamp-correction-us", G_TYPE_INT64,
+                                   priv->stamp_correction_ns / 1000, NULL));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -590,8 +744,8 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWavePay:header-interval:
-   * A header datagram goes out once every this many audio packets (0 = only at the
-   * start and on format changes).
+   * A header datagram goes out once every this many audio packets (0 = off; with
+   * header-period 0 too, headers go out only at the start and on format changes).
    */
   g_object_class_install_property(
       gobject_class, PROP_HEADER_INTERVAL,
@@ -599,6 +753,19 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
           "header-interval", "Header interval",
           "Send the header once every N audio packets (0 = never periodically)", 0, G_MAXUINT,
           DEFAULT_HEADER_INTERVAL,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWavePay:header-period:
+   * A header datagram goes out at least once per this many milliseconds of audio
+   * (0 = off), so that a receiver joining a running stream configures itself within
+   * that time whatever the packet duration. Applies together with header-interval.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_HEADER_PERIOD,
+      g_param_spec_uint(
+          "header-period", "Header period",
+          "Send the header at least once per this many ms of audio (0 = off)", 0, G_MAXUINT,
+          DEFAULT_HEADER_PERIOD,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWavePay:header-repeat:
@@ -634,13 +801,31 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
           "Address the sender clock's time provider binds to", DEFAULT_TIME_PROVIDER_ADDRESS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
+   * GstSyncWavePay:wall-clock:
+   * The clock whose time the packets are stamped in (Unix epoch ns). NULL (default):
+   * the realtime system clock. Meant for tests, which give a GstTestClock.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_WALL_CLOCK,
+      g_param_spec_object(
+          "wall-clock", "Wall clock",
+          "Clock giving the timestamps' timebase (NULL = the realtime system clock)",
+          GST_TYPE_CLOCK,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
    * GstSyncWavePay:stats:
    * packets (audio datagrams), headers (header datagrams), bytes (all datagrams),
-   * dropped (input buffers that could not be sent: invalid or oversized Opus).
+   * dropped (input buffers that could not be sent: invalid or oversized Opus),
+   * clock-reanchors (times the pipeline-clock -> wall-clock line restarted after a
+   * jump of one clock against the other), stamp-corrections (times a live source's
+   * stamps were found off the wall clock, or back on it) and stamp-correction-us (the
+   * move applied now; 0 normally).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics", "packets, headers, bytes, dropped",
+      g_param_spec_boxed("stats", "Statistics",
+                         "packets, headers, bytes, dropped, clock-reanchors, stamp-corrections, "
+                         "stamp-correction-us",
                          GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
@@ -653,6 +838,9 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
 
 static void gst_syncwave_pay_init(GstSyncWavePay* self) {
   self->priv = new SyncWavePayPrivate();
+  self->priv->realtime_clock =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  gst_object_ref_sink(self->priv->realtime_clock);
   gst_segment_init(&self->priv->segment, GST_FORMAT_TIME);
 
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");

@@ -1,9 +1,12 @@
 /* The SyncWave sender clock: the timebase of the wire timestamps, in nanoseconds.
  *
- * It reads a pipeline clock plus a constant offset (the one syncwavepay uses to turn
- * running time into wall time), so sender timestamp T µs is clock time T * 1000 ns.
- * syncwavepay serves it with a GstNetTimeProvider on `time-provider-port`; receivers
- * slave a GstNetClientClock to it. It is only read, never waited on.
+ * It reads a master clock plus a constant offset. syncwavepay stamps packets in wall
+ * time (the realtime clock, or its `wall-clock`), whatever the pipeline clock, so it
+ * gives the wall clock itself as the master, offset 0: sender timestamp T µs is clock
+ * time T * 1000 ns. (Mapping the pipeline clock instead would serve a clock that stands
+ * still while an audio clock does, and jumps when it re-anchors.) syncwavepay serves it
+ * with a GstNetTimeProvider on `time-provider-port`; receivers slave a
+ * GstNetClientClock to it. It is only read, never waited on.
  */
 #pragma once
 

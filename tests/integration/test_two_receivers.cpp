@@ -188,7 +188,9 @@ struct Receiver {
   }
 };
 
-// Sender: appsrc (ramp, live, paced by udpsink sync=true) ! syncwavepay ! multiudpsink.
+// Sender: appsrc (ramp, paced by udpsink sync=true) ! syncwavepay ! multiudpsink. Not
+// live: syncwavepay sends a live source's packets untimestamped (at once), and this
+// appsrc is fed as fast as it takes buffers.
 struct Sender {
   GstElement* pipe = nullptr;
   GstElement* src = nullptr;
@@ -198,7 +200,7 @@ struct Sender {
 
   Sender(const std::string& clients, uint16_t clock_port) {
     std::string desc =
-        "appsrc name=src is-live=true format=time do-timestamp=false block=true "
+        "appsrc name=src is-live=false format=time do-timestamp=false block=true "
         "max-bytes=40000 caps=audio/x-raw,format=F32LE,layout=interleaved,rate=48000,"
         "channels=2 ! syncwavepay header-interval=100 time-provider-port=" +
         std::to_string(clock_port) + " ! multiudpsink sync=true clients=" + clients;
