@@ -91,6 +91,7 @@ void RawConcealer::reset() {
   loss_pos_ = 0;
   xfade_pos_ = 0;
   switch_left_ = 0;
+  mixed_frames_ = 0;
 }
 
 void RawConcealer::append(const uint8_t* data, size_t frames) {
@@ -118,10 +119,20 @@ void RawConcealer::observe(const uint8_t* data, size_t frames) {
   observed_since_conceal_ = true;
   if (channels_ == 0 || capacity_ == 0 || data == nullptr || frames == 0) return;
   append(data, frames);
+  // The history holds what was played: the crossfaded frames apply_fade_in() made of the
+  // start of this packet, not the packet's own (else a concealment-to-packet splice).
+  const size_t ch = channels_;
+  const size_t take = std::min(frames, capacity_);
+  const size_t mixed = std::min(mixed_frames_, frames);
+  for (size_t i = frames - take; i < mixed; i++) {
+    float* dst = hist_.data() + (hist_start_ + hist_frames_ - frames + i) * ch;
+    std::copy(mixed_.begin() + i * ch, mixed_.begin() + (i + 1) * ch, dst);
+  }
+  mixed_frames_ = 0;
   // Played as is unless a crossfade into it is under way (then apply_fade_in knows).
   if (mode_ != Mode::kRecovering) {
-    const float* last = hist_.data() + (hist_start_ + hist_frames_ - 1) * channels_;
-    std::copy(last, last + channels_, last_out_.begin());
+    const float* last = hist_.data() + (hist_start_ + hist_frames_ - 1) * ch;
+    std::copy(last, last + ch, last_out_.begin());
   }
 }
 
@@ -336,6 +347,9 @@ void RawConcealer::apply_fade_in(uint8_t* data, size_t frames) {
   const size_t ch = channels_;
   mode_ = Mode::kRecovering;
   std::vector<double> frame(ch);
+  mixed_frames_ = 0;
+  if (mixed_.size() < std::min(frames, fade_frames_) * ch)
+    mixed_.resize(std::min(frames, fade_frames_) * ch);
   for (size_t i = 0; i < frames && xfade_pos_ < fade_frames_; i++, xfade_pos_++) {
     next_frame(frame.data());
     const double w = rise(xfade_pos_, fade_frames_);
@@ -344,7 +358,9 @@ void RawConcealer::apply_fade_in(uint8_t* data, size_t frames) {
       const float v = to_finite_float(w * load_f32le(p) + (1.0 - w) * frame[c]);
       store_f32le(p, v);
       last_out_[c] = sanitize(v);
+      mixed_[i * ch + c] = sanitize(v);
     }
+    mixed_frames_ = i + 1;
   }
   if (xfade_pos_ >= fade_frames_) mode_ = Mode::kIdle;
 }

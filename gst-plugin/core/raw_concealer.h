@@ -111,6 +111,8 @@ class RawConcealer {
   size_t hist_start_ = 0;
   size_t hist_frames_ = 0;
   std::vector<float> last_out_;  // last frame played (per channel), finite
+  std::vector<float> mixed_;     // frames apply_fade_in() wrote, for the next observe()
+  size_t mixed_frames_ = 0;
 
   Mode mode_ = Mode::kIdle;
   bool observed_since_conceal_ = true;
