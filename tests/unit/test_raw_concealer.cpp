@@ -220,6 +220,22 @@ TEST(RawConcealer, NoiseIsNotTurnedIntoBuzzNorAmplified) {
   EXPECT_GT(rms(out, 2, from, from + 480), 0.7 * rms(in, 2, 0, from));
 }
 
+TEST(RawConcealer, LossesOnePacketApartAnalyseWhatWasPlayed) {
+  // The second loss reads history that spans the first loss and the crossfade after it:
+  // that history must be what was played, not the concealment spliced to the packet.
+  // A change of note between the two losses makes the second one unvoiced (a 20 ms
+  // loop that reaches back across the first loss); with the splice it stepped by about
+  // the signal's steepest slope 10 ms in (measured: 0.98 of it, now 0.09).
+  RawConcealer c(1, kFade);
+  auto in = make_signal(24000, 1, [](size_t i, int) {
+    return i < 9600 ? 0.4 * sine(i, 220)
+                    : 0.3 * sine(i, 101) + 0.3 * sine(i, 277) + 0.2 * sine(i, 419);
+  });
+  auto out = play(c, in, 1, 480, {19, 21});
+  EXPECT_FALSE(c.last_voiced());
+  EXPECT_LE(max_step(out, 1, 18 * 480, 24 * 480), 0.5 * max_step(in, 1, 0, in.size()));
+}
+
 TEST(RawConcealer, LossBeforeAnyHistoryIsSilenceAndFadesIn) {
   RawConcealer c(1, 10);
   std::vector<uint8_t> tmp(4 * 3);
