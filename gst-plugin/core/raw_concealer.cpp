@@ -223,6 +223,7 @@ void RawConcealer::start_loss() {
   correlation_ = 0.0;
   voiced_ = false;
   loop_ = Loop{};
+  scale_ = 1.0;
   const float* pred = nullptr;  // the sample the concealment continues from
   if (n == 0 || capacity_ == 0) {
     source_ = Source::kSilence;
@@ -234,6 +235,7 @@ void RawConcealer::start_loss() {
   } else {
     source_ = Source::kLoop;
     size_t lag = 0;
+    double scale = 1.0;
     estimate_pitch(n, &lag, &correlation_);
     voiced_ = lag > 0 && correlation_ >= kVoicedCorrelation;
     size_t len, ov;
@@ -244,16 +246,26 @@ void RawConcealer::start_loss() {
     } else {
       len = std::min(unvoiced_len_, n - n / 4);
       ov = std::min(std::max<size_t>(1, std::min(len / 4, min_lag_)), n - len);
+      // The loop reaches back further than the last window: no louder than that window
+      // (a note that just ended, a fade) so the concealment does not bring back old audio.
+      const size_t recent = std::min(window_, n);
+      double e_recent = 0.0, e_loop = 0.0;
+      for (size_t i = (n - recent) * ch; i < n * ch; i++) e_recent += double(snap_[i]) * snap_[i];
+      for (size_t i = (n - len) * ch; i < n * ch; i++) e_loop += double(snap_[i]) * snap_[i];
+      e_recent /= recent;
+      e_loop /= len;
+      if (e_loop > e_recent) scale = e_loop > 0.0 ? std::sqrt(e_recent / e_loop) : 0.0;
     }
     loop_.start = n - len;
     loop_.len = len;
     loop_.ov = ov;
     loop_.pos = 0;
+    scale_ = scale;
     pred = snap_.data() + (loop_.start - 1) * ch;
     offset_len_ = std::max<size_t>(1, ov);
   }
   for (size_t c = 0; c < ch; c++)
-    offset_[c] = static_cast<double>(last_out_[c]) - (pred ? pred[c] : 0.0f);
+    offset_[c] = static_cast<double>(last_out_[c]) - (pred ? scale_ * pred[c] : 0.0);
 }
 
 double RawConcealer::loop_sample(const Loop& l, size_t c) const {
@@ -309,7 +321,7 @@ void RawConcealer::next_frame(double* frame) {
         }
         break;
     }
-    frame[c] = gain * (v + off * offset_[c]);
+    frame[c] = gain * (scale_ * v + off * offset_[c]);
   }
   if (source_ == Source::kLoop) {
     loop_.pos = (loop_.pos + 1) % loop_.len;

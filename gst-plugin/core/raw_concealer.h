@@ -18,7 +18,8 @@
 //     into the next without a step. After 10 ms the loop widens to 2 periods, after 20 ms
 //     to 3 (same phase, a quarter-period crossfade), so a long loss does not buzz.
 //   - Not voiced (noise, dense mixes): a 20 ms segment loops instead of a short period,
-//     which would turn noise into a buzz at 1/P.
+//     which would turn noise into a buzz at 1/P; scaled down to the last 10 ms's energy
+//     when it is louder (a note that has just ended is not brought back).
 //   - Less than 5 ms of history: the old way, the tail mirrored under a fade.
 // The first sample is made continuous with the last sample actually played: their
 // difference is added and faded out over the overlap length. The caller's next packet
@@ -122,6 +123,7 @@ class RawConcealer {
   Source source_ = Source::kSilence;
   Loop loop_, old_loop_;  // old_loop_ fades out over switch_left_ frames
   size_t switch_left_ = 0;
+  double scale_ = 1.0;          // loop level (unvoiced: matched to the last window's energy)
   size_t periods_ = 1;          // periods in the loop (voiced)
   std::vector<double> offset_;  // continuity correction at the loss start
   size_t offset_len_ = 0;
