@@ -208,6 +208,9 @@ void RawConcealer::estimate_pitch(size_t frames, size_t* lag, double* corr) cons
       *lag = l;
     }
   }
+  // Best at the shortest lag and rising below it: no period in range, only audio that
+  // changes slowly (bass below 66 Hz, a drift). Looping 2.5 ms of it would buzz at 400 Hz.
+  if (*lag == min_lag_ && correlation(frames, min_lag_ - 1, window) > *corr) *lag = 0;
 }
 
 void RawConcealer::start_loss() {

@@ -236,6 +236,17 @@ TEST(RawConcealer, LossesOnePacketApartAnalyseWhatWasPlayed) {
   EXPECT_LE(max_step(out, 1, 18 * 480, 24 * 480), 0.5 * max_step(in, 1, 0, in.size()));
 }
 
+TEST(RawConcealer, SlowAudioBelowThePitchRangeIsNotLoopedAsAShortPeriod) {
+  // A 40 Hz sine correlates best at the shortest lag: 2.5 ms of it looped would be a
+  // 400 Hz buzz. It is concealed as unvoiced instead (a 20 ms loop, no louder).
+  RawConcealer c(1, kFade);
+  auto in = make_signal(24000, 1, [](size_t i, int) { return 0.5 * sine(i, 40); });
+  auto out = play(c, in, 1, 480, {30, 31});
+  EXPECT_FALSE(c.last_voiced());
+  EXPECT_LE(rms(out, 1, 30 * 480, 32 * 480), 1.1 * rms(in, 1, 0, 24000));
+  for (size_t i = 30 * 480; i < 33 * 480; i++) ASSERT_LE(std::fabs(out[i]), 0.55f);
+}
+
 TEST(RawConcealer, LossBeforeAnyHistoryIsSilenceAndFadesIn) {
   RawConcealer c(1, 10);
   std::vector<uint8_t> tmp(4 * 3);
