@@ -10,8 +10,10 @@
 //   - SNR of the concealed spans: 10 log10(sum ref^2 / sum (out - ref)^2) over the frames
 //     of lost packets plus the 5 ms after each loss (the crossfade or fade-in), both
 //     channels. 0 dB is what silence scores; higher is closer to the original.
-//   - Holes per minute: 5 ms windows (aligned, non-overlapping) where the original's RMS
-//     is above -50 dBFS and the output's RMS is more than 20 dB below the original's.
+//   - Holes per minute: 5 ms windows, one every 1 ms, where the original's RMS is above
+//     -50 dBFS and the output's RMS is more than 20 dB below the original's; a run of such
+//     windows counts once (one hole).
+//   - Dips per minute: the same, more than 6 dB below the original.
 //   - Worst seam step: the largest sample-to-sample step of the output within 1 ms of a
 //     loss start or end, over the largest step of the original signal anywhere (1.0 =
 //     no larger than the signal's own steepest slope; a click is far above 1).
@@ -140,6 +142,7 @@ Signal noise(size_t frames) {
 struct Result {
   double snr_db = 0;
   double holes_per_min = 0;
+  double dips_per_min = 0;
   double worst_seam = 0;
   double us_per_loss = 0;
   size_t losses = 0;
@@ -192,20 +195,25 @@ Result run(const Signal& in, size_t packet, double loss, uint32_t seed) {
     }
   }
   r.snr_db = 10 * std::log10(s / std::max(e, 1e-30));
-  // Holes: 5 ms windows 20 dB below the original.
-  const size_t win = kRate / 200;
-  size_t holes = 0;
-  for (size_t w = 0; w + win <= n; w += win) {
+  // Holes and dips: 5 ms windows, every 1 ms; a run of qualifying windows is one event.
+  const size_t win = kRate / 200, hop = kRate / 1000;
+  size_t holes = 0, dips = 0;
+  bool in_hole = false, in_dip = false;
+  for (size_t w = 0; w + win <= n; w += hop) {
     double so = 0, sr = 0;
     for (size_t i = w * kChannels; i < (w + win) * kChannels; i++) {
       sr += double(in[i]) * in[i];
       so += double(out[i]) * out[i];
     }
-    const double mean_r = sr / (win * kChannels);
-    if (mean_r < 1e-5) continue;  // original below -50 dBFS
-    if (so < 0.01 * sr) holes++;
+    const bool audible = sr / (win * kChannels) >= 1e-5;  // original above -50 dBFS
+    const bool hole = audible && so < 0.01 * sr, dip = audible && so < 0.25 * sr;
+    holes += hole && !in_hole;
+    dips += dip && !in_dip;
+    in_hole = hole;
+    in_dip = dip;
   }
   r.holes_per_min = holes * 60.0 * kRate / n;
+  r.dips_per_min = dips * 60.0 * kRate / n;
   // Seam steps within 1 ms of each loss start and end, against the original's steepest.
   double natural = 0;
   for (size_t i = 1; i < n; i++)
@@ -242,8 +250,8 @@ int main(int argc, char** argv) {
   std::printf("%.0f s per run, 48 kHz stereo, seed %u\n\n", seconds, seed);
   std::printf(
       "| signal | packet | loss | losses | SNR old dB | SNR new dB | holes/min old | holes/min "
-      "new | seam step old | seam step new | us/loss new |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "new | dips/min old | dips/min new | seam step old | seam step new | us/loss new |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& sig : signals) {
     for (size_t packet_ms : {10, 5}) {
       for (double loss : {0.02, 0.10}) {
@@ -251,9 +259,11 @@ int main(int argc, char** argv) {
         const Result o = run<OldFadeConcealer>(sig.s, packet, loss, seed);
         const Result w = run<syncwave::RawConcealer>(sig.s, packet, loss, seed);
         std::printf(
-            "| %s | %zu ms | %.0f %% | %zu | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f | %.0f |\n",
+            "| %s | %zu ms | %.0f %% | %zu | %.1f | %.1f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f "
+            "| %.0f |\n",
             sig.name, packet_ms, loss * 100, w.losses, o.snr_db, w.snr_db, o.holes_per_min,
-            w.holes_per_min, o.worst_seam, w.worst_seam, w.us_per_loss);
+            w.holes_per_min, o.dips_per_min, w.dips_per_min, o.worst_seam, w.worst_seam,
+            w.us_per_loss);
       }
     }
   }
