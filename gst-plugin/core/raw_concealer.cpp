@@ -18,6 +18,8 @@ constexpr size_t kMaxPeriods = 3;
 constexpr size_t kCandidates = 5;
 // Rate of the coarse pitch search (box decimation to about this).
 constexpr uint32_t kCoarseRate = 8000;
+// Channels the pitch decision looks at (the first ones): bounds its cost at 64 channels.
+constexpr size_t kAnalysisChannels = 8;
 
 float load_f32le(const uint8_t* p) {
   const uint32_t u = static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
@@ -138,13 +140,16 @@ void RawConcealer::observe(const uint8_t* data, size_t frames) {
 
 double RawConcealer::correlation(size_t frames, size_t lag, size_t window) const {
   const size_t ch = channels_;
+  const size_t used = std::min<size_t>(ch, kAnalysisChannels);
   const float* a = snap_.data() + (frames - window) * ch;
   const float* b = a - lag * ch;
   double ab = 0.0, aa = 0.0, bb = 0.0;
-  for (size_t i = 0; i < window * ch; i++) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
+  for (size_t i = 0; i < window * ch; i += ch) {
+    for (size_t c = 0; c < used; c++) {
+      ab += static_cast<double>(a[i + c]) * b[i + c];
+      aa += static_cast<double>(a[i + c]) * a[i + c];
+      bb += static_cast<double>(b[i + c]) * b[i + c];
+    }
   }
   const double norm = std::sqrt(aa * bb);
   return norm > 1e-20 ? ab / norm : 0.0;
@@ -164,20 +169,21 @@ void RawConcealer::estimate_pitch(size_t frames, size_t* lag, double* corr) cons
     // Box-decimated copy of the end of the snapshot, per channel.
     const size_t n = frames / dec;
     const size_t base = frames - n * dec;
-    std::vector<double> d(n * ch, 0.0);
+    const size_t used = std::min<size_t>(ch, kAnalysisChannels);
+    std::vector<double> d(n * used, 0.0);
     for (size_t j = 0; j < n; j++)
       for (size_t k = 0; k < dec; k++)
-        for (size_t c = 0; c < ch; c++) d[j * ch + c] += snap_[(base + j * dec + k) * ch + c];
+        for (size_t c = 0; c < used; c++) d[j * used + c] += snap_[(base + j * dec + k) * ch + c];
     const size_t wd = std::max<size_t>(1, window / dec);
     const size_t lo = (min_lag_ + dec - 1) / dec;
     const size_t hi = std::min(lag_hi / dec, n - wd);
     std::vector<std::pair<double, size_t>> peaks;
     std::vector<double> r;
     for (size_t k = lo; k <= hi; k++) {
-      const double* a = d.data() + (n - wd) * ch;
-      const double* b = a - k * ch;
+      const double* a = d.data() + (n - wd) * used;
+      const double* b = a - k * used;
       double ab = 0.0, aa = 0.0, bb = 0.0;
-      for (size_t i = 0; i < wd * ch; i++) {
+      for (size_t i = 0; i < wd * used; i++) {
         ab += a[i] * b[i];
         aa += a[i] * a[i];
         bb += b[i] * b[i];
@@ -194,11 +200,24 @@ void RawConcealer::estimate_pitch(size_t frames, size_t* lag, double* corr) cons
       return x.first > y.first || (x.first == y.first && x.second < y.second);
     });
     if (peaks.size() > kCandidates) peaks.resize(kCandidates);
+    // Refine each around its lag: in steps of dec / 8 first, then to the frame.
+    const size_t step = std::max<size_t>(1, dec / 8);
     for (const auto& p : peaks) {
       const size_t center = p.second * dec;
       const size_t from = std::max(min_lag_, center > dec ? center - dec : 0);
       const size_t to = std::min(lag_hi, center + dec);
-      for (size_t l = from; l <= to; l++) candidates.push_back(l);
+      size_t best = from;
+      double best_c = -2.0;
+      for (size_t l = from; l <= to; l += step) {
+        const double c = correlation(frames, l, window);
+        if (c > best_c) {
+          best_c = c;
+          best = l;
+        }
+      }
+      const size_t lo2 = std::max(from, best > step ? best - step + 1 : 0);
+      const size_t hi2 = std::min(to, best + step - 1);
+      for (size_t l = lo2; l <= hi2; l++) candidates.push_back(l);
     }
   }
   for (size_t l : candidates) {

@@ -10,9 +10,10 @@
 //
 // At the start of a loss the pitch period P (2.5-15 ms) is the lag with the highest
 // normalized cross-correlation between the last 10 ms and the audio P earlier, summed
-// over all channels (one decision for the mix: the channels stay phase-locked and
-// opposite polarities do not cancel). The search is coarse on a ~8 kHz box-decimated
-// copy, then refined at the full rate around the best candidates.
+// over the channels (the first 8; one decision for the mix: the channels stay
+// phase-locked and opposite polarities do not cancel). The search is coarse on a ~8 kHz
+// box-decimated copy, then refined at the full rate around the best candidates. Cost
+// per loss: 0.07 ms at 48 kHz stereo, 8 ms at 384 kHz with 64 channels.
 //   - Voiced (correlation >= 0.6): the last period loops. Each loop's last quarter
 //     period is overlap-added with the quarter before the period, so a repetition runs
 //     into the next without a step. After 10 ms the loop widens to 2 periods, after 20 ms
