@@ -382,7 +382,10 @@ static void gst_syncwave_depay_handle_loss(GstSyncWaveDepay* self, guint64 times
     gst_pad_push(self->srcpad, out);
     gap_pts += d;
     gap_duration -= d;
-    if (gap_duration == 0) return;
+    /* What rounding leaves (less than a frame) is no gap: a GAP event makes the audio
+     * sink wait until its time, which drains the device's queue (26 ms of silence on
+     * a PulseAudio null sink for every loss). */
+    if (gap_duration < gst_util_uint64_scale_ceil(1, GST_SECOND, rate)) return;
   }
   {
     std::lock_guard<std::mutex> lk(priv->lock);
