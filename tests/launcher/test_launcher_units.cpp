@@ -654,17 +654,16 @@ TEST(LauncherDevices, PulseAudioWithoutIsDefaultTakesTheServersDefaultOutput) {
   std::vector<AudioDevice> devices = pulseaudio_laptop();
   // The device list alone cannot tell: three monitors, no default marked (issue 19).
   EXPECT_EQ(choose_loopback(devices), nullptr);
-  for (const std::string& sink : {"alsa_output.pci-0000_00_1f.3.hdmi-stereo",
-                                  "alsa_output.pci-0000_00_1f.3.analog-stereo",
-                                  "alsa_output.usb-Logitech_G435-00.analog-stereo"}) {
+  for (const std::string& sink :
+       {"alsa_output.pci-0000_00_1f.3.hdmi-stereo", "alsa_output.pci-0000_00_1f.3.analog-stereo",
+        "alsa_output.usb-Logitech_G435-00.analog-stereo"}) {
     const AudioDevice* l = choose_loopback(devices, sink);
     ASSERT_NE(l, nullptr) << sink;
     EXPECT_EQ(l->name, sink + ".monitor");
     EXPECT_TRUE(l->monitor);
   }
-  apply_server_defaults(&devices,
-                        server_says("alsa_output.pci-0000_00_1f.3.analog-stereo",
-                                    "alsa_input.pci-0000_00_1f.3.analog-stereo"));
+  apply_server_defaults(&devices, server_says("alsa_output.pci-0000_00_1f.3.analog-stereo",
+                                              "alsa_input.pci-0000_00_1f.3.analog-stereo"));
   EXPECT_EQ(devices.size(), pulseaudio_laptop().size());  // nothing added
   const AudioDevice* l = choose_loopback(devices);
   ASSERT_NE(l, nullptr);
