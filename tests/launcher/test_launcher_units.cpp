@@ -457,7 +457,7 @@ TEST(LauncherPipeline, SourcesPerPlatform) {
   Options o = options_for(Command::kSend, {{"target", "h"}, {"frame-ms", "5"}});
   EXPECT_EQ(build(o, linux_env)
                 .find("pulsesrc name=capture device=alsa_output.pci.analog-stereo.monitor "
-                      "latency-time=5000 provide-clock=false ! "),
+                      "buffer-time=40000 latency-time=5000 provide-clock=false ! "),
             0u);
   BuildEnvironment win;
   win.platform = Platform::kWindows;
@@ -654,12 +654,12 @@ TEST(LauncherDevices, PulseAudioWithoutIsDefaultTakesTheServersDefaultOutput) {
   std::vector<AudioDevice> devices = pulseaudio_laptop();
   // The device list alone cannot tell: three monitors, no default marked (issue 19).
   EXPECT_EQ(choose_loopback(devices), nullptr);
-  for (const std::string& sink :
+  for (const char* sink :
        {"alsa_output.pci-0000_00_1f.3.hdmi-stereo", "alsa_output.pci-0000_00_1f.3.analog-stereo",
         "alsa_output.usb-Logitech_G435-00.analog-stereo"}) {
     const AudioDevice* l = choose_loopback(devices, sink);
     ASSERT_NE(l, nullptr) << sink;
-    EXPECT_EQ(l->name, sink + ".monitor");
+    EXPECT_EQ(l->name, std::string(sink) + ".monitor");
     EXPECT_TRUE(l->monitor);
   }
   apply_server_defaults(&devices, server_says("alsa_output.pci-0000_00_1f.3.analog-stereo",
