@@ -59,6 +59,9 @@ std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) 
       break;
     case SourceKind::kLoopback:
       if (env.platform == Platform::kWindows) {
+        // No device on purpose: wasapi2src then opens the default render endpoint
+        // (DEVINTERFACE_AUDIO_RENDER) and Windows' automatic stream routing moves the
+        // loopback capture when the default changes (docs/launcher.md, untested here).
         src = "wasapi2src name=capture loopback=true low-latency=true";
       } else {
         // macOS never gets here: the runtime refuses loopback there. buffer-time 40 ms:
