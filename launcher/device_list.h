@@ -20,8 +20,32 @@ struct AudioDevice {
   std::string api;          // "pulse", "wasapi2", ...
 };
 
-// The loopback source: the monitor of the default output; else the only monitor;
-// else none (nullptr). Never a hard-coded name.
+// What the sound server itself says (libpulse's server info, which PulseAudio and
+// PipeWire's pulse server both answer); empty names when no server answered.
+struct ServerDefaults {
+  std::string sink;          // default_sink_name: the default output
+  std::string source;        // default_source_name
+  std::string sink_monitor;  // the default output's monitor_source_name
+  std::string sink_description;
+};
+
+// Puts the server's word into a GstDeviceMonitor list: exactly the server's default
+// output and source are marked is_default (GStreamer 1.22's pulse provider leaves
+// is-default unset, and a device list is a snapshot), the default output's monitor
+// gets its monitor_of, and it is added when the list lacks it. No server (empty sink):
+// unchanged. probe_audio_devices() applies it, so the runtime's choose_loopback(list)
+// follows the server.
+void apply_server_defaults(std::vector<AudioDevice>* devices, const ServerDefaults& server);
+
+// The loopback source, always a monitor, never a hard-coded name:
+// - the server's default output `default_sink` known (its name, as PulseAudio and
+//   PipeWire's node.name spell it): its monitor (monitor_of, else "NAME.monitor"),
+//   or none when the list has no such monitor;
+// - unknown (empty): the monitor of the output marked is_default when the list has
+//   it; else the only monitor; else the default source if it is a monitor; else none.
+const AudioDevice* choose_loopback(const std::vector<AudioDevice>& devices,
+                                   const std::string& default_sink);
+// The same with the default output taken from the is_default markers.
 const AudioDevice* choose_loopback(const std::vector<AudioDevice>& devices);
 
 // The `devices` listing: outputs, then sources, names first, markers for the default

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "sound_server.h"
+
 namespace syncwave {
 namespace launcher {
 
@@ -66,6 +68,10 @@ std::vector<AudioDevice> probe_audio_devices() {
   }
   g_list_free_full(list, gst_object_unref);
   gst_object_unref(monitor);
+  // GstDeviceMonitor's is-default is a guess (unset on GStreamer 1.22's pulse provider):
+  // the server says which output is the default.
+  ServerDefaults server;
+  if (query_server_defaults(&server)) apply_server_defaults(&devices, server);
   return devices;
 }
 

@@ -9,7 +9,8 @@
 namespace syncwave {
 namespace launcher {
 
-// Needs gst_init(). Empty when no audio server or provider answers.
+// Needs gst_init(). Empty when no audio server or provider answers. The default output
+// and source are the sound server's own (sound_server.h), when it answers.
 std::vector<AudioDevice> probe_audio_devices();
 
 }  // namespace launcher

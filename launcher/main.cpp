@@ -4,6 +4,7 @@
 #include <gst/gst.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "command_line.h"
@@ -13,6 +14,11 @@
 #include "pipeline_builder.h"
 #include "preset.h"
 #include "runner.h"
+#include "sound_server.h"
+
+#ifdef G_OS_UNIX
+#include <unistd.h>
+#endif
 
 using namespace syncwave::launcher;
 
@@ -73,6 +79,29 @@ int show_devices(const Options& options) {
   if (devices.empty())
     std::fprintf(stderr, "No audio devices were found: is PulseAudio or PipeWire running?\n");
   return kExitOk;
+}
+
+// send --source=loopback on Linux: the capture follows the sound server's default output
+// (sound_server.h) and says which output it captures, on its own line above the status.
+std::unique_ptr<DefaultOutputFollower> follow_default_output(const Options& options,
+                                                             const BuildEnvironment& env) {
+  if (options.command != Command::kSend || options.send.source != SourceKind::kLoopback ||
+      env.platform != Platform::kLinux || env.loopback_device.empty())
+    return nullptr;
+  const bool quiet = options.common.quiet;
+#ifdef G_OS_UNIX
+  const bool tty = isatty(fileno(stderr));
+#else
+  const bool tty = false;
+#endif
+  auto follower = std::make_unique<DefaultOutputFollower>(
+      env.loopback_device,
+      [quiet, tty](DefaultOutputFollower::Event event, const std::string& text) {
+        if (quiet && event != DefaultOutputFollower::Event::kProblem) return;
+        std::fprintf(stderr, "%s%s\n", tty ? "\r\x1b[K" : "", text.c_str());
+      });
+  if (!follower->start()) return nullptr;
+  return follower;
 }
 
 int show_presets(const Options& options) {
@@ -201,6 +230,7 @@ int main(int argc, char** argv) {
         std::printf("%s\n", gst_launch_command(description).c_str());
       } else {
         if (options.common.verbose) std::fprintf(stderr, "Pipeline: %s\n", description.c_str());
+        std::unique_ptr<DefaultOutputFollower> follower = follow_default_output(options, env);
         code = run_pipeline(options, description);
       }
     }

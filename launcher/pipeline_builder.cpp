@@ -59,10 +59,19 @@ std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) 
       break;
     case SourceKind::kLoopback:
       if (env.platform == Platform::kWindows) {
+        // No device on purpose: wasapi2src then opens the default render endpoint
+        // (DEVINTERFACE_AUDIO_RENDER) and Windows' automatic stream routing moves the
+        // loopback capture when the default changes (docs/launcher.md, untested here).
         src = "wasapi2src name=capture loopback=true low-latency=true";
       } else {
-        // macOS never gets here: the runtime refuses loopback there.
-        src = "pulsesrc name=capture device=" + gst_quote(env.loopback_device) + latency_time;
+        // macOS never gets here: the runtime refuses loopback there. buffer-time 40 ms:
+        // when the sender follows a new default output (sound_server.h) the server
+        // moves this stream, and the samples missed meanwhile put every later
+        // timestamp that much in the past; audiobasesrc only resynchronises a lag of a
+        // whole buffer-time, which at the default 200 ms would eat the receivers'
+        // latency for good.
+        src = "pulsesrc name=capture device=" + gst_quote(env.loopback_device) +
+              " buffer-time=40000" + latency_time;
       }
       break;
     case SourceKind::kDevice:

@@ -653,8 +653,12 @@ TEST_F(LauncherCli, DevicesAndLoopbackWithAPrivatePulseAudio) {
 
   Result devices = run({"devices"});
   ASSERT_EQ(devices.code, 0) << devices.err;
-  EXPECT_NE(devices.out.find("  " + pulse.sink_name() + "\n"), std::string::npos) << devices.out;
-  EXPECT_NE(devices.out.find(pulse.monitor_name() + "  [loopback]"), std::string::npos)
+  // The server's default output and source are marked (PulseAudio's default source is
+  // the default output's monitor when there is no microphone).
+  EXPECT_NE(devices.out.find("  " + pulse.sink_name() + "  [default]\n"), std::string::npos)
+      << devices.out;
+  EXPECT_NE(devices.out.find("  " + pulse.monitor_name() + "  [default, loopback]\n"),
+            std::string::npos)
       << devices.out;
   EXPECT_NE(devices.out.find("Loopback (send --source=loopback): " + pulse.monitor_name()),
             std::string::npos)

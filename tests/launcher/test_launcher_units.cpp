@@ -457,7 +457,7 @@ TEST(LauncherPipeline, SourcesPerPlatform) {
   Options o = options_for(Command::kSend, {{"target", "h"}, {"frame-ms", "5"}});
   EXPECT_EQ(build(o, linux_env)
                 .find("pulsesrc name=capture device=alsa_output.pci.analog-stereo.monitor "
-                      "latency-time=5000 provide-clock=false ! "),
+                      "buffer-time=40000 latency-time=5000 provide-clock=false ! "),
             0u);
   BuildEnvironment win;
   win.platform = Platform::kWindows;
@@ -603,6 +603,172 @@ TEST(LauncherDevices, LoopbackIsTheMonitorOfTheDefaultOutput) {
   EXPECT_EQ(choose_loopback(mic_only), nullptr);
   EXPECT_NE(format_device_list(mic_only).find("none found"), std::string::npos);
   EXPECT_NE(format_device_list({}).find("(none)"), std::string::npos);
+}
+
+// Device lists as GStreamer 1.22's pulse provider reports them: sinks and sources by
+// their server names, monitors with device.class=monitor (monitor_of from the
+// ".monitor" suffix, see device_monitor.cpp), and is-default set on none.
+std::vector<AudioDevice> pulseaudio_laptop() {
+  return {
+      {"alsa_output.pci-0000_00_1f.3.hdmi-stereo", "HDMI", false, false, false, "", "pulse"},
+      {"alsa_output.pci-0000_00_1f.3.analog-stereo", "Speakers", false, false, false, "", "pulse"},
+      {"alsa_output.usb-Logitech_G435-00.analog-stereo", "Headset", false, false, false, "",
+       "pulse"},
+      {"alsa_output.pci-0000_00_1f.3.hdmi-stereo.monitor", "Monitor of HDMI", true, true, false,
+       "alsa_output.pci-0000_00_1f.3.hdmi-stereo", "pulse"},
+      {"alsa_output.pci-0000_00_1f.3.analog-stereo.monitor", "Monitor of Speakers", true, true,
+       false, "alsa_output.pci-0000_00_1f.3.analog-stereo", "pulse"},
+      {"alsa_output.usb-Logitech_G435-00.analog-stereo.monitor", "Monitor of Headset", true, true,
+       false, "alsa_output.usb-Logitech_G435-00.analog-stereo", "pulse"},
+      {"alsa_input.pci-0000_00_1f.3.analog-stereo", "Mic", true, false, false, "", "pulse"},
+  };
+}
+
+// PipeWire's pulse server names devices by node.name: Bluetooth nodes end in ".1", and
+// one name can be a prefix of another ("...analog-stereo" and "...analog-stereo.2").
+std::vector<AudioDevice> pipewire_desktop() {
+  return {
+      {"alsa_output.pci-0000_0c_00.4.analog-stereo", "Speakers", false, false, false, "", "pulse"},
+      {"alsa_output.pci-0000_0c_00.4.analog-stereo.2", "Line out", false, false, false, "",
+       "pulse"},
+      {"bluez_output.00_1B_66_AA_BB_CC.1", "WH-1000XM4", false, false, true, "", "pulse"},
+      {"alsa_output.pci-0000_0c_00.4.analog-stereo.monitor", "Monitor of Speakers", true, true,
+       false, "alsa_output.pci-0000_0c_00.4.analog-stereo", "pulse"},
+      {"alsa_output.pci-0000_0c_00.4.analog-stereo.2.monitor", "Monitor of Line out", true, true,
+       false, "alsa_output.pci-0000_0c_00.4.analog-stereo.2", "pulse"},
+      {"bluez_output.00_1B_66_AA_BB_CC.1.monitor", "Monitor of WH-1000XM4", true, true, false,
+       "bluez_output.00_1B_66_AA_BB_CC.1", "pulse"},
+      {"alsa_input.pci-0000_0c_00.4.analog-stereo", "Mic", true, false, true, "", "pulse"},
+  };
+}
+
+ServerDefaults server_says(const std::string& sink, const std::string& source) {
+  ServerDefaults s;
+  s.sink = sink;
+  s.source = source;
+  s.sink_monitor = sink + ".monitor";
+  return s;
+}
+
+TEST(LauncherDevices, PulseAudioWithoutIsDefaultTakesTheServersDefaultOutput) {
+  std::vector<AudioDevice> devices = pulseaudio_laptop();
+  // The device list alone cannot tell: three monitors, no default marked (issue 19).
+  EXPECT_EQ(choose_loopback(devices), nullptr);
+  for (const char* sink :
+       {"alsa_output.pci-0000_00_1f.3.hdmi-stereo", "alsa_output.pci-0000_00_1f.3.analog-stereo",
+        "alsa_output.usb-Logitech_G435-00.analog-stereo"}) {
+    const AudioDevice* l = choose_loopback(devices, sink);
+    ASSERT_NE(l, nullptr) << sink;
+    EXPECT_EQ(l->name, std::string(sink) + ".monitor");
+    EXPECT_TRUE(l->monitor);
+  }
+  apply_server_defaults(&devices, server_says("alsa_output.pci-0000_00_1f.3.analog-stereo",
+                                              "alsa_input.pci-0000_00_1f.3.analog-stereo"));
+  EXPECT_EQ(devices.size(), pulseaudio_laptop().size());  // nothing added
+  const AudioDevice* l = choose_loopback(devices);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->name, "alsa_output.pci-0000_00_1f.3.analog-stereo.monitor");
+  std::string listing = format_device_list(devices);
+  EXPECT_NE(listing.find("  alsa_output.pci-0000_00_1f.3.analog-stereo  [default]\n"),
+            std::string::npos)
+      << listing;
+  EXPECT_NE(listing.find("  alsa_output.pci-0000_00_1f.3.analog-stereo.monitor  [loopback]\n"),
+            std::string::npos)
+      << listing;
+  EXPECT_NE(listing.find("  alsa_input.pci-0000_00_1f.3.analog-stereo  [default]\n"),
+            std::string::npos)
+      << listing;
+  EXPECT_EQ(count_of(listing, "[default]"), 2) << listing;
+  EXPECT_EQ(count_of(listing, "loopback]"), 1) << listing;
+  EXPECT_NE(listing.find("Loopback (send --source=loopback): "
+                         "alsa_output.pci-0000_00_1f.3.analog-stereo.monitor\n"),
+            std::string::npos)
+      << listing;
+}
+
+TEST(LauncherDevices, TheServerOverridesAStaleIsDefault) {
+  // GstDeviceMonitor marked the Bluetooth headset; the user switched to the line out.
+  std::vector<AudioDevice> devices = pipewire_desktop();
+  EXPECT_EQ(choose_loopback(devices)->name, "bluez_output.00_1B_66_AA_BB_CC.1.monitor");
+  apply_server_defaults(&devices, server_says("alsa_output.pci-0000_0c_00.4.analog-stereo.2",
+                                              "alsa_input.pci-0000_0c_00.4.analog-stereo"));
+  const AudioDevice* l = choose_loopback(devices);
+  ASSERT_NE(l, nullptr);
+  EXPECT_EQ(l->name, "alsa_output.pci-0000_0c_00.4.analog-stereo.2.monitor");
+  int defaults = 0;
+  for (const AudioDevice& d : devices) defaults += d.is_default;
+  EXPECT_EQ(defaults, 2);  // the line out and the mic, no stale headset
+  EXPECT_FALSE(devices[2].is_default);
+}
+
+TEST(LauncherDevices, PipeWireNodeNamesMatchExactlyNotByPrefix) {
+  const std::vector<AudioDevice> devices = pipewire_desktop();
+  EXPECT_EQ(choose_loopback(devices, "alsa_output.pci-0000_0c_00.4.analog-stereo")->name,
+            "alsa_output.pci-0000_0c_00.4.analog-stereo.monitor");
+  EXPECT_EQ(choose_loopback(devices, "alsa_output.pci-0000_0c_00.4.analog-stereo.2")->name,
+            "alsa_output.pci-0000_0c_00.4.analog-stereo.2.monitor");
+  EXPECT_EQ(choose_loopback(devices, "bluez_output.00_1B_66_AA_BB_CC.1")->name,
+            "bluez_output.00_1B_66_AA_BB_CC.1.monitor");
+  // A default output whose monitor is not in the list: none, never another monitor or
+  // the microphone.
+  EXPECT_EQ(choose_loopback(devices, "alsa_output.usb-new-headset"), nullptr);
+  // A monitor that does not follow the NAME.monitor convention, known by monitor_of.
+  std::vector<AudioDevice> odd = {
+      {"speakers", "Speakers", false, false, false, "", "pulse"},
+      {"capture-of-speakers", "Monitor", true, true, false, "speakers", "pulse"},
+      {"speakers.monitor", "Not a monitor", true, false, false, "", "pulse"},
+  };
+  EXPECT_EQ(choose_loopback(odd, "speakers")->name, "capture-of-speakers");
+}
+
+TEST(LauncherDevices, TheServersMonitorIsAddedWhenTheListLacksIt) {
+  // GstDeviceMonitor found nothing (or not the new output), the server did.
+  std::vector<AudioDevice> devices;
+  ServerDefaults s = server_says("sink2", "sink2.monitor");
+  s.sink_description = "Null Output";
+  apply_server_defaults(&devices, s);
+  ASSERT_EQ(devices.size(), 1u);
+  EXPECT_TRUE(devices[0].source && devices[0].monitor && devices[0].is_default);
+  EXPECT_EQ(devices[0].monitor_of, "sink2");
+  EXPECT_EQ(devices[0].description, "Monitor of Null Output");
+  EXPECT_EQ(choose_loopback(devices)->name, "sink2.monitor");
+  // A monitor named otherwise by the server gets its monitor_of.
+  std::vector<AudioDevice> odd = {{"speakers", "Speakers", false, false, false, "", "pulse"},
+                                  {"mon-a", "Monitor A", true, true, false, "", "pulse"},
+                                  {"mon-b", "Monitor B", true, true, false, "", "pulse"}};
+  ServerDefaults o = server_says("speakers", "mon-b");
+  o.sink_monitor = "mon-b";
+  apply_server_defaults(&odd, o);
+  EXPECT_EQ(odd.size(), 3u);
+  EXPECT_EQ(choose_loopback(odd)->name, "mon-b");
+  // No server answered: the list is left as GstDeviceMonitor gave it.
+  std::vector<AudioDevice> untouched = pipewire_desktop();
+  apply_server_defaults(&untouched, ServerDefaults());
+  EXPECT_TRUE(untouched[2].is_default);
+}
+
+TEST(LauncherDevices, WithoutTheServerOnlyAMonitorIsTaken) {
+  // One sink, no markers: its monitor.
+  std::vector<AudioDevice> one = {
+      {"syncwave_null", "Null", false, false, false, "", "pulse"},
+      {"syncwave_null.monitor", "Monitor of Null", true, true, false, "syncwave_null", "pulse"}};
+  EXPECT_EQ(choose_loopback(one)->name, "syncwave_null.monitor");
+  // Several monitors, the default source is one of them (PulseAudio's fallback source
+  // on a machine without a microphone).
+  std::vector<AudioDevice> devices = pulseaudio_laptop();
+  devices.pop_back();
+  devices[4].is_default = true;
+  EXPECT_EQ(choose_loopback(devices)->name, "alsa_output.pci-0000_00_1f.3.analog-stereo.monitor");
+  // A default microphone is never a loopback source.
+  std::vector<AudioDevice> mic = pulseaudio_laptop();
+  mic.back().is_default = true;
+  EXPECT_EQ(choose_loopback(mic), nullptr);
+  // A marked default output whose monitor is missing falls back to the only monitor.
+  std::vector<AudioDevice> partial = {
+      {"a", "A", false, false, true, "", "pulse"},
+      {"b", "B", false, false, false, "", "pulse"},
+      {"b.monitor", "Monitor of B", true, true, false, "b", "pulse"}};
+  EXPECT_EQ(choose_loopback(partial)->name, "b.monitor");
 }
 
 // ---------------------------------------------------------------- stats output
