@@ -100,7 +100,7 @@ if command -v lintian >/dev/null 2>&1; then
     grep -E '^[EW]: ' lintian.log
     bad "lintian: no errors or warnings"
   else
-    ok "lintian: no errors or warnings ($(grep -c '^[IP]: ' lintian.log) info tags)"
+    ok "lintian: no errors or warnings"
   fi
 fi
 
@@ -241,8 +241,8 @@ check "gst-inspect-1.0 misses syncwavepay on a path without the plugin" \
   sh -c '! "$@" >/dev/null 2>&1' sh "${partial_env[@]}" gst-inspect-1.0 syncwavepay
 port=$(free_udp_port)
 check "syncwave-launch send still finds its plugin there" \
-  "${partial_env[@]}" /usr/bin/syncwave-launch send --source=test --codec=raw \
-  --target="127.0.0.1:$port" --clock-port=0 --duration=1 --quiet >/dev/null 2>&1
+  sh -c '"$@" >/dev/null 2>&1' sh "${partial_env[@]}" /usr/bin/syncwave-launch send \
+  --source=test --codec=raw --target="127.0.0.1:$port" --clock-port=0 --duration=1 --quiet
 
 # --- 5. Remove -------------------------------------------------------------------
 [ -n "$pulse_pid" ] && kill "$pulse_pid" 2>/dev/null && wait "$pulse_pid" 2>/dev/null
