@@ -58,7 +58,7 @@ def free_udp_port():
         return s.getsockname()[1]
 
 
-def run(cmd, env, timeout=60):
+def run(cmd, env, timeout=300):
     p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
