@@ -37,6 +37,7 @@ check() { # check DESCRIPTION COMMAND...: passes when the command succeeds
 }
 summary() {
   echo "package check took $(($(date +%s) - start)) s"
+  [ "${KEEP:-0}" = 1 ] && echo "work directory kept: $WORK"
   echo "${passed} passed, ${failed} failed"
 }
 
@@ -54,7 +55,7 @@ cleanup() {
   if [ "$installed_by_us" -eq 1 ]; then
     "${SUDO[@]}" apt-get remove -y -q "${PACKAGES[@]}" >"$WORK/remove.log" 2>&1
   fi
-  [ "${KEEP:-0}" = 1 ] && echo "work directory kept: $WORK" || rm -rf "$WORK"
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
