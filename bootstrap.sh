@@ -6,6 +6,9 @@
 #                          machine, and report what arrived
 #   ./bootstrap.sh test    run every test (meson test) and print "N passed, N failed"
 #   ./bootstrap.sh build   only install and build
+#   ./bootstrap.sh install build, then install SyncWave itself (meson install; prefix
+#                          /usr/local, the plugin in GStreamer's plugin directory);
+#                          `ninja -C build uninstall` removes it again
 #
 # On Debian/Ubuntu run as root (or with sudo available) and it installs the packages
 # itself. Elsewhere install the equivalents of DEBIAN_PACKAGES below, plus meson >= 1.0.
@@ -105,6 +108,17 @@ demo() {
   wait "$rx"
 }
 
+# meson install: syncwave-launch on PATH, the plugin where GStreamer looks, presets, man
+# page and docs under the prefix (README.md, Install).
+install_syncwave() {
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo=(sudo)
+  log "Installing (meson install)"
+  "${sudo[@]}" meson install -C "$BUILD_DIR" --no-rebuild --quiet
+  log "Installed: $(command -v syncwave-launch || echo "syncwave-launch (not on PATH?)");" \
+    "check with: gst-inspect-1.0 syncwave; remove with: ninja -C $BUILD_DIR uninstall"
+}
+
 case "${1:-}" in
   demo)
     install_deps
@@ -121,8 +135,13 @@ case "${1:-}" in
     install_deps
     build
     ;;
+  install)
+    install_deps
+    build
+    install_syncwave
+    ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "command_line.h"
+#include "config.h"
 #include "config_file.h"
 #include "device_monitor.h"
 #include "options.h"
@@ -66,6 +67,19 @@ Platform this_platform() {
 #else
   return Platform::kLinux;
 #endif
+}
+
+// An installed launcher finds its own plugin even when it was installed into a prefix
+// GStreamer does not search (say /opt/syncwave): when no plugin named syncwave is on
+// GStreamer's path, the launcher scans the directory it was installed with.
+void register_installed_plugin() {
+  GstRegistry* registry = gst_registry_get();
+  if (GstPlugin* plugin = gst_registry_find_plugin(registry, "syncwave")) {
+    gst_object_unref(plugin);
+    return;
+  }
+  if (g_file_test(SYNCWAVE_PLUGINDIR, G_FILE_TEST_IS_DIR))
+    gst_registry_scan_path(registry, SYNCWAVE_PLUGINDIR);
 }
 
 int show_devices(const Options& options) {
@@ -206,6 +220,7 @@ int main(int argc, char** argv) {
   }
 
   gst_init(nullptr, nullptr);
+  register_installed_plugin();
   for (const char* domain : {"GStreamer", "GLib", "GLib-GObject", "GLib-GIO"})
     g_log_set_handler(domain,
                       static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL),

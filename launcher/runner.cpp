@@ -12,6 +12,8 @@
 #include <set>
 #include <vector>
 
+#include "config.h"
+
 #ifdef G_OS_UNIX
 #include <arpa/inet.h>
 #include <glib-unix.h>
@@ -213,8 +215,10 @@ bool prepare_send(const SendOptions& s, bool print, BuildEnvironment* env, std::
   for (const char* f : {"syncwavepay", "multiudpsink"}) {
     if (!print && !have_element(f)) {
       *error = std::string("The GStreamer element '") + f +
-               "' is missing: install the SyncWave plugin and GStreamer's good plugins, or "
-               "set GST_PLUGIN_PATH to the build's gst-plugin directory.";
+               "' is missing: install the SyncWave plugin (package gstreamer1.0-syncwave; "
+               "this syncwave-launch also looks in " SYNCWAVE_PLUGINDIR
+               ") and GStreamer's good plugins, or set GST_PLUGIN_PATH to the directory "
+               "that holds the plugin (a build tree's gst-plugin/).";
       return false;
     }
   }
@@ -250,8 +254,10 @@ bool prepare_receive(const ReceiveOptions& r, bool print, BuildEnvironment* env,
   }
   if (!have_element("syncwavedepay")) {
     *error =
-        "The GStreamer element 'syncwavedepay' is missing: install the SyncWave plugin, or "
-        "set GST_PLUGIN_PATH to the build's gst-plugin directory.";
+        "The GStreamer element 'syncwavedepay' is missing: install the SyncWave plugin "
+        "(package gstreamer1.0-syncwave; this syncwave-launch also looks in " SYNCWAVE_PLUGINDIR
+        "), or set GST_PLUGIN_PATH to the directory that holds the plugin (a build tree's "
+        "gst-plugin/).";
     return false;
   }
   return check_output_devices(r, error);
