@@ -23,7 +23,10 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-pulseaudio
   pulseaudio pulseaudio-utils libpulse-dev
+  pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
+  iproute2
   libgtest-dev libgmock-dev
+  debhelper dpkg-dev lintian
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
