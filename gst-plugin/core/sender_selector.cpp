@@ -31,7 +31,7 @@ bool SenderSelector::matches(const std::string& host, uint16_t port) const {
 }
 
 SenderSelector::Result SenderSelector::offer(const std::string& host, uint16_t port,
-                                             uint64_t now_ns) {
+                                             uint64_t now_ns, bool valid) {
   Result r;
   if (locked_ && port == port_ && host == host_) {
     last_heard_ = now_ns;
@@ -41,7 +41,7 @@ SenderSelector::Result SenderSelector::offer(const std::string& host, uint16_t p
   // The caller's timebase went back (a new clock): the played sender counts as heard.
   if (locked_ && time_valid(now_ns) && time_valid(last_heard_) && now_ns < last_heard_)
     last_heard_ = now_ns;
-  if (matches(host, port)) {
+  if (valid && matches(host, port)) {
     if (!locked_) {
       locked_ = true;
       host_ = host;

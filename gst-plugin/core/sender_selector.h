@@ -57,8 +57,10 @@ class SenderSelector {
   bool pinned() const { return pinned_; }
   bool matches(const std::string& host, uint16_t port) const;
 
-  // A datagram from host:port arrived at now_ns.
-  Result offer(const std::string& host, uint16_t port, uint64_t now_ns);
+  // A datagram from host:port arrived at now_ns. `valid`: it is a SyncWave datagram
+  // (header or audio); only those lock onto or take over with a sender, so that a stray
+  // datagram (a port scan) never silences the stream.
+  Result offer(const std::string& host, uint16_t port, uint64_t now_ns, bool valid = true);
 
   // Forgets the played sender and the announced addresses (a new stream). Counts stay.
   void reset();

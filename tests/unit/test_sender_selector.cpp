@@ -135,3 +135,12 @@ TEST(SenderSelector, AnnouncementsAreBounded) {
   for (int p = 2; p < 2000; p++) announced += s.offer("b", static_cast<uint16_t>(p), kT0).announce;
   EXPECT_EQ(announced, SenderSelector::kMaxAnnounced);
 }
+
+TEST(SenderSelector, StrayDatagramsNeitherLockNorTakeOver) {
+  SenderSelector s;
+  EXPECT_EQ(s.offer("10.9.9.9", 1, kT0, /*valid=*/false).verdict, V::kForeign);
+  EXPECT_FALSE(s.locked());
+  EXPECT_EQ(s.offer("10.0.0.1", 2, kT0 + kMs).verdict, V::kPlay);
+  EXPECT_EQ(s.offer("10.9.9.9", 1, kT0 + 10 * kNsPerSec, false).verdict, V::kForeign);
+  EXPECT_EQ(s.key(), "10.0.0.1:2");
+}
