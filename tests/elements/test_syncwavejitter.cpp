@@ -825,3 +825,53 @@ TEST_F(JitterTest, InvalidSenderPlaysNothing) {
   gst_harness_push(h, from(audio_bytes(ts(1)), "127.0.0.1", 40000));
   expect_packet(1, true);
 }
+
+// Issue 11, case 4: an original-style sender stamps each 10 ms chunk when its capture
+// callback runs, 0-4 ms late (and, like a Python loop, now and then 3-5 ms); each
+// datagram arrives just after it was stamped. Every packet goes out at once, in order,
+// with its own stamp as PTS: nothing lost, late or held for a gap's deadline.
+TEST_F(JitterTest, JitteryOriginalStyleStampsPlayWhole) {
+  start();
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> callback(0, 4000), spike(3000, 5000), pct(0, 99);
+  constexpr int kPackets = 1000;
+  std::vector<guint64> stamps;
+  for (int i = 0; i < kPackets; i++) {
+    const int delay = i < 500 ? callback(rng) : (pct(rng) < 3 ? spike(rng) : callback(rng) / 8);
+    const guint64 stamp = ts(i) + delay;
+    stamps.push_back(stamp);
+    set_time(stamp * 1000 + 500 * GST_USECOND);
+    ASSERT_EQ(gst_harness_push(h, from(audio_bytes(stamp), "127.0.0.1", 40000)), GST_FLOW_OK);
+  }
+  EXPECT_EQ(stat(h, "pushed"), static_cast<guint64>(kPackets));
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_EQ(stat(h, "late"), 0u);
+  for (int i = 0; i < kPackets; i++) {
+    GstBuffer* b = gst_harness_pull(h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(GST_BUFFER_PTS(b), stamps[i] * 1000) << i;
+    EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), i == 0) << i;
+    gst_buffer_unref(b);
+  }
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
+// The same sender with one packet really missing: it is reported lost (one loss event
+// at its deadline), the others play.
+TEST_F(JitterTest, JitteryStampsStillRevealAMissingPacket) {
+  start();
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<int> callback(0, 4000);
+  for (int i = 0; i < 200; i++) {
+    const guint64 stamp = ts(i) + callback(rng);
+    set_time(stamp * 1000 + 500 * GST_USECOND);
+    if (i != 150) gst_harness_push(h, from(audio_bytes(stamp), "127.0.0.1", 40000));
+  }
+  // The clock passed the gap's deadline while later packets arrived: reported then.
+  for (int i = 0; i < 199; i++) gst_buffer_unref(gst_harness_pull(h));
+  EXPECT_EQ(stat(h, "lost"), 1u);
+  EXPECT_EQ(stat(h, "late"), 0u);
+  auto losses = take_losses(h);
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].duration, kPacket);
+}
