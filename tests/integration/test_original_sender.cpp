@@ -277,7 +277,9 @@ TEST(OriginalSender, CallbackJitterThroughSyncwavesinkIsHeardWithoutHole) {
     const int64_t due = t0 + static_cast<int64_t>(i + 1) * 10000 + delay_us(rng);
     for (int64_t now = g_get_real_time(); now < due; now = g_get_real_time())
       g_usleep(static_cast<gulong>(std::min<int64_t>(due - now, 2000)));
-    const uint64_t stamp = static_cast<uint64_t>(g_get_real_time()) - 10000;  // chunk start
+    // Stamped with the emulated callback time (the chunk's start + its 0-4 ms delay),
+    // so that this test's own scheduling on a loaded machine adds no jitter of its own.
+    const uint64_t stamp = static_cast<uint64_t>(due - 10000);
     auto chunk = syncwave_test::make_tone(440.0, 0.5, kRate, kChannels, kFrames,
                                           static_cast<uint64_t>(i) * kFrames);
     ASSERT_TRUE(tx.send(wire::serialize_audio(wire::PacketType::kRaw, stamp,
