@@ -1003,8 +1003,11 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
   /**
    * GstSyncWaveJitter:sender:
    *
-   * "HOST" or "HOST:PORT" ("[V6ADDR]:PORT") of the one sender to play when several
-   * send to the port; NULL: the first sender heard.
+   * "HOST" or "HOST:PORT" ("[V6ADDR]:PORT", port 1..65535) of the one sender to play
+   * when several send to the port; NULL: the first sender heard. A literal address
+   * applies at once; a name is resolved on a thread of its own and nothing plays
+   * until it resolved (stats sender-pending). An invalid value warns and plays
+   * nothing.
    */
   g_object_class_install_property(
       gobject_class, PROP_SENDER,
