@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "host_port.h"
+
 namespace syncwave {
 namespace launcher {
 
@@ -267,7 +269,8 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
     return true;
   }
   if (name == "from") {
-    if (!valid_host(value)) return fail(error, name, value, "expected a host name or address");
+    if (!parse_host_port(value).ok())
+      return fail(error, name, value, "expected HOST or HOST:PORT (port 1..65535)");
     o.from = value;
     return true;
   }
@@ -410,35 +413,11 @@ bool validate_options(const Options& options, std::string* error) {
 }
 
 bool parse_endpoint(const std::string& text, Endpoint* endpoint) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text[0] == '[') {
-    size_t close = text.find(']');
-    if (close == std::string::npos) return false;
-    host = text.substr(1, close - 1);
-    std::string rest = text.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') return false;
-      port = rest.substr(1);
-      if (port.empty()) return false;
-    }
-  } else {
-    size_t colon = text.find(':');
-    if (colon != std::string::npos && text.find(':', colon + 1) != std::string::npos) {
-      host = text;  // bare IPv6 address, no port
-    } else if (colon != std::string::npos) {
-      host = text.substr(0, colon);
-      port = text.substr(colon + 1);
-      if (port.empty()) return false;
-    } else {
-      host = text;
-    }
-  }
-  if (!valid_host(host)) return false;
-  int p = 0;
-  if (!port.empty() && !int_in_range(port, 1, 65535, &p)) return false;
-  endpoint->host = host;
-  endpoint->port = p;
+  // The one HOST:PORT parser of the project (gst-plugin/core/host_port.h).
+  const HostPortResult r = parse_host_port(text);
+  if (!r.ok()) return false;
+  endpoint->host = r.value.host;
+  endpoint->port = r.value.port;
   return true;
 }
 

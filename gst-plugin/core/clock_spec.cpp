@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "host_port.h"
+
 namespace syncwave {
 
 namespace {
@@ -31,45 +33,24 @@ bool parse_number(const std::string& s, long lo, long hi, long* out) {
   return true;
 }
 
-bool valid_host_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' ||
-         c == ':' || c == '%';
-}
-
-// "HOST[:PORT]" or "[V6]:PORT" into host and port (default_port when absent).
+// "HOST[:PORT]" or "[V6]:PORT" into host and port (default_port when absent), with the
+// one parser of host_port.h.
 ClockSpecError parse_host_port(const std::string& s, uint16_t default_port, std::string* host,
                                uint16_t* port) {
-  std::string h, p;
-  bool has_port = false;
-  if (s.empty()) return ClockSpecError::kMissingHost;
-  if (s[0] == '[') {
-    size_t close = s.find(']');
-    if (close == std::string::npos) return ClockSpecError::kBadHost;
-    h = s.substr(1, close - 1);
-    std::string rest = s.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest[0] != ':') return ClockSpecError::kBadHost;
-      p = rest.substr(1);
-      has_port = true;
-    }
-  } else {
-    size_t colon = s.rfind(':');
-    // More than one colon without brackets: a bare IPv6 address, no port.
-    if (colon != std::string::npos && s.find(':') == colon) {
-      h = s.substr(0, colon);
-      p = s.substr(colon + 1);
-      has_port = true;
-    } else {
-      h = s;
-    }
+  const HostPortResult r = syncwave::parse_host_port(s);
+  switch (r.error) {
+    case HostPortError::kNone:
+      break;
+    case HostPortError::kEmpty:
+    case HostPortError::kMissingHost:
+      return ClockSpecError::kMissingHost;
+    case HostPortError::kBadPort:
+      return ClockSpecError::kBadPort;
+    case HostPortError::kBadHost:
+      return ClockSpecError::kBadHost;
   }
-  if (h.empty()) return ClockSpecError::kMissingHost;
-  for (char c : h)
-    if (!valid_host_char(c)) return ClockSpecError::kBadHost;
-  long v = default_port;
-  if (has_port && !parse_number(p, 1, 65535, &v)) return ClockSpecError::kBadPort;
-  *host = h;
-  *port = static_cast<uint16_t>(v);
+  *host = r.value.host;
+  *port = r.value.has_port() ? r.value.port : default_port;
   return ClockSpecError::kNone;
 }
 

@@ -29,8 +29,16 @@ JitterVerdict JitterBuffer::insert(uint64_t timestamp_us, uint64_t duration_ns, 
     stats_.duplicates++;
     return JitterVerdict::kDuplicate;
   }
+  // Lateness on the fitted timeline: a packet in its slot is needed when its slot
+  // plays, whatever its own stamp's deviation.
+  uint64_t judged_pts = pts_ns;
+  if (started_ && time_valid(pts_ns)) {
+    const int64_t d = time_diff(ts, expected_);
+    const int64_t tol = static_cast<int64_t>(tolerance());
+    if (d >= -tol && d <= tol) judged_pts = time_add_signed(pts_ns, -d);
+  }
   if (time_valid(now_ns) &&
-      (!time_valid(pts_ns) || time_add(pts_ns, config_.latency_ns) <= now_ns)) {
+      (!time_valid(judged_pts) || time_add(judged_pts, config_.latency_ns) <= now_ns)) {
     stats_.late++;
     return JitterVerdict::kLate;
   }
@@ -118,6 +126,7 @@ void JitterBuffer::process(uint64_t now_ns) {
       stats_.discontinuities++;
       discont_next_ = true;
       expected_ = head->first;
+      fit_count_ = 0;  // a new anchor: fit the timeline again
       release_head();
       continue;
     }
@@ -126,9 +135,22 @@ void JitterBuffer::process(uint64_t now_ns) {
     if (!time_valid(deadline) || now_ns < deadline) return;
     const uint64_t pts = time_sub_floor(head->second.pts_ns, gap);
     const uint64_t start = expected_;
-    expected_ = head->first;
-    emit_loss(start, gap, pts);
+    const uint64_t lost = loss_duration(gap);
+    // The timeline moves by what was reported lost; the head keeps its deviation
+    // from it (within the tolerance) and goes out next as the in-order packet.
+    expected_ = time_add(expected_, lost);
+    emit_loss(start, lost, pts);
   }
+}
+
+uint64_t JitterBuffer::loss_duration(uint64_t gap_ns) const {
+  if (last_duration_ == 0) return gap_ns;
+  const uint64_t n = (gap_ns + last_duration_ / 2) / last_duration_;
+  if (n == 0) return gap_ns;
+  const uint64_t whole = n * last_duration_;
+  const uint64_t off = whole > gap_ns ? whole - gap_ns : gap_ns - whole;
+  // Never so much that the head would count as late.
+  return off <= tolerance() && off < last_duration_ / 2 ? whole : gap_ns;
 }
 
 void JitterBuffer::release_head() {
@@ -136,15 +158,23 @@ void JitterBuffer::release_head() {
   const uint64_t ts = node.key();
   Held& h = node.mapped();
 
-  // Next expected timestamp: this one's expected + duration, corrected by an
-  // eighth of the error so that jittery sender timestamps do not accumulate.
+  // Next expected timestamp: this one's expected + duration, corrected by a fraction
+  // of its deviation (a running mean while the fit is young), so that jittery sender
+  // timestamps neither accumulate nor move the timeline by their own jitter.
   const int64_t err = time_diff(ts, expected_);
-  expected_ = time_add(time_add_signed(expected_, err / 8), h.duration_ns);
-  if (have_last_) {
-    // Learn how exactly the sender stamps (released packets are the in-order ones).
+  const int64_t gain = static_cast<int64_t>(std::min(fit_count_ + 1, kFitGain));
+  expected_ = time_add(time_add_signed(expected_, err / gain), h.duration_ns);
+  if (have_last_ && fit_count_ >= kPeakAfter) {
+    // Learn how far the sender's stamps stray (released packets are the in-order ones).
     const uint64_t abs_err = static_cast<uint64_t>(err < 0 ? -err : err);
-    const uint64_t e = std::min(abs_err, kNsPerSec);
-    ts_error_ns_ = ts_error_ns_ - ts_error_ns_ / 8 + e / 8;
+    const uint64_t e = std::min(abs_err, h.duration_ns);
+    peak_error_ns_ = std::max(e, peak_error_ns_ - peak_error_ns_ / 512);
+  }
+  fit_count_++;
+  if (have_last_) {
+    const uint64_t diff = h.duration_ns > last_duration_ ? h.duration_ns - last_duration_
+                                                         : last_duration_ - h.duration_ns;
+    same_size_count_ = diff * 64 <= last_duration_ ? same_size_count_ + 1 : 0;
   }
 
   last_duration_ = h.duration_ns;
@@ -225,7 +255,9 @@ void JitterBuffer::start_over() {
   last_duration_ = 0;
   max_ts_seen_ = 0;
   newest_end_pts_ = kTimeNone;
-  ts_error_ns_ = kNsPerMs;  // the sender may be another one now
+  fit_count_ = 0;  // the sender may be another one now
+  peak_error_ns_ = 0;
+  same_size_count_ = 0;
 }
 
 uint64_t JitterBuffer::level_ns(uint64_t now_ns) const {

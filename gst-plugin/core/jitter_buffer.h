@@ -12,10 +12,21 @@
 //                       head after a gap   --+--> loss (one per missing packet) +
 //                                                 head, at the gap's deadline
 //
-// `expected` is the timestamp the next packet should have: the previous packet's
-// timestamp plus its duration, smoothed so that a sender whose timestamps jitter
-// by a few ms (the original SyncWave stamps packets at send time) is still "in
-// order". A packet within half a packet duration of `expected` is the next one.
+// `expected` is the timestamp the next packet should have, on a timeline fitted to
+// the sender's stamps: the previous expected + the packet's duration, corrected by a
+// fraction of each packet's deviation (a running mean for the first 32 packets after an
+// anchor, then 1/32). A sender that stamps exactly keeps deviations of microseconds;
+// the original SyncWave stamps each packet when its capture callback runs, milliseconds
+// around the true sample time. The tolerance is learnt from the stream: 1.5 x the
+// largest recent deviation (a peak that decays over ~500 packets) + 250 µs; at least
+// half a packet when the packets all have one size (a shorter gap cannot be a missing
+// packet); at most 3/4 of a packet, and 3/4 during the first 32 packets. A packet
+// within the tolerance of `expected` is the next one; a packet further ahead reveals a
+// gap; one further behind is late (its slot went out). Lateness against the playout
+// time is judged on the fitted timeline too (a packet stamped early is not needed
+// earlier). A gap that is a whole number of packets give or take the tolerance is
+// reported as that many packets, and the timeline moves by exactly that much (the next
+// packet's own deviation is not taken for part of the gap).
 //
 // A gap is known when a later packet arrives (as in rtpjitterbuffer: a sender that
 // stops is not loss). Its deadline is the pts of its start + latency - the decode
@@ -120,6 +131,8 @@ class JitterBuffer {
   size_t held() const { return held_.size(); }
   bool started() const { return started_; }
   uint64_t expected_ns() const { return expected_; }
+  // The current tolerance around `expected` (ns): learnt from the sender's stamps.
+  uint64_t tolerance_ns() const { return started_ ? tolerance() : 0; }
   // How far ahead of its playout the newest data is: end pts of the newest
   // accepted packet + latency - now, at least 0.
   uint64_t level_ns(uint64_t now_ns) const;
@@ -132,16 +145,21 @@ class JitterBuffer {
     JitterPayload payload;
   };
 
-  // How far from `expected` a packet may be and still be the next one: half a packet
-  // for a sender whose timestamps jitter (the original stamps at send time), but only
-  // a few times the timestamps' measured error for one that stamps exactly, so that
-  // a reordered packet is not taken for the next one when a shorter packet is missing
-  // before it (5 ms of raw audio goes out as 173 + 67 frames: the 1.4 ms packet fits
-  // inside half of the 3.6 ms one).
+  // How far from `expected` a packet may be and still be the next one (see the top).
+  // Small for a sender that stamps exactly, so that a reordered packet is not taken for
+  // the next one when a shorter packet is missing before it (5 ms of raw audio goes out
+  // as 173 + 67 frames: the 1.4 ms packet fits inside half of the 3.6 ms one).
   uint64_t tolerance() const {
-    const uint64_t adaptive = kMinTolerance + 4 * ts_error_ns_;
-    return std::min(last_duration_ / 2, adaptive);
+    const uint64_t cap = last_duration_ * 3 / 4;
+    if (fit_count_ < kLearnPackets) return cap;
+    uint64_t t = kMinTolerance + peak_error_ns_ + peak_error_ns_ / 2;
+    // Packets of one size: a gap shorter than half of one cannot be a missing packet.
+    if (same_size_count_ >= kLearnPackets) t = std::max(t, last_duration_ / 2);
+    return std::min(cap, t);
   }
+  // The gap's duration as reported: a whole number of packets when it is one within
+  // the tolerance, else as measured.
+  uint64_t loss_duration(uint64_t gap_ns) const;
   uint64_t margin() const;
   uint64_t deadline_for(uint64_t pts_ns) const;
   uint64_t gap_deadline(uint64_t head_ts, const Held& head) const;
@@ -164,11 +182,18 @@ class JitterBuffer {
   uint64_t last_duration_ = 0;  // of the last released packet
   uint64_t max_ts_seen_ = 0;    // ns, for the reordered count
   uint64_t newest_end_pts_ = kTimeNone;
-  // Mean |timestamp - expected| of packets released in order (ns): how exactly the
-  // sender stamps. Starts at 1 ms (half a packet wins) and learns within ~40 packets.
-  uint64_t ts_error_ns_ = kNsPerMs;
+  // In-order packets released since the timeline was anchored (start, discontinuity).
+  uint64_t fit_count_ = 0;
+  // Largest recent |timestamp - expected| of in-order packets (ns), decaying by 1/512
+  // per packet: how far the sender's stamps stray from its timeline.
+  uint64_t peak_error_ns_ = 0;
+  // Consecutive released packets of the same duration (within 1/64).
+  uint64_t same_size_count_ = 0;
 
-  static constexpr uint64_t kMinTolerance = 100 * kNsPerUs;  // µs timestamps, rounding
+  static constexpr uint64_t kMinTolerance = 250 * kNsPerUs;  // µs timestamps, rounding
+  static constexpr uint64_t kLearnPackets = 32;              // tolerance 3/4 packet until then
+  static constexpr uint64_t kPeakAfter = 8;                  // deviations learnt after this many
+  static constexpr uint64_t kFitGain = 32;  // 1/32 of each deviation, in steady state
 
   static constexpr size_t kHistory = 64;
   static constexpr uint64_t kMaxLossPieces = 200;  // loss outputs per gap

@@ -29,11 +29,15 @@
  *   1 s back, latency + 1 s forward) a sender restart; the next buffer then
  *   carries DISCONT. Malformed datagrams are counted by reason.
  * - Several senders on one port: buffers carry GstNetAddressMeta (udpsrc). The
- *   element locks onto the first sender heard, or the one in `sender`; others are
- *   dropped, counted (foreign-packets) and announced once per address with an
- *   element message "syncwave-foreign-sender" (address, locked). When the locked
+ *   rules are syncwave::SenderSelector's (core/sender_selector.h): the element plays
+ *   the first sender whose SyncWave datagram it hears, or the one in `sender`; every
+ *   datagram of the others is dropped before it touches the caps, the timeline or the
+ *   jitter buffer, counted (foreign-packets) and each address announced once with an
+ *   element message "syncwave-foreign-sender" (address, locked). When the played
  *   sender has been silent for 500 ms, the next matching sender takes over (a
- *   restarted sender comes back from a new port).
+ *   restarted sender comes back from a new port). `sender` is parsed with
+ *   core/host_port.h; a host name is resolved on a thread of its own, never in
+ *   set_property or on the streaming thread (nothing plays until it resolved).
  * - The latency query adds `latency` to min and max.
  *
  * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavejitter latency=80 !
@@ -56,7 +60,9 @@
 #include <vector>
 
 #include "gstsyncwavejitter.h"
+#include "host_port.h"
 #include "jitter_buffer.h"
+#include "sender_selector.h"
 #include "skew_estimator.h"
 #include "syncwave-lost-event.h"
 #include "time_units.h"
@@ -71,13 +77,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_jitter_debug);
 #define MAX_LATENCY_MS 10000
 #define DEFAULT_MODE GST_SYNCWAVE_JITTER_MODE_SYNCED
 #define DEFAULT_SENDER NULL
-/* Silence of the locked sender after which another (matching) sender may take over. */
-#define SENDER_TIMEOUT (500 * GST_MSECOND)
 /* Synced mode: a sender time this far from the clock means the clock does not
  * read the sender's timebase (the element then falls back to slave timing). */
 #define CLOCK_MISMATCH (10 * GST_SECOND)
-/* Foreign addresses remembered for the one-message-per-address rule. */
-#define MAX_FOREIGN_SEEN 256
 
 enum {
   PROP_0,
@@ -120,9 +122,34 @@ void unref_buffer(void* p) {
 
 /* "HOST:PORT", IPv6 hosts in brackets. */
 std::string address_key(const std::string& host, guint16 port) {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
+  return syncwave::format_host_port(host, port);
 }
+
+/* The text form g_inet_address_to_string gives a literal address (so that "::0001"
+ * compares equal to "::1"); empty when it is not one. */
+std::string canonical_address(const std::string& host) {
+  std::string out;
+  if (GInetAddress* a = g_inet_address_new_from_string(host.c_str())) {
+    gchar* t = g_inet_address_to_string(a);
+    out = t;
+    g_free(t);
+    g_object_unref(a);
+  }
+  return out;
+}
+
+/* A buffer mapped for reading once, for the whole of the chain function. */
+struct ReadMap {
+  explicit ReadMap(GstBuffer* b) : buf(b) { mapped = gst_buffer_map(buf, &info, GST_MAP_READ); }
+  ~ReadMap() { unmap(); }
+  void unmap() {
+    if (mapped) gst_buffer_unmap(buf, &info);
+    mapped = false;
+  }
+  GstBuffer* buf;
+  GstMapInfo info;
+  bool mapped = false;
+};
 
 }  // namespace
 
@@ -151,9 +178,9 @@ struct SyncWaveJitterPrivate {
   /* Properties. */
   guint latency_ms = DEFAULT_LATENCY_MS;
   GstSyncWaveJitterMode mode = DEFAULT_MODE;
-  std::string sender;                    /* as set */
-  std::vector<std::string> sender_hosts; /* addresses it resolved to; empty: any */
-  guint16 sender_port = 0;               /* 0: any */
+  std::string sender;          /* as set */
+  guint sender_generation = 0; /* bumped per set: a late name resolution is ignored */
+  bool sender_pending = false; /* a name in `sender` is being resolved */
 
   /* Stream state. */
   syncwave::JitterBuffer jb;
@@ -175,11 +202,7 @@ struct SyncWaveJitterPrivate {
   GInetAddress* last_addr = nullptr;
   std::string last_addr_text;
 
-  bool locked = false;
-  std::string locked_host;
-  guint16 locked_port = 0;
-  GstClockTime locked_last_heard = GST_CLOCK_TIME_NONE;
-  std::set<std::string> foreign_seen;
+  syncwave::SenderSelector selector;
   /* The last header datagram of a foreign sender, replayed if it takes over. */
   GstBuffer* foreign_header = nullptr;
   std::string foreign_header_key;
@@ -189,9 +212,7 @@ struct SyncWaveJitterPrivate {
   guint64 malformed = 0;
   std::array<guint64, static_cast<size_t>(wire::Error::kCount)> malformed_by{};
   guint64 before_header = 0;
-  guint64 foreign = 0;
   guint64 format_resets = 0;
-  guint64 sender_changes = 0;
 };
 
 struct _GstSyncWaveJitter {
@@ -266,70 +287,41 @@ static void count_malformed(SyncWaveJitterPrivate* priv, wire::Error error) {
   if (i > 0 && i < priv->malformed_by.size()) priv->malformed_by[i]++;
 }
 
-static bool sender_matches(SyncWaveJitterPrivate* priv, const std::string& host, guint16 port) {
-  if (priv->sender_hosts.empty()) return priv->sender.empty();
-  if (priv->sender_port != 0 && port != priv->sender_port) return false;
-  for (const std::string& h : priv->sender_hosts)
-    if (h == host) return true;
-  return false;
+/* A sender taking over: what is held of the old one goes out first; the header it
+ * sent while foreign, if any, goes out next (its own header repeats came while it was
+ * foreign); otherwise the header in force stays until its next one. Lock held. */
+static void gst_syncwave_jitter_take_over(SyncWaveJitterPrivate* priv) {
+  gst_syncwave_jitter_drain(priv);
+  if (priv->foreign_header && priv->foreign_header_key == priv->selector.key()) {
+    wire::StreamHeader header;
+    GstMapInfo map;
+    if (gst_buffer_map(priv->foreign_header, &map, GST_MAP_READ)) {
+      wire::ParseResult r = wire::parse(map.data, map.size);
+      header = r.header;
+      gst_buffer_unmap(priv->foreign_header, &map);
+    }
+    if (priv->have_header && priv->header != header) priv->format_resets++;
+    priv->header = header;
+    priv->have_header = true;
+    OutItem item;
+    item.buffer = gst_buffer_make_writable(priv->foreign_header);
+    GST_BUFFER_PTS(item.buffer) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DTS(item.buffer) = GST_CLOCK_TIME_NONE;
+    priv->foreign_header = nullptr;
+    priv->queue.push_back(item);
+  }
+  priv->clear_foreign_header();
 }
 
-/* Sender lock. True when a datagram from host:port may pass; otherwise counts it
- * and sets *announce when this foreign address is new. Lock held. */
-static bool gst_syncwave_jitter_accept_sender(SyncWaveJitterPrivate* priv, const std::string& host,
-                                              guint16 port, GstClockTime now, bool* announce) {
-  if (priv->locked && host == priv->locked_host && port == priv->locked_port) {
-    priv->locked_last_heard = now;
-    return true;
+/* Time for the sender selector's timeout: the element's clock, else monotonic time. */
+static GstClockTime gst_syncwave_jitter_heard_time(GstSyncWaveJitter* self) {
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT_CAST(self));
+  GstClockTime t = GST_CLOCK_TIME_NONE;
+  if (clock) {
+    t = gst_clock_get_time(clock);
+    gst_object_unref(clock);
   }
-  bool matches = sender_matches(priv, host, port);
-  if (matches && !priv->locked) {
-    priv->locked = true;
-    priv->locked_host = host;
-    priv->locked_port = port;
-    priv->locked_last_heard = now;
-    GST_INFO("locked onto sender %s", address_key(host, port).c_str());
-    return true;
-  }
-  if (matches && GST_CLOCK_TIME_IS_VALID(now) && GST_CLOCK_TIME_IS_VALID(priv->locked_last_heard) &&
-      now > priv->locked_last_heard + SENDER_TIMEOUT) {
-    GST_INFO("sender %s silent, switching to %s",
-             address_key(priv->locked_host, priv->locked_port).c_str(),
-             address_key(host, port).c_str());
-    gst_syncwave_jitter_drain(priv);
-    priv->sender_changes++;
-    priv->locked_host = host;
-    priv->locked_port = port;
-    priv->locked_last_heard = now;
-    /* Its last header, if it sent one while foreign, goes out first (its own
-     * header repeats came while it was foreign); otherwise the header in force
-     * stays until its next one. */
-    if (priv->foreign_header && priv->foreign_header_key == address_key(host, port)) {
-      wire::StreamHeader header;
-      GstMapInfo map;
-      if (gst_buffer_map(priv->foreign_header, &map, GST_MAP_READ)) {
-        wire::ParseResult r = wire::parse(map.data, map.size);
-        header = r.header;
-        gst_buffer_unmap(priv->foreign_header, &map);
-      }
-      if (priv->have_header && priv->header != header) priv->format_resets++;
-      priv->header = header;
-      priv->have_header = true;
-      OutItem item;
-      item.buffer = gst_buffer_make_writable(priv->foreign_header);
-      GST_BUFFER_PTS(item.buffer) = GST_CLOCK_TIME_NONE;
-      GST_BUFFER_DTS(item.buffer) = GST_CLOCK_TIME_NONE;
-      priv->foreign_header = nullptr;
-      priv->queue.push_back(item);
-    }
-    priv->clear_foreign_header();
-    return true;
-  }
-  priv->foreign++;
-  std::string key = address_key(host, port);
-  if (priv->foreign_seen.size() < MAX_FOREIGN_SEEN && priv->foreign_seen.insert(key).second)
-    *announce = true;
-  return false;
+  return GST_CLOCK_TIME_IS_VALID(t) ? t : g_get_monotonic_time() * GST_USECOND;
 }
 
 static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
@@ -337,17 +329,15 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   SyncWaveJitterPrivate* priv = self->priv;
   (void)pad;
 
-  /* Classify the datagram; keep only values, not pointers into it. */
-  wire::ParseResult parsed;
+  /* Classify the datagram, once: it stays mapped until it is stored or dropped. */
   wire::Error invalid = wire::Error::kNone;
   uint64_t timestamp_us = 0;
-  GstMapInfo map;
-  if (!gst_buffer_map(buf, &map, GST_MAP_READ)) {
+  ReadMap map(buf);
+  if (!map.mapped) {
     gst_buffer_unref(buf);
     return GST_FLOW_OK;
   }
-  parsed = wire::parse(map.data, map.size);
-  gst_buffer_unmap(buf, &map);
+  const wire::ParseResult parsed = wire::parse(map.info.data, map.info.size);
 
   /* Sender address, when udpsrc put one. */
   std::string host;
@@ -372,9 +362,8 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
 
   const GstClockTime now = gst_syncwave_jitter_now(self);
   const GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT_CAST(self));
-  /* For the sender lock's timeout only: any monotonic time will do. */
-  const GstClockTime heard =
-      GST_CLOCK_TIME_IS_VALID(now) ? now : g_get_monotonic_time() * GST_USECOND;
+  /* For the sender selector's timeout only. */
+  const GstClockTime heard = gst_syncwave_jitter_heard_time(self);
   GstClockTime arrival = GST_BUFFER_DTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = GST_BUFFER_PTS(buf);
   if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = now;
@@ -387,16 +376,43 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->flushing || priv->srcresult != GST_FLOW_OK) {
       ret = priv->flushing ? GST_FLOW_FLUSHING : priv->srcresult;
+      map.unmap();
       gst_buffer_unref(buf);
       return ret;
     }
     if (priv->eos) {
+      map.unmap();
       gst_buffer_unref(buf);
       return GST_FLOW_EOS;
     }
 
-    if (have_address && !gst_syncwave_jitter_accept_sender(priv, host, port, heard, &announce)) {
-      if (priv->locked) locked_key = address_key(priv->locked_host, priv->locked_port);
+    syncwave::SenderSelector::Result sel;
+    sel.verdict = syncwave::SenderSelector::Verdict::kPlay;
+    if (have_address) {
+      sel = priv->selector.offer(host, port, heard, parsed.kind != wire::Kind::kMalformed);
+      if (sel.verdict == syncwave::SenderSelector::Verdict::kTakeOver) {
+        GST_INFO_OBJECT(self, "played sender silent, switching to %s",
+                        priv->selector.key().c_str());
+        gst_syncwave_jitter_take_over(priv);
+      }
+    }
+    announce = sel.announce;
+    /* Audio of the played sender: checked against the header in force while the
+     * datagram is still mapped (the parse result points into it). */
+    uint64_t duration = 0;
+    const bool audio =
+        sel.verdict != syncwave::SenderSelector::Verdict::kForeign &&
+        (parsed.kind == wire::Kind::kRawAudio || parsed.kind == wire::Kind::kOpusAudio) &&
+        priv->have_header;
+    if (audio) {
+      invalid = wire::validate(parsed.audio, priv->header);
+      if (invalid == wire::Error::kNone)
+        duration = wire::packet_duration_ns(parsed.audio, priv->header);
+      timestamp_us = parsed.audio.timestamp_us;
+    }
+    map.unmap();
+    if (sel.verdict == syncwave::SenderSelector::Verdict::kForeign) {
+      locked_key = priv->selector.key();
       if (parsed.kind == wire::Kind::kHeader) {
         priv->clear_foreign_header();
         priv->foreign_header = buf;
@@ -435,17 +451,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
       gst_buffer_unref(buf);
       buf = nullptr;
     } else {
-      /* Audio. The parse result points into the unmapped buffer: re-map for the
-       * checks that read the payload. */
-      uint64_t duration = 0;
-      if (gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        wire::ParseResult again = wire::parse(map.data, map.size);
-        invalid = wire::validate(again.audio, priv->header);
-        if (invalid == wire::Error::kNone)
-          duration = wire::packet_duration_ns(again.audio, priv->header);
-        timestamp_us = again.audio.timestamp_us;
-        gst_buffer_unmap(buf, &map);
-      }
+      /* Audio, checked above. */
       if (invalid != wire::Error::kNone || duration == 0) {
         GST_LOG_OBJECT(self, "invalid audio datagram: %s", wire::error_name(invalid));
         count_malformed(priv, invalid);
@@ -725,9 +731,7 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
     priv->last_base_time = GST_CLOCK_TIME_NONE;
     priv->clock_mismatch = false;
     priv->have_header = false;
-    priv->locked = false;
-    priv->locked_last_heard = GST_CLOCK_TIME_NONE;
-    priv->foreign_seen.clear();
+    priv->selector.reset();
     priv->clear_foreign_header();
   }
 
@@ -754,59 +758,107 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
   return ret;
 }
 
-/* `sender`: "HOST" or "HOST:PORT" ("[V6]:PORT"). Resolves HOST now (it may be a
- * name), so the streaming thread only compares strings. */
-static void gst_syncwave_jitter_set_sender(GstSyncWaveJitter* self, const gchar* value) {
-  std::string spec = value ? value : "";
-  std::string host = spec;
-  guint16 port = 0;
-  if (!spec.empty() && spec[0] == '[') {
-    size_t close = spec.find(']');
-    host = spec.substr(1, close == std::string::npos ? std::string::npos : close - 1);
-    if (close != std::string::npos && close + 1 < spec.size() && spec[close + 1] == ':')
-      port = static_cast<guint16>(g_ascii_strtoull(spec.c_str() + close + 2, NULL, 10));
-  } else if (std::count(spec.begin(), spec.end(), ':') == 1) {
-    size_t colon = spec.find(':');
-    host = spec.substr(0, colon);
-    port = static_cast<guint16>(g_ascii_strtoull(spec.c_str() + colon + 1, NULL, 10));
-  }
+/* Pins the selector to `hosts` (literal addresses) and `port` for the `sender` set as
+ * generation `generation`; ignored when `sender` was set again since. Lock held. */
+static void gst_syncwave_jitter_pin(SyncWaveJitterPrivate* priv, guint generation,
+                                    const std::vector<std::string>& hosts, guint16 port) {
+  if (generation != priv->sender_generation) return;
+  priv->sender_pending = false;
+  /* Play the chosen sender from its next datagram. */
+  if (priv->selector.pin(hosts, port)) gst_syncwave_jitter_drain(priv);
+  gst_syncwave_jitter_wake(priv);
+}
 
+struct ResolveJob {
+  GstSyncWaveJitter* self; /* a reference */
+  guint generation;
+  std::string host;
+  guint16 port;
+};
+
+/* A host name in `sender`: resolved here, on a thread of its own, never in
+ * set_property or on the streaming thread. The element plays nothing until then. */
+static gpointer gst_syncwave_jitter_resolve_thread(gpointer data) {
+  ResolveJob* job = static_cast<ResolveJob*>(data);
+  GResolver* resolver = g_resolver_get_default();
+  GError* err = NULL;
+  GList* list = g_resolver_lookup_by_name(resolver, job->host.c_str(), NULL, &err);
   std::vector<std::string> hosts;
-  if (!host.empty()) {
-    if (GInetAddress* a = g_inet_address_new_from_string(host.c_str())) {
-      gchar* s = g_inet_address_to_string(a);
-      hosts.push_back(s);
-      g_free(s);
-      g_object_unref(a);
-    } else {
-      GResolver* resolver = g_resolver_get_default();
-      GError* err = NULL;
-      GList* list = g_resolver_lookup_by_name(resolver, host.c_str(), NULL, &err);
-      for (GList* l = list; l; l = l->next) {
-        gchar* s = g_inet_address_to_string(G_INET_ADDRESS(l->data));
-        hosts.push_back(s);
-        g_free(s);
-      }
-      if (err) {
-        GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND, ("Cannot resolve sender %s", host.c_str()),
-                            ("%s", err->message));
-        g_error_free(err);
-      }
-      g_resolver_free_addresses(list);
-      g_object_unref(resolver);
+  for (GList* l = list; l; l = l->next) {
+    gchar* t = g_inet_address_to_string(G_INET_ADDRESS(l->data));
+    hosts.push_back(t);
+    g_free(t);
+  }
+  g_resolver_free_addresses(list);
+  g_object_unref(resolver);
+  if (err) {
+    GST_ELEMENT_WARNING(job->self, RESOURCE, NOT_FOUND,
+                        ("Cannot resolve sender %s", job->host.c_str()), ("%s", err->message));
+    g_error_free(err);
+  } else {
+    GST_INFO_OBJECT(job->self, "sender %s resolved to %zu addresses", job->host.c_str(),
+                    hosts.size());
+  }
+  {
+    std::lock_guard<std::mutex> lk(job->self->priv->lock);
+    gst_syncwave_jitter_pin(job->self->priv, job->generation, hosts, job->port);
+  }
+  gst_object_unref(job->self);
+  delete job;
+  return NULL;
+}
+
+/* `sender`: "HOST" or "HOST:PORT" ("[V6]:PORT"), parsed by core/host_port.h. A literal
+ * address applies at once; a name is resolved on its own thread. */
+static void gst_syncwave_jitter_set_sender(GstSyncWaveJitter* self, const gchar* value) {
+  SyncWaveJitterPrivate* priv = self->priv;
+  const std::string spec = value ? value : "";
+  syncwave::HostPortResult parsed;
+  if (!spec.empty()) {
+    parsed = syncwave::parse_host_port(spec);
+    if (!parsed.ok()) {
+      GST_ELEMENT_WARNING(self, RESOURCE, SETTINGS, ("Invalid sender \"%s\"", spec.c_str()),
+                          ("expected HOST or HOST:PORT with a port in 1..65535: %s",
+                           syncwave::host_port_error_message(parsed.error)));
     }
   }
-
-  SyncWaveJitterPrivate* priv = self->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
-  priv->sender = spec;
-  priv->sender_hosts = hosts;
-  priv->sender_port = port;
-  /* Lock again, to the chosen sender. */
-  if (priv->locked && !sender_matches(priv, priv->locked_host, priv->locked_port)) {
-    gst_syncwave_jitter_drain(priv);
-    priv->locked = false;
-    gst_syncwave_jitter_wake(priv);
+  ResolveJob* job = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sender = spec;
+    const guint generation = ++priv->sender_generation;
+    if (spec.empty()) {
+      priv->selector.unpin();
+    } else if (!parsed.ok()) {
+      gst_syncwave_jitter_pin(priv, generation, {}, 0); /* plays nothing */
+    } else if (parsed.value.kind != syncwave::HostKind::kName) {
+      const std::string host = canonical_address(parsed.value.host);
+      gst_syncwave_jitter_pin(priv, generation, {host}, parsed.value.port);
+    } else {
+      /* Nothing plays until the name resolved. */
+      gst_syncwave_jitter_pin(priv, generation, {}, parsed.value.port);
+      priv->sender_pending = true;
+      job = new ResolveJob{GST_SYNCWAVE_JITTER(gst_object_ref(self)), generation, parsed.value.host,
+                           parsed.value.port};
+    }
+  }
+  if (job) {
+    GError* err = NULL;
+    GThread* t =
+        g_thread_try_new("syncwave-resolve", gst_syncwave_jitter_resolve_thread, job, &err);
+    if (t) {
+      g_thread_unref(t);
+    } else {
+      GST_ELEMENT_WARNING(self, RESOURCE, FAILED, ("Cannot resolve sender %s", spec.c_str()),
+                          ("%s", err ? err->message : "no thread"));
+      g_clear_error(&err);
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        priv->sender_pending = false;
+      }
+      gst_object_unref(job->self);
+      delete job;
+    }
   }
 }
 
@@ -816,23 +868,24 @@ static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
   const GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT_CAST(self));
   std::lock_guard<std::mutex> lk(priv->lock);
   const syncwave::JitterStats& js = priv->jb.stats();
-  std::string sender = priv->locked ? address_key(priv->locked_host, priv->locked_port) : "";
+  const std::string sender = priv->selector.key();
   GstStructure* s = gst_structure_new(
       "application/x-syncwave-jitter-stats", "pushed", G_TYPE_UINT64, (guint64)js.pushed, "lost",
       G_TYPE_UINT64, (guint64)js.lost, "late", G_TYPE_UINT64, (guint64)js.late, "duplicates",
       G_TYPE_UINT64, (guint64)js.duplicates, "reordered", G_TYPE_UINT64, (guint64)js.reordered,
-      "foreign-packets", G_TYPE_UINT64, priv->foreign, "resets", G_TYPE_UINT64,
-      (guint64)(js.resets + priv->format_resets + priv->sender_changes), "jitter-us", G_TYPE_UINT64,
-      (guint64)(priv->skew.jitter_ns() / 1000), "level-ms", G_TYPE_DOUBLE,
-      priv->jb.level_ns(now) / 1e6, "loss-events", G_TYPE_UINT64, (guint64)js.loss_events,
-      "lost-ms", G_TYPE_DOUBLE, js.lost_ns / 1e6, "discontinuities", G_TYPE_UINT64,
-      (guint64)js.discontinuities, "overflow", G_TYPE_UINT64, (guint64)js.overflow, "malformed",
-      G_TYPE_UINT64, priv->malformed + js.invalid, "before-header", G_TYPE_UINT64,
+      "foreign-packets", G_TYPE_UINT64, (guint64)priv->selector.foreign_packets(), "resets",
+      G_TYPE_UINT64, (guint64)(js.resets + priv->format_resets + priv->selector.changes()),
+      "jitter-us", G_TYPE_UINT64, (guint64)(priv->skew.jitter_ns() / 1000), "level-ms",
+      G_TYPE_DOUBLE, priv->jb.level_ns(now) / 1e6, "loss-events", G_TYPE_UINT64,
+      (guint64)js.loss_events, "lost-ms", G_TYPE_DOUBLE, js.lost_ns / 1e6, "discontinuities",
+      G_TYPE_UINT64, (guint64)js.discontinuities, "overflow", G_TYPE_UINT64, (guint64)js.overflow,
+      "malformed", G_TYPE_UINT64, priv->malformed + js.invalid, "before-header", G_TYPE_UINT64,
       priv->before_header, "headers", G_TYPE_UINT64, priv->headers, "held", G_TYPE_UINT,
-      (guint)priv->jb.held(), "sender-changes", G_TYPE_UINT64, priv->sender_changes,
+      (guint)priv->jb.held(), "sender-changes", G_TYPE_UINT64, (guint64)priv->selector.changes(),
       "format-changes", G_TYPE_UINT64, priv->format_resets, "clock-mismatch", G_TYPE_BOOLEAN,
-      (gboolean)priv->clock_mismatch, "sender", G_TYPE_STRING, sender.c_str(), "latency-ms",
-      G_TYPE_UINT, priv->latency_ms, NULL);
+      (gboolean)priv->clock_mismatch, "sender", G_TYPE_STRING, sender.c_str(), "foreign-senders",
+      G_TYPE_UINT, (guint)priv->selector.foreign_senders(), "sender-pending", G_TYPE_BOOLEAN,
+      (gboolean)priv->sender_pending, "latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
   if (priv->skew.has_base())
     gst_structure_set(s, "clock-offset-us", G_TYPE_INT64,
                       (gint64)((priv->skew.offset_ns() + (gint64)base_time) / 1000), NULL);
@@ -950,8 +1003,11 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
   /**
    * GstSyncWaveJitter:sender:
    *
-   * "HOST" or "HOST:PORT" ("[V6ADDR]:PORT") of the one sender to play when several
-   * send to the port; NULL: the first sender heard.
+   * "HOST" or "HOST:PORT" ("[V6ADDR]:PORT", port 1..65535) of the one sender to play
+   * when several send to the port; NULL: the first sender heard. A literal address
+   * applies at once; a name is resolved on a thread of its own and nothing plays
+   * until it resolved (stats sender-pending). An invalid value warns and plays
+   * nothing.
    */
   g_object_class_install_property(
       gobject_class, PROP_SENDER,
@@ -966,11 +1022,11 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
    * level-ms (how far ahead of playout the newest packet is), loss-events, lost-ms,
    * discontinuities (silences), overflow, malformed (and malformed-<reason> as in
    * syncwavedepay: they are dropped here first), before-header, headers, held,
-   * sender-changes, format-changes, clock-mismatch (synced mode, but the clock does
-   * not read the sender's timebase: playing on slave timing), sender ("HOST:PORT"
-   * of the locked sender, "" when unknown), latency-ms; clock-offset-us (arrival
-   * clock time - sender time, minimum-filtered) once a packet arrived and drift-ppm
-   * after 10 s of stream.
+   * sender-changes, format-changes, foreign-senders (addresses heard besides the played
+   * one), sender-pending (a name in `sender` is being resolved), clock-mismatch (synced mode, but
+   * the clock does not read the sender's timebase: playing on slave timing), sender ("HOST:PORT" of
+   * the locked sender, "" when unknown), latency-ms; clock-offset-us (arrival clock time - sender
+   * time, minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream.
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,

@@ -11,6 +11,7 @@
 #include <gst/net/gstnetaddressmeta.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -433,7 +434,16 @@ TEST_F(JitterTest, PlaysTheChosenSender) {
 }
 
 TEST_F(JitterTest, ChosenHostOnAnyPort) {
-  start({"sender=localhost"});  // a name, resolved when set
+  start({"sender=localhost"});  // a name, resolved on a thread of its own
+  // Nothing plays until it resolved (bounded wait, not a timing assertion).
+  for (int i = 0; i < 500; i++) {
+    GstStructure* st = stats(h);
+    gboolean pending = TRUE;
+    gst_structure_get_boolean(st, "sender-pending", &pending);
+    gst_structure_free(st);
+    if (!pending) break;
+    g_usleep(10000);
+  }
   for (int i = 0; i < 3; i++) {
     GstBuffer* other = datagram(audio_bytes(ts(i) + 3000));
     add_sender(other, "192.0.2.1", 5555);
@@ -647,4 +657,221 @@ TEST_F(JitterTest, SlaveModeGivesSmoothTimesFromJitteryArrivals) {
   EXPECT_LT(jitter, 5000u);
   EXPECT_TRUE(gst_structure_has_field(s, "clock-offset-us"));
   gst_structure_free(s);
+}
+
+namespace {
+
+// A datagram from host:port.
+GstBuffer* from(const std::vector<uint8_t>& d, const char* host, guint16 port) {
+  GstBuffer* b = datagram(d);
+  add_sender(b, host, port);
+  return b;
+}
+
+// `frames` frames of float32 at `channels`, stamped ts_us.
+std::vector<uint8_t> raw_bytes(guint64 ts_us, size_t frames, uint16_t channels) {
+  std::vector<float> samples(frames * channels, 0.1f);
+  return wire::serialize_audio(wire::PacketType::kRaw, ts_us,
+                               reinterpret_cast<const uint8_t*>(samples.data()),
+                               samples.size() * sizeof(float));
+}
+
+std::vector<uint8_t> opus_bytes(guint64 ts_us) {
+  const uint8_t frame[] = {0xfc, 0xff, 0xfe};  // TOC: CELT FB 20 ms, stereo
+  return wire::serialize_audio(wire::PacketType::kOpus, ts_us, frame, sizeof frame);
+}
+
+std::vector<uint8_t> header_of(uint32_t rate, uint16_t channels, wire::Compression c) {
+  auto hd = wire::serialize_header({rate, channels, c});
+  return {hd.begin(), hd.end()};
+}
+
+}  // namespace
+
+// Issue 18: while the played sender (A, 48 kHz stereo raw) sends, two others send to
+// the same port, interleaved with it, in other formats (B: 44.1 kHz mono raw with a
+// header every 5 packets; C: Opus, plus a flood of its datagrams and garbage). Nothing
+// of theirs comes out, A's stream is untouched (every packet, in order, its own PTS, no
+// DISCONT after the first, no header), and they are counted and announced once each.
+TEST_F(JitterTest, InterleavedSendersInOtherFormatsNeverTouchThePlayedStream) {
+  start();
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
+  guint64 foreign = 0;
+  for (int i = 0; i < 300; i++) {
+    set_time(pts(i) + GST_MSECOND);
+    ASSERT_EQ(gst_harness_push(h, from(audio_bytes(ts(i)), "127.0.0.1", 40000)), GST_FLOW_OK);
+    if (i % 5 == 0) {
+      gst_harness_push(h, from(header_of(44100, 1, wire::Compression::kRaw), "127.0.0.1", 40001));
+      foreign++;
+    }
+    gst_harness_push(h, from(raw_bytes(ts(i) + 2500, 441, 1), "127.0.0.1", 40001));
+    foreign++;
+    if (i >= 100) {  // the third one starts later
+      if (i % 50 == 0) {
+        gst_harness_push(h, from(header_of(48000, 2, wire::Compression::kOpus), "10.1.2.3", 5555));
+        foreign++;
+      }
+      for (int k = 0; k < 3; k++)
+        gst_harness_push(h, from(opus_bytes(ts(i) - 7000 + k * 20000), "10.1.2.3", 5555));
+      const uint8_t junk[] = {1, 2, 3};
+      gst_harness_push(h, from({junk, junk + 3}, "10.1.2.3", 5555));
+      foreign += 4;
+    }
+  }
+  for (int i = 0; i < 300; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(gst_harness_buffers_in_queue(h), 0u);
+  EXPECT_EQ(stat(h, "foreign-packets"), foreign);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_EQ(stat(h, "late"), 0u);
+  EXPECT_EQ(stat(h, "resets"), 0u);
+  EXPECT_EQ(stat(h, "format-changes"), 0u);
+  EXPECT_EQ(stat(h, "headers"), 1u);
+  EXPECT_EQ(stat(h, "malformed"), 0u);  // the foreign junk is foreign, not ours
+  EXPECT_TRUE(take_losses(h).empty());
+  std::vector<std::string> announced;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure* ms = gst_message_get_structure(m);
+    if (gst_structure_has_name(ms, "syncwave-foreign-sender"))
+      announced.push_back(gst_structure_get_string(ms, "address"));
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(announced, (std::vector<std::string>{"127.0.0.1:40001", "10.1.2.3:5555"}));
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
+}
+
+// Three senders; the played one stops. On the test clock, the next sender's first
+// datagram more than 500 ms after A's last takes over: its header (sent while foreign)
+// goes out first, then its audio, DISCONT. The third stays foreign.
+TEST_F(JitterTest, NextSenderTakesOverWhenThePlayedOneStops) {
+  start();
+  for (int i = 0; i < 100; i++) {
+    set_time(pts(i) + GST_MSECOND);
+    gst_harness_push(h, from(audio_bytes(ts(i)), "127.0.0.1", 40000));
+    if (i == 10)
+      gst_harness_push(h, from(header_of(44100, 1, wire::Compression::kRaw), "127.0.0.1", 40001));
+    if (i > 10) gst_harness_push(h, from(raw_bytes(ts(i) + 3000, 441, 1), "127.0.0.1", 40001));
+    gst_harness_push(h, from(audio_bytes(ts(i) + 6000), "127.0.0.1", 40002));
+  }
+  for (int i = 0; i < 100; i++) expect_packet(i, i == 0);
+  // A stops after packet 99; B and C go on.
+  int first_b = -1;
+  for (int i = 100; i < 200 && first_b < 0; i++) {
+    set_time(pts(i) + GST_MSECOND);
+    gst_harness_push(h, from(raw_bytes(ts(i) + 3000, 441, 1), "127.0.0.1", 40001));
+    gst_harness_push(h, from(audio_bytes(ts(i) + 6000), "127.0.0.1", 40002));
+    if (stat(h, "sender-changes") == 1) first_b = i;  // decided in the chain function
+  }
+  ASSERT_GT(first_b, 0);
+  // Taken over at the first datagram after 500 ms of silence: 510 ms after A's last.
+  EXPECT_EQ(pts(first_b) - pts(99), 510 * GST_MSECOND);
+  GstBuffer* hb = gst_harness_pull(h);
+  GstMapInfo map;
+  ASSERT_TRUE(gst_buffer_map(hb, &map, GST_MAP_READ));
+  wire::ParseResult r = wire::parse(map.data, map.size);
+  gst_buffer_unmap(hb, &map);
+  gst_buffer_unref(hb);
+  ASSERT_EQ(r.kind, wire::Kind::kHeader);
+  EXPECT_EQ(r.header.sample_rate, 44100u);
+  EXPECT_EQ(r.header.channels, 1u);
+  GstBuffer* ab = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_PTS(ab), pts(first_b) + 3 * GST_MSECOND);
+  EXPECT_TRUE(GST_BUFFER_FLAG_IS_SET(ab, GST_BUFFER_FLAG_DISCONT));
+  gst_buffer_unref(ab);
+  GstStructure* s = stats(h);
+  EXPECT_STREQ(gst_structure_get_string(s, "sender"), "127.0.0.1:40001");
+  gst_structure_free(s);
+  EXPECT_EQ(stat(h, "sender-changes"), 1u);
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  // B plays on, C stays foreign.
+  for (int i = first_b + 1; i < first_b + 20; i++) {
+    set_time(pts(i) + GST_MSECOND);
+    gst_harness_push(h, from(raw_bytes(ts(i) + 3000, 441, 1), "127.0.0.1", 40001));
+    gst_harness_push(h, from(audio_bytes(ts(i) + 6000), "127.0.0.1", 40002));
+    GstBuffer* b = gst_harness_pull(h);
+    EXPECT_EQ(GST_BUFFER_PTS(b), pts(i) + 3 * GST_MSECOND);
+    gst_buffer_unref(b);
+  }
+  EXPECT_EQ(stat(h, "sender-changes"), 1u);
+}
+
+// A stray datagram (a port scan) heard first does not become the played sender.
+TEST_F(JitterTest, StrayDatagramDoesNotLock) {
+  start();
+  const uint8_t junk[] = {0x47, 0x45, 0x54, 0x20};
+  gst_harness_push(h, from({junk, junk + 4}, "10.9.9.9", 1234));
+  for (int i = 0; i < 3; i++) {
+    set_time(pts(i) + GST_MSECOND);
+    gst_harness_push(h, from(audio_bytes(ts(i)), "127.0.0.1", 40000));
+    gst_harness_push(h, from({junk, junk + 4}, "10.9.9.9", 1234));
+  }
+  for (int i = 0; i < 3; i++) expect_packet(i, i == 0);
+  EXPECT_EQ(stat(h, "foreign-packets"), 4u);
+}
+
+// `sender` with a port out of range, or garbage: warned about, nothing plays (it never
+// truncates 70000 to 4464).
+TEST_F(JitterTest, InvalidSenderPlaysNothing) {
+  start({"sender=127.0.0.1:70000"});
+  set_time(pts(0) + GST_MSECOND);
+  gst_harness_push(h, from(audio_bytes(ts(0)), "127.0.0.1", 70000 - 65536));
+  gst_harness_push(h, from(audio_bytes(ts(0)), "127.0.0.1", 40000));
+  EXPECT_EQ(gst_harness_buffers_in_queue(h), 0u);
+  EXPECT_EQ(stat(h, "foreign-packets"), 2u);
+  // A valid one set while playing applies at once, with no DNS (a literal).
+  g_object_set(h->element, "sender", "[::ffff:127.0.0.1]:40000", NULL);
+  g_object_set(h->element, "sender", "127.0.0.1:40000", NULL);
+  gst_harness_push(h, from(audio_bytes(ts(1)), "127.0.0.1", 40000));
+  expect_packet(1, true);
+}
+
+// Issue 11, case 4: an original-style sender stamps each 10 ms chunk when its capture
+// callback runs, 0-4 ms late (and, like a Python loop, now and then 3-5 ms); each
+// datagram arrives just after it was stamped. Every packet goes out at once, in order,
+// with its own stamp as PTS: nothing lost, late or held for a gap's deadline.
+TEST_F(JitterTest, JitteryOriginalStyleStampsPlayWhole) {
+  start();
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> callback(0, 4000), spike(3000, 5000), pct(0, 99);
+  constexpr int kPackets = 1000;
+  std::vector<guint64> stamps;
+  for (int i = 0; i < kPackets; i++) {
+    const int delay = i < 500 ? callback(rng) : (pct(rng) < 3 ? spike(rng) : callback(rng) / 8);
+    const guint64 stamp = ts(i) + delay;
+    stamps.push_back(stamp);
+    set_time(stamp * 1000 + 500 * GST_USECOND);
+    ASSERT_EQ(gst_harness_push(h, from(audio_bytes(stamp), "127.0.0.1", 40000)), GST_FLOW_OK);
+  }
+  EXPECT_EQ(stat(h, "pushed"), static_cast<guint64>(kPackets));
+  EXPECT_EQ(stat(h, "lost"), 0u);
+  EXPECT_EQ(stat(h, "late"), 0u);
+  for (int i = 0; i < kPackets; i++) {
+    GstBuffer* b = gst_harness_pull(h);
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(GST_BUFFER_PTS(b), stamps[i] * 1000) << i;
+    EXPECT_EQ(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), i == 0) << i;
+    gst_buffer_unref(b);
+  }
+  EXPECT_TRUE(take_losses(h).empty());
+}
+
+// The same sender with one packet really missing: it is reported lost (one loss event
+// at its deadline), the others play.
+TEST_F(JitterTest, JitteryStampsStillRevealAMissingPacket) {
+  start();
+  std::mt19937 rng(8);
+  std::uniform_int_distribution<int> callback(0, 4000);
+  for (int i = 0; i < 200; i++) {
+    const guint64 stamp = ts(i) + callback(rng);
+    set_time(stamp * 1000 + 500 * GST_USECOND);
+    if (i != 150) gst_harness_push(h, from(audio_bytes(stamp), "127.0.0.1", 40000));
+  }
+  // The clock passed the gap's deadline while later packets arrived: reported then.
+  for (int i = 0; i < 199; i++) gst_buffer_unref(gst_harness_pull(h));
+  EXPECT_EQ(stat(h, "lost"), 1u);
+  EXPECT_EQ(stat(h, "late"), 0u);
+  auto losses = take_losses(h);
+  ASSERT_EQ(losses.size(), 1u);
+  EXPECT_EQ(losses[0].duration, kPacket);
 }

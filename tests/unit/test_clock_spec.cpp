@@ -82,6 +82,10 @@ TEST(ClockSpec, Errors) {
   EXPECT_EQ(err("net://[::1"), ClockSpecError::kBadHost);
   EXPECT_EQ(err("net://[::1]x"), ClockSpecError::kBadHost);
   EXPECT_EQ(err("net://a b:1"), ClockSpecError::kBadHost);
+  // The one HOST:PORT parser (host_port.h): what is no address and no name is rejected.
+  EXPECT_EQ(err("net://999.1.1.1:5556"), ClockSpecError::kBadHost);
+  EXPECT_EQ(err("net://[kitchen]:5556"), ClockSpecError::kBadHost);
+  EXPECT_EQ(err("ntp://h:-5"), ClockSpecError::kBadPort);
   EXPECT_EQ(err("ntp://"), ClockSpecError::kMissingHost);
   // A failed parse leaves no half-filled spec behind.
   EXPECT_EQ(parse_clock_spec("net://h:0").spec, ClockSpec{});

@@ -2,6 +2,7 @@
 // silence. Time is only ever an argument.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "jitter_buffer.h"
@@ -404,4 +405,112 @@ TEST(JitterBufferMixedSizes, JitteryStampsStillInOrder) {
   }
   EXPECT_EQ(jb.stats().lost, 0u);
   EXPECT_EQ(jb.stats().late, 0u);
+}
+
+// Senders whose stamps jitter around the true sample times (the original SyncWave stamps
+// each 10 ms chunk when its capture callback runs). Each packet arrives when it was
+// stamped plus a small network delay; `missing` packets are never sent.
+namespace {
+
+struct JitteryRun {
+  uint64_t lost = 0, late = 0, losses_out = 0, packets_out = 0;
+};
+
+template <typename Jitter>
+JitteryRun run_jittery(int packets, Jitter jitter_us, const std::vector<int>& missing = {}) {
+  JitterBuffer jb;
+  JitteryRun r;
+  for (int i = 0; i < packets; i++) {
+    const int64_t j = jitter_us(i);
+    if (std::find(missing.begin(), missing.end(), i) != missing.end()) continue;
+    const uint64_t ts_us = static_cast<uint64_t>(1'000'000 + i * 10'000 + j);
+    const uint64_t now = ts_us * 1000 + 500 * kNsPerUs;
+    jb.insert(ts_us, 10 * kMs, ts_us * 1000, now, jitter_payload_none());
+    // The element pops at every arrival and at every deadline: pop up to the next arrival.
+    JitterOutput o;
+    const uint64_t next_now = now + 10 * kMs;
+    for (uint64_t t = now; t < next_now; t += kMs)
+      while (jb.pop(t, &o)) (o.kind == JitterOutput::Kind::kLoss ? r.losses_out : r.packets_out)++;
+  }
+  r.lost = jb.stats().lost;
+  r.late = jb.stats().late;
+  return r;
+}
+
+struct Lcg {
+  uint64_t seed;
+  uint64_t next() {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return seed >> 33;
+  }
+  int64_t uniform(int64_t lo, int64_t hi) {
+    return lo + static_cast<int64_t>(next() % static_cast<uint64_t>(hi - lo + 1));
+  }
+};
+
+}  // namespace
+
+// The emulation of issue 11 case 4: every capture callback runs 0-4 ms late.
+TEST(JitterBufferJitteryStamps, CallbackDelayZeroToFourMs) {
+  for (uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    Lcg rng{seed};
+    JitteryRun r = run_jittery(6000, [&](int) { return rng.uniform(0, 4000); });
+    EXPECT_EQ(r.lost, 0u) << "seed " << seed;
+    EXPECT_EQ(r.late, 0u) << "seed " << seed;
+    EXPECT_EQ(r.packets_out, 6000u) << "seed " << seed;
+    EXPECT_EQ(r.losses_out, 0u) << "seed " << seed;
+  }
+}
+
+// Up to ±5 ms around the true sample times (half a packet each way).
+TEST(JitterBufferJitteryStamps, PlusMinusFiveMs) {
+  for (uint64_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    Lcg rng{seed};
+    JitteryRun r = run_jittery(6000, [&](int) { return rng.uniform(-5000, 5000); });
+    EXPECT_EQ(r.lost, 0u) << "seed " << seed;
+    EXPECT_EQ(r.late, 0u) << "seed " << seed;
+    EXPECT_EQ(r.packets_out, 6000u) << "seed " << seed;
+  }
+}
+
+// A Python loop: mostly a fraction of a millisecond late, now and then 3-5 ms.
+TEST(JitterBufferJitteryStamps, PythonLoopScheduling) {
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    Lcg rng{seed};
+    JitteryRun r = run_jittery(6000, [&](int) {
+      return rng.uniform(0, 99) < 3 ? rng.uniform(3000, 5000) : rng.uniform(50, 600);
+    });
+    EXPECT_EQ(r.lost, 0u) << "seed " << seed;
+    EXPECT_EQ(r.late, 0u) << "seed " << seed;
+  }
+}
+
+// Jittery stamps and packets really missing: each one is found and reported once, and
+// nothing is late.
+TEST(JitterBufferJitteryStamps, MissingPacketsAreStillFound) {
+  std::vector<int> missing;
+  for (int i = 150; i < 6000; i += 97) missing.push_back(i);
+  missing.push_back(3001);  // two in a row
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    Lcg rng{seed};
+    JitteryRun r = run_jittery(6000, [&](int) { return rng.uniform(0, 4000); }, missing);
+    EXPECT_EQ(r.lost, missing.size()) << "seed " << seed;
+    EXPECT_EQ(r.losses_out, missing.size()) << "seed " << seed;
+    EXPECT_EQ(r.late, 0u) << "seed " << seed;
+    EXPECT_EQ(r.packets_out, 6000u - missing.size()) << "seed " << seed;
+  }
+}
+
+// Missing packets among stamps that stray ±5 ms: each is still found (by the packet
+// after it or, when that one was stamped early, by the next), none is late.
+TEST(JitterBufferJitteryStamps, MissingPacketsFoundAtFiveMs) {
+  std::vector<int> missing;
+  for (int i = 150; i < 6000; i += 97) missing.push_back(i);
+  for (uint64_t seed : {1u, 2u, 3u}) {
+    Lcg rng{seed};
+    JitteryRun r = run_jittery(6000, [&](int) { return rng.uniform(-5000, 5000); }, missing);
+    EXPECT_EQ(r.lost, missing.size()) << "seed " << seed;
+    EXPECT_EQ(r.late, 0u) << "seed " << seed;
+    EXPECT_EQ(r.packets_out, 6000u - missing.size()) << "seed " << seed;
+  }
 }
