@@ -77,7 +77,7 @@ bool JitterBuffer::pop(uint64_t now_ns, JitterOutput* out) {
 }
 
 uint64_t JitterBuffer::margin() const {
-  return std::min(config_.decode_margin_ns, config_.latency_ns / 4);
+  return std::min(config_.decode_margin_ns, config_.latency_ns / 2);
 }
 
 uint64_t JitterBuffer::deadline_for(uint64_t pts_ns) const {

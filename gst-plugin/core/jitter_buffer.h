@@ -64,9 +64,10 @@ inline JitterPayload jitter_payload_none() {
 
 struct JitterConfig {
   uint64_t latency_ns = 60 * kNsPerMs;
-  // Time kept for decoding before a gap's playout time; capped at a quarter of
-  // the latency. A packet arriving after it is late (its slot was reported
-  // lost), so it is kept small.
+  // Time kept before a gap's playout time for what follows the jitter buffer: the
+  // decoder, and the output device, which wants its data as far ahead as it buffers
+  // (syncwavesink sets it from the device's queue). Capped at half the latency. A
+  // packet arriving after it is late (its slot was reported lost).
   uint64_t decode_margin_ns = 2 * kNsPerMs;
   uint64_t max_backward_jump_ns = kNsPerSec;
   uint64_t max_forward_jump_ns = kNsPerSec;  // beyond the latency
@@ -105,6 +106,7 @@ class JitterBuffer {
   explicit JitterBuffer(const JitterConfig& config = JitterConfig()) : config_(config) {}
 
   void set_latency(uint64_t latency_ns) { config_.latency_ns = latency_ns; }
+  void set_decode_margin(uint64_t margin_ns) { config_.decode_margin_ns = margin_ns; }
   const JitterConfig& config() const { return config_; }
 
   // Offers one audio packet that arrived at `now_ns`. A pts of kTimeNone means it

@@ -164,7 +164,8 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
   if (auto_latency && !auto_decided_) {
     auto_decided_ = true;
     target = need;
-  } else if (d.late_fraction > config_.late_fraction && !futile_) {
+  } else if (d.late_fraction > config_.late_fraction &&
+             std::max(late(transit_), late(margin_)) >= config_.min_late && !futile_) {
     target = std::max(need, latency_ns + config_.grid_ns);
     // A raise that did not halve the lateness cannot be helped by latency (something
     // else makes buffers late): one more try, then no more until reset().

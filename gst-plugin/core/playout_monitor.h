@@ -56,6 +56,7 @@ class PlayoutMonitor {
     int64_t default_overhead_ns = 20'000'000;  // when no buffer reached the output yet
     int64_t max_overhead_ns = 250'000'000;     // a larger raise at once is a measurement gone wrong
     double late_fraction = 0.02;           // of the window, before the latency moves
+    uint32_t min_late = 5;                 // and at least this many (not a one-off)
     int64_t on_time_ns = 500'000'000;      // an on-time buffer this recent: "on time"
   };
 

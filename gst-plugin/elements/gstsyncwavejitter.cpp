@@ -23,7 +23,7 @@
  *   out at once. A gap (known when a later packet arrives, as in rtpjitterbuffer:
  *   a sender that stops is not loss) is reported with a loss event
  *   (syncwave-lost-event.h) when the pipeline clock reaches its deadline: its PTS +
- *   latency - a decode margin of 2 ms (at most latency / 4), so the decoder still
+ *   latency - `loss-margin` (default 2 ms, at most latency / 2), so the decoder still
  *   has time to conceal; at once when that is already past. Gaps longer than
  *   500 ms are a discontinuity (the sender was silent), timestamp jumps (more than
  *   1 s back, latency + 1 s forward) a sender restart; the next buffer then
@@ -74,6 +74,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_jitter_debug);
 #define GST_CAT_DEFAULT gst_syncwave_jitter_debug
 
 #define DEFAULT_LATENCY_MS 60
+#define DEFAULT_LOSS_MARGIN_MS 2
 #define MAX_LATENCY_MS 10000
 #define DEFAULT_MODE GST_SYNCWAVE_JITTER_MODE_SYNCED
 #define DEFAULT_SENDER NULL
@@ -86,6 +87,7 @@ enum {
   PROP_LATENCY,
   PROP_MODE,
   PROP_SENDER,
+  PROP_LOSS_MARGIN,
   PROP_STATS,
 };
 
@@ -177,6 +179,7 @@ struct SyncWaveJitterPrivate {
 
   /* Properties. */
   guint latency_ms = DEFAULT_LATENCY_MS;
+  guint loss_margin_ms = DEFAULT_LOSS_MARGIN_MS;
   GstSyncWaveJitterMode mode = DEFAULT_MODE;
   std::string sender;          /* as set */
   guint sender_generation = 0; /* bumped per set: a late name resolution is ignored */
@@ -926,6 +929,13 @@ static void gst_syncwave_jitter_set_property(GObject* object, guint prop_id, con
     case PROP_SENDER:
       gst_syncwave_jitter_set_sender(self, g_value_get_string(value));
       break;
+    case PROP_LOSS_MARGIN: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->loss_margin_ms = g_value_get_uint(value);
+      priv->jb.set_decode_margin((guint64)priv->loss_margin_ms * GST_MSECOND);
+      gst_syncwave_jitter_wake(priv);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -950,6 +960,11 @@ static void gst_syncwave_jitter_get_property(GObject* object, guint prop_id, GVa
     case PROP_SENDER: {
       std::lock_guard<std::mutex> lk(priv->lock);
       g_value_set_string(value, priv->sender.empty() ? NULL : priv->sender.c_str());
+      break;
+    }
+    case PROP_LOSS_MARGIN: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      g_value_set_uint(value, priv->loss_margin_ms);
       break;
     }
     case PROP_STATS:
@@ -1000,6 +1015,23 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
           "mode", "Mode", "How sender timestamps become running time",
           GST_TYPE_SYNCWAVE_JITTER_MODE, DEFAULT_MODE,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  /**
+   * GstSyncWaveJitter:loss-margin:
+   *
+   * Milliseconds before a missing packet's playout time at which it is reported lost
+   * (at most half the latency): time for the decoder to conceal it and for the
+   * concealment to reach the output while the device still has room for it. An
+   * audio device buffers tens of milliseconds ahead of what it plays, so a loss
+   * reported 2 ms before its time is heard as a hole; syncwavesink sets this from
+   * its device's queue. A packet arriving after it is late.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_LOSS_MARGIN,
+      g_param_spec_uint(
+          "loss-margin", "Loss margin",
+          "Report a missing packet this many ms before its playout time", 0, MAX_LATENCY_MS,
+          DEFAULT_LOSS_MARGIN_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveJitter:sender:
    *

@@ -66,6 +66,12 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define PLAYOUT_EVAL_PERIOD (100 * GST_MSECOND)
 /* A transit further off than this: the clock does not read the sender's timebase. */
 #define PLAYOUT_MAX_TRANSIT (10 * GST_SECOND)
+/* Losses are reported this much before their time on top of what the device holds
+ * (syncwavejitter loss-margin), and that is set again when the device's queue moves
+ * by more than LOSS_MARGIN_STEP. Before the device is known: DEFAULT_LOSS_MARGIN. */
+#define LOSS_MARGIN_EXTRA_MS 10
+#define LOSS_MARGIN_STEP_MS 5
+#define DEFAULT_LOSS_MARGIN_MS 40
 /* The output's margin is judged only after the placement has held this long. */
 #define OUTPUT_SETTLE (1 * GST_SECOND)
 #define DEFAULT_CLOCK "auto"
@@ -236,6 +242,7 @@ struct SyncWaveSinkPrivate {
   guint16 played_port = 0;
   GstClockTime last_played = GST_CLOCK_TIME_NONE;
   GstClockTime placed_since = GST_CLOCK_TIME_NONE; /* the aligner tracks since then */
+  guint loss_margin_ms = DEFAULT_LOSS_MARGIN_MS;      /* what the jitter element has */
 };
 
 struct _GstSyncWaveSink {
@@ -917,6 +924,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
   GstBuffer* out = NULL;
   bool drop = false;
+  guint new_loss_margin = 0; /* set on the jitter element after our lock is released */
   /* The device clock and ring buffer may call into the audio server (pulsesink takes
    * its mainloop lock): read them before taking our lock. */
   GstClock* dev = NULL;
@@ -952,7 +960,17 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   const GstClockTime dev_now = dev ? gst_clock_get_internal_time(dev) : 0;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (sink_delay_us >= 0) priv->sink_delay_us = sink_delay_us;
+    if (sink_delay_us >= 0) {
+      priv->sink_delay_us = sink_delay_us;
+      /* A loss must be concealed before the device wants the data: as far ahead of
+       * its time as the device buffers, and some. */
+      const guint want = (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS;
+      if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
+          want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
+        priv->loss_margin_ms = want;
+        new_loss_margin = want;
+      }
+    }
     if (dev == NULL || master == NULL || dev == master || seg_event == NULL || !priv->info_valid ||
         !GST_BUFFER_PTS_IS_VALID(buf) || !priv->drift_enabled) {
       goto done;
@@ -1084,6 +1102,11 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
   }
 done:
+  if (new_loss_margin > 0 && priv->jitter != NULL) {
+    GST_DEBUG_OBJECT(self, "device holds %" G_GINT64_FORMAT " us: losses reported %u ms ahead",
+                     sink_delay_us, new_loss_margin);
+    g_object_set(priv->jitter, "loss-margin", new_loss_margin, NULL);
+  }
   if (dev) gst_object_unref(dev);
   if (dsink) gst_object_unref(dsink);
   if (seg_event) gst_event_unref(seg_event);
@@ -1687,7 +1710,8 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
 
   GstPad* target;
   if (priv->jitter) {
-    g_object_set(priv->jitter, "latency", (guint)DEFAULT_LATENCY_MS, NULL);
+    g_object_set(priv->jitter, "latency", (guint)DEFAULT_LATENCY_MS, "loss-margin",
+                 (guint)DEFAULT_LOSS_MARGIN_MS, NULL);
     gst_bin_add(GST_BIN(self), priv->jitter);
     gst_element_link(priv->jitter, priv->depay);
     target = gst_element_get_static_pad(priv->jitter, "sink");
