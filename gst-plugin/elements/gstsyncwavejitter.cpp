@@ -332,6 +332,18 @@ static bool gst_syncwave_jitter_accept_sender(SyncWaveJitterPrivate* priv, const
   return false;
 }
 
+/* Fast join: an Opus packet before any header describes the stream itself (48 kHz,
+ * channels from the TOC's stereo bit), as syncwavedepay reads it too; the header
+ * confirms it or restarts the stream as a format change. Raw audio needs the header. */
+static bool adopt_opus_toc(SyncWaveJitterPrivate* priv, guint16 toc_channels) {
+  if (toc_channels == 0) return false;
+  priv->header.sample_rate = 48000;
+  priv->header.channels = toc_channels;
+  priv->header.compression = wire::Compression::kOpus;
+  priv->have_header = true;
+  return true;
+}
+
 static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
   GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
   SyncWaveJitterPrivate* priv = self->priv;
@@ -347,6 +359,12 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
     return GST_FLOW_OK;
   }
   parsed = wire::parse(map.data, map.size);
+  /* Channels an Opus packet's TOC declares (0: not a valid Opus packet). */
+  const guint16 toc_channels =
+      (parsed.kind == wire::Kind::kOpusAudio && parsed.audio.size > 0 &&
+       wire::opus_packet_samples_48k(parsed.audio.data, parsed.audio.size) > 0)
+          ? ((parsed.audio.data[0] & 0x04) ? 2 : 1)
+          : 0;
   gst_buffer_unmap(buf, &map);
 
   /* Sender address, when udpsrc put one. */
@@ -430,7 +448,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
       GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
       buf = nullptr;
       priv->queue.push_back(item);
-    } else if (!priv->have_header) {
+    } else if (!priv->have_header && !adopt_opus_toc(priv, toc_channels)) {
       priv->before_header++;
       gst_buffer_unref(buf);
       buf = nullptr;
