@@ -136,6 +136,35 @@ void TimestampAligner::refit() {
   for (const Point& p : window_)
     scratch_[i++] = p.resid_ns - slope * ((double)p.frame - mid_frame_);
   edge_ns_ = lower_edge(scratch_);
+
+  // A slip: the newest second of stamps stands clearly above the edge of the whole
+  // window (the count lost frames against the stamps: a loss reported for a gap that
+  // was jitter, a late packet dropped, samples the sender skipped). The older points
+  // describe a count that no longer holds: drop them, so the line follows the stamps
+  // within a second instead of when they leave the window. (Stamps below the edge
+  // move it at once.) The margin is well above what the minimum of a second of
+  // bounded jitter strays from the true edge.
+  const uint64_t recent_frames = mul_div(kSlipWindowNs, rate_, 1000000000ull);
+  const uint64_t newest = window_.back().frame;
+  if (newest - window_.front().frame > recent_frames) {
+    recent_.clear();
+    double spread_sum = 0.0;
+    for (const Point& p : window_) {
+      if (newest - p.frame > recent_frames) continue;
+      const double r = p.resid_ns - slope * ((double)p.frame - mid_frame_);
+      recent_.push_back(r);
+      spread_sum += r - edge_ns_;
+    }
+    if (recent_.size() >= kSlipMinPoints) {
+      const double m = (double)recent_.size();
+      const double margin = std::max((double)kSlipMarginNs, 10.0 * 2.0 * (spread_sum / m) / m);
+      if (lower_edge(recent_) - edge_ns_ > margin) {
+        while (newest - window_.front().frame > recent_frames) window_.pop_front();
+        slips_++;
+        refit();
+      }
+    }
+  }
 }
 
 TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t frames,

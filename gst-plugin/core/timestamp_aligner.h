@@ -24,7 +24,11 @@
 //
 // Every receiver counts the same frames (lost packets included: the jitter buffer's
 // loss events advance the count, see push(observed = false)), so receivers see the
-// same points shifted by a constant count, and fit the same line.
+// same points shifted by a constant count, and fit the same line. When a receiver's
+// count slips against the stamps (a loss reported for what was only jitter, then the
+// packet dropped as late), its newest second of stamps stands above the line: the
+// fit restarts on that second (a slip, see kSlipWindowNs), and the receiver is back
+// on the stream's line within about a second.
 //
 // output pts of a packet = line(frames before it) + offset, duration = line(end) -
 // line(start): consecutive packets are contiguous up to the line's refinement (µs
@@ -63,6 +67,12 @@ class TimestampAligner {
   static constexpr size_t kMaxPoints = 4096;
   // Quantile of the residuals taken as the stamps' lower edge.
   static constexpr double kEdgeQuantile = 0.002;
+  // Slip detection: the lower edge of the newest kSlipWindowNs of stamps (at least
+  // kSlipMinPoints) above the window's by more than kSlipMarginNs (or ten times
+  // what a minimum of that many points strays) restarts the fit there.
+  static constexpr uint64_t kSlipWindowNs = 1000000000ull;  // 1 s
+  static constexpr size_t kSlipMinPoints = 32;
+  static constexpr uint64_t kSlipMarginNs = 500000;  // 0.5 ms
   // Prior spread of the sender's drift, in ppm (shrinks the slope of short windows).
   static constexpr double kDriftPriorPpm = 30.0;
 
@@ -105,6 +115,8 @@ class TimestampAligner {
   double drift_ppm() const;
   // Points in the fit's window.
   size_t points() const { return window_.size(); }
+  // Slips found (the count lost against the stamps; the fit restarted on them).
+  uint64_t slips() const { return slips_; }
 
  private:
   struct Point {
@@ -135,7 +147,8 @@ class TimestampAligner {
   int64_t end_pts_ns_ = 0;  // output time where the last packet ended
   // The fit.
   std::deque<Point> window_;
-  std::vector<double> scratch_, lo_, hi_;
+  std::vector<double> scratch_, lo_, hi_, recent_;
+  uint64_t slips_ = 0;
   double edge_ns_ = 0.0;    // c
   double slope_ = 0.0;      // d, ns per frame
   double mid_frame_ = 0.0;  // f_mid

@@ -204,6 +204,7 @@ std::vector<int64_t> receive(const JitteredStream& s, size_t first) {
     EXPECT_TRUE(k == first || !o.discont) << "packet " << k;
     pts[k] = o.pts_ns;
   }
+  EXPECT_EQ(a.slips(), 0u) << "jitter taken for a slip";
   return pts;
 }
 
@@ -295,7 +296,7 @@ TEST(TimestampAligner, DriftIsFollowed) {
   for (double ppm : {200.0, -200.0}) {
     JitteredStream s;
     s.drift_ppm = ppm;
-    s.frames = 480;  // 10 ms
+    s.frames = 480;     // 10 ms
     s.make(100 * 180);  // 3 minutes
     auto a = receive(s, 0);
     auto b = receive(s, 100 * 100);
@@ -357,4 +358,30 @@ TEST(TimestampAligner, LossEventsKeepTheCount) {
     pb[k] = o.pts_ns;
   }
   EXPECT_LE(diff_stats(a, pb, 1000).max_us, kSampleUs);
+}
+
+// A slip: one receiver's jitter buffer reported a 3 ms loss for what was only jitter
+// and then dropped the packet as late, so its count is 2 ms short against the
+// stamps. Its next stamps stand above its line; within about a second it is back on
+// the stream's line, with the receiver that saw everything.
+TEST(TimestampAligner, SlipIsFollowedWithinASecond) {
+  JitteredStream s;
+  s.make(200 * 12);
+  auto a = receive(s, 0);
+  TimestampAligner b;
+  b.set_rate(48000);
+  b.set_discont_wait(1000 * kMs);
+  std::vector<int64_t> pb(s.stamps_ns.size(), 0);
+  for (size_t k = 0; k < s.stamps_ns.size(); k++) {
+    const int64_t in_pts = (int64_t)(s.stamps_ns[k] - kPtsBase);
+    if (k == 1000) b.push(s.stamps_ns[k] - 3 * kMs, 144, in_pts, false, false);  // "loss"
+    if (k == 1000) continue;  // ... and the packet dropped as late
+    pb[k] = b.push(s.stamps_ns[k], s.frames, in_pts, false).pts_ns;
+  }
+  EXPECT_EQ(b.slips(), 1u);
+  const Stats st = diff_stats(a, pb, 1001 + 300);
+  EXPECT_LE(st.p95_us, 4 * kSampleUs);
+  EXPECT_LE(st.max_us, 250.0);
+  std::printf("after the slip (from 1.5 s): median %.1f p95 %.1f max %.1f us\n", st.median_us,
+              st.p95_us, st.max_us);
 }
