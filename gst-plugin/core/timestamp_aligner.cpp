@@ -41,7 +41,10 @@ void TimestampAligner::reset() {
 }
 
 double TimestampAligner::line_resid_at(double frame) const {
-  return edge_ns_ + slope_ * (frame - mid_frame_);
+  // Clamped: hostile stamps (with a huge threshold) must not overflow the rounding.
+  const double r = edge_ns_ + slope_ * (frame - mid_frame_);
+  const double lim = (double)kMaxTimeNs;
+  return std::isfinite(r) ? std::max(-lim, std::min(lim, r)) : 0.0;
 }
 
 uint64_t TimestampAligner::expected_sender_ns() const {

@@ -623,10 +623,10 @@ static void gst_syncwave_depay_class_init(GstSyncWaveDepayClass* klass) {
 
   /**
    * GstSyncWaveDepay:alignment-threshold:
-   * Sender timestamps within this distance of the continuous sample timeline are
-   * treated as jitter (output stays sample-contiguous); beyond it (for at least
-   * `discont-wait`) the timeline restarts at the packet's timestamp and the buffer is
-   * marked DISCONT.
+   * Sender timestamps within this distance of the sample timeline (a line fitted to
+   * sample count and timestamps over the last 10 s, the same for every receiver) are
+   * jitter and fitted; beyond it (for at least `discont-wait`) the timeline restarts
+   * at the packet's timestamp and the buffer is marked DISCONT.
    */
   g_object_class_install_property(
       gobject_class, PROP_ALIGNMENT_THRESHOLD,

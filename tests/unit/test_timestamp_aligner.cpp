@@ -385,3 +385,17 @@ TEST(TimestampAligner, SlipIsFollowedWithinASecond) {
   std::printf("after the slip (from 1.5 s): median %.1f p95 %.1f max %.1f us\n", st.median_us,
               st.p95_us, st.max_us);
 }
+
+// Hostile stamps with the largest threshold: every value is fitted, nothing
+// overflows, durations stay bounded.
+TEST(TimestampAligner, HostileStampsWithHugeThreshold) {
+  TimestampAligner a(UINT64_MAX / 2);
+  a.set_rate(48000);
+  std::mt19937_64 rng(9);
+  for (int i = 0; i < 3000; i++) {
+    const uint64_t stamp = (i % 3 == 0) ? rng() : (i % 3 == 1 ? 0 : UINT64_MAX);
+    auto o =
+        a.push(stamp, rng() % 5000, (i % 5) ? (int64_t)(rng() >> 2) : -1, i % 97 == 0, i % 7 != 0);
+    EXPECT_LE(o.duration_ns, 1ull << 62);
+  }
+}
