@@ -241,10 +241,17 @@ TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t fra
   const int64_t end =
       base + (int64_t)mul_div(f1, 1000000000ull, rate_) + std::llround(line_resid_at((double)f1));
   frames_since_anchor_ = f1;
+  // Contiguous output: a packet starts where the previous one ended, unless the line
+  // moved by half a packet or more since (then it starts on the line); its end is on
+  // the line, so the line's refinement goes into the duration (ns to µs once
+  // converged) and never shows as a gap or an overlap.
   out.pts_ns = start;
-  out.duration_ns = end > start ? (uint64_t)(end - start) : 0;
+  if (have_end_pts_ && !out.discont && end > end_pts_ns_ &&
+      (uint64_t)std::llabs(start - end_pts_ns_) < (uint64_t)(end - start) / 2 + 1)
+    out.pts_ns = end_pts_ns_;
+  out.duration_ns = end > out.pts_ns ? (uint64_t)(end - out.pts_ns) : 0;
   have_end_pts_ = true;
-  end_pts_ns_ = end;
+  end_pts_ns_ = out.pts_ns + (int64_t)out.duration_ns;
   return out;
 }
 

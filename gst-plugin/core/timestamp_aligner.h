@@ -30,9 +30,10 @@
 // fit restarts on that second (a slip, see kSlipWindowNs), and the receiver is back
 // on the stream's line within about a second.
 //
-// output pts of a packet = line(frames before it) + offset, duration = line(end) -
-// line(start): consecutive packets are contiguous up to the line's refinement (µs
-// once converged).
+// output pts of a packet = the end of the previous one (line(frames before it) +
+// offset when the line moved by half a packet or more, and after an anchor), end =
+// line(frames up to its end) + offset: consecutive packets are contiguous, the line's
+// refinement (µs once converged) goes into the durations.
 //
 // Discontinuity: a stamp more than `threshold` from the line, for `discont wait` of
 // sender time (at once when the wait is 0 or the deviation is 1 s or more), restarts
