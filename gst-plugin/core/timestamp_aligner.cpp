@@ -70,13 +70,24 @@ void TimestampAligner::anchor(uint64_t sender_ns, int64_t offset_ns) {
   mid_frame_ = 0.0;
 }
 
-void TimestampAligner::add_point(uint64_t frame, double resid_ns) {
+void TimestampAligner::add_point(uint64_t frame, double resid_ns, uint64_t sender_ns) {
   window_.push_back(Point{frame, resid_ns});
   const uint64_t window_frames = mul_div(kWindowNs, rate_, 1000000000ull);
   while (window_.size() > kMaxPoints ||
          (window_.size() > 1 && frame - window_.front().frame > window_frames))
     window_.pop_front();
-  refit();
+  // The full fit is O(points): on every packet while the window is young, then once
+  // per kRefitNs of sender time. The period is cut by the stamps themselves, so every
+  // receiver refits at the same packets. In between, a stamp below the line lowers
+  // it at once (the edge of a bounded jitter is mostly its minimum).
+  const uint64_t period = sender_ns / kRefitNs;
+  if (window_.size() <= kAlwaysRefitPoints || period != refit_period_) {
+    refit_period_ = period;
+    refit();
+  } else {
+    const double r = resid_ns - slope_ * ((double)frame - mid_frame_);
+    if (r < edge_ns_) edge_ns_ = r;
+  }
 }
 
 // The k-th smallest of v (k = n * kEdgeQuantile): the lower edge of a set of residuals.
@@ -192,7 +203,7 @@ TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t fra
     }
     anchor(sender_ns, offset);
     out.discont = true;
-    if (observed) add_point(0, 0.0);
+    if (observed) add_point(0, 0.0, sender_ns);
   } else if (observed) {
     const uint64_t expected = expected_sender_ns();
     const uint64_t deviation = abs_diff(sender_ns, expected);
@@ -223,11 +234,11 @@ TimestampAligner::Output TimestampAligner::push(uint64_t sender_ns, uint64_t fra
       }
       anchor(sender_ns, offset);
       out.discont = true;
-      add_point(0, 0.0);
+      add_point(0, 0.0, sender_ns);
     } else if (!deviating_) {
       const double nominal =
           (double)(anchor_sender_ns_ + mul_div(frames_since_anchor_, 1000000000ull, rate_));
-      add_point(frames_since_anchor_, (double)sender - nominal);
+      add_point(frames_since_anchor_, (double)sender - nominal, sender_ns);
     }
   }
 

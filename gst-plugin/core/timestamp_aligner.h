@@ -68,6 +68,10 @@ class TimestampAligner {
   static constexpr size_t kMaxPoints = 4096;
   // Quantile of the residuals taken as the stamps' lower edge.
   static constexpr double kEdgeQuantile = 0.002;
+  // The full fit runs on every packet for the first kAlwaysRefitPoints, then once per
+  // kRefitNs of sender time (a new lower stamp moves the line at once in between).
+  static constexpr size_t kAlwaysRefitPoints = 256;
+  static constexpr uint64_t kRefitNs = 50000000;  // 50 ms
   // Slip detection: the lower edge of the newest kSlipWindowNs of stamps (at least
   // kSlipMinPoints) above the window's by more than kSlipMarginNs (or ten times
   // what a minimum of that many points strays) restarts the fit there.
@@ -129,7 +133,7 @@ class TimestampAligner {
   // Offset of the line from the nominal timeline at frame f, in ns.
   double line_resid_at(double frame) const;
   void anchor(uint64_t sender_ns, int64_t offset_ns);
-  void add_point(uint64_t frame, double resid_ns);
+  void add_point(uint64_t frame, double resid_ns, uint64_t sender_ns);
   void refit();
   static double lower_edge(std::vector<double>& v);
 
@@ -150,9 +154,10 @@ class TimestampAligner {
   std::deque<Point> window_;
   std::vector<double> scratch_, lo_, hi_, recent_;
   uint64_t slips_ = 0;
-  double edge_ns_ = 0.0;    // c
-  double slope_ = 0.0;      // d, ns per frame
-  double mid_frame_ = 0.0;  // f_mid
+  uint64_t refit_period_ = 0;  // sender time / kRefitNs at the last full fit
+  double edge_ns_ = 0.0;       // c
+  double slope_ = 0.0;         // d, ns per frame
+  double mid_frame_ = 0.0;     // f_mid
 };
 
 }  // namespace syncwave
