@@ -339,6 +339,37 @@ TEST(SyncWaveDepay, JitteredStampsReceiversAgree) {
   for (GstHarness* h : rx) gst_harness_teardown(h);
 }
 
+// The same for Opus: 20 ms packets (the sample count from each TOC), stamps 0-4 ms
+// late, the second receiver joining 1.5 s later: within the sync targets from 2 s on.
+TEST(SyncWaveDepay, JitteredOpusStampsReceiversAgree) {
+  GstHarness* rx[2] = {new_depay(), new_depay()};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> late_us(0, 4000);
+  const int n = 50 * 8, join = 75, settle = 100;  // 20 ms packets, 8 s
+  std::vector<GstClockTime> pts[2];
+  for (int i = 0; i < n; i++) {
+    const guint64 stamped = kT0 + static_cast<guint64>(i) * 20000 + late_us(rng);
+    const GstClockTime in_pts = (stamped - kT0 + 1000000) * GST_USECOND;
+    for (int r = 0; r < 2; r++) {
+      if (r == 1 && i < join) continue;
+      gst_harness_push(rx[r], datagram(opus_packet(stamped), in_pts));
+      GstBuffer* b = gst_harness_pull(rx[r]);
+      pts[r].push_back(GST_BUFFER_PTS(b));
+      gst_buffer_unref(b);
+    }
+  }
+  std::vector<double> d;
+  for (int i = join + settle; i < n; i++)
+    d.push_back(std::fabs((double)((gint64)pts[0][i] - (gint64)pts[1][i - join])) / 1000.0);
+  std::sort(d.begin(), d.end());
+  printf("opus receivers apart from 2 s after the join: median %.1f us, p95 %.1f us, max %.1f us\n",
+         d[d.size() / 2], d[d.size() * 95 / 100], d.back());
+  EXPECT_LE(d[d.size() / 2], 20.8);
+  EXPECT_LE(d[d.size() * 95 / 100], 83.3);
+  EXPECT_LE(d.back(), 250.0);
+  for (GstHarness* h : rx) gst_harness_teardown(h);
+}
+
 // Fast join: Opus packets before any header start the stream at once, 48 kHz,
 // channels from the TOC's stereo bit; a header with the same format confirms
 // (nothing changes), one with another format renegotiates.
