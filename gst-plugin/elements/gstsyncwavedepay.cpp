@@ -201,6 +201,9 @@ static void gst_syncwave_depay_handle_header(GstSyncWaveDepay* self, const wire:
     if (priv->have_header && h != priv->header) priv->format_changes++;
   }
   /* A header that confirms the format taken from an Opus TOC changes nothing. */
+  if (priv->header_from_toc)
+    GST_INFO_OBJECT(self, "header %s the format taken from the Opus TOC",
+                    h == priv->header ? "confirms" : "replaces");
   priv->header_from_toc = false;
   if (priv->have_header && h == priv->header) return;
   gst_syncwave_depay_configure(self, h);
