@@ -1,15 +1,20 @@
 /* syncwavedepay: turns SYNC datagrams (one per buffer) back into audio.
  *
- * - Audio before the first header is dropped (dropped-before-header). A valid header
- *   sets the caps (audio/x-raw F32LE or audio/x-opus); a valid header announcing
- *   another format renegotiates; an invalid one is counted and changes nothing.
+ * - A valid header sets the caps (audio/x-raw F32LE or audio/x-opus); a valid header
+ *   announcing another format renegotiates; an invalid one is counted and changes
+ *   nothing. Raw audio before the first header is dropped (dropped-before-header):
+ *   its rate and channels are only in the header. An Opus packet before any header
+ *   starts the stream at once (fast join, opus-toc-starts): 48 kHz, channels from the
+ *   TOC's stereo bit; the header confirms it or switches as a format change.
  * - Every datagram goes through wire::parse() and, for audio, wire::validate()
  *   against the header in force; malformed ones are dropped and counted per reason
  *   (malformed-<reason> in `stats`) with a GST_WARNING at most once per second.
- * - Output PTS = expected sender time on a continuous sample timeline + offset,
- *   offset = input PTS - sender time (TimestampAligner): jittery sender timestamps
- *   stay sample-contiguous while within `alignment-threshold`; a real gap restarts
- *   the timeline and marks DISCONT.
+ * - Output PTS = the sender time a line fitted to (sample count, stamp) over the
+ *   last 10 s gives the packet, + offset, offset = input PTS - sender time
+ *   (TimestampAligner): a function of the stream, so every receiver places every
+ *   sample alike whatever the stamps' jitter and whenever it joined; stamps beyond
+ *   `alignment-threshold` of the line (for `discont-wait`) restart the timeline and
+ *   mark DISCONT.
  * - The loss event of syncwavejitter (syncwave-lost-event.h) becomes a GAP event for
  *   Opus (the decoder conceals) and, for raw audio, a concealment buffer (the last
  *   audio mirrored and faded out, then silence) with a fade-in on the next packet.
@@ -84,6 +89,7 @@ struct SyncWaveDepayPrivate {
   guint64 malformed = 0;
   std::array<guint64, kErrorCount> malformed_by{};
   guint64 dropped_before_header = 0;
+  guint64 opus_toc_starts = 0;
   guint64 format_changes = 0;
   guint64 concealed = 0;
   guint64 gaps = 0;
@@ -95,6 +101,9 @@ struct SyncWaveDepayPrivate {
 
   /* Streaming thread only. */
   bool have_header = false;
+  /* The header in force was taken from an Opus packet's TOC (fast join), not yet
+   * confirmed by a header datagram. */
+  bool header_from_toc = false;
   wire::StreamHeader header;
   bool caps_sent = false;
   GstSegment segment;
@@ -177,6 +186,8 @@ static gboolean gst_syncwave_depay_push_caps(GstSyncWaveDepay* self) {
   return ret;
 }
 
+static void gst_syncwave_depay_configure(GstSyncWaveDepay* self, const wire::StreamHeader& h);
+
 static void gst_syncwave_depay_handle_header(GstSyncWaveDepay* self, const wire::StreamHeader& h) {
   SyncWaveDepayPrivate* priv = self->priv;
   if (h.compression == wire::Compression::kOpus && h.channels > 2) {
@@ -189,7 +200,35 @@ static void gst_syncwave_depay_handle_header(GstSyncWaveDepay* self, const wire:
     priv->headers++;
     if (priv->have_header && h != priv->header) priv->format_changes++;
   }
+  /* A header that confirms the format taken from an Opus TOC changes nothing. */
+  if (priv->header_from_toc)
+    GST_INFO_OBJECT(self, "header %s the format taken from the Opus TOC",
+                    h == priv->header ? "confirms" : "replaces");
+  priv->header_from_toc = false;
   if (priv->have_header && h == priv->header) return;
+  gst_syncwave_depay_configure(self, h);
+}
+
+/* Fast join: the first Opus packet before any header describes the stream itself
+ * (RFC 6716 §3.1): Opus always decodes at 48 kHz, and bit 2 of the TOC byte says
+ * stereo. The header, when it comes, confirms or switches (as a format change). */
+static void gst_syncwave_depay_start_from_toc(GstSyncWaveDepay* self, const wire::AudioPacket& p) {
+  SyncWaveDepayPrivate* priv = self->priv;
+  wire::StreamHeader h;
+  h.sample_rate = 48000;
+  h.channels = (p.data[0] & 0x04) ? 2 : 1;
+  h.compression = wire::Compression::kOpus;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->opus_toc_starts++;
+  }
+  GST_INFO_OBJECT(self, "no header yet: starting as Opus, %u channel(s), from the TOC", h.channels);
+  gst_syncwave_depay_configure(self, h);
+  priv->header_from_toc = true;
+}
+
+static void gst_syncwave_depay_configure(GstSyncWaveDepay* self, const wire::StreamHeader& h) {
+  SyncWaveDepayPrivate* priv = self->priv;
 
   GST_INFO_OBJECT(self, "stream header: %u Hz, %u channels, %s", h.sample_rate, h.channels,
                   h.compression == wire::Compression::kOpus ? "opus" : "raw");
@@ -309,7 +348,12 @@ static GstFlowReturn gst_syncwave_depay_chain(GstPad* pad, GstObject* parent, Gs
       break;
     case wire::Kind::kRawAudio:
     case wire::Kind::kOpusAudio: {
+      if (!priv->have_header && r.kind == wire::Kind::kOpusAudio && r.audio.size > 0 &&
+          wire::opus_packet_samples_48k(r.audio.data, r.audio.size) > 0) {
+        gst_syncwave_depay_start_from_toc(self, r.audio);
+      }
       if (!priv->have_header) {
+        /* Raw audio needs the header: rate and channels are not in the packet. */
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->dropped_before_header++;
         break;
@@ -354,7 +398,7 @@ static void gst_syncwave_depay_handle_loss(GstSyncWaveDepay* self, guint64 times
   if (GST_CLOCK_TIME_IS_VALID(pts) && pts <= (GstClockTime)G_MAXINT64 &&
       priv->segment.format == GST_FORMAT_TIME)
     input_pts = (gint64)pts;
-  auto t = priv->aligner.push(timestamp_us * 1000, frames, input_pts, false);
+  auto t = priv->aligner.push(timestamp_us * 1000, frames, input_pts, false, /*observed=*/false);
   if (t.pts_ns < 0) return;
 
   GstClockTime gap_pts = (GstClockTime)t.pts_ns;
@@ -466,6 +510,7 @@ static GstStateChangeReturn gst_syncwave_depay_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       priv->have_header = false;
+      priv->header_from_toc = false;
       priv->caps_sent = false;
       priv->segment_pending = false;
       priv->clear_pending_events();
@@ -528,9 +573,10 @@ static GstStructure* gst_syncwave_depay_build_stats(SyncWaveDepayPrivate* priv) 
       "application/x-syncwave-depay-stats", "packets", G_TYPE_UINT64, priv->packets, "headers",
       G_TYPE_UINT64, priv->headers, "bytes", G_TYPE_UINT64, priv->bytes, "malformed", G_TYPE_UINT64,
       priv->malformed, "dropped-before-header", G_TYPE_UINT64, priv->dropped_before_header,
-      "format-changes", G_TYPE_UINT64, priv->format_changes, "concealed", G_TYPE_UINT64,
-      priv->concealed, "gaps", G_TYPE_UINT64, priv->gaps, "transit-last-us", G_TYPE_INT64,
-      priv->transit_last_us, "transit-mean-us", G_TYPE_INT64,
+      "opus-toc-starts", G_TYPE_UINT64, priv->opus_toc_starts, "format-changes", G_TYPE_UINT64,
+      priv->format_changes, "concealed", G_TYPE_UINT64, priv->concealed, "gaps", G_TYPE_UINT64,
+      priv->gaps, "transit-last-us", G_TYPE_INT64, priv->transit_last_us, "transit-mean-us",
+      G_TYPE_INT64,
       priv->transit_count ? (gint64)(priv->transit_sum_us / (double)priv->transit_count)
                           : (gint64)0,
       NULL);
@@ -583,10 +629,10 @@ static void gst_syncwave_depay_class_init(GstSyncWaveDepayClass* klass) {
 
   /**
    * GstSyncWaveDepay:alignment-threshold:
-   * Sender timestamps within this distance of the continuous sample timeline are
-   * treated as jitter (output stays sample-contiguous); beyond it (for at least
-   * `discont-wait`) the timeline restarts at the packet's timestamp and the buffer is
-   * marked DISCONT.
+   * Sender timestamps within this distance of the sample timeline (a line fitted to
+   * sample count and timestamps over the last 10 s, the same for every receiver) are
+   * jitter and fitted; beyond it (for at least `discont-wait`) the timeline restarts
+   * at the packet's timestamp and the buffer is marked DISCONT.
    */
   g_object_class_install_property(
       gobject_class, PROP_ALIGNMENT_THRESHOLD,
@@ -615,16 +661,17 @@ static void gst_syncwave_depay_class_init(GstSyncWaveDepayClass* klass) {
    * packets (audio packets output), headers (valid headers), bytes (all datagrams
    * received), malformed (all dropped as malformed) and malformed-<reason> per
    * wire::Error name (truncated, size-mismatch, bad-magic, unknown-type, ...),
-   * dropped-before-header, format-changes, concealed (raw concealment buffers),
-   * gaps (GAP events sent), transit-last-us and transit-mean-us (arrival wall clock
-   * minus sender timestamp).
+   * dropped-before-header (raw audio before the first header), opus-toc-starts
+   * (streams started from an Opus packet's TOC before any header), format-changes,
+   * concealed (raw concealment buffers), gaps (GAP events sent), transit-last-us and
+   * transit-mean-us (arrival wall clock minus sender timestamp).
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed(
           "stats", "Statistics",
           "Counters: packets, headers, bytes, malformed(-reason), dropped-before-header, "
-          "format-changes, concealed, gaps, transit-last-us, transit-mean-us",
+          "opus-toc-starts, format-changes, concealed, gaps, transit-last-us, transit-mean-us",
           GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);

@@ -327,6 +327,21 @@ static GstClockTime gst_syncwave_jitter_heard_time(GstSyncWaveJitter* self) {
   return GST_CLOCK_TIME_IS_VALID(t) ? t : g_get_monotonic_time() * GST_USECOND;
 }
 
+/* Fast join: an Opus packet before any header describes the stream itself (48 kHz,
+ * channels from the TOC's stereo bit), as syncwavedepay reads it too; the header
+ * confirms it or restarts the stream as a format change. Raw audio needs the header.
+ * `parsed` points into the mapped datagram. */
+static bool adopt_opus_toc(SyncWaveJitterPrivate* priv, const wire::ParseResult& parsed) {
+  if (parsed.kind != wire::Kind::kOpusAudio || parsed.audio.size == 0 ||
+      wire::opus_packet_samples_48k(parsed.audio.data, parsed.audio.size) == 0)
+    return false;
+  priv->header.sample_rate = 48000;
+  priv->header.channels = (parsed.audio.data[0] & 0x04) ? 2 : 1;
+  priv->header.compression = wire::Compression::kOpus;
+  priv->have_header = true;
+  return true;
+}
+
 static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, GstBuffer* buf) {
   GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(parent);
   SyncWaveJitterPrivate* priv = self->priv;
@@ -449,7 +464,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
       GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
       buf = nullptr;
       priv->queue.push_back(item);
-    } else if (!priv->have_header) {
+    } else if (!priv->have_header && !adopt_opus_toc(priv, parsed)) {
       priv->before_header++;
       gst_buffer_unref(buf);
       buf = nullptr;

@@ -1,12 +1,15 @@
 // syncwavedepay through GstHarness: caps from the header, renegotiation, invalid
 // headers ignored, every malformed kind counted, garbage between good packets,
-// jittery sender timestamps kept contiguous, a real gap marked DISCONT, the loss
-// event as a GAP event (Opus) or a concealment buffer (raw), and transit stats.
+// receivers of jittered sender timestamps agreeing, Opus started without a header, a real gap
+// marked DISCONT, the loss event as a GAP event (Opus) or a concealment buffer (raw), and transit
+// stats.
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
@@ -284,33 +287,136 @@ TEST(SyncWaveDepay, GarbageBetweenGoodPacketsLeavesThemContiguous) {
   gst_harness_teardown(h);
 }
 
-TEST(SyncWaveDepay, JitterySenderTimestampsStayContiguous) {
-  GstHarness* h = new_depay();
-  gst_harness_push(h, datagram(header(44100, 2), 0));
+// Two receivers of a sender whose stamps are late by a random 0-4 ms (a capture
+// callback), the second started 1.5 s after the first, input PTS = stamp - one base
+// time (syncwavejitter's synced mode): from 2 s after the second joined, they agree
+// within the sync targets, and within one sample once the joiner's window is full.
+// Consecutive output buffers are contiguous (the line's refinement goes into their
+// durations, within 0.1 ms of 5 ms) and no DISCONT is set.
+TEST(SyncWaveDepay, JitteredStampsReceiversAgree) {
+  GstHarness* rx[2] = {new_depay(), new_depay()};
+  for (GstHarness* h : rx) gst_harness_push(h, datagram(header(48000, 2), 0));
   std::mt19937 rng(3);
-  std::uniform_int_distribution<int> jitter_us(-9000, 9000);
-  const int n = 500;
+  std::uniform_int_distribution<int> late_us(0, 4000);
+  const int n = 200 * 14, join = 300, settle = 400, full = 2000 + 10;  // 5 ms packets
+  std::vector<GstClockTime> pts[2];
+  GstClockTime end[2] = {0, 0};
   for (int i = 0; i < n; i++) {
-    const guint64 true_us = kT0 + static_cast<guint64>(i) * 441 * 1000000 / 44100;
-    const guint64 stamped = true_us + jitter_us(rng);
-    gst_harness_push(h, datagram(raw_packet(stamped, ramp(441 * 2, 0)),
-                                 (i * 10 + 2) * GST_MSECOND + jitter_us(rng) * GST_USECOND));
-  }
-  ASSERT_EQ(gst_harness_buffers_in_queue(h), static_cast<guint>(n));
-  GstClockTime first = GST_CLOCK_TIME_NONE, next = GST_CLOCK_TIME_NONE;
-  for (int i = 0; i < n; i++) {
-    GstBuffer* b = gst_harness_pull(h);
-    if (i == 0) {
-      first = GST_BUFFER_PTS(b);
-    } else {
-      EXPECT_EQ(GST_BUFFER_PTS(b), next) << i;
-      EXPECT_FALSE(GST_BUFFER_IS_DISCONT(b)) << i;
+    const guint64 stamped = kT0 + static_cast<guint64>(i) * 5000 + late_us(rng);
+    const GstClockTime in_pts = (stamped - kT0 + 1000000) * GST_USECOND;
+    for (int r = 0; r < 2; r++) {
+      if (r == 1 && i < join) continue;
+      gst_harness_push(rx[r], datagram(raw_packet(stamped, ramp(240 * 2, 0)), in_pts));
+      GstBuffer* b = gst_harness_pull(rx[r]);
+      if (!pts[r].empty()) {
+        EXPECT_FALSE(GST_BUFFER_IS_DISCONT(b)) << r << " " << i;
+        if (i - (r ? join : 0) > 100) {
+          EXPECT_EQ(GST_BUFFER_PTS(b), end[r]) << r << " " << i;
+          EXPECT_LE(std::llabs((gint64)GST_BUFFER_DURATION(b) - (gint64)(5 * GST_MSECOND)), 100000)
+              << r << " " << i;
+        }
+      }
+      pts[r].push_back(GST_BUFFER_PTS(b));
+      end[r] = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
+      gst_buffer_unref(b);
     }
-    next = GST_BUFFER_PTS(b) + GST_BUFFER_DURATION(b);
-    gst_buffer_unref(b);
   }
-  // Sample-exact: 500 * 441 frames at 44.1 kHz is exactly 5 s.
-  EXPECT_EQ(next - first, 5 * GST_SECOND);
+  // From 2 s after the join: the targets (median <= 1 sample, p95 <= 4, max <=
+  // 0.25 ms); once the joiner's 10 s window is full, every packet within one sample.
+  std::vector<double> d;
+  for (int i = join + settle; i < n; i++) {
+    const gint64 diff = (gint64)pts[0][i] - (gint64)pts[1][i - join];
+    d.push_back(std::fabs((double)diff) / 1000.0);
+    if (i >= join + full) EXPECT_LE(std::llabs(diff), 20833) << "packet " << i;
+  }
+  std::sort(d.begin(), d.end());
+  const double median = d[d.size() / 2], p95 = d[d.size() * 95 / 100], max = d.back();
+  std::printf("receivers apart from 2 s after the join: median %.1f us, p95 %.1f us, max %.1f us\n",
+              median, p95, max);
+  EXPECT_LE(median, 20.8);
+  EXPECT_LE(p95, 83.3);
+  EXPECT_LE(max, 250.0);
+  for (GstHarness* h : rx) gst_harness_teardown(h);
+}
+
+// The same for Opus: 20 ms packets (the sample count from each TOC), stamps 0-4 ms
+// late, the second receiver joining 1.5 s later: within the sync targets from 2 s on.
+TEST(SyncWaveDepay, JitteredOpusStampsReceiversAgree) {
+  GstHarness* rx[2] = {new_depay(), new_depay()};
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> late_us(0, 4000);
+  const int n = 50 * 8, join = 75, settle = 100;  // 20 ms packets, 8 s
+  std::vector<GstClockTime> pts[2];
+  for (int i = 0; i < n; i++) {
+    const guint64 stamped = kT0 + static_cast<guint64>(i) * 20000 + late_us(rng);
+    const GstClockTime in_pts = (stamped - kT0 + 1000000) * GST_USECOND;
+    for (int r = 0; r < 2; r++) {
+      if (r == 1 && i < join) continue;
+      gst_harness_push(rx[r], datagram(opus_packet(stamped), in_pts));
+      GstBuffer* b = gst_harness_pull(rx[r]);
+      pts[r].push_back(GST_BUFFER_PTS(b));
+      gst_buffer_unref(b);
+    }
+  }
+  std::vector<double> d;
+  for (int i = join + settle; i < n; i++)
+    d.push_back(std::fabs((double)((gint64)pts[0][i] - (gint64)pts[1][i - join])) / 1000.0);
+  std::sort(d.begin(), d.end());
+  printf("opus receivers apart from 2 s after the join: median %.1f us, p95 %.1f us, max %.1f us\n",
+         d[d.size() / 2], d[d.size() * 95 / 100], d.back());
+  EXPECT_LE(d[d.size() / 2], 20.8);
+  EXPECT_LE(d[d.size() * 95 / 100], 83.3);
+  EXPECT_LE(d.back(), 250.0);
+  for (GstHarness* h : rx) gst_harness_teardown(h);
+}
+
+// Fast join: Opus packets before any header start the stream at once, 48 kHz,
+// channels from the TOC's stereo bit; a header with the same format confirms
+// (nothing changes), one with another format renegotiates.
+TEST(SyncWaveDepay, OpusStartsWithoutAHeader) {
+  GstHarness* h = new_depay();
+  gst_harness_push(h, datagram(opus_packet(kT0), 0));  // TOC 0xfc: stereo bit set
+  EXPECT_NE(current_caps(h).find("audio/x-opus"), std::string::npos);
+  EXPECT_NE(current_caps(h).find("channels=(int)2"), std::string::npos);
+  ASSERT_EQ(gst_harness_buffers_in_queue(h), 1u);
+  GstBuffer* out = gst_harness_pull(h);
+  EXPECT_EQ(GST_BUFFER_DURATION(out), 20 * GST_MSECOND);
+  gst_buffer_unref(out);
+  EXPECT_EQ(stat(h->element, "dropped-before-header"), 0u);
+  EXPECT_EQ(stat(h->element, "opus-toc-starts"), 1u);
+
+  // The header confirms: no caps event, no format change, the timeline goes on.
+  gst_harness_push(h, datagram(opus_packet(kT0 + 20000), 20 * GST_MSECOND));
+  gst_buffer_unref(gst_harness_pull(h));
+  while (GstEvent* e = gst_harness_try_pull_event(h)) gst_event_unref(e);
+  gst_harness_push(h, datagram(header(48000, 2, wire::Compression::kOpus), 0));
+  gst_harness_push(h, datagram(opus_packet(kT0 + 40000), 40 * GST_MSECOND));
+  out = gst_harness_pull(h);
+  EXPECT_FALSE(GST_BUFFER_IS_DISCONT(out));
+  gst_buffer_unref(out);
+  while (GstEvent* e = gst_harness_try_pull_event(h)) {
+    EXPECT_NE(GST_EVENT_TYPE(e), GST_EVENT_CAPS);
+    gst_event_unref(e);
+  }
+  EXPECT_EQ(stat(h->element, "format-changes"), 0u);
+  EXPECT_EQ(stat(h->element, "headers"), 1u);
+  gst_harness_teardown(h);
+
+  // A mono TOC starts mono; a stereo header then switches.
+  h = new_depay();
+  const uint8_t mono[] = {0xf8, 0xaa, 0xbb};  // CELT 20 ms, mono, code 0
+  gst_harness_push(h, datagram(wire::serialize_audio(wire::PacketType::kOpus, kT0, mono, 3), 0));
+  EXPECT_NE(current_caps(h).find("channels=(int)1"), std::string::npos);
+  gst_harness_push(h, datagram(header(48000, 2, wire::Compression::kOpus), 0));
+  EXPECT_NE(current_caps(h).find("channels=(int)2"), std::string::npos);
+  EXPECT_EQ(stat(h->element, "format-changes"), 1u);
+  // Raw audio still needs its header: dropped and counted.
+  GstHarness* raw = new_depay();
+  gst_harness_push(raw, datagram(raw_packet(kT0, ramp(480, 0)), 0));
+  EXPECT_EQ(gst_harness_buffers_in_queue(raw), 0u);
+  EXPECT_EQ(stat(raw->element, "dropped-before-header"), 1u);
+  EXPECT_EQ(stat(raw->element, "opus-toc-starts"), 0u);
+  gst_harness_teardown(raw);
   gst_harness_teardown(h);
 }
 
