@@ -77,7 +77,8 @@ struct SyncWavePulseSinkPrivate {
   bool timing_pending = false;
   gint64 last_timing_us = 0;
   bool corked = false;
-  bool failed = false; /* the stream or server failed; reported once */
+  bool failed = false;         /* the stream or server failed; reported once */
+  bool device_checked = false; /* `device` was found on this connection */
 
   /* The position, read by the clock and delay() from other threads. */
   std::mutex lock;
@@ -194,10 +195,50 @@ static void drop_stream_locked(GstSyncWavePulseSink* self) {
   priv->have_offset = false;
 }
 
+struct SinkLookup {
+  pa_threaded_mainloop* mainloop;
+  bool done = false;
+  bool found = false;
+};
+
+static void sink_info_cb(pa_context*, const pa_sink_info* info, int eol, void* userdata) {
+  SinkLookup* lookup = static_cast<SinkLookup*>(userdata);
+  if (info != NULL) lookup->found = true;
+  if (eol != 0) {
+    lookup->done = true;
+    pa_threaded_mainloop_signal(lookup->mainloop, 0);
+  }
+}
+
+/* Whether the server has a sink called `device` (lock held). PulseAudio refuses a
+ * stream to an unknown sink; PipeWire's pulse server accepts it and plays to the
+ * default sink instead, so the name is looked up first on both. */
+static bool sink_exists_locked(SyncWavePulseSinkPrivate* priv, const std::string& device) {
+  SinkLookup lookup{priv->mainloop};
+  pa_operation* op =
+      pa_context_get_sink_info_by_name(priv->context, device.c_str(), sink_info_cb, &lookup);
+  if (op == NULL) return false;
+  const bool answered = wait_until(priv, [&] { return lookup.done; });
+  if (!answered) pa_operation_cancel(op);
+  pa_operation_unref(op);
+  return answered && lookup.found;
+}
+
 /* Creates and connects the playback stream (lock held). */
 static bool make_stream_locked(GstSyncWavePulseSink* self) {
   SyncWavePulseSinkPrivate* priv = self->priv;
   if (priv->stream != NULL) return true;
+  if (!priv->device.empty() && !priv->device_checked) {
+    if (!sink_exists_locked(priv, priv->device)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
+                        ("Cannot play to PulseAudio device '%s': no such sink. List the "
+                         "devices with 'syncwave-launch devices' or 'pactl list short sinks'.",
+                         priv->device.c_str()),
+                        (NULL));
+      return false;
+    }
+    priv->device_checked = true;
+  }
   pa_proplist* props = pa_proplist_new();
   pa_proplist_sets(props, PA_PROP_MEDIA_ROLE, "music");
   pa_proplist_sets(props, PA_PROP_APPLICATION_NAME, "SyncWave");
@@ -258,6 +299,7 @@ static gboolean gst_syncwave_pulse_sink_open(GstAudioSink* asink) {
   }
   pa_threaded_mainloop_lock(priv->mainloop);
   priv->context = pa_context_new(pa_threaded_mainloop_get_api(priv->mainloop), "SyncWave");
+  priv->device_checked = false;
   bool ok = priv->context != NULL;
   if (ok) {
     pa_context_set_state_callback(priv->context, context_state_cb, self);
@@ -542,6 +584,7 @@ static void gst_syncwave_pulse_sink_set_property(GObject* object, guint prop_id,
     case PROP_DEVICE: {
       const gchar* s = g_value_get_string(value);
       priv->device = s ? s : "";
+      priv->device_checked = false;
       break;
     }
     case PROP_SERVER: {

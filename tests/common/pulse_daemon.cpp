@@ -352,7 +352,7 @@ void PulseDaemon::stop() {
     }
     if (kind_ == Server::kPipeWire) {
       // What is left of the group once dbus-run-session is gone (nothing, normally).
-      for (int i = 0; i < 40 && kill(target, 0) == 0; i++) {
+      for (int i = 0; i < 10 && kill(target, 0) == 0; i++) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
       kill(target, SIGKILL);

@@ -1,7 +1,7 @@
-// Two syncwavesink receivers playing into one PulseAudio null sink of a private daemon
-// this test starts: the real audio path, with the bin's own PulseAudio output
-// (syncwavepulsesink, chosen by `device`) as the device. Checked: both play for
-// several seconds without error, the output's position comes from the server's timing
+// Two syncwavesink receivers playing into one null sink of a private sound server this
+// test starts (PulseAudio, and PipeWire through pipewire-pulse): the real audio path, with the
+// bin's own PulseAudio output (syncwavepulsesink, chosen by `device`) as the device. Checked: both
+// play for several seconds without error, the output's position comes from the server's timing
 // reports, the drift loop runs against it absolutely (drift-active, sink-delay-us
 // known) within its bounds, and audio reaches the null sink (its monitor is not
 // silent). SYNC_PULSE_NODRIFT=1 turns drift correction off, SYNC_PULSE_FAKE=1 replaces
@@ -54,15 +54,21 @@ std::string bus_error(GstElement* pipe) {
   return text;
 }
 
+using Server = syncwave_test::PulseDaemon::Server;
+class SyncPulse : public ::testing::TestWithParam<Server> {};
+
 }  // namespace
 
-TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
-  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
+  if (!syncwave_test::PulseDaemon::available(GetParam()))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(GetParam());
   GstElementFactory* f = gst_element_factory_find("pulsesink");
   if (!f) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
   gst_object_unref(f);
   syncwave_test::PulseDaemon pulse;
-  if (!pulse.start()) GTEST_SKIP() << "cannot start pulseaudio: " << pulse.error();
+  if (!pulse.start(GetParam()))
+    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(GetParam()) << ": "
+                 << pulse.error();
   // The bin's `device` property makes its PulseAudio output; it finds the private
   // daemon here.
   setenv("PULSE_SERVER", pulse.server().c_str(), 1);
@@ -179,3 +185,9 @@ TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
   gst_object_unref(out);
   unsetenv("PULSE_SERVER");
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, SyncPulse,
+                         ::testing::Values(Server::kPulseAudio, Server::kPipeWire),
+                         [](const ::testing::TestParamInfo<Server>& info) {
+                           return std::string(syncwave_test::PulseDaemon::name(info.param));
+                         });
