@@ -72,10 +72,16 @@ for ns in $NS_R1 $NS_R2; do
   in_ns "$ns" ip link set eth0 up || fail "eth0 up in $ns"
   in_ns "$ns" ip route add default via 10.77.0.1 || fail "route in $ns"
 done
-# The bridge forwards once its ports are up (no STP: at once).
+# The bridge forwards once its ports are in state forwarding (3; no STP: at once).
 i=0
-while ! in_ns $NS_R2 ping -c1 -W1 10.77.0.11 >/dev/null 2>&1 && [ $i -lt 20 ]; do
-  sleep 0.25
+while [ $i -lt 40 ]; do
+  forwarding=0
+  for port in $P-h11 $P-h12; do
+    [ "$(in_ns $NS_S cat /sys/class/net/$port/brport/state 2>/dev/null)" = 3 ] &&
+      forwarding=$((forwarding + 1))
+  done
+  [ $forwarding -eq 2 ] && break
+  sleep 0.1
   i=$((i + 1))
 done
 
