@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -77,8 +78,10 @@ struct SyncWavePulseSinkPrivate {
   bool timing_pending = false;
   gint64 last_timing_us = 0;
   bool corked = false;
-  bool failed = false;         /* the stream or server failed; reported once */
-  bool device_checked = false; /* `device` was found on this connection */
+  bool failed = false;           /* the stream or server failed; reported once */
+  bool device_checked = false;   /* `device` was found on this connection */
+  bool pipewire = false;         /* the server is PipeWire's pulse server */
+  void* server_lookup = nullptr; /* the SinkLookup server_info_cb answers */
 
   /* The position, read by the clock and delay() from other threads. */
   std::mutex lock;
@@ -224,6 +227,15 @@ static bool sink_exists_locked(SyncWavePulseSinkPrivate* priv, const std::string
   return answered && lookup.found;
 }
 
+static void server_info_cb(pa_context*, const pa_server_info* info, void* userdata) {
+  GstSyncWavePulseSink* self = GST_SYNCWAVE_PULSE_SINK(userdata);
+  SinkLookup* lookup = static_cast<SinkLookup*>(self->priv->server_lookup);
+  if (info != NULL && info->server_name != NULL)
+    self->priv->pipewire = std::strstr(info->server_name, "PipeWire") != NULL;
+  lookup->done = true;
+  pa_threaded_mainloop_signal(lookup->mainloop, 0);
+}
+
 /* Creates and connects the playback stream (lock held). */
 static bool make_stream_locked(GstSyncWavePulseSink* self) {
   SyncWavePulseSinkPrivate* priv = self->priv;
@@ -255,9 +267,14 @@ static bool make_stream_locked(GstSyncWavePulseSink* self) {
   pa_stream_set_state_callback(priv->stream, stream_notify_cb, self);
   pa_stream_set_write_callback(priv->stream, stream_request_cb, self);
   pa_stream_set_underflow_callback(priv->stream, stream_underflow_cb, self);
+  /* PA_STREAM_ADJUST_LATENCY: PulseAudio keeps the whole tlength in the stream's
+   * buffer and sizes the sink's own latency to it. PipeWire's pulse server reads
+   * tlength as the total instead: it gives the graph (tlength - 2 minreq) / 2 of it
+   * and leaves the stream 20 of the 30 ms, so a writer thread that misses 20 ms
+   * underruns. Without the flag it keeps the 30 ms, and the graph runs at minreq. */
   const pa_stream_flags_t flags =
-      (pa_stream_flags_t)(PA_STREAM_ADJUST_LATENCY | PA_STREAM_NOT_MONOTONIC |
-                          (priv->corked ? PA_STREAM_START_CORKED : 0));
+      (pa_stream_flags_t)((priv->pipewire ? 0 : PA_STREAM_ADJUST_LATENCY) |
+                          PA_STREAM_NOT_MONOTONIC | (priv->corked ? PA_STREAM_START_CORKED : 0));
   if (pa_stream_connect_playback(priv->stream, priv->device.empty() ? NULL : priv->device.c_str(),
                                  &priv->buffer_attr, flags, NULL, NULL) < 0 ||
       !wait_until(priv,
@@ -311,6 +328,19 @@ static gboolean gst_syncwave_pulse_sink_open(GstAudioSink* asink) {
                       return st == PA_CONTEXT_READY || !PA_CONTEXT_IS_GOOD(st);
                     }) &&
          pa_context_get_state(priv->context) == PA_CONTEXT_READY;
+  }
+  priv->pipewire = false;
+  if (ok) {
+    SinkLookup lookup{priv->mainloop};
+    priv->server_lookup = &lookup;
+    pa_operation* op = pa_context_get_server_info(priv->context, server_info_cb, self);
+    if (op != NULL) {
+      if (!wait_until(priv, [&] { return lookup.done; })) pa_operation_cancel(op);
+      pa_operation_unref(op);
+    }
+    priv->server_lookup = nullptr;
+    GST_INFO_OBJECT(self, "connected to %s",
+                    priv->pipewire ? "PipeWire's pulse server" : "PulseAudio");
   }
   if (!ok) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
