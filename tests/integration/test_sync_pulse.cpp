@@ -192,15 +192,17 @@ TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
 // the two pipelines to the first loud sample the monitor delivers is printed (the
 // figure in docs/synchronization.md); asserted is only that it is heard within 2 s and
 // keeps playing.
-TEST_P(SyncPulse, HeardSoonAfterStart) {
-  if (!syncwave_test::PulseDaemon::available(GetParam()))
-    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(GetParam());
+// With `senders_clock`, the sender serves its clock (as syncwave-launch send does) and
+// the receiver's clock=auto finds it and re-selects the pipeline's clock while playing.
+void heard_soon_after_start(Server server, bool senders_clock) {
+  if (!syncwave_test::PulseDaemon::available(server))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(server);
   GstElementFactory* f = gst_element_factory_find("pulsesrc");
   if (!f) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
   gst_object_unref(f);
   syncwave_test::PulseDaemon pulse;
-  if (!pulse.start(GetParam()))
-    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(GetParam()) << ": "
+  if (!pulse.start(server))
+    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(server) << ": "
                  << pulse.error();
   setenv("PULSE_SERVER", pulse.server().c_str(), 1);
 
@@ -218,14 +220,16 @@ TEST_P(SyncPulse, HeardSoonAfterStart) {
   // made, as syncwave-launch send does (sync=false: udpsink's default holds packets for
   // the pipeline latency, a separate case of issue 11).
   const uint16_t port = syncwave_test::free_udp_port();
+  const std::string clock_port = std::to_string(syncwave_test::free_udp_port());
   const gint64 t0 = g_get_monotonic_time();
   GstElement* rx = launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
-                          " ! syncwavesink name=rx device=" + pulse.sink_name());
+                          " ! syncwavesink name=rx device=" + pulse.sink_name() +
+                          (senders_clock ? " auto-clock-port=" + clock_port : std::string()));
   GstElement* tx = launch(
       "audiotestsrc is-live=true wave=sine freq=440 volume=0.5 ! "
-      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay ! udpsink sync=false "
-      "host=127.0.0.1 port=" +
-      std::to_string(port));
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay " +
+      (senders_clock ? "time-provider-port=" + clock_port : std::string()) +
+      " ! udpsink sync=false host=127.0.0.1 port=" + std::to_string(port));
   ASSERT_NE(rx, nullptr);
   ASSERT_NE(tx, nullptr);
   ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
@@ -256,8 +260,9 @@ TEST_P(SyncPulse, HeardSoonAfterStart) {
     }
     pending.erase(pending.begin(), pending.begin() + done);
   }
-  printf("%s: first audio heard %.0f ms after the receiver and sender started\n",
-         syncwave_test::PulseDaemon::name(GetParam()), heard_us / 1000.0);
+  printf("%s%s: first audio heard %.0f ms after the receiver and sender started\n",
+         syncwave_test::PulseDaemon::name(server), senders_clock ? " (sender's clock)" : "",
+         heard_us / 1000.0);
   EXPECT_EQ(bus_error(rx), "");
   EXPECT_GE(heard_us, 0) << "nothing heard within 5 s";
   EXPECT_LT(heard_us, 2 * G_USEC_PER_SEC);
@@ -270,6 +275,14 @@ TEST_P(SyncPulse, HeardSoonAfterStart) {
   }
   gst_object_unref(out);
   unsetenv("PULSE_SERVER");
+}
+
+TEST_P(SyncPulse, HeardSoonAfterStart) {
+  heard_soon_after_start(GetParam(), false);
+}
+
+TEST_P(SyncPulse, HeardSoonAfterStartOnTheSendersClock) {
+  heard_soon_after_start(GetParam(), true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, SyncPulse,
