@@ -194,7 +194,10 @@ TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
 // keeps playing.
 // With `senders_clock`, the sender serves its clock (as syncwave-launch send does) and
 // the receiver's clock=auto finds it and re-selects the pipeline's clock while playing.
-void heard_soon_after_start(Server server, bool senders_clock) {
+// The receiver starts `head_start_ms` before the sender; the time is counted from the
+// sender's start.
+void heard_soon_after_start(Server server, bool senders_clock, int head_start_ms = 0,
+                            gint64 within_us = 2 * G_USEC_PER_SEC) {
   if (!syncwave_test::PulseDaemon::available(server))
     GTEST_SKIP() << syncwave_test::PulseDaemon::missing(server);
   GstElementFactory* f = gst_element_factory_find("pulsesrc");
@@ -221,7 +224,6 @@ void heard_soon_after_start(Server server, bool senders_clock) {
   // the pipeline latency, a separate case of issue 11).
   const uint16_t port = syncwave_test::free_udp_port();
   const std::string clock_port = std::to_string(syncwave_test::free_udp_port());
-  const gint64 t0 = g_get_monotonic_time();
   GstElement* rx = launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
                           " ! syncwavesink name=rx device=" + pulse.sink_name() +
                           (senders_clock ? " auto-clock-port=" + clock_port : std::string()));
@@ -233,6 +235,8 @@ void heard_soon_after_start(Server server, bool senders_clock) {
   ASSERT_NE(rx, nullptr);
   ASSERT_NE(tx, nullptr);
   ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  if (head_start_ms > 0) g_usleep(head_start_ms * 1000);
+  const gint64 t0 = g_get_monotonic_time();
   ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
 
   gint64 heard_us = -1;
@@ -260,12 +264,12 @@ void heard_soon_after_start(Server server, bool senders_clock) {
     }
     pending.erase(pending.begin(), pending.begin() + done);
   }
-  printf("%s%s: first audio heard %.0f ms after the receiver and sender started\n",
+  printf("%s%s: first audio heard %.0f ms after the sender started (receiver %d ms before)\n",
          syncwave_test::PulseDaemon::name(server), senders_clock ? " (sender's clock)" : "",
-         heard_us / 1000.0);
+         heard_us / 1000.0, head_start_ms);
   EXPECT_EQ(bus_error(rx), "");
   EXPECT_GE(heard_us, 0) << "nothing heard within 5 s";
-  EXPECT_LT(heard_us, 2 * G_USEC_PER_SEC);
+  EXPECT_LT(heard_us, within_us);
   // And it goes on playing (a second of 10 ms windows, nearly all loud).
   EXPECT_GE(loud_after, total_after * 9 / 10) << loud_after << " of " << total_after;
 
@@ -283,6 +287,15 @@ TEST_P(SyncPulse, HeardSoonAfterStart) {
 
 TEST_P(SyncPulse, HeardSoonAfterStartOnTheSendersClock) {
   heard_soon_after_start(GetParam(), true);
+}
+
+// Known bug, through both servers: a receiver started before a sender that serves its
+// clock is silent for about as long as it ran alone (2 s here: heard 1.9 s after the
+// sender). The syncwavesink bin re-selects the pipeline's clock when clock=auto finds
+// the sender's, and the first buffers are placed that far in the future ("content
+// jumped: new output timeline" when they come due). Enable once the bin is fixed.
+TEST_P(SyncPulse, DISABLED_HeardSoonWhenTheReceiverStartedFirst) {
+  heard_soon_after_start(GetParam(), true, 2000, G_USEC_PER_SEC);
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, SyncPulse,
