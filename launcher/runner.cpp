@@ -105,10 +105,21 @@ std::string broadcast_address() {
     for (struct ifaddrs* i = ifs; i && result.empty(); i = i->ifa_next) {
       if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
       if ((i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP)) continue;
-      if (!(i->ifa_flags & IFF_BROADCAST) || !i->ifa_broadaddr) continue;
+      if (!(i->ifa_flags & IFF_BROADCAST)) continue;
+      // From the address and netmask: an address added without a broadcast address
+      // (`ip addr add 10.77.0.1/24`) reports its own address as ifa_broadaddr.
+      struct in_addr brd{};
+      if (i->ifa_netmask) {
+        const auto* addr = reinterpret_cast<const struct sockaddr_in*>(i->ifa_addr);
+        const auto* mask = reinterpret_cast<const struct sockaddr_in*>(i->ifa_netmask);
+        brd.s_addr = addr->sin_addr.s_addr | ~mask->sin_addr.s_addr;
+      } else if (i->ifa_broadaddr) {
+        brd = reinterpret_cast<const struct sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
+      } else {
+        continue;
+      }
       char buf[INET_ADDRSTRLEN];
-      auto* sin = reinterpret_cast<struct sockaddr_in*>(i->ifa_broadaddr);
-      if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf)) result = buf;
+      if (inet_ntop(AF_INET, &brd, buf, sizeof buf)) result = buf;
     }
     freeifaddrs(ifs);
   }

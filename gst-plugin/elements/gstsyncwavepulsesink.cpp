@@ -37,6 +37,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -77,7 +78,10 @@ struct SyncWavePulseSinkPrivate {
   bool timing_pending = false;
   gint64 last_timing_us = 0;
   bool corked = false;
-  bool failed = false; /* the stream or server failed; reported once */
+  bool failed = false;           /* the stream or server failed; reported once */
+  bool device_checked = false;   /* `device` was found on this connection */
+  bool pipewire = false;         /* the server is PipeWire's pulse server */
+  void* server_lookup = nullptr; /* the SinkLookup server_info_cb answers */
 
   /* The position, read by the clock and delay() from other threads. */
   std::mutex lock;
@@ -194,10 +198,59 @@ static void drop_stream_locked(GstSyncWavePulseSink* self) {
   priv->have_offset = false;
 }
 
+struct SinkLookup {
+  pa_threaded_mainloop* mainloop;
+  bool done = false;
+  bool found = false;
+};
+
+static void sink_info_cb(pa_context*, const pa_sink_info* info, int eol, void* userdata) {
+  SinkLookup* lookup = static_cast<SinkLookup*>(userdata);
+  if (info != NULL) lookup->found = true;
+  if (eol != 0) {
+    lookup->done = true;
+    pa_threaded_mainloop_signal(lookup->mainloop, 0);
+  }
+}
+
+/* Whether the server has a sink called `device` (lock held). PulseAudio refuses a
+ * stream to an unknown sink; PipeWire's pulse server accepts it and plays to the
+ * default sink instead, so the name is looked up first on both. */
+static bool sink_exists_locked(SyncWavePulseSinkPrivate* priv, const std::string& device) {
+  SinkLookup lookup{priv->mainloop};
+  pa_operation* op =
+      pa_context_get_sink_info_by_name(priv->context, device.c_str(), sink_info_cb, &lookup);
+  if (op == NULL) return false;
+  const bool answered = wait_until(priv, [&] { return lookup.done; });
+  if (!answered) pa_operation_cancel(op);
+  pa_operation_unref(op);
+  return answered && lookup.found;
+}
+
+static void server_info_cb(pa_context*, const pa_server_info* info, void* userdata) {
+  GstSyncWavePulseSink* self = GST_SYNCWAVE_PULSE_SINK(userdata);
+  SinkLookup* lookup = static_cast<SinkLookup*>(self->priv->server_lookup);
+  if (info != NULL && info->server_name != NULL)
+    self->priv->pipewire = std::strstr(info->server_name, "PipeWire") != NULL;
+  lookup->done = true;
+  pa_threaded_mainloop_signal(lookup->mainloop, 0);
+}
+
 /* Creates and connects the playback stream (lock held). */
 static bool make_stream_locked(GstSyncWavePulseSink* self) {
   SyncWavePulseSinkPrivate* priv = self->priv;
   if (priv->stream != NULL) return true;
+  if (!priv->device.empty() && !priv->device_checked) {
+    if (!sink_exists_locked(priv, priv->device)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
+                        ("Cannot play to PulseAudio device '%s': no such sink. List the "
+                         "devices with 'syncwave-launch devices' or 'pactl list short sinks'.",
+                         priv->device.c_str()),
+                        (NULL));
+      return false;
+    }
+    priv->device_checked = true;
+  }
   pa_proplist* props = pa_proplist_new();
   pa_proplist_sets(props, PA_PROP_MEDIA_ROLE, "music");
   pa_proplist_sets(props, PA_PROP_APPLICATION_NAME, "SyncWave");
@@ -214,9 +267,14 @@ static bool make_stream_locked(GstSyncWavePulseSink* self) {
   pa_stream_set_state_callback(priv->stream, stream_notify_cb, self);
   pa_stream_set_write_callback(priv->stream, stream_request_cb, self);
   pa_stream_set_underflow_callback(priv->stream, stream_underflow_cb, self);
+  /* PA_STREAM_ADJUST_LATENCY: PulseAudio keeps the whole tlength in the stream's
+   * buffer and sizes the sink's own latency to it. PipeWire's pulse server reads
+   * tlength as the total instead: it gives the graph (tlength - 2 minreq) / 2 of it
+   * and leaves the stream 20 of the 30 ms, so a writer thread that misses 20 ms
+   * underruns. Without the flag it keeps the 30 ms, and the graph runs at minreq. */
   const pa_stream_flags_t flags =
-      (pa_stream_flags_t)(PA_STREAM_ADJUST_LATENCY | PA_STREAM_NOT_MONOTONIC |
-                          (priv->corked ? PA_STREAM_START_CORKED : 0));
+      (pa_stream_flags_t)((priv->pipewire ? 0 : PA_STREAM_ADJUST_LATENCY) |
+                          PA_STREAM_NOT_MONOTONIC | (priv->corked ? PA_STREAM_START_CORKED : 0));
   if (pa_stream_connect_playback(priv->stream, priv->device.empty() ? NULL : priv->device.c_str(),
                                  &priv->buffer_attr, flags, NULL, NULL) < 0 ||
       !wait_until(priv,
@@ -258,6 +316,7 @@ static gboolean gst_syncwave_pulse_sink_open(GstAudioSink* asink) {
   }
   pa_threaded_mainloop_lock(priv->mainloop);
   priv->context = pa_context_new(pa_threaded_mainloop_get_api(priv->mainloop), "SyncWave");
+  priv->device_checked = false;
   bool ok = priv->context != NULL;
   if (ok) {
     pa_context_set_state_callback(priv->context, context_state_cb, self);
@@ -269,6 +328,19 @@ static gboolean gst_syncwave_pulse_sink_open(GstAudioSink* asink) {
                       return st == PA_CONTEXT_READY || !PA_CONTEXT_IS_GOOD(st);
                     }) &&
          pa_context_get_state(priv->context) == PA_CONTEXT_READY;
+  }
+  priv->pipewire = false;
+  if (ok) {
+    SinkLookup lookup{priv->mainloop};
+    priv->server_lookup = &lookup;
+    pa_operation* op = pa_context_get_server_info(priv->context, server_info_cb, self);
+    if (op != NULL) {
+      if (!wait_until(priv, [&] { return lookup.done; })) pa_operation_cancel(op);
+      pa_operation_unref(op);
+    }
+    priv->server_lookup = nullptr;
+    GST_INFO_OBJECT(self, "connected to %s",
+                    priv->pipewire ? "PipeWire's pulse server" : "PulseAudio");
   }
   if (!ok) {
     GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE,
@@ -542,6 +614,7 @@ static void gst_syncwave_pulse_sink_set_property(GObject* object, guint prop_id,
     case PROP_DEVICE: {
       const gchar* s = g_value_get_string(value);
       priv->device = s ? s : "";
+      priv->device_checked = false;
       break;
     }
     case PROP_SERVER: {

@@ -1,6 +1,8 @@
-// Real system-audio loopback through a private PulseAudio daemon: a tone is played into
-// a null sink, pulsesrc captures the sink's monitor into syncwavepay, UDP on 127.0.0.1
-// carries it to syncwavedepay, and the tone arrives at its frequency and level.
+// Real system-audio loopback through a private sound server (PulseAudio, and PipeWire
+// with pipewire-pulse): a tone is played into a null sink, the default sink, and
+// pulsesrc captures the default sink's monitor (@DEFAULT_MONITOR@) into syncwavepay,
+// UDP on 127.0.0.1 carries it to syncwavedepay, and the tone arrives at its frequency
+// and level.
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -21,6 +23,7 @@ using syncwave_test::have;
 using syncwave_test::launch;
 using syncwave_test::stat;
 using syncwave_test::wait_eos;
+using Server = syncwave_test::PulseDaemon::Server;
 
 // Fails the test on an error message already posted on the bus.
 void expect_no_error(GstElement* pipeline) {
@@ -39,14 +42,20 @@ void expect_no_error(GstElement* pipeline) {
   gst_object_unref(bus);
 }
 
+class PulseLoopback : public ::testing::TestWithParam<Server> {};
+
 }  // namespace
 
-TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
-  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+TEST_P(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
+  if (!syncwave_test::PulseDaemon::available(GetParam()))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(GetParam());
   if (!have("pulsesrc") || !have("pulsesink"))
     GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
   syncwave_test::PulseDaemon pulse;
-  ASSERT_TRUE(pulse.start()) << pulse.error();
+  ASSERT_TRUE(pulse.start(GetParam())) << pulse.error();
+  std::string default_sink;
+  ASSERT_EQ(pulse.pactl("get-default-sink", &default_sink), 0) << default_sink;
+  EXPECT_NE(default_sink.find(pulse.sink_name()), std::string::npos) << default_sink;
   const uint16_t port = syncwave_test::free_udp_port();
   ASSERT_NE(port, 0);
   const std::string server = pulse.server();
@@ -62,8 +71,9 @@ TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
       "audiotestsrc is-live=true freq=660 volume=0.5 ! "
       "audio/x-raw,format=F32LE,rate=48000,channels=2 ! pulsesink server=" +
       server + " device=" + pulse.sink_name());
-  // The sender: the sink's monitor, as syncwave-launch send --source=loopback does.
-  GstElement* tx = launch("pulsesrc server=" + server + " device=" + pulse.monitor_name() +
+  // The sender: the default sink's monitor, as syncwave-launch send --source=loopback
+  // does.
+  GstElement* tx = launch("pulsesrc server=" + server + " device=@DEFAULT_MONITOR@" +
                           " buffer-time=20000 latency-time=10000 ! "
                           "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay name=pay ! "
                           "udpsink host=127.0.0.1 port=" +
@@ -128,3 +138,9 @@ TEST(PulseLoopback, ToneArrivesThroughTheSinkMonitor) {
   for (GstElement* e : {out, depay, tx, player, rx}) gst_object_unref(e);
   pulse.stop();
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, PulseLoopback,
+                         ::testing::Values(Server::kPulseAudio, Server::kPipeWire),
+                         [](const ::testing::TestParamInfo<Server>& info) {
+                           return std::string(syncwave_test::PulseDaemon::name(info.param));
+                         });

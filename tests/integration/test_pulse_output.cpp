@@ -1,4 +1,5 @@
-// syncwavepulsesink against a private PulseAudio daemon (started here, one null sink):
+// syncwavepulsesink against a private sound server (started here, one null sink), each
+// test once through PulseAudio and once through PipeWire (pipewire-pulse):
 // what it plays reaches the sink, its position comes from the server's timing reports
 // (fitted, the null sink's rate found to be the host clock's), its clock advances at
 // the device's pace, it pauses, resumes and stops without blocking, and a missing
@@ -21,6 +22,7 @@ namespace {
 
 using syncwave_test::have;
 using syncwave_test::launch;
+using Server = syncwave_test::PulseDaemon::Server;
 
 // The error messages on the bus, waiting up to `wait` for the first one.
 std::string bus_error(GstElement* pipeline, GstClockTime wait = 0) {
@@ -39,12 +41,13 @@ std::string bus_error(GstElement* pipeline, GstClockTime wait = 0) {
   return text;
 }
 
-class PulseOutput : public ::testing::Test {
+class PulseOutput : public ::testing::TestWithParam<Server> {
  protected:
   void SetUp() override {
     if (!have("syncwavepulsesink")) GTEST_SKIP() << "built without libpulse";
-    if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
-    ASSERT_TRUE(pulse_.start()) << pulse_.error() << pulse_.log();
+    if (!syncwave_test::PulseDaemon::available(GetParam()))
+      GTEST_SKIP() << syncwave_test::PulseDaemon::missing(GetParam());
+    ASSERT_TRUE(pulse_.start(GetParam())) << pulse_.error() << pulse_.log();
     setenv("PULSE_SERVER", pulse_.server().c_str(), 1);
   }
   void TearDown() override { unsetenv("PULSE_SERVER"); }
@@ -66,7 +69,7 @@ double sink_stat(GstElement* sink, const char* field) {
   return v;
 }
 
-TEST_F(PulseOutput, PlaysAndKnowsItsPosition) {
+TEST_P(PulseOutput, PlaysAndKnowsItsPosition) {
   GstElement* play = launch(
       "audiotestsrc is-live=true freq=660 volume=0.5 ! "
       "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepulsesink name=out " +
@@ -137,7 +140,7 @@ TEST_F(PulseOutput, PlaysAndKnowsItsPosition) {
   gst_object_unref(play);
 }
 
-TEST_F(PulseOutput, PausesResumesAndStopsWithoutBlocking) {
+TEST_P(PulseOutput, PausesResumesAndStopsWithoutBlocking) {
   // A pause corks the stream; the writer thread must not stay blocked on it, or
   // PAUSED→READY would wait for it forever.
   GstElement* play = launch(
@@ -161,7 +164,7 @@ TEST_F(PulseOutput, PausesResumesAndStopsWithoutBlocking) {
   gst_object_unref(play);
 }
 
-TEST_F(PulseOutput, UnknownDeviceSaysWhereToLook) {
+TEST_P(PulseOutput, UnknownDeviceSaysWhereToLook) {
   GstElement* play =
       launch("audiotestsrc num-buffers=10 ! syncwavepulsesink server=" + pulse_.server() +
              " device=no_such_sink");
@@ -174,7 +177,7 @@ TEST_F(PulseOutput, UnknownDeviceSaysWhereToLook) {
   gst_object_unref(play);
 }
 
-TEST_F(PulseOutput, NoServerFailsAtOnceWithAHint) {
+TEST_P(PulseOutput, NoServerFailsAtOnceWithAHint) {
   GstElement* sink = gst_element_factory_make("syncwavepulsesink", nullptr);
   ASSERT_NE(sink, nullptr);
   g_object_set(sink, "server", "unix:/nonexistent/syncwave/native", NULL);
@@ -186,5 +189,11 @@ TEST_F(PulseOutput, NoServerFailsAtOnceWithAHint) {
   gst_element_set_state(pipe, GST_STATE_NULL);
   gst_object_unref(pipe);
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, PulseOutput,
+                         ::testing::Values(Server::kPulseAudio, Server::kPipeWire),
+                         [](const ::testing::TestParamInfo<Server>& info) {
+                           return std::string(syncwave_test::PulseDaemon::name(info.param));
+                         });
 
 }  // namespace

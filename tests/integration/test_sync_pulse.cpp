@@ -1,7 +1,7 @@
-// Two syncwavesink receivers playing into one PulseAudio null sink of a private daemon
-// this test starts: the real audio path, with the bin's own PulseAudio output
-// (syncwavepulsesink, chosen by `device`) as the device. Checked: both play for
-// several seconds without error, the output's position comes from the server's timing
+// Two syncwavesink receivers playing into one null sink of a private sound server this
+// test starts (PulseAudio, and PipeWire through pipewire-pulse): the real audio path, with the
+// bin's own PulseAudio output (syncwavepulsesink, chosen by `device`) as the device. Checked: both
+// play for several seconds without error, the output's position comes from the server's timing
 // reports, the drift loop runs against it absolutely (drift-active, sink-delay-us
 // known) within its bounds, and audio reaches the null sink (its monitor is not
 // silent). SYNC_PULSE_NODRIFT=1 turns drift correction off, SYNC_PULSE_FAKE=1 replaces
@@ -13,6 +13,7 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -54,15 +55,21 @@ std::string bus_error(GstElement* pipe) {
   return text;
 }
 
+using Server = syncwave_test::PulseDaemon::Server;
+class SyncPulse : public ::testing::TestWithParam<Server> {};
+
 }  // namespace
 
-TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
-  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
+  if (!syncwave_test::PulseDaemon::available(GetParam()))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(GetParam());
   GstElementFactory* f = gst_element_factory_find("pulsesink");
   if (!f) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
   gst_object_unref(f);
   syncwave_test::PulseDaemon pulse;
-  if (!pulse.start()) GTEST_SKIP() << "cannot start pulseaudio: " << pulse.error();
+  if (!pulse.start(GetParam()))
+    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(GetParam()) << ": "
+                 << pulse.error();
   // The bin's `device` property makes its PulseAudio output; it finds the private
   // daemon here.
   setenv("PULSE_SERVER", pulse.server().c_str(), 1);
@@ -179,3 +186,120 @@ TEST(SyncPulse, TwoReceiversIntoOneNullSink) {
   gst_object_unref(out);
   unsetenv("PULSE_SERVER");
 }
+
+// Start-up (issue 11, case 5): a receiver `syncwavesink device=<null sink>` started
+// together with its sender is heard soon, through both servers. The time from starting
+// the two pipelines to the first loud sample the monitor delivers is printed (the
+// figure in docs/synchronization.md); asserted is only that it is heard within 2 s and
+// keeps playing.
+// With `senders_clock`, the sender serves its clock (as syncwave-launch send does) and
+// the receiver's clock=auto finds it and re-selects the pipeline's clock while playing.
+// The receiver starts `head_start_ms` before the sender; the time is counted from the
+// sender's start.
+void heard_soon_after_start(Server server, bool senders_clock, int head_start_ms = 0,
+                            gint64 within_us = 2 * G_USEC_PER_SEC) {
+  if (!syncwave_test::PulseDaemon::available(server))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(server);
+  GstElementFactory* f = gst_element_factory_find("pulsesrc");
+  if (!f) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
+  gst_object_unref(f);
+  syncwave_test::PulseDaemon pulse;
+  if (!pulse.start(server))
+    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(server) << ": "
+                 << pulse.error();
+  setenv("PULSE_SERVER", pulse.server().c_str(), 1);
+
+  // The monitor first, running before anything plays.
+  GstElement* mon = launch("pulsesrc server=" + pulse.server() + " device=" + pulse.monitor_name() +
+                           " buffer-time=20000 latency-time=5000 ! "
+                           "audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
+                           "appsink name=out sync=false max-buffers=0");
+  ASSERT_NE(mon, nullptr);
+  GstElement* out = gst_bin_get_by_name(GST_BIN(mon), "out");
+  gst_element_set_state(mon, GST_STATE_PLAYING);
+  gst_element_get_state(mon, nullptr, nullptr, 5 * GST_SECOND);
+
+  // Receiver and sender as users start them; the sender sends each packet when it is
+  // made, as syncwave-launch send does (sync=false: udpsink's default holds packets for
+  // the pipeline latency, a separate case of issue 11).
+  const uint16_t port = syncwave_test::free_udp_port();
+  const std::string clock_port = std::to_string(syncwave_test::free_udp_port());
+  GstElement* rx = launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
+                          " ! syncwavesink name=rx device=" + pulse.sink_name() +
+                          (senders_clock ? " auto-clock-port=" + clock_port : std::string()));
+  GstElement* tx = launch(
+      "audiotestsrc is-live=true wave=sine freq=440 volume=0.5 ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay " +
+      (senders_clock ? "time-provider-port=" + clock_port : std::string()) +
+      " ! udpsink sync=false host=127.0.0.1 port=" + std::to_string(port));
+  ASSERT_NE(rx, nullptr);
+  ASSERT_NE(tx, nullptr);
+  ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  if (head_start_ms > 0) g_usleep(head_start_ms * 1000);
+  const gint64 t0 = g_get_monotonic_time();
+  ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+
+  gint64 heard_us = -1;
+  size_t loud_after = 0, total_after = 0;  // 10 ms windows after the first loud one
+  std::vector<float> pending;              // less than one window
+  const size_t window = 960;               // 10 ms, stereo
+  const gint64 end = t0 + 5 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time() < end && (heard_us < 0 || total_after < 100)) {
+    GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(out), 50 * GST_MSECOND);
+    if (!s) continue;
+    GstBuffer* b = gst_sample_get_buffer(s);
+    const size_t n = gst_buffer_get_size(b) / 4, at = pending.size();
+    pending.resize(at + n);
+    gst_buffer_extract(b, 0, pending.data() + at, n * 4);
+    gst_sample_unref(s);
+    size_t done = 0;
+    for (; done + window <= pending.size(); done += window) {
+      float peak = 0;
+      for (size_t i = done; i < done + window; i++) peak = std::max(peak, std::fabs(pending[i]));
+      if (heard_us < 0 && peak > 0.1f) heard_us = g_get_monotonic_time() - t0;
+      if (heard_us >= 0) {
+        total_after++;
+        loud_after += peak > 0.1f;
+      }
+    }
+    pending.erase(pending.begin(), pending.begin() + done);
+  }
+  printf("%s%s: first audio heard %.0f ms after the sender started (receiver %d ms before)\n",
+         syncwave_test::PulseDaemon::name(server), senders_clock ? " (sender's clock)" : "",
+         heard_us / 1000.0, head_start_ms);
+  EXPECT_EQ(bus_error(rx), "");
+  EXPECT_GE(heard_us, 0) << "nothing heard within 5 s";
+  EXPECT_LT(heard_us, within_us);
+  // And it goes on playing (a second of 10 ms windows, nearly all loud).
+  EXPECT_GE(loud_after, total_after * 9 / 10) << loud_after << " of " << total_after;
+
+  for (GstElement* p : {tx, rx, mon}) {
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+  }
+  gst_object_unref(out);
+  unsetenv("PULSE_SERVER");
+}
+
+TEST_P(SyncPulse, HeardSoonAfterStart) {
+  heard_soon_after_start(GetParam(), false);
+}
+
+TEST_P(SyncPulse, HeardSoonAfterStartOnTheSendersClock) {
+  heard_soon_after_start(GetParam(), true);
+}
+
+// Known bug, through both servers: a receiver started before a sender that serves its
+// clock is silent for about as long as it ran alone (2 s here: heard 1.9 s after the
+// sender). The syncwavesink bin re-selects the pipeline's clock when clock=auto finds
+// the sender's, and the first buffers are placed that far in the future ("content
+// jumped: new output timeline" when they come due). Enable once the bin is fixed.
+TEST_P(SyncPulse, DISABLED_HeardSoonWhenTheReceiverStartedFirst) {
+  heard_soon_after_start(GetParam(), true, 2000, G_USEC_PER_SEC);
+}
+
+INSTANTIATE_TEST_SUITE_P(Servers, SyncPulse,
+                         ::testing::Values(Server::kPulseAudio, Server::kPipeWire),
+                         [](const ::testing::TestParamInfo<Server>& info) {
+                           return std::string(syncwave_test::PulseDaemon::name(info.param));
+                         });
