@@ -167,7 +167,11 @@ static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstCl
   SyncWavePayPrivate* priv = self->priv;
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   GstClockTime base = gst_element_get_base_time(GST_ELEMENT(self));
-  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID(base)) {
+  /* Before PLAYING (a non-live source prerolls its first buffer) the base time is not
+   * chosen yet: a clock the element may already have says nothing about running time
+   * then, so such a buffer is stamped as if there were no clock. */
+  const bool playing = GST_STATE(self) == GST_STATE_PLAYING;
+  if (clock == NULL || !GST_CLOCK_TIME_IS_VALID(base) || !playing) {
     /* No clock at all: the first buffer is "now". */
     if (!priv->no_clock_anchor) {
       priv->no_clock_offset = g_get_real_time() * 1000 - (GstClockTimeDiff)running;
