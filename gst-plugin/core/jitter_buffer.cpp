@@ -144,7 +144,10 @@ void JitterBuffer::process(uint64_t now_ns) {
 }
 
 uint64_t JitterBuffer::loss_duration(uint64_t gap_ns) const {
-  if (last_duration_ == 0) return gap_ns;
+  // Whole packets only when the packets all have one size (the original sender's
+  // 10 ms chunks): a payloader that cuts buffers at the MTU sends packets of several
+  // sizes, and a missing short one is not a packet of the last one's size.
+  if (last_duration_ == 0 || same_size_count_ < kLearnPackets) return gap_ns;
   const uint64_t n = (gap_ns + last_duration_ / 2) / last_duration_;
   if (n == 0) return gap_ns;
   const uint64_t whole = n * last_duration_;
