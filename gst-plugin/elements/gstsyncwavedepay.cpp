@@ -16,8 +16,9 @@
  *   `alignment-threshold` of the line (for `discont-wait`) restart the timeline and
  *   mark DISCONT.
  * - The loss event of syncwavejitter (syncwave-lost-event.h) becomes a GAP event for
- *   Opus (the decoder conceals) and, for raw audio, a concealment buffer (the last
- *   audio mirrored and faded out, then silence) with a fade-in on the next packet.
+ *   Opus (the decoder conceals) and, for raw audio, a concealment buffer (the
+ *   waveform continued by pitch-period repetition, core/raw_concealer.h) crossfaded
+ *   into the next packet.
  *
  * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavedepay ! audioconvert ! autoaudiosink
  */
@@ -46,7 +47,7 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_depay_debug);
 
 #define DEFAULT_ALIGNMENT_THRESHOLD (40 * GST_MSECOND)
 #define DEFAULT_DISCONT_WAIT (1 * GST_SECOND)
-/* Fade of a raw concealment and of the fade-in after it. */
+/* The crossfade back into the signal after a raw concealment. */
 #define CONCEAL_FADE_NS (5 * GST_MSECOND)
 /* Longest raw concealment buffer; the rest of a longer gap is a GAP event. */
 #define MAX_CONCEAL_NS (250 * GST_MSECOND)
