@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "audio_analysis.h"
@@ -70,15 +71,19 @@ struct SlowPath {
   int latency_ms;       // the receiver's latency (0: its default)
 };
 
-class ReceiverBehindASlowPath : public ::testing::TestWithParam<SlowPath> {};
+using Server = syncwave_test::PulseDaemon::Server;
+
+class ReceiverBehindASlowPath : public ::testing::TestWithParam<std::tuple<SlowPath, Server>> {};
 
 TEST_P(ReceiverBehindASlowPath, IsHeardAndSaysWhatThePathNeeds) {
-  const SlowPath& p = GetParam();
+  const SlowPath& p = std::get<0>(GetParam());
+  const Server server = std::get<1>(GetParam());
   if (!have("syncwavepulsesink") || !have("opusenc"))
     GTEST_SKIP() << "needs syncwavepulsesink and opusenc";
-  if (!syncwave_test::PulseDaemon::available()) GTEST_SKIP() << "pulseaudio not installed";
+  if (!syncwave_test::PulseDaemon::available(server))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(server);
   syncwave_test::PulseDaemon pulse;
-  ASSERT_TRUE(pulse.start()) << pulse.error() << pulse.log();
+  ASSERT_TRUE(pulse.start(server)) << pulse.error() << pulse.log();
   setenv("PULSE_SERVER", pulse.server().c_str(), 1);
 
   const int rx_port = syncwave_test::free_udp_port();
@@ -161,7 +166,7 @@ TEST_P(ReceiverBehindASlowPath, IsHeardAndSaysWhatThePathNeeds) {
 
 INSTANTIATE_TEST_SUITE_P(
     Paths, ReceiverBehindASlowPath,
-    ::testing::Values(
+    ::testing::Combine(::testing::Values(
         // The README's raw line to a receiver at its default latency, 80 ms away.
         SlowPath{"raw_80ms_default_latency",
                  "audioconvert ! audio/x-raw,format=F32LE,rate=48000,channels=2", 80, 0},
@@ -171,6 +176,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "opusenc inband-fec=true packet-loss-percentage=10", 40, 120},
         // Opus through a path slower than the default latency.
         SlowPath{"opus_100ms_default_latency", "opusenc", 100, 0}),
-    [](const ::testing::TestParamInfo<SlowPath>& info) { return std::string(info.param.name); });
+                       ::testing::Values(Server::kPulseAudio, Server::kPipeWire)),
+    [](const ::testing::TestParamInfo<std::tuple<SlowPath, Server>>& info) {
+      return std::string(std::get<0>(info.param).name) + "_" +
+             syncwave_test::PulseDaemon::name(std::get<1>(info.param));
+    });
 
 }  // namespace
