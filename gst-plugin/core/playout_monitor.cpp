@@ -15,9 +15,10 @@ int clamp_bin(int64_t v) {
   return static_cast<int>(std::clamp<int64_t>(v, 0, 2047));
 }
 
-// a / b rounded towards +infinity, for b > 0.
+// a / b rounded towards +infinity, for b > 0; never overflows (a may be INT64_MIN).
 int64_t ceil_div(int64_t a, int64_t b) {
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+  const int64_t q = a / b;  // rounds towards zero
+  return q + (a % b > 0 ? 1 : 0);
 }
 
 }  // namespace
@@ -106,7 +107,7 @@ void PlayoutMonitor::on_output(int64_t now_ns, int64_t margin_ns) {
     last_on_time_ns_ = now_ns;
   }
   // floor(margin / 1 ms): a margin of -0.5 ms belongs to the bin of [-1, 0) ms.
-  const int64_t ms = margin_ns >= 0 ? margin_ns / kMs : -ceil_div(-margin_ns, kMs);
+  const int64_t ms = margin_ns / kMs - (margin_ns % kMs < 0 ? 1 : 0);
   add(&margin_, now_ns, clamp_bin(ms + kMarginOrigin), is_late);
 }
 
