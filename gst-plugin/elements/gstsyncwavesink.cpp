@@ -1039,10 +1039,12 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       const bool placed = priv->aligner.tracking() && priv->pending_step == 0;
       if (!placed) priv->placed_since = GST_CLOCK_TIME_NONE;
       else if (!GST_CLOCK_TIME_IS_VALID(priv->placed_since)) priv->placed_since = now;
-      if (placed && now >= priv->placed_since + OUTPUT_SETTLE) {
+      /* While the margin is not measured (settling, a step), arrivals in time stand
+       * for playing, as without a device position. */
+      priv->output_measured = placed && now >= priv->placed_since + OUTPUT_SETTLE;
+      if (priv->output_measured) {
         const double device_ns = (double)MAX(priv->sink_delay_us, 0) * GST_USECOND;
         priv->playout.on_output((gint64)now, (gint64)(queued_ns - device_ns));
-        priv->output_measured = true;
       }
       priv->heard_error_us = heard_error / 1000.0;
       GST_LOG_OBJECT(self,
