@@ -7,8 +7,14 @@
 // Before the wall-clock map, pulsesrc's own clock (the pipeline clock by default) put
 // the stamps about a second behind arrival.
 //
-// Judged with wide margins (a loaded machine): |median| of arrival - stamp under 50 ms,
+// Judged with wide margins (a loaded machine): |median| of arrival - stamp under 250 ms,
 // the same against the served clock, and stamps that advance by the packet durations.
+// The bug this guards against put stamps about a second off. Arrival - stamp also holds
+// whatever the sender's own pipeline has queued: pulsesrc keeps up to its buffer-time
+// (200 ms) of capture, and once, under the sanitizer build on a loaded CI machine, the
+// opusenc-defaults sender ran 156 ms behind (p1 18 ms) for the rest of the run after a
+// stall, with continuous stamps. SIGSTOP stalls of 0.15-1 s of the same line did not
+// reproduce it on an idle machine (2026-12-02).
 #include <gio/gio.h>
 #include <gst/gst.h>
 #include <gst/net/gstnet.h>
@@ -164,8 +170,10 @@ class SenderStamps : public ::testing::Test {
 
   void expect_right(const Received& r) {
     ASSERT_GT(r.packets, 50u);
-    EXPECT_LT(std::fabs(quantile(r.transit_ms, 0.5)), 50.0);
-    EXPECT_LT(std::fabs(quantile(r.vs_served_ms, 0.5)), 50.0);
+    EXPECT_LT(std::fabs(quantile(r.transit_ms, 0.5)), 250.0);
+    EXPECT_LT(std::fabs(quantile(r.vs_served_ms, 0.5)), 250.0);
+    // The least delayed packets (the stall above left p1 at 18 ms).
+    EXPECT_LT(std::fabs(quantile(r.transit_ms, 0.01)), 100.0);
     EXPECT_LE(r.jumps, 3u);
   }
 
