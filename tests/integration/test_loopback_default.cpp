@@ -36,87 +36,23 @@
 #include <vector>
 
 #include "audio_analysis.h"
+#include "child_process.h"
 #include "pulse_daemon.h"
 #include "udp_port.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using syncwave_test::Child;
 using syncwave_test::PulseDaemon;
 
 constexpr uint32_t kRate = 48000;
 constexpr size_t kWindow = kRate / 10;  // 100 ms
 const std::vector<double> kTones = {330, 440, 880};
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
-
-// A child process with its own environment; stdout and stderr go to files.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-        const std::string& log_prefix)
-      : out_(log_prefix + ".out"), err_(log_prefix + ".err") {
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int null = open("/dev/null", O_RDONLY);
-      dup2(out, 1);
-      dup2(err, 2);
-      dup2(null, 0);
-      for (const auto& kv : env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
-      std::vector<char*> args;
-      for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Child() { stop(SIGKILL, 0); }
-  // Sends `sig`, waits up to `timeout_s`, then kills. Returns the exit code, 128+signal
-  // or -1 when it had to be killed.
-  int stop(int sig, double timeout_s) {
-    if (pid_ <= 0) return code_;
-    kill(pid_, sig);
-    const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-    int status = 0;
-    while (waitpid(pid_, &status, WNOHANG) != pid_) {
-      if (Clock::now() > deadline) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return code_ = -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    pid_ = -1;
-    return code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
-    pid_ = -1;
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return false;
-  }
-  std::string out() const { return read_text(out_); }
-  std::string err() const { return read_text(err_); }
-
- private:
-  pid_t pid_ = -1;
-  int code_ = -1;
-  std::string out_, err_;
-};
 
 // Records a pulse source (F32LE 48 kHz stereo) into memory, noting when each buffer
 // arrived, so that the test can ask which tone was heard when.
