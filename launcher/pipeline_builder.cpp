@@ -132,6 +132,13 @@ std::string clock_port_property(const ReceiveOptions& r) {
   return " auto-clock-port=" + std::to_string(r.clock_port);
 }
 
+// Playing without --record, the first output's syncwavesink meters what it plays (its
+// level element, `meter-interval`): no second receive chain (jitter buffer, decoder,
+// clock) only for the meters. --record and --silent keep the monitor chain.
+bool meters_on_first_output(const ReceiveOptions& r, const BuildEnvironment& env) {
+  return env.have_syncwavesink && !r.silent && r.record.empty() && !r.outputs.empty();
+}
+
 std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t index,
                             const BuildEnvironment& env) {
   if (env.have_syncwavesink) {
@@ -144,6 +151,8 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
     if (out.volume != 1.0) s += " volume=" + num(out.volume);
     // --from: the sink's jitter element (a child named "jitter") locks to that sender.
     if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
+    // The meters: the first output meters what it plays (see playout_fragment).
+    if (index == 0 && meters_on_first_output(r, env)) s += " meter-interval=1000000000";
     return s;
   }
   // Standard elements until syncwavesink is available: no shared clock, so the
@@ -220,7 +229,7 @@ std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& en
     for (size_t i = 0; i < r.outputs.size(); i++)
       branches.push_back(playback_branch(r, r.outputs[i], i, env));
   }
-  branches.push_back(monitor_branch(r, env));
+  if (!meters_on_first_output(r, env)) branches.push_back(monitor_branch(r, env));
   if (branches.size() == 1) return branches[0];
   std::string out = "tee name=rx";
   for (const std::string& b : branches) out += " rx. ! queue ! " + b;

@@ -3,7 +3,7 @@
  *   sink ─► syncwavejitter ─► syncwavedepay ─┬─────────────┬─► audioconvert ─► audioresample
  *            (latency)                       └─► opusdec ──┘      ─► volume ─► F32LE ─►[rate]
  *                                            (switched in when caps become audio/x-opus)
- *        ─► audioconvert ─►(pad offset = delay)─► audio-sink
+ *        ─► audioconvert ─►(pad offset = delay)─►[level, meter-interval > 0]─► audio-sink
  *
  * - The bin provides the shared clock to its pipeline (provide_clock): every sample
  *   renders when that clock reads its capture time + latency + delay. `clock` picks
@@ -110,6 +110,7 @@ enum {
   PROP_MUTE,
   PROP_DELAY,
   PROP_DRIFT_CORRECTION,
+  PROP_METER_INTERVAL,
   PROP_STATS,
 };
 
@@ -155,6 +156,7 @@ struct SyncWaveSinkPrivate {
   guint clock_timeout_ms = DEFAULT_CLOCK_TIMEOUT_MS;
   guint auto_clock_port = DEFAULT_AUTO_CLOCK_PORT;
   std::string device;
+  guint64 meter_interval = 0; /* ns; 0: no level element */
   GstElement* custom_sink = nullptr;
   gdouble volume = DEFAULT_VOLUME;
   gboolean mute = DEFAULT_MUTE;
@@ -170,6 +172,7 @@ struct SyncWaveSinkPrivate {
   GstElement* vol = nullptr;
   GstElement* capsfilter = nullptr;
   GstElement* convert2 = nullptr;
+  GstElement* meter = nullptr; /* level, meter-interval > 0; owned by the bin */
   GstElement* sink = nullptr;
   bool opus = false;
   /* What went into the decoder, in order (a packet's or a gap's place on the
@@ -322,11 +325,13 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
   SyncWaveSinkPrivate* priv = self->priv;
   GstElement* sink = NULL;
   std::string device;
+  guint64 meter_interval = 0;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->sink != NULL) return TRUE;
     if (priv->custom_sink != NULL) sink = GST_ELEMENT(gst_object_ref(priv->custom_sink));
     device = priv->device;
+    meter_interval = priv->meter_interval;
   }
   if (sink == NULL) sink = make_pulse_output(device);
   if (sink == NULL && !device.empty()) {
@@ -345,7 +350,26 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
   const bool floating = g_object_is_floating(sink);
   gst_bin_add(GST_BIN(self), sink);
   if (!floating) gst_object_unref(sink);
-  if (!gst_element_link(priv->convert2, sink)) {
+  /* meter-interval: a level element between the last converter and the audio sink
+   * meters what is played (in place, no copy). */
+  GstElement* upstream = priv->convert2;
+  if (priv->meter != NULL) {
+    /* Added for a previous audio sink: it stays linked to convert2. */
+    upstream = priv->meter;
+  } else if (meter_interval > 0) {
+    GstElement* level = make("level", "meter");
+    if (level != NULL) {
+      g_object_set(level, "interval", meter_interval, "post-messages", TRUE, NULL);
+      gst_bin_add(GST_BIN(self), level);
+      gst_element_sync_state_with_parent(level);
+      if (gst_element_link(priv->convert2, level)) {
+        upstream = priv->meter = level; /* owned by the bin */
+      } else {
+        gst_bin_remove(GST_BIN(self), level);
+      }
+    }
+  }
+  if (!gst_element_link(upstream, sink)) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Cannot link the audio sink"), (NULL));
     gst_bin_remove(GST_BIN(self), sink);
     return FALSE;
@@ -403,7 +427,6 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
     }
     if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
         priv->decoder_in.size() < 64)
-      GST_DEBUG("DBG in buf %.1f dur %.1f", GST_BUFFER_PTS(buf) / 1e6, GST_BUFFER_DURATION(buf) / 1e6);
       priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
@@ -441,7 +464,6 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
     pts = priv->decoder_in.front().first;
-    GST_DEBUG("DBG out dur %.1f ms, in-queue %zu, front %.1f ms", GST_BUFFER_DURATION(buf) / 1e6, priv->decoder_in.size(), pts / 1e6);
     GstClockTime left = GST_BUFFER_DURATION(buf);
     while (left > 0 && !priv->decoder_in.empty()) {
       auto& head = priv->decoder_in.front();
@@ -1407,6 +1429,11 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
       set_delay_offset(self, d);
       break;
     }
+    case PROP_METER_INTERVAL: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->meter_interval = g_value_get_uint64(value);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -1435,6 +1462,9 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
       break;
     case PROP_CLOCK_TIMEOUT:
       g_value_set_uint(value, priv->clock_timeout_ms);
+      break;
+    case PROP_METER_INTERVAL:
+      g_value_set_uint64(value, priv->meter_interval);
       break;
     case PROP_AUTO_CLOCK_PORT:
       g_value_set_uint(value, priv->auto_clock_port);
@@ -1660,6 +1690,17 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *                               render time (minus what the device holds)
    *   underruns          guint64  the output ran dry (when it counts: syncwavepulsesink)
    */
+  /* meter-interval: posts the `level` element's messages (structure "level": peak,
+   * rms, decay per channel in dB) for what is played, every this many ns; 0 (the
+   * default) adds no level element. Read when the bin goes from NULL to READY. */
+  g_object_class_install_property(
+      gobject_class, PROP_METER_INTERVAL,
+      g_param_spec_uint64("meter-interval", "Meter interval",
+                          "Post 'level' messages (peak and RMS per channel, dB) of what is "
+                          "played at this interval in ns; 0: off",
+                          0, G_MAXUINT64, 0,
+                          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                                        GST_PARAM_MUTABLE_READY)));
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics", "Receiver statistics", GST_TYPE_STRUCTURE,

@@ -556,3 +556,44 @@ TEST(SyncWaveSink, PlaybackSaysNoAudioWhenNothingArrives) {
   ASSERT_TRUE(rx.play());
   EXPECT_EQ(rx.stat_string("playback"), "no-audio");
 }
+
+// meter-interval: a level element meters what is played and posts "level" messages
+// (what syncwave-launch's meters read, without a second receive chain); off by default.
+TEST(SyncWaveSink, MeterIntervalPostsTheLevelOfWhatIsPlayed) {
+  {
+    Receiver off("system", 40);
+    guint64 interval = 1;
+    g_object_get(off.bin, "meter-interval", &interval, NULL);
+    EXPECT_EQ(interval, 0u);
+    ASSERT_TRUE(off.play());
+    GstElement* meter = gst_bin_get_by_name(GST_BIN(off.bin), "meter");
+    EXPECT_EQ(meter, nullptr);
+    if (meter) gst_object_unref(meter);
+  }
+  Receiver rx("system", 40);
+  g_object_set(rx.bin, "meter-interval", (guint64)(100 * GST_MSECOND), NULL);
+  ASSERT_TRUE(rx.play());
+  const uint64_t t0 = now_us();
+  rx.push_header(wire::Compression::kRaw);
+  for (int i = 0; i < 40; i++) rx.push_raw(t0 + i * 10000, 0.5f);  // -6.02 dBFS
+  double rms_db[2] = {-200, -200};
+  for (int tries = 0; tries < 20; tries++) {
+    while (GstSample* s = rx.pull(10 * GST_MSECOND)) gst_sample_unref(s);
+    GstMessage* m = rx.wait_message(GST_MESSAGE_ELEMENT, 200 * GST_MSECOND);
+    if (!m) continue;
+    const GstStructure* st = gst_message_get_structure(m);
+    if (st && gst_structure_has_name(st, "level")) {
+      const GValue* rms = gst_structure_get_value(st, "rms");
+      G_GNUC_BEGIN_IGNORE_DEPRECATIONS
+      GValueArray* a = rms ? static_cast<GValueArray*>(g_value_get_boxed(rms)) : nullptr;
+      ASSERT_NE(a, nullptr);
+      ASSERT_EQ(a->n_values, 2u);
+      for (guint c = 0; c < 2; c++) rms_db[c] = g_value_get_double(g_value_array_get_nth(a, c));
+      G_GNUC_END_IGNORE_DEPRECATIONS
+    }
+    gst_message_unref(m);
+    if (rms_db[0] > -10) break;
+  }
+  EXPECT_NEAR(rms_db[0], -6.02, 0.1);
+  EXPECT_NEAR(rms_db[1], -6.02, 0.1);
+}

@@ -842,3 +842,22 @@ TEST(LauncherPipeline, LatencyAutoAsksEverySyncWaveSinkToPickItsLatency) {
   EXPECT_NE(apply_error(Command::kReceive, "latency", "automatic").find("or auto"),
             std::string::npos);
 }
+
+// Playing without --record: the first output meters what it plays; no monitor chain
+// (a second jitter buffer, decoder and clock only for the meters).
+TEST(LauncherPipeline, MetersComeFromTheFirstOutput) {
+  Options o = options_for(Command::kReceive, {{"device", "hdmi"}, {"device", "bluez"}});
+  std::string d = build(o);
+  EXPECT_EQ(d.find("name=monitor"), std::string::npos) << d;
+  EXPECT_EQ(count_of(d, "syncwavesink"), 2) << d;
+  EXPECT_EQ(count_of(d, "meter-interval=1000000000"), 1) << d;
+  EXPECT_NE(d.find("syncwavesink name=out0 latency=60 clock=auto device=hdmi "
+                   "meter-interval=1000000000"),
+            std::string::npos)
+      << d;
+  Options one = options_for(Command::kReceive, {});
+  std::string d1 = build(one);
+  EXPECT_EQ(d1.find("tee"), std::string::npos) << d1;
+  EXPECT_EQ(count_of(d1, "syncwavesink"), 1) << d1;
+  EXPECT_NE(d1.find("meter-interval=1000000000"), std::string::npos) << d1;
+}
