@@ -275,6 +275,8 @@ PULSE_NAMES = {
     "syncwave-raw-pulsesink": "SyncWave raw through GStreamer's pulsesink (audio-sink=pulsesink)",
     "snapcast-pcm-join": "Snapcast 0.26 (pcm), 2nd client joins 5 s later",
     "syncwave-raw-join": "SyncWave raw, 2nd receiver joins 5 s later",
+    "syncwave-raw-monitor": "SyncWave raw from a monitor capture (the README's pulsesrc line)",
+    "syncwave-raw-original": "SyncWave raw from an original-style sender (stamps 0-4 ms late)",
 }
 
 

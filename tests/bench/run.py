@@ -413,6 +413,10 @@ class Pulse:
             time.sleep(0.05)
         else:
             raise RuntimeError("PulseAudio did not start")
+        # `capture`: where the monitor-capture sender's source plays (its monitor is
+        # what a Linux user sends: the README's pulsesrc line).
+        subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=capture",
+                        "rate=48000", "channels=2"], env=env, capture_output=True, check=True)
         aux = ",".join(f"aux{k}" for k in range(MULTI))
         subprocess.run(["pactl", "load-module", "module-null-sink", "sink_name=multi",
                         "rate=48000", f"channels={MULTI}", f"channel_map={aux}"],
@@ -575,13 +579,40 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             if not join:
                 clients.append(receiver(ports[1], "rxb"))
             time.sleep(0.3)
-            servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
-                                  "rawaudioparse", "format=pcm", "pcm-format=s16le",
-                                  "sample-rate=48000", "num-channels=2", "!", "audiobuffersplit", "output-buffer-duration=1/100", "!",
-                                  "identity", "sync=true", "!"] + enc +
-                                 ["syncwavepay", f"time-provider-port={cport}", "!",
-                                  "multiudpsink", "sync=false",
-                                  "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)], env))
+            clients_prop = "clients=" + ",".join(f"127.0.0.1:{p}" for p in ports)
+            if "-monitor" in case:
+                # The README's Linux sender: what plays into a sink, captured from its
+                # monitor by pulsesrc (its own clock), raw, multiudpsink's defaults.
+                servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}",
+                                      "!", "rawaudioparse", "format=pcm", "pcm-format=s16le",
+                                      "sample-rate=48000", "num-channels=2", "!",
+                                      "pulsesink", "device=capture"], env))
+                servers.append(Child(["gst-launch-1.0", "-q", "pulsesrc",
+                                      "device=capture.monitor", "!", "audioconvert", "!",
+                                      "audio/x-raw,format=F32LE,rate=48000,channels=2", "!",
+                                      "syncwavepay", f"time-provider-port={cport}", "!",
+                                      "multiudpsink", clients_prop], env))
+            elif "-original" in case:
+                # An original-style sender: 5 ms raw packets stamped with the wall clock
+                # when sent, 0-4 ms after their capture time (tests/bench/original_sender.py).
+                # The shared clock (wall-clock based, what the stamps are on) from a
+                # syncwavepay's time provider, as the original sender had none.
+                servers.append(Child(["gst-launch-1.0", "-q", "audiotestsrc", "is-live=true",
+                                      "!", "syncwavepay", f"time-provider-port={cport}", "!",
+                                      "fakesink"], env))
+                servers.append(Child([sys.executable,
+                                      os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   "original_sender.py"),
+                                      f"--file={noise}"] +
+                                     [f"--target=127.0.0.1:{p}" for p in ports], env))
+            else:
+                servers.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}",
+                                      "!", "rawaudioparse", "format=pcm", "pcm-format=s16le",
+                                      "sample-rate=48000", "num-channels=2", "!",
+                                      "audiobuffersplit", "output-buffer-duration=1/100", "!",
+                                      "identity", "sync=true", "!"] + enc +
+                                     ["syncwavepay", f"time-provider-port={cport}", "!",
+                                      "multiudpsink", "sync=false", clients_prop], env))
             if join:
                 time.sleep(JOIN_AFTER_S)
                 clients.append(receiver(ports[1], "rxb"))
@@ -910,7 +941,9 @@ def bench_pulse(bench):
     if bench.has("syncwavepay", "syncwavesink"):
         cases += ["syncwave-raw"] if bench.quick else ["syncwave-raw", "syncwave-opus",
                                                        "syncwave-raw-join",
-                                                       "syncwave-raw-pulsesink"]
+                                                       "syncwave-raw-pulsesink",
+                                                       "syncwave-raw-monitor",
+                                                       "syncwave-raw-original"]
     else:
         out["skipped"]["syncwave"] = "syncwavesink not built yet in this tree"
     reps = 1 if bench.quick else 3
