@@ -25,6 +25,7 @@ DEBIAN_PACKAGES=(
   pulseaudio pulseaudio-utils libpulse-dev
   pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
   iproute2
+  libsoup-3.0-dev
   libgtest-dev libgmock-dev
   debhelper dpkg-dev lintian
 )

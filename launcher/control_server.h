@@ -1,0 +1,68 @@
+// The control surface over HTTP (libsoup 3): the JSON API, live updates as server-sent
+// events and the page at /. What it serves and changes comes from the caller's hooks;
+// the validation, limits and JSON are control_model's. docs/control.md describes the API.
+//
+//   GET  /                      the page: every room with meters, volume, mute, delay
+//   GET  /api/receivers         {"receivers":[...]} (ReceiverTable::to_json)
+//   POST /api/receivers/NAME    {"volume":0.25} / {"mute":true} / {"delay_ms":-150} ...
+//   GET  /api/events            text/event-stream: the receivers' JSON on every change
+//                               and at least once a second
+//
+// Every request is rate-limited per client address (429); a POST body must carry a
+// Content-Length of at most control::kMaxBodyBytes (411, 413); other methods get 405,
+// other paths 404, bad values 400 with {"error":"one sentence"}.
+//
+// Runs on the GMainContext given to start() (the launcher's main loop); not
+// thread-safe: call everything from that context's thread.
+#pragma once
+
+#include <glib.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control_model.h"
+
+namespace syncwave {
+namespace control {
+
+class ControlServer {
+ public:
+  struct Hooks {
+    // The receivers' JSON, as ReceiverTable::to_json returns it.
+    std::function<std::string()> receivers_json;
+    // The latency of receiver NAME (bounds delay_ms); -1 when there is no such receiver.
+    std::function<int(const std::string& name)> latency_of;
+    // Applies a validated change to NAME; false with *error (one sentence) on failure.
+    std::function<bool(const std::string& name, const ChangeRequest& change,
+                       std::string* error)>
+        apply;
+  };
+
+  explicit ControlServer(Hooks hooks);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+
+  // Listens on each of `addresses` (IPv4/IPv6 literals) at `port` (0: any free port,
+  // the same for all). False with *error (one sentence: what to do) on failure.
+  bool start(const std::vector<std::string>& addresses, uint16_t port, std::string* error);
+  // The port listened on (after start()).
+  uint16_t port() const { return port_; }
+  // The receivers changed: push them to the event streams now.
+  void notify();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+// The page served at / (self-contained HTML, CSS and script; no external resources).
+const char* control_page_html();
+
+}  // namespace control
+}  // namespace syncwave
