@@ -9,10 +9,11 @@
 // null sink's monitor must carry its pitch in every 20 ms window (no change of pitch)
 // and no 5 ms window below half its level (no hole; at most 3 short ones tolerated for
 // the output's underruns on a loaded machine). When it stops, the hand-over to
-// the next sender (same format) is measured as the silence between the last window of
-// the first pitch and the first of the next one, and asserted generously (< 3.5 s; the
-// jitter's rule is 500 ms of silence, see docs/synchronization.md; the output takes
-// the rest to start the new sender's timeline).
+// the next sender is measured as the silence between the last window of the first
+// pitch and the first of the next one: the jitter's rule is 500 ms of silence (see
+// docs/synchronization.md) and the output places the new sender's content at once on
+// its own timeline (measured 500-520 ms in all); asserted as the issue asks, heard
+// within 1 s after the timeout, plus 500 ms for a loaded machine.
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -38,6 +39,8 @@ constexpr uint32_t kRate = 48000;  // the null sink's
 constexpr size_t kWindow = 960;    // 20 ms: pitch
 constexpr size_t kSub = 240;       // 5 ms: holes
 constexpr double kAmplitude = 0.5;
+// The jitter's hand-over timeout, the issue's 1 s to be heard after it, and a margin.
+constexpr double kHandOverLimitMs = 500 + 1000 + 500;
 
 enum class Format { kRaw48Stereo, kRaw44Mono, kOpus };
 
@@ -263,8 +266,8 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
   // tolerated. The failure of issue 18 (silence while the other sends) is hundreds.
   EXPECT_LE(o.played_holes, 3) << "holes in the played stream" << show(o.windows);
   EXPECT_LE(o.longest_hole, 2) << "a hole of more than 40 ms" << show(o.windows);
-  std::printf("played stream: %d windows of another pitch, %d with a hole (longest %d)\n",
-              o.played_breaks, o.played_holes, o.longest_hole);
+  std::printf("played stream: %d windows of another pitch, %d with a hole (longest %d)%s\n",
+              o.played_breaks, o.played_holes, o.longest_hole, show(o.windows).c_str());
   // Heard at least from before the others started until it stopped (generous: the
   // receiver's first second and the tail are not counted).
   EXPECT_GT(o.played_s, a.stop_s - others_from + 0.5) << show(o.windows);
@@ -281,9 +284,10 @@ TEST_F(MultiSender, TwoSameFormatTheFirstPlaysThenTheOtherTakesOver) {
   EXPECT_GT(foreign_, 0u);
   EXPECT_EQ(o.next, 1) << show(o.windows);
   EXPECT_GE(o.handover_ms, 0);
-  // The jitter hands over 500 ms after the last datagram; the rest is the output
-  // starting the new timeline (measured 2.4 s in all, 2026-12-02). Generous.
-  EXPECT_LT(o.handover_ms, 3500) << show(o.windows);
+  // The jitter hands over 500 ms after the last datagram and the output places the new
+  // content at once (measured 500-520 ms in all, 2026-12-02; 2.4 s before the output
+  // kept its timeline across the hand-over).
+  EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
   EXPECT_EQ(sender_changes_, 1u);
   RecordProperty("handover_ms", std::to_string(o.handover_ms));
   std::printf("hand-over silence: %.0f ms\n", o.handover_ms);
@@ -299,7 +303,7 @@ TEST_F(MultiSender, ThreeSameFormatHandOverToOneOfTheOthers) {
   expect_played_through(o, plan);
   EXPECT_TRUE(o.next == 1 || o.next == 2) << show(o.windows);
   EXPECT_GE(o.handover_ms, 0);
-  EXPECT_LT(o.handover_ms, 3500) << show(o.windows);
+  EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
   EXPECT_EQ(sender_changes_, 1u);
   std::printf("hand-over silence: %.0f ms (to sender %d)\n", o.handover_ms, o.next);
 }
