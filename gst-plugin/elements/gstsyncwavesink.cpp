@@ -408,7 +408,6 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
     }
     if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
         priv->decoder_in.size() < 64)
-      GST_DEBUG("DBG in buf %.1f dur %.1f", GST_BUFFER_PTS(buf) / 1e6, GST_BUFFER_DURATION(buf) / 1e6);
       priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
@@ -446,7 +445,6 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
     pts = priv->decoder_in.front().first;
-    GST_DEBUG("DBG out dur %.1f ms, in-queue %zu, front %.1f ms", GST_BUFFER_DURATION(buf) / 1e6, priv->decoder_in.size(), pts / 1e6);
     GstClockTime left = GST_BUFFER_DURATION(buf);
     while (left > 0 && !priv->decoder_in.empty()) {
       auto& head = priv->decoder_in.front();
