@@ -206,6 +206,8 @@ struct SyncWaveSinkPrivate {
    * perfectly contiguous stream whatever was resampled, dropped or inserted, and never
    * "corrects" it by resyncing to input timestamps (GstAudioBaseSink resyncs as soon as
    * a buffer's timestamp lies a few ms ahead of where the previous one ended). */
+  /* The capsfilter before the output holds the device's format (see rate_probe). */
+  bool output_pinned = false;
   bool timeline_valid = false;
   GstClockTime timeline_pts0 = 0;
   guint64 timeline_frame0 = 0;
@@ -908,13 +910,55 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
 
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
     GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    GstCaps* pin = NULL; /* set on the capsfilter once our lock is released */
+    /* Whether the output is a device (a GstAudioBaseSink), found without our lock. */
+    bool device = false;
+    if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+      GstElement* out = NULL;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        if (priv->sink) out = GST_ELEMENT(gst_object_ref(priv->sink));
+      }
+      if (out != NULL) {
+        GstElement* base = find_audio_base_sink(out);
+        device = base != NULL;
+        if (base) gst_object_unref(base);
+        gst_object_unref(out);
+      }
+    }
+    {
     std::lock_guard<std::mutex> lk(priv->lock);
     switch (GST_EVENT_TYPE(event)) {
       case GST_EVENT_CAPS: {
         GstCaps* caps;
         gst_event_parse_caps(event, &caps);
-        priv->info_valid = gst_audio_info_from_caps(&priv->info, caps);
+        GstAudioInfo new_info;
+        const bool valid = gst_audio_info_from_caps(&new_info, caps);
+        /* The same format again (the stream upstream changed and was converted to
+         * the output's): the output runs on. */
+        if (valid && priv->info_valid && gst_audio_info_is_equal(&new_info, &priv->info)) break;
+        priv->info = new_info;
+        priv->info_valid = valid;
         reset_drift_locked(priv);
+        /* A device keeps the format it was opened with: a stream in another format
+         * later (another sender, a restarted one) is converted and resampled to it
+         * by audioconvert/audioresample. Renegotiating the device instead opens a new
+         * stream on the audio server, whose clock starts again at 0 while the audio
+         * sink still places by the old one's: silent for as long as the old one ran. */
+        if (valid && !priv->output_pinned && device) {
+          priv->output_pinned = true;
+          pin = gst_caps_new_simple(
+              "audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout", G_TYPE_STRING,
+              "interleaved", "rate", G_TYPE_INT, GST_AUDIO_INFO_RATE(&new_info), "channels",
+              G_TYPE_INT, GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
+          if (GST_AUDIO_INFO_CHANNELS(&new_info) > 1) {
+            guint64 mask = 0;
+            if (gst_audio_channel_positions_to_mask(new_info.position,
+                                                    GST_AUDIO_INFO_CHANNELS(&new_info), FALSE,
+                                                    &mask))
+              gst_caps_set_simple(pin, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
+          }
+        }
         break;
       }
       case GST_EVENT_FLUSH_STOP:
@@ -924,6 +968,12 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         break;
       default:
         break;
+    }
+    }
+    if (pin != NULL) {
+      GST_INFO_OBJECT(self, "the output keeps %" GST_PTR_FORMAT, pin);
+      g_object_set(priv->capsfilter, "caps", pin, NULL);
+      gst_caps_unref(pin);
     }
     return GST_PAD_PROBE_OK;
   }
@@ -1227,6 +1277,19 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
       stop_auto_thread(priv);
+      bool unpin;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        unpin = priv->output_pinned;
+        priv->output_pinned = false;
+        priv->info_valid = false;
+      }
+      if (unpin) {
+        /* The next run opens the device in the format of its first stream. */
+        GstCaps* f32 = gst_caps_from_string("audio/x-raw, format=F32LE, layout=interleaved");
+        g_object_set(priv->capsfilter, "caps", f32, NULL);
+        gst_caps_unref(f32);
+      }
       std::lock_guard<std::mutex> lk(priv->lock);
       reset_drift_locked(priv);
       gst_clear_object(&priv->device_clock);
