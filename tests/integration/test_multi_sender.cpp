@@ -308,14 +308,19 @@ TEST_F(MultiSender, ThreeSameFormatHandOverToOneOfTheOthers) {
   std::printf("hand-over silence: %.0f ms (to sender %d)\n", o.handover_ms, o.next);
 }
 
+// In the tests below the others stop 300 ms after the played one, before the 500 ms
+// hand-over timeout: a hand-over racing their stop would put a window or two of the
+// next sender after the played one's end (hand-overs have tests of their own).
+constexpr double kOthersStopAfter = 0.3;
+
 // Other formats on the port: raw 44.1 kHz mono and Opus join a raw 48 kHz stereo
 // stream, in both orders.
 TEST_F(MultiSender, OtherFormatsJoiningDoNotTouchThePlayedStream) {
   for (const auto& order : {std::vector<Format>{Format::kRaw44Mono, Format::kOpus},
                             std::vector<Format>{Format::kOpus, Format::kRaw44Mono}}) {
     const std::vector<SenderPlan> plan = {{Format::kRaw48Stereo, 440, 0.0, 5.5},
-                                          {order[0], 880, 2.5, 6.0},
-                                          {order[1], 660, 3.0, 6.0}};
+                                          {order[0], 880, 2.5, 5.5 + kOthersStopAfter},
+                                          {order[1], 660, 3.0, 5.5 + kOthersStopAfter}};
     const Outcome o = run(plan);
     SCOPED_TRACE(std::string("joining: ") + format_name(order[0]) + ", then " +
                  format_name(order[1]));
@@ -327,22 +332,25 @@ TEST_F(MultiSender, OtherFormatsJoiningDoNotTouchThePlayedStream) {
 // joining.
 TEST_F(MultiSender, PlayedMonoStreamKeepsPlayingWhileOthersSend) {
   const std::vector<SenderPlan> plan = {{Format::kRaw44Mono, 440, 0.0, 5.5},
-                                        {Format::kOpus, 880, 2.5, 6.0},
-                                        {Format::kRaw48Stereo, 660, 3.0, 6.0}};
+                                        {Format::kOpus, 880, 2.5, 5.5 + kOthersStopAfter},
+                                        {Format::kRaw48Stereo, 660, 3.0, 5.5 + kOthersStopAfter}};
   expect_played_through(run(plan), plan);
 }
 
 // The played one in Opus, raw streams joining. Opus from udpsink's default sync=true
 // arrives later than the default 60 ms allow (issue 11, case 2): latency 150 here.
-// Disabled: in this build the Opus line alone (no other sender) plays ~2.5 s, then
-// syncwavesink drops ~1.9 s of output ("output is -1.9 s behind") and stays silent;
-// the jitter's clock-mismatch fallback is involved (the Opus sender's stamps are more
-// than 10 s from the system clock). Not caused by the other senders: enable when the
-// Opus sender line plays on its own.
-TEST_F(MultiSender, DISABLED_PlayedOpusStreamKeepsPlayingWhileOthersSend) {
+// (Was disabled: the Opus line went silent after ~2.5 s, with the jitter's
+// clock-mismatch fallback involved. Switching to slave timing and back is a content
+// jump each way, and every content jump started an output timeline that the audio sink
+// placed 1.9 s late; the output now places content jumps itself. The fallback at the
+// start of an Opus stream was seen once more, in a full run on the loaded machine, and
+// the stream played on. Its cause is not pinned down; one way to get such a stamp,
+// syncwavepay stamping with the pipeline clock's own time when its first clock reading
+// was interrupted, is fixed.)
+TEST_F(MultiSender, PlayedOpusStreamKeepsPlayingWhileOthersSend) {
   const std::vector<SenderPlan> plan = {{Format::kOpus, 440, 0.0, 5.5},
-                                        {Format::kRaw48Stereo, 880, 2.5, 6.0},
-                                        {Format::kRaw44Mono, 660, 3.0, 6.0}};
+                                        {Format::kRaw48Stereo, 880, 2.5, 5.5 + kOthersStopAfter},
+                                        {Format::kRaw44Mono, 660, 3.0, 5.5 + kOthersStopAfter}};
   expect_played_through(run(plan, 150), plan);
 }
 
