@@ -19,6 +19,30 @@ void OutputAligner::reset() {
   jump_count_ = 0;
 }
 
+OutputAligner::Jump OutputAligner::jump(double error_ns, double rate) {
+  Jump j;
+  const bool settled = have_k0_ && state_ != State::kSettling;
+  if (!settled || !std::isfinite(error_ns) || !(rate > 0) ||
+      error_ns <= -(double)config_.max_step_ns || error_ns >= (double)config_.max_gap_ns) {
+    reset();
+    return j;
+  }
+  const int64_t frames = std::llround(error_ns * rate / 1e9);
+  j.placed = true;
+  if (frames > 0) j.gap_frames = frames;
+  if (frames < 0) j.drop_frames = -frames;
+  jumps_++;
+  // Measured again from the next reading: one reading placed the new content to a few
+  // frames; the average of the next ones decides whether a fine step is needed.
+  state_ = State::kMeasuring;
+  count_ = 0;
+  sum_ns_ = 0.0;
+  far_count_ = 0;
+  have_level_ = false;
+  jump_count_ = 0;
+  return j;
+}
+
 OutputAligner::Result OutputAligner::observe(int64_t device_ns, int64_t k0, double error_ns,
                                              double rate) {
   Result r;

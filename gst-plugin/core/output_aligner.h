@@ -41,6 +41,15 @@
 //                    │                 an underrun), or stayed beyond `reacquire_ns`
 //                    │                 for `reacquire_count` readings
 //                    └── k0 changed (the sink re-placed the stream)
+//
+// When the content jumps while the output runs on (another sender took over, a sender
+// came back after an outage), jump() places the new content at once from one reading:
+// the device's position is still known, so the output keeps its timeline and leaves a
+// gap (or drops late content) instead of starting a new timeline that the audio sink
+// places from its own clock calibration. That calibration is taken once, when the
+// sink starts, and is off by as long as the device stalled then (1.9 s on a freshly
+// started PulseAudio null sink): a new timeline placed by it was heard that much late,
+// silence until the aligner dropped it again.
 #pragma once
 
 #include <cstdint>
@@ -59,12 +68,21 @@ class OutputAligner {
     int jump_count = 3;                   // ... this many readings in a row: the device
                                           // jumped (an underrun): measure and step again
     int64_t max_step_ns = 2'000'000'000;  // larger errors are not this output's to fix
+    int64_t max_gap_ns = 60'000'000'000;  // jump(): new content further ahead than this
+                                          // starts a new timeline instead of a gap
   };
 
   struct Result {
     bool error_valid = false;  // error_ns is for the drift loop
     double error_ns = 0.0;
     int64_t step_frames = 0;  // > 0: insert this many frames now; < 0: drop -step_frames
+  };
+
+  // What to do with content that jumped (jump()).
+  struct Jump {
+    bool placed = false;      // false: start a new output timeline (the sink places it)
+    int64_t gap_frames = 0;   // > 0: leave this many output frames empty before it
+    int64_t drop_frames = 0;  // > 0: drop this many frames of it (it is late)
   };
 
   OutputAligner();
@@ -77,9 +95,18 @@ class OutputAligner {
   //   rate       frames per second
   Result observe(int64_t device_ns, int64_t k0, double error_ns, double rate);
 
+  // The content jumped; `error_ns` is the new content's error at the write position
+  // (as for observe(): > 0 it is due later than it would be heard). Placed when the
+  // device has settled and the error is within (-max_step_ns, max_gap_ns): the caller
+  // keeps its output timeline, skips or drops the frames returned, and the aligner
+  // measures again (without settling: the device did not move). Otherwise, or with
+  // garbage, not placed: the aligner starts over as after reset().
+  Jump jump(double error_ns, double rate);
+
   void reset();
 
   uint64_t steps() const { return steps_; }
+  uint64_t jumps() const { return jumps_; }  // content jumps placed by jump()
   int64_t last_step_frames() const { return last_step_frames_; }
   bool tracking() const { return state_ == State::kTracking; }
   const Config& config() const { return config_; }
@@ -98,6 +125,7 @@ class OutputAligner {
   double level_ns_ = 0.0;
   int jump_count_ = 0;
   uint64_t steps_ = 0;
+  uint64_t jumps_ = 0;
   int64_t last_step_frames_ = 0;
 };
 

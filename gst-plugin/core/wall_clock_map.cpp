@@ -15,13 +15,16 @@ int64_t WallClockMap::Mapping::at(int64_t clock_ns) const {
 
 void WallClockMap::reset() {
   valid_ = false;
+  have_rough_ = false;
+  rough_offset_ns_ = 0;
   points_.clear();
   pending_.clear();
   line_ = Mapping();
 }
 
 int64_t WallClockMap::to_wall(int64_t clock_ns) const {
-  return valid_ ? line_.at(clock_ns) : clock_ns;
+  if (valid_) return line_.at(clock_ns);
+  return have_rough_ ? clock_ns + rough_offset_ns_ : clock_ns;
 }
 
 void WallClockMap::add(int64_t clock_before_ns, int64_t wall_ns, int64_t clock_after_ns) {
@@ -29,6 +32,10 @@ void WallClockMap::add(int64_t clock_before_ns, int64_t wall_ns, int64_t clock_a
   const int64_t width = clock_after_ns - clock_before_ns;
   if (width < 0 || width > config_.max_read_ns) {
     stats_.slow_reads++;
+    if (!valid_ && width >= 0) {
+      have_rough_ = true;
+      rough_offset_ns_ = wall_ns - (clock_before_ns + width / 2);
+    }
     return;
   }
   const Point p{clock_before_ns + width / 2, wall_ns - (clock_before_ns + width / 2)};

@@ -70,7 +70,11 @@ class WallClockMap {
 
   // True once a reading has been taken.
   bool valid() const { return valid_; }
-  // Wall-clock time at pipeline-clock time clock_ns (clock_ns itself while !valid()).
+  // Wall-clock time at pipeline-clock time clock_ns. Before the first usable reading:
+  // the offset of the last interrupted one (off by at most half its bracket), so that a
+  // busy machine's first packets are not stamped with the pipeline clock's own time
+  // (the monotonic clock: decades before the wall clock, which receivers take for a
+  // clock that does not follow the sender); clock_ns itself before any reading.
   int64_t to_wall(int64_t clock_ns) const;
 
   // The current line: wall = clock + offset_ns + slope * (clock - ref_clock_ns).
@@ -95,6 +99,8 @@ class WallClockMap {
   Config config_;
   Stats stats_;
   bool valid_ = false;
+  bool have_rough_ = false;  // an interrupted reading, used while !valid_
+  int64_t rough_offset_ns_ = 0;
   std::deque<Point> points_;
   std::deque<Point> pending_;
   Mapping line_;

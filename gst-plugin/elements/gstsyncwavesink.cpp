@@ -198,12 +198,19 @@ struct SyncWaveSinkPrivate {
   syncwave::DriftController drift{sink_drift_config()};
   syncwave::OutputAligner aligner;
   gint64 pending_step = 0; /* > 0: frames to insert, < 0: frames to drop */
+  /* Output frames to leave empty before the next buffer (content that jumped, placed
+   * by the aligner): the output timeline skips them, the buffer after the gap carries
+   * DISCONT so that the audio sink puts it there rather than right after the last. */
+  gint64 pending_gap = 0;
+  bool gap_discont = false;
   gint64 last_step = 0;
   /* The output's own timeline: while the loop runs, buffers to the audio sink are
    * stamped by the frames written (timeline_pts0 + frames / rate), so the sink sees a
    * perfectly contiguous stream whatever was resampled, dropped or inserted, and never
    * "corrects" it by resyncing to input timestamps (GstAudioBaseSink resyncs as soon as
    * a buffer's timestamp lies a few ms ahead of where the previous one ended). */
+  /* The capsfilter before the output holds the device's format (see rate_probe). */
+  bool output_pinned = false;
   bool timeline_valid = false;
   GstClockTime timeline_pts0 = 0;
   guint64 timeline_frame0 = 0;
@@ -827,6 +834,8 @@ static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
   priv->drift.reset();
   priv->aligner.reset();
   priv->pending_step = 0;
+  priv->pending_gap = 0;
+  priv->gap_discont = false;
   priv->timeline_valid = false;
   priv->resampler.reset();
 }
@@ -902,9 +911,14 @@ static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, doub
     priv->timeline_frame0 = first_frame;
     priv->timeline_valid = true;
     priv->timeline_restarts++;
+  } else if (priv->gap_discont) {
+    /* After a gap on the timeline: the sink puts this buffer where its timestamp says,
+     * on the same timeline, not right after the previous one. */
+    GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
   } else {
     GST_BUFFER_FLAG_UNSET(out, GST_BUFFER_FLAG_DISCONT);
   }
+  priv->gap_discont = false;
   const guint64 a = first_frame - priv->timeline_frame0;
   const guint64 b = priv->written_frames - priv->timeline_frame0;
   const GstClockTime t0 = gst_util_uint64_scale_int(a, GST_SECOND, (gint)rate);
@@ -920,13 +934,55 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
 
   if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
     GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
+    GstCaps* pin = NULL; /* set on the capsfilter once our lock is released */
+    /* Whether the output is a device (a GstAudioBaseSink), found without our lock. */
+    bool device = false;
+    if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
+      GstElement* out = NULL;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        if (priv->sink) out = GST_ELEMENT(gst_object_ref(priv->sink));
+      }
+      if (out != NULL) {
+        GstElement* base = find_audio_base_sink(out);
+        device = base != NULL;
+        if (base) gst_object_unref(base);
+        gst_object_unref(out);
+      }
+    }
+    {
     std::lock_guard<std::mutex> lk(priv->lock);
     switch (GST_EVENT_TYPE(event)) {
       case GST_EVENT_CAPS: {
         GstCaps* caps;
         gst_event_parse_caps(event, &caps);
-        priv->info_valid = gst_audio_info_from_caps(&priv->info, caps);
+        GstAudioInfo new_info;
+        const bool valid = gst_audio_info_from_caps(&new_info, caps);
+        /* The same format again (the stream upstream changed and was converted to
+         * the output's): the output runs on. */
+        if (valid && priv->info_valid && gst_audio_info_is_equal(&new_info, &priv->info)) break;
+        priv->info = new_info;
+        priv->info_valid = valid;
         reset_drift_locked(priv);
+        /* A device keeps the format it was opened with: a stream in another format
+         * later (another sender, a restarted one) is converted and resampled to it
+         * by audioconvert/audioresample. Renegotiating the device instead opens a new
+         * stream on the audio server, whose clock starts again at 0 while the audio
+         * sink still places by the old one's: silent for as long as the old one ran. */
+        if (valid && !priv->output_pinned && device) {
+          priv->output_pinned = true;
+          pin = gst_caps_new_simple(
+              "audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout", G_TYPE_STRING,
+              "interleaved", "rate", G_TYPE_INT, GST_AUDIO_INFO_RATE(&new_info), "channels",
+              G_TYPE_INT, GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
+          if (GST_AUDIO_INFO_CHANNELS(&new_info) > 1) {
+            guint64 mask = 0;
+            if (gst_audio_channel_positions_to_mask(new_info.position,
+                                                    GST_AUDIO_INFO_CHANNELS(&new_info), FALSE,
+                                                    &mask))
+              gst_caps_set_simple(pin, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
+          }
+        }
         break;
       }
       case GST_EVENT_FLUSH_STOP:
@@ -936,6 +992,12 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         break;
       default:
         break;
+    }
+    }
+    if (pin != NULL) {
+      GST_INFO_OBJECT(self, "the output keeps %" GST_PTR_FORMAT, pin);
+      g_object_set(priv->capsfilter, "caps", pin, NULL);
+      gst_caps_unref(pin);
     }
     return GST_PAD_PROBE_OK;
   }
@@ -1004,21 +1066,25 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     GST_LOG_OBJECT(self, "buffer rt %" GST_TIME_FORMAT ", age %.2f ms", GST_TIME_ARGS(rt),
                    ((double)now - (double)base_time - (double)rt) / 1e6);
     const double rate = GST_AUDIO_INFO_RATE(&priv->info);
+    /* The content jumped (another sender took over, an outage, the sender restarted):
+     * far enough that no step should bridge it. */
+    bool jumped = false;
     if (GST_BUFFER_IS_DISCONT(buf)) {
       start_anchor_locked(priv); /* the sink may leave a gap */
-      /* The content jumped (an outage, the sender restarted): far enough that no
-       * step should bridge it, the output starts a new timeline. */
-      if (!priv->records.empty() &&
-          std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) >
-              (double)TIMELINE_RESTART) {
-        GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
-        reset_drift_locked(priv);
-      }
+      jumped = !priv->records.empty() &&
+               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames,
+                                                        rate)) > (double)TIMELINE_RESTART;
     }
     double err_ns = 0;
     bool have_error = false;
-    const bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
-                          !priv->records.empty() && now > base_time;
+    bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
+                    !priv->records.empty() && now > base_time;
+    if (jumped && !absolute) {
+      /* Nothing tells where the device is: a new timeline, placed by the sink. */
+      GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
+      reset_drift_locked(priv);
+      absolute = false;
+    }
     if (absolute) {
       /* Where the device is, absolutely: its own index (the audio server's play
        * position) minus where the sink put our output frame 0 is the output frame
@@ -1034,10 +1100,35 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       const double queued_ns = ((double)priv->written_frames - heard_frame) * GST_SECOND / rate;
       const double write_error = (double)rt - (due_now + queued_ns);
       const double heard_error = content_at_locked(priv, heard_frame, rate) - due_now;
-      /* A step still being applied (a drop spans several buffers) is not measured. */
       syncwave::OutputAligner::Result r;
-      if (priv->pending_step == 0)
+      if (jumped) {
+        /* The output keeps its timeline and the device position it was measured on:
+         * the new content is placed from this reading (core/output_aligner.h, jump()),
+         * a gap before it or late frames of it dropped. A new timeline would be placed
+         * by the audio sink's own calibration instead, which is off by as long as the
+         * device stalled when it started. */
+        priv->pending_step = 0;
+        const syncwave::OutputAligner::Jump j = priv->aligner.jump(write_error, rate);
+        if (j.placed) {
+          GST_INFO_OBJECT(self,
+                          "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
+                          " frames",
+                          ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
+                          j.gap_frames > 0 ? "gap of" : "dropping",
+                          j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
+          priv->pending_gap = j.gap_frames;
+          priv->pending_step = -j.drop_frames;
+          priv->resampler.reset();
+        } else {
+          GST_DEBUG_OBJECT(self, "content jumped by %.1f ms at an unplaced output: new timeline",
+                           write_error / 1e6);
+          reset_drift_locked(priv);
+          absolute = false;
+        }
+      } else if (priv->pending_step == 0) {
+        /* A step still being applied (a drop spans several buffers) is not measured. */
         r = priv->aligner.observe((gint64)raw_dev, k0, write_error, rate);
+      }
       if (r.step_frames != 0) {
         GST_INFO_OBJECT(self, "output is %.1f us %s: %s %" G_GINT64_FORMAT " frames",
                         write_error / 1000.0, r.step_frames > 0 ? "ahead" : "behind",
@@ -1115,6 +1206,11 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
                    err_ns / 1000.0, have_error ? "valid" : "settling", GST_TIME_ARGS(dev_now),
                    GST_TIME_ARGS(now), priv->drift.ratio(), priv->drift.drift_ppm(),
                    priv->drift.measured_drift_ppm());
+    if (priv->pending_gap > 0 && priv->timeline_valid) {
+      priv->written_frames += (guint64)priv->pending_gap;
+      priv->gap_discont = true;
+    }
+    priv->pending_gap = 0;
     WriteRecord rec;
     rec.frame = priv->written_frames;
     rec.ratio = priv->drift.ratio();
@@ -1205,6 +1301,19 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
       stop_auto_thread(priv);
+      bool unpin;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        unpin = priv->output_pinned;
+        priv->output_pinned = false;
+        priv->info_valid = false;
+      }
+      if (unpin) {
+        /* The next run opens the device in the format of its first stream. */
+        GstCaps* f32 = gst_caps_from_string("audio/x-raw, format=F32LE, layout=interleaved");
+        g_object_set(priv->capsfilter, "caps", f32, NULL);
+        gst_caps_unref(f32);
+      }
       std::lock_guard<std::mutex> lk(priv->lock);
       reset_drift_locked(priv);
       gst_clear_object(&priv->device_clock);
@@ -1292,7 +1401,8 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
       G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64, priv->aligner.steps(),
       "alignment-last-step-frames", G_TYPE_INT64, priv->last_step, "absolute-position",
       G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
-      "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "sink-delay-us", G_TYPE_INT64,
+      "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "output-jumps", G_TYPE_UINT64,
+      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64,
       priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   GstClockTime now = GST_CLOCK_TIME_NONE;
   if (priv->clock != NULL) now = gst_clock_get_time(priv->clock);
@@ -1671,7 +1781,10 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *                               GstAudioBaseSink clock): the phase error is absolute
    *   heard-error-us     gdouble  what the device plays now minus what is due now
    *   output-timelines   guint64  output timelines started (start, new caps or segment,
-   *                               a content jump of more than 100 ms)
+   *                               a content jump of more than 100 ms before the output
+   *                               was measured)
+   *   output-jumps       guint64  content jumps of more than 100 ms (a sender taking
+   *                               over, an outage) placed on the running output timeline
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
    *   playback           string   "playing" (audio reached the output on time in the

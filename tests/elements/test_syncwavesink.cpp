@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -596,4 +597,134 @@ TEST(SyncWaveSink, MeterIntervalPostsTheLevelOfWhatIsPlayed) {
   }
   EXPECT_NEAR(rms_db[0], -6.02, 0.1);
   EXPECT_NEAR(rms_db[1], -6.02, 0.1);
+}
+
+/* ------------------------------------------------------------ a device output */
+
+// A sound card as a GstAudioSink: any F32LE rate and channel count, write() waits for
+// room in a 20 ms hardware buffer played in real time. It counts how often it was
+// opened in a format (prepare) and the loud frames it was given after `mark` was set.
+G_DECLARE_FINAL_TYPE(TestDevice, test_device, TEST, DEVICE, GstAudioSink)
+struct _TestDevice {
+  GstAudioSink parent;
+  int rate;
+  int channels;
+  int bpf;
+  int64_t start_ns;
+  uint64_t frames;
+  std::atomic<int> prepares;
+  std::atomic<bool> mark;
+  std::atomic<uint64_t> loud_after_mark;
+};
+G_DEFINE_TYPE(TestDevice, test_device, GST_TYPE_AUDIO_SINK)
+
+static GstStaticPadTemplate test_device_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("audio/x-raw, format=F32LE, layout=interleaved, rate=[1,384000], "
+                    "channels=[1,64]"));
+
+static gboolean test_device_open(GstAudioSink*) { return TRUE; }
+static gboolean test_device_close(GstAudioSink*) { return TRUE; }
+static gboolean test_device_unprepare(GstAudioSink*) { return TRUE; }
+static void test_device_reset(GstAudioSink*) {}
+static gboolean test_device_prepare(GstAudioSink* sink, GstAudioRingBufferSpec* spec) {
+  TestDevice* d = TEST_DEVICE(sink);
+  d->rate = GST_AUDIO_INFO_RATE(&spec->info);
+  d->channels = GST_AUDIO_INFO_CHANNELS(&spec->info);
+  d->bpf = GST_AUDIO_INFO_BPF(&spec->info);
+  d->start_ns = -1;
+  d->frames = 0;
+  d->prepares++;
+  return TRUE;
+}
+static gint test_device_write(GstAudioSink* sink, gpointer data, guint length) {
+  TestDevice* d = TEST_DEVICE(sink);
+  const int64_t now = g_get_monotonic_time() * 1000;
+  if (d->start_ns < 0) d->start_ns = now;
+  const guint frames = length / d->bpf;
+  const double room_at = (double)d->frames + frames - 0.020 * d->rate;
+  const int64_t wait_us = (d->start_ns + (int64_t)(room_at / d->rate * 1e9)) / 1000 -
+                          g_get_monotonic_time();
+  if (wait_us > 0) g_usleep(wait_us);
+  if (d->mark) {
+    const float* f = static_cast<const float*>(data);
+    uint64_t loud = 0;
+    for (guint i = 0; i < frames; i++)
+      if (std::fabs(f[(size_t)i * d->channels]) > 0.2f) loud++;
+    d->loud_after_mark += loud;
+  }
+  d->frames += frames;
+  return length;
+}
+static guint test_device_delay(GstAudioSink* sink) {
+  TestDevice* d = TEST_DEVICE(sink);
+  if (d->start_ns < 0) return 0;
+  const double played = (g_get_monotonic_time() * 1000 - d->start_ns) * 1e-9 * d->rate;
+  const double q = (double)d->frames - played;
+  return q > 0 ? (guint)q : 0;
+}
+static void test_device_class_init(TestDeviceClass* klass) {
+  GstAudioSinkClass* as = GST_AUDIO_SINK_CLASS(klass);
+  as->open = test_device_open;
+  as->close = test_device_close;
+  as->prepare = test_device_prepare;
+  as->unprepare = test_device_unprepare;
+  as->write = test_device_write;
+  as->delay = test_device_delay;
+  as->reset = test_device_reset;
+  GstElementClass* ec = GST_ELEMENT_CLASS(klass);
+  gst_element_class_add_static_pad_template(ec, &test_device_template);
+  gst_element_class_set_static_metadata(ec, "Test device", "Sink/Audio", "A sound card in real time",
+                                        "SyncWave tests");
+}
+static void test_device_init(TestDevice* d) {
+  d->prepares = 0;
+  d->mark = false;
+  d->loud_after_mark = 0;
+}
+
+// Issue 18: a hand-over to a sender in another format (48 kHz stereo, then, after
+// 500 ms of silence, 44.1 kHz mono). The device is not reopened in the new format (a
+// new stream on an audio server starts its clock again and was silent for as long as
+// the old one had played): it keeps 48 kHz stereo, the new stream is converted to it,
+// and its content, a jump of half a second, is placed on the output's own timeline
+// (output-jumps) rather than starting a new one. Real time, about 4 s.
+TEST(SyncWaveSink, DeviceKeepsItsFormatAndPlacesTheNextSendersContent) {
+  Receiver rx("system", 60);
+  TestDevice* dev = TEST_DEVICE(g_object_new(test_device_get_type(), NULL));
+  g_object_set(rx.bin, "audio-sink", dev, NULL);
+  ASSERT_TRUE(rx.play());
+  uint64_t t = now_us();
+  rx.push_header(wire::Compression::kRaw);
+  for (int i = 0; i < 150; i++, t += 10000) rx.push_raw(t, 0.1f);
+  // Played until the first stream's end is due, then the other sender's.
+  const uint64_t second = t + 500000;
+  while (now_us() + 100000 < second) g_usleep(10000);
+  dev->mark = true;
+  // Another sender (another source port) takes over.
+  g_object_unref(rx.from);
+  GInetAddress* lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  rx.from = g_inet_socket_address_new(lo, 40001);
+  g_object_unref(lo);
+  rx.push_header(wire::Compression::kRaw, 44100, 1);
+  t = second;
+  for (int i = 0; i < 100; i++, t += 10000) rx.push_raw(t, -0.5f, 441, 1);
+  while (now_us() < t + 300000) g_usleep(10000);
+
+  EXPECT_EQ(dev->prepares.load(), 1);
+  EXPECT_EQ(dev->rate, 48000);
+  EXPECT_EQ(dev->channels, 2);
+  // Most of the second stream's second reached the device.
+  EXPECT_GT(dev->loud_after_mark.load(), 48000u * 6 / 10);
+  GstStructure* st = rx.stats();
+  guint64 jumps = 0, timelines = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(st, "output-jumps", &jumps));
+  EXPECT_TRUE(gst_structure_get_uint64(st, "output-timelines", &timelines));
+  gboolean absolute = FALSE;
+  gst_structure_get_boolean(st, "absolute-position", &absolute);
+  gst_structure_free(st);
+  EXPECT_TRUE(absolute);
+  EXPECT_EQ(jumps, 1u);
+  EXPECT_EQ(timelines, 1u);
+  EXPECT_EQ(rx.stat_string("sender"), "127.0.0.1:40001");
 }

@@ -9,10 +9,11 @@
 // null sink's monitor must carry its pitch in every 20 ms window (no change of pitch)
 // and no 5 ms window below half its level (no hole; at most 3 short ones tolerated for
 // the output's underruns on a loaded machine). When it stops, the hand-over to
-// the next sender (same format) is measured as the silence between the last window of
-// the first pitch and the first of the next one, and asserted generously (< 3.5 s; the
-// jitter's rule is 500 ms of silence, see docs/synchronization.md; the output takes
-// the rest to start the new sender's timeline).
+// the next sender is measured as the silence between the last window of the first
+// pitch and the first of the next one: the jitter's rule is 500 ms of silence (see
+// docs/synchronization.md) and the output places the new sender's content at once on
+// its own timeline (measured 500-520 ms in all); asserted as the issue asks, heard
+// within 1 s after the timeout, plus 500 ms for a loaded machine.
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -38,6 +39,8 @@ constexpr uint32_t kRate = 48000;  // the null sink's
 constexpr size_t kWindow = 960;    // 20 ms: pitch
 constexpr size_t kSub = 240;       // 5 ms: holes
 constexpr double kAmplitude = 0.5;
+// The jitter's hand-over timeout, the issue's 1 s to be heard after it, and a margin.
+constexpr double kHandOverLimitMs = 500 + 1000 + 500;
 
 enum class Format { kRaw48Stereo, kRaw44Mono, kOpus };
 
@@ -263,8 +266,8 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
   // tolerated. The failure of issue 18 (silence while the other sends) is hundreds.
   EXPECT_LE(o.played_holes, 3) << "holes in the played stream" << show(o.windows);
   EXPECT_LE(o.longest_hole, 2) << "a hole of more than 40 ms" << show(o.windows);
-  std::printf("played stream: %d windows of another pitch, %d with a hole (longest %d)\n",
-              o.played_breaks, o.played_holes, o.longest_hole);
+  std::printf("played stream: %d windows of another pitch, %d with a hole (longest %d)%s\n",
+              o.played_breaks, o.played_holes, o.longest_hole, show(o.windows).c_str());
   // Heard at least from before the others started until it stopped (generous: the
   // receiver's first second and the tail are not counted).
   EXPECT_GT(o.played_s, a.stop_s - others_from + 0.5) << show(o.windows);
@@ -281,9 +284,10 @@ TEST_F(MultiSender, TwoSameFormatTheFirstPlaysThenTheOtherTakesOver) {
   EXPECT_GT(foreign_, 0u);
   EXPECT_EQ(o.next, 1) << show(o.windows);
   EXPECT_GE(o.handover_ms, 0);
-  // The jitter hands over 500 ms after the last datagram; the rest is the output
-  // starting the new timeline (measured 2.4 s in all, 2026-12-02). Generous.
-  EXPECT_LT(o.handover_ms, 3500) << show(o.windows);
+  // The jitter hands over 500 ms after the last datagram and the output places the new
+  // content at once (measured 500-520 ms in all, 2026-12-02; 2.4 s before the output
+  // kept its timeline across the hand-over).
+  EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
   EXPECT_EQ(sender_changes_, 1u);
   RecordProperty("handover_ms", std::to_string(o.handover_ms));
   std::printf("hand-over silence: %.0f ms\n", o.handover_ms);
@@ -299,10 +303,15 @@ TEST_F(MultiSender, ThreeSameFormatHandOverToOneOfTheOthers) {
   expect_played_through(o, plan);
   EXPECT_TRUE(o.next == 1 || o.next == 2) << show(o.windows);
   EXPECT_GE(o.handover_ms, 0);
-  EXPECT_LT(o.handover_ms, 3500) << show(o.windows);
+  EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
   EXPECT_EQ(sender_changes_, 1u);
   std::printf("hand-over silence: %.0f ms (to sender %d)\n", o.handover_ms, o.next);
 }
+
+// In the tests below the others stop 300 ms after the played one, before the 500 ms
+// hand-over timeout: a hand-over racing their stop would put a window or two of the
+// next sender after the played one's end (hand-overs have tests of their own).
+constexpr double kOthersStopAfter = 0.3;
 
 // Other formats on the port: raw 44.1 kHz mono and Opus join a raw 48 kHz stereo
 // stream, in both orders.
@@ -310,8 +319,8 @@ TEST_F(MultiSender, OtherFormatsJoiningDoNotTouchThePlayedStream) {
   for (const auto& order : {std::vector<Format>{Format::kRaw44Mono, Format::kOpus},
                             std::vector<Format>{Format::kOpus, Format::kRaw44Mono}}) {
     const std::vector<SenderPlan> plan = {{Format::kRaw48Stereo, 440, 0.0, 5.5},
-                                          {order[0], 880, 2.5, 6.0},
-                                          {order[1], 660, 3.0, 6.0}};
+                                          {order[0], 880, 2.5, 5.5 + kOthersStopAfter},
+                                          {order[1], 660, 3.0, 5.5 + kOthersStopAfter}};
     const Outcome o = run(plan);
     SCOPED_TRACE(std::string("joining: ") + format_name(order[0]) + ", then " +
                  format_name(order[1]));
@@ -323,34 +332,47 @@ TEST_F(MultiSender, OtherFormatsJoiningDoNotTouchThePlayedStream) {
 // joining.
 TEST_F(MultiSender, PlayedMonoStreamKeepsPlayingWhileOthersSend) {
   const std::vector<SenderPlan> plan = {{Format::kRaw44Mono, 440, 0.0, 5.5},
-                                        {Format::kOpus, 880, 2.5, 6.0},
-                                        {Format::kRaw48Stereo, 660, 3.0, 6.0}};
+                                        {Format::kOpus, 880, 2.5, 5.5 + kOthersStopAfter},
+                                        {Format::kRaw48Stereo, 660, 3.0, 5.5 + kOthersStopAfter}};
   expect_played_through(run(plan), plan);
 }
 
 // The played one in Opus, raw streams joining. Opus from udpsink's default sync=true
 // arrives later than the default 60 ms allow (issue 11, case 2): latency 150 here.
-// Disabled: in this build the Opus line alone (no other sender) plays ~2.5 s, then
-// syncwavesink drops ~1.9 s of output ("output is -1.9 s behind") and stays silent;
-// the jitter's clock-mismatch fallback is involved (the Opus sender's stamps are more
-// than 10 s from the system clock). Not caused by the other senders: enable when the
-// Opus sender line plays on its own.
-TEST_F(MultiSender, DISABLED_PlayedOpusStreamKeepsPlayingWhileOthersSend) {
+// (Was disabled: the Opus line went silent after ~2.5 s, with the jitter's
+// clock-mismatch fallback involved. Switching to slave timing and back is a content
+// jump each way, and every content jump started an output timeline that the audio sink
+// placed 1.9 s late; the output now places content jumps itself. The fallback at the
+// start of an Opus stream was seen once more, in a full run on the loaded machine, and
+// the stream played on. Its cause is not pinned down; one way to get such a stamp,
+// syncwavepay stamping with the pipeline clock's own time when its first clock reading
+// was interrupted, is fixed.)
+TEST_F(MultiSender, PlayedOpusStreamKeepsPlayingWhileOthersSend) {
   const std::vector<SenderPlan> plan = {{Format::kOpus, 440, 0.0, 5.5},
-                                        {Format::kRaw48Stereo, 880, 2.5, 6.0},
-                                        {Format::kRaw44Mono, 660, 3.0, 6.0}};
+                                        {Format::kRaw48Stereo, 880, 2.5, 5.5 + kOthersStopAfter},
+                                        {Format::kRaw44Mono, 660, 3.0, 5.5 + kOthersStopAfter}};
   expect_played_through(run(plan, 150), plan);
 }
 
-// Hand-over to a sender in another format. The jitter buffer hands over (the new
-// sender's header, then its audio: element test NextSenderTakesOverWhenThePlayedOneStops)
-// but syncwavesink stays silent after the format change (seen 2026-12-02): disabled
-// until the sink follows a format change; the sink's owner has the details.
-TEST_F(MultiSender, DISABLED_HandOverToAnotherFormat) {
-  const std::vector<SenderPlan> plan = {{Format::kRaw48Stereo, 440, 0.0, 5.0},
-                                        {Format::kRaw44Mono, 880, 2.5, 7.5}};
-  const Outcome o = run(plan);
-  expect_played_through(o, plan);
-  EXPECT_EQ(o.next, 1) << show(o.windows);
-  EXPECT_LT(o.handover_ms, 3500) << show(o.windows);
+// Hand-over to a sender in another format, both ways. The jitter buffer hands over
+// (the new sender's header, then its audio: element test
+// NextSenderTakesOverWhenThePlayedOneStops); the output keeps the format the device was
+// opened with and audioconvert/audioresample convert the new stream to it (before,
+// the device was reopened in the new format and stayed silent: its new stream's clock
+// started at 0 while the audio sink placed by the old one's).
+TEST_F(MultiSender, HandOverToAnotherFormat) {
+  for (const auto& formats : {std::vector<Format>{Format::kRaw48Stereo, Format::kRaw44Mono},
+                              std::vector<Format>{Format::kRaw44Mono, Format::kRaw48Stereo}}) {
+    SCOPED_TRACE(std::string(format_name(formats[0])) + " to " + format_name(formats[1]));
+    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0},
+                                          {formats[1], 880, 2.5, 7.5}};
+    const Outcome o = run(plan);
+    expect_played_through(o, plan);
+    EXPECT_EQ(o.next, 1) << show(o.windows);
+    EXPECT_GE(o.handover_ms, 0);
+    EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
+    EXPECT_EQ(sender_changes_, 1u);
+    std::printf("hand-over silence (%s to %s): %.0f ms\n", format_name(formats[0]),
+                format_name(formats[1]), o.handover_ms);
+  }
 }

@@ -1,5 +1,6 @@
-// OutputAligner: settling, the one-off step, tracking, re-placement by the sink and
-// re-acquisition after a device jump. Time and positions are plain numbers.
+// OutputAligner: settling, the one-off step, tracking, re-placement by the sink,
+// re-acquisition after a device jump, and content that jumps (a hand-over to another
+// sender) placed at once. Time and positions are plain numbers.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -158,4 +159,66 @@ TEST(OutputAligner, IgnoresGarbage) {
 }
 
 }  // namespace
+// Issue 18: the played sender stops and another takes over 510 ms later. The new
+// content is 480 ms ahead of where the output is: placed at once as a gap of that
+// many frames (not a new timeline for the audio sink to place), then measured again
+// without settling; a small residue is stepped once the readings are averaged.
+TEST(OutputAligner, ContentJumpIsPlacedAtOnceAsAGap) {
+  OutputAligner a;
+  int64_t dev = 400 * kMs, steps = 0;
+  feed(&a, a.config().observations, &dev, 7, 0, &steps);
+  ASSERT_TRUE(a.tracking());
+  const OutputAligner::Jump j = a.jump(480.0e6, kRate);
+  EXPECT_TRUE(j.placed);
+  EXPECT_EQ(j.gap_frames, 23040);
+  EXPECT_EQ(j.drop_frames, 0);
+  EXPECT_EQ(a.jumps(), 1u);
+  EXPECT_EQ(a.steps(), 0u);
+  EXPECT_FALSE(a.tracking());
+  // The next readings are a measurement (no 300 ms of settling): 0.5 ms left over.
+  OutputAligner::Result r = feed(&a, a.config().observations, &dev, 7, 0.5e6, &steps);
+  EXPECT_EQ(steps, 24);
+  EXPECT_TRUE(a.tracking());
+  r = feed(&a, 1, &dev, 7, 0, &steps);
+  EXPECT_TRUE(r.error_valid);
+}
+
+// New content that is late against where the output is (the device still plays what
+// was queued of the old one): that much of it is dropped.
+TEST(OutputAligner, LateContentAfterAJumpIsDropped) {
+  OutputAligner a;
+  int64_t dev = 400 * kMs, steps = 0;
+  feed(&a, a.config().observations, &dev, 7, 0, &steps);
+  const OutputAligner::Jump j = a.jump(-20.0e6, kRate);
+  EXPECT_TRUE(j.placed);
+  EXPECT_EQ(j.gap_frames, 0);
+  EXPECT_EQ(j.drop_frames, 960);
+}
+
+// Without a settled device position, or with an error beyond the limits (or garbage),
+// the content is not placed: the caller starts a new timeline and the aligner settles
+// again.
+TEST(OutputAligner, ContentJumpNotPlacedWithoutASettledDevice) {
+  OutputAligner a;
+  EXPECT_FALSE(a.jump(480.0e6, kRate).placed);  // never observed
+  int64_t dev = 0, steps = 0;
+  feed(&a, 10, &dev, 7, 0, &steps);  // still settling
+  EXPECT_FALSE(a.jump(480.0e6, kRate).placed);
+  dev = 400 * kMs;
+  feed(&a, a.config().observations + 1, &dev, 7, 0, &steps);
+  ASSERT_TRUE(a.tracking());
+  EXPECT_FALSE(a.jump(-3.0e9, kRate).placed);  // content seconds late: not ours to fix
+  EXPECT_FALSE(a.tracking());
+  EXPECT_EQ(a.jumps(), 0u);
+  // After that reset it settles again before anything is placed.
+  EXPECT_FALSE(a.jump(10.0e6, kRate).placed);
+  feed(&a, a.config().observations + 1, &dev, 7, 0, &steps);
+  EXPECT_FALSE(a.jump(std::nan(""), kRate).placed);
+  feed(&a, a.config().observations + 1, &dev, 7, 0, &steps);
+  EXPECT_FALSE(a.jump(120.0e9, kRate).placed);  // beyond max_gap
+  feed(&a, a.config().observations + 1, &dev, 7, 0, &steps);
+  EXPECT_FALSE(a.jump(10.0e6, 0.0).placed);
+  EXPECT_EQ(steps, 0);
+}
+
 }  // namespace syncwave

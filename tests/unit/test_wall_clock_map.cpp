@@ -177,6 +177,26 @@ TEST(WallClockMap, BusyMachine) {
   EXPECT_GT(m.stats().slow_reads, 1000u);
 }
 
+// Issue 18: on a busy machine the very first reading can be interrupted. The stamps
+// before the first usable reading are then still wall times (off by at most half the
+// bracket), not the pipeline clock's own time, which a receiver takes for a clock that
+// does not follow the sender (more than 10 s away: slave timing, a restart).
+TEST(WallClockMap, InterruptedFirstReadingStillGivesWallTime) {
+  WallClockMap m;
+  const int64_t offset = 1'700'000'000 * kS;  // wall - monotonic
+  const int64_t t = 5 * kS;
+  m.add(t, t + 4 * kMs + offset, t + 8 * kMs);  // 8 ms between the two clock reads
+  EXPECT_FALSE(m.valid());
+  EXPECT_EQ(m.stats().slow_reads, 1u);
+  EXPECT_LE(std::llabs(m.to_wall(t) - (t + offset)), 4 * kMs);
+  // The first usable reading takes over exactly.
+  m.add(t + 10 * kMs, t + 10 * kMs + offset, t + 10 * kMs + 20 * kUs);
+  EXPECT_TRUE(m.valid());
+  EXPECT_LE(std::llabs(m.to_wall(t + 10 * kMs) - (t + 10 * kMs + offset)), 20 * kUs);
+  m.reset();
+  EXPECT_EQ(m.to_wall(123), 123);
+}
+
 TEST(WallClockMap, ResetForgets) {
   Sim s;
   WallClockMap m;
