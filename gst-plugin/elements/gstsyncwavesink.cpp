@@ -176,6 +176,10 @@ struct SyncWaveSinkPrivate {
    * timeline); its output is stamped from this, see decoder_src_probe. */
   std::deque<std::pair<GstClockTime, GstClockTime>> decoder_in;
   bool fec_decided = false; /* the decoder's use-inband-fec was set from a packet */
+  /* With in-band FEC opusdec outputs a packet only when the next one (or the next
+   * gap) has come: a loss must reach it this much earlier for the packet before it to
+   * be in time (one packet's duration, 0 without FEC). Added to the loss margin. */
+  guint fec_hold_ms = 0;
   guint64 decoder_switches = 0;
 
   /* The shared clock. */
@@ -398,12 +402,14 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
         g_object_set(dec, "use-inband-fec", (gboolean)fec, NULL);
         gst_object_unref(dec);
       }
+      const GstClockTime hold =
+          GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
+      priv->fec_hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
       GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
                       fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
     }
     if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
         priv->decoder_in.size() < 64)
-      GST_DEBUG("DBG in buf %.1f dur %.1f", GST_BUFFER_PTS(buf) / 1e6, GST_BUFFER_DURATION(buf) / 1e6);
       priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
@@ -441,7 +447,6 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
     pts = priv->decoder_in.front().first;
-    GST_DEBUG("DBG out dur %.1f ms, in-queue %zu, front %.1f ms", GST_BUFFER_DURATION(buf) / 1e6, priv->decoder_in.size(), pts / 1e6);
     GstClockTime left = GST_BUFFER_DURATION(buf);
     while (left > 0 && !priv->decoder_in.empty()) {
       auto& head = priv->decoder_in.front();
@@ -488,6 +493,7 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->decoder_in.clear();
       priv->fec_decided = false;
+      priv->fec_hold_ms = 0;
     }
     GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
     gst_pad_add_probe(
@@ -963,8 +969,10 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     if (sink_delay_us >= 0) {
       priv->sink_delay_us = sink_delay_us;
       /* A loss must be concealed before the device wants the data: as far ahead of
-       * its time as the device buffers, and some. */
-      const guint want = (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS;
+       * its time as the device buffers, and some; with in-band FEC one packet more,
+       * since opusdec releases the packet before a loss only when the loss reaches it. */
+      const guint want =
+          (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS + (priv->opus ? priv->fec_hold_ms : 0);
       if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
           want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
         priv->loss_margin_ms = want;
