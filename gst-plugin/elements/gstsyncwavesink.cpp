@@ -385,34 +385,48 @@ static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
 static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
                                             gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    if (!priv->fec_decided) {
-      /* In-band FEC makes opusdec hold every packet until the next one has come (one
-       * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
-       * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
-       * with PLC and holds nothing. Decided on the first packet, before decoding. */
-      priv->fec_decided = true;
-      guint8 toc[1] = {0};
-      const bool fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
-                       syncwave::wire::opus_packet_may_carry_fec(toc, 1);
+    bool decided_now = false;
+    bool fec = false;
+    guint hold_ms = 0;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      if (!priv->fec_decided) {
+        /* In-band FEC makes opusdec hold every packet until the next one has come (one
+         * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
+         * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
+         * with PLC and holds nothing. Decided on the first packet, before decoding. */
+        priv->fec_decided = true;
+        decided_now = true;
+        guint8 toc[1] = {0};
+        fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
+              syncwave::wire::opus_packet_may_carry_fec(toc, 1);
+        const GstClockTime hold =
+            GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
+        hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
+        priv->fec_hold_ms = hold_ms;
+        GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
+                        fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
+      }
+      if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
+          priv->decoder_in.size() < 64)
+        priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
+    }
+    if (decided_now) {
       GstElement* dec = gst_pad_get_parent_element(pad);
       if (dec != NULL) {
         g_object_set(dec, "use-inband-fec", (gboolean)fec, NULL);
         gst_object_unref(dec);
       }
-      const GstClockTime hold =
-          GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
-      priv->fec_hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
-      GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
-                      fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
+      /* The held packet goes out when the next item reaches the decoder: a missing
+       * packet must be reported at its deadline even before a later one reveals it
+       * (up to three in a row; the loss margin has the hold added, see rate_probe). */
+      if (priv->jitter != NULL) g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, NULL);
     }
-    if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
-        priv->decoder_in.size() < 64)
-      priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
+  std::lock_guard<std::mutex> lk(priv->lock);
   GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_GAP: {
@@ -471,6 +485,8 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
 static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, GstPad* depay_src) {
   SyncWaveSinkPrivate* priv = self->priv;
   GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
+  /* Until a packet says whether opusdec holds for in-band FEC (decoder_sink_probe). */
+  g_object_set(priv->jitter, "unheard-loss", 0u, NULL);
   GstElement* old = priv->decoder;
   if (old != NULL) {
     gst_element_unlink(priv->depay, old);
