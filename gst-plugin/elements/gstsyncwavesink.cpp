@@ -390,6 +390,7 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
     bool decided_now = false;
     bool fec = false;
     guint hold_ms = 0;
+    guint margin_ms = 0;
     {
       std::lock_guard<std::mutex> lk(priv->lock);
       if (!priv->fec_decided) {
@@ -406,6 +407,12 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
             GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
         hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
         priv->fec_hold_ms = hold_ms;
+        /* The loss margin with the hold, now (rate_probe keeps it as the device moves). */
+        margin_ms = (priv->sink_delay_us >= 0
+                         ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
+                         : DEFAULT_LOSS_MARGIN_MS) +
+                    hold_ms;
+        priv->loss_margin_ms = margin_ms;
         GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
                         fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
       }
@@ -422,7 +429,8 @@ static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
       /* The held packet goes out when the next item reaches the decoder: a missing
        * packet must be reported at its deadline even before a later one reveals it
        * (up to three in a row; the loss margin has the hold added, see rate_probe). */
-      if (priv->jitter != NULL) g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, NULL);
+      if (priv->jitter != NULL)
+        g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, "loss-margin", margin_ms, NULL);
     }
     return GST_PAD_PROBE_OK;
   }
@@ -486,7 +494,14 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
   SyncWaveSinkPrivate* priv = self->priv;
   GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
   /* Until a packet says whether opusdec holds for in-band FEC (decoder_sink_probe). */
-  g_object_set(priv->jitter, "unheard-loss", 0u, NULL);
+  guint margin_ms;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->loss_margin_ms -= MIN(priv->fec_hold_ms, priv->loss_margin_ms);
+    priv->fec_hold_ms = 0;
+    margin_ms = priv->loss_margin_ms;
+  }
+  g_object_set(priv->jitter, "unheard-loss", 0u, "loss-margin", margin_ms, NULL);
   GstElement* old = priv->decoder;
   if (old != NULL) {
     gst_element_unlink(priv->depay, old);
