@@ -522,7 +522,8 @@ TEST(SyncWaveDepay, LostPacketIsRebuiltFromTheNextOnesFec) {
   std::vector<std::vector<uint8_t>> opus = encode_fec_opus(12);
   if (opus.size() < 10) GTEST_SKIP() << "opusenc not available";
   ASSERT_TRUE(wire::opus_packet_may_carry_fec(opus[2].data(), opus[2].size()));
-  GstHarness* h = gst_harness_new_parse("syncwavedepay ! opusdec plc=true use-inband-fec=true");
+  GstHarness* h = gst_harness_new_parse(
+      "syncwavedepay name=depay ! opusdec plc=true use-inband-fec=true");
   gst_harness_use_testclock(h);
   gst_harness_set_src_caps_str(h, "application/x-syncwave");
   gst_harness_set_sink_caps_str(h, "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,"
@@ -570,7 +571,7 @@ TEST(SyncWaveDepay, LostPacketIsRebuiltFromTheNextOnesFec) {
     EXPECT_NE(GST_EVENT_TYPE(e), GST_EVENT_GAP) << "a GAP reached the audio sink";
     gst_event_unref(e);
   }
-  GstElement* depay = gst_bin_get_by_name(GST_BIN(h->element), "syncwavedepay0");
+  GstElement* depay = gst_bin_get_by_name(GST_BIN(h->element), "depay");
   ASSERT_NE(depay, nullptr);
   EXPECT_EQ(stat(depay, "gaps"), 1u);
   gst_object_unref(depay);
