@@ -732,7 +732,11 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
     std::lock_guard<std::mutex> lk(priv->lock);
     if (!from_played_sender_locked(priv, meta, now, &priv->last_played)) return GST_PAD_PROBE_OK;
     const gint64 latency = (gint64)priv->played_latency_ms * GST_MSECOND;
-    priv->playout.on_arrival((gint64)now, transit, latency);
+    /* With in-band FEC the jitter gives up on a packet loss-margin before its time
+     * (unheard-loss): one arriving later is late, and the path needs that much more. */
+    const gint64 give_up =
+        priv->fec_hold_ms > 0 ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2) : 0;
+    priv->playout.on_arrival((gint64)now, transit, latency, give_up);
     /* Without a device position (appsink, fakesink), arriving in time is playing. */
     if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
     if (now < priv->next_eval) return GST_PAD_PROBE_OK;

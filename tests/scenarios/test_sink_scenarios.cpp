@@ -182,8 +182,11 @@ TEST_P(ImpairedThroughTheSink, NoSilenceLongerThanAPacket) {
   EXPECT_EQ(runs.first_sound, 0u) << s.stats();
   EXPECT_LE(runs.longest, (size_t)(param().packet_ms / 5 + 1))
       << runs.silent << " silent 5 ms windows; " << s.stats();
-  std::printf("%s: %zu silent 5 ms windows of %zu, longest run %zu\n", param().name,
-              runs.silent, runs.windows, runs.longest);
+  const std::string st = s.stats();
+  const size_t at = st.find("played-latency-ms=(uint)");
+  std::printf("%s: %zu silent 5 ms windows of %zu, longest run %zu (played at %s ms)\n",
+              param().name, runs.silent, runs.windows, runs.longest,
+              at == std::string::npos ? "?" : st.substr(at + 24, st.find(',', at) - at - 24).c_str());
   EXPECT_EQ(syncwave_test::strongest_frequency(tail.data(), tail.size() / 2, 2, kRate,
                                                {220, 440, 880}),
             440);
