@@ -90,9 +90,16 @@ uint64_t JitterBuffer::gap_deadline(uint64_t head_ts, const Held& head) const {
   return deadline_for(time_sub_floor(head.pts_ns, head_ts - expected_));
 }
 
+uint64_t JitterBuffer::unheard_deadline() const {
+  if (config_.unheard_loss_ns == 0 || !have_last_ || last_duration_ == 0 || !held_.empty())
+    return kTimeNone;
+  if (time_add(unheard_ns_, last_duration_) > config_.unheard_loss_ns) return kTimeNone;
+  return deadline_for(expected_pts_);
+}
+
 uint64_t JitterBuffer::next_deadline() const {
   if (!ready_.empty()) return 0;
-  if (held_.empty()) return kTimeNone;
+  if (held_.empty()) return unheard_deadline();
   const auto& head = *held_.begin();
   const int64_t d = time_diff(head.first, expected_);
   if (d <= static_cast<int64_t>(tolerance())) return 0;
@@ -103,8 +110,18 @@ uint64_t JitterBuffer::next_deadline() const {
 void JitterBuffer::process(uint64_t now_ns) {
   for (;;) {
     // A gap is known only once a later packet arrived: a sender that stops is not
-    // loss (no concealment tail after the last packet).
-    if (held_.empty()) return;
+    // loss (no concealment tail after the last packet), unless the expected packet
+    // may be reported unheard (at most unheard_loss_ns in a row).
+    if (held_.empty()) {
+      const uint64_t deadline = unheard_deadline();
+      if (!time_valid(now_ns) || !time_valid(deadline) || now_ns < deadline) return;
+      const uint64_t start = expected_;
+      const uint64_t pts = expected_pts_;
+      expected_ = time_add(expected_, last_duration_);
+      unheard_ns_ = time_add(unheard_ns_, last_duration_);
+      emit_loss(start, last_duration_, pts);
+      continue;
+    }
 
     auto head = held_.begin();
     const int64_t d = time_diff(head->first, expected_);
@@ -167,6 +184,9 @@ void JitterBuffer::release_head() {
   const int64_t err = time_diff(ts, expected_);
   const int64_t gain = static_cast<int64_t>(std::min(fit_count_ + 1, kFitGain));
   expected_ = time_add(time_add_signed(expected_, err / gain), h.duration_ns);
+  // The expected packet's pts on this packet's timeline.
+  expected_pts_ = time_add_signed(h.pts_ns, time_diff(expected_, ts));
+  unheard_ns_ = 0;
   if (have_last_ && fit_count_ >= kPeakAfter) {
     // Learn how far the sender's stamps stray (released packets are the in-order ones).
     const uint64_t abs_err = static_cast<uint64_t>(err < 0 ? -err : err);
@@ -223,6 +243,7 @@ void JitterBuffer::emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t p
     ready_.push_back(std::move(out));
     offset = next;
   }
+  expected_pts_ = time_add(pts_ns, duration_ns);
 }
 
 bool JitterBuffer::in_history(uint64_t ts_ns) const {
@@ -258,6 +279,8 @@ void JitterBuffer::start_over() {
   last_duration_ = 0;
   max_ts_seen_ = 0;
   newest_end_pts_ = kTimeNone;
+  expected_pts_ = kTimeNone;
+  unheard_ns_ = 0;
   fit_count_ = 0;  // the sender may be another one now
   peak_error_ns_ = 0;
   same_size_count_ = 0;

@@ -29,7 +29,10 @@
 // packet's own deviation is not taken for part of the gap).
 //
 // A gap is known when a later packet arrives (as in rtpjitterbuffer: a sender that
-// stops is not loss). Its deadline is the pts of its start + latency - the decode
+// stops is not loss), or, with `unheard_loss_ns` > 0, when the expected packet's own
+// deadline passes with nothing after it, for at most that much in a row (a decoder
+// that holds each packet until the next item reaches it, opusdec with in-band FEC,
+// must hear of a loss in time for the packet before it). Its deadline is the pts of its start + latency - the decode
 // margin: the loss event must reach the decoder while there is still time to
 // conceal; when that time is already past, it goes out at once. A gap longer than
 // max_loss is a discontinuity (the sender was silent), not loss: the next packet
@@ -72,6 +75,10 @@ struct JitterConfig {
   uint64_t max_backward_jump_ns = kNsPerSec;
   uint64_t max_forward_jump_ns = kNsPerSec;  // beyond the latency
   uint64_t max_loss_ns = 500 * kNsPerMs;
+  // Packets reported lost at their deadline before any later packet arrived, at most
+  // this much in a row (then only a later packet reveals the rest of the gap, as
+  // without it); 0: off. A stopped sender leaves this much concealment behind.
+  uint64_t unheard_loss_ns = 0;
   size_t max_held = 4096;
 };
 
@@ -107,6 +114,7 @@ class JitterBuffer {
 
   void set_latency(uint64_t latency_ns) { config_.latency_ns = latency_ns; }
   void set_decode_margin(uint64_t margin_ns) { config_.decode_margin_ns = margin_ns; }
+  void set_unheard_loss(uint64_t ns) { config_.unheard_loss_ns = ns; }
   const JitterConfig& config() const { return config_; }
 
   // Offers one audio packet that arrived at `now_ns`. A pts of kTimeNone means it
@@ -165,6 +173,9 @@ class JitterBuffer {
   uint64_t margin() const;
   uint64_t deadline_for(uint64_t pts_ns) const;
   uint64_t gap_deadline(uint64_t head_ts, const Held& head) const;
+  // Deadline of the expected packet when nothing after it is held and it may be
+  // reported unheard; kTimeNone otherwise.
+  uint64_t unheard_deadline() const;
   void process(uint64_t now_ns);
   void release_head();
   void emit_loss(uint64_t start_ns, uint64_t duration_ns, uint64_t pts_ns);
@@ -184,6 +195,8 @@ class JitterBuffer {
   uint64_t last_duration_ = 0;  // of the last released packet
   uint64_t max_ts_seen_ = 0;    // ns, for the reordered count
   uint64_t newest_end_pts_ = kTimeNone;
+  uint64_t expected_pts_ = kTimeNone;  // pts of `expected` (end of the last output)
+  uint64_t unheard_ns_ = 0;            // reported lost unheard since the last packet
   // In-order packets released since the timeline was anchored (start, discontinuity).
   uint64_t fit_count_ = 0;
   // Largest recent |timestamp - expected| of in-order packets (ns), decaying by 1/512

@@ -18,7 +18,7 @@
 //                              └──► health(now): no audio / on time / late
 //
 // The decision. The path's need is the larger of
-//     p99(transit) + guard                  (packets arrive in time for the jitter buffer)
+//     p99(transit) + give_up + guard        (packets arrive in time for the jitter buffer)
 //     L - p02(margin) + guard               (buffers reach the output with a margin)
 // (the margins hold what happens after the jitter buffer: decoding, an FEC hold, the
 // output's own timing; before any buffer reached the output, `default_overhead_ns`
@@ -73,8 +73,12 @@ class PlayoutMonitor {
   PlayoutMonitor() : PlayoutMonitor(Config()) {}
   explicit PlayoutMonitor(const Config& config);
 
-  // A packet arrived `transit_ns` after its capture time.
-  void on_arrival(int64_t now_ns, int64_t transit_ns, int64_t latency_ns);
+  // A packet arrived `transit_ns` after its capture time. `give_up_ns`: how long before
+  // its playout time the receiver gives up on a packet that has not come (syncwavejitter
+  // reporting it lost unheard, for a decoder that holds: opusdec with in-band FEC); a
+  // packet arriving later is late, and the path needs that much more latency. 0: a
+  // packet is late only after its playout time.
+  void on_arrival(int64_t now_ns, int64_t transit_ns, int64_t latency_ns, int64_t give_up_ns = 0);
   // A buffer reached the output `margin_ns` before its deadline (< 0: late).
   void on_output(int64_t now_ns, int64_t margin_ns);
 
@@ -122,6 +126,7 @@ class PlayoutMonitor {
   int64_t last_on_time_ns_ = INT64_MIN;
   int64_t last_late_ns_ = INT64_MIN;
   int64_t ignore_output_until_ns_ = INT64_MIN;
+  int64_t give_up_ns_ = 0;  // of the last arrival
   bool auto_decided_ = false;
   double last_raise_late_ = -1;  // late fraction that led to the last raise
   bool futile_ = false;          // raises stopped helping

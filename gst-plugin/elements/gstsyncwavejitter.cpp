@@ -21,7 +21,8 @@
  * - syncwave::JitterBuffer decides: duplicates and packets past PTS + latency are
  *   dropped, out-of-order packets are held and released in order, in-order ones go
  *   out at once. A gap (known when a later packet arrives, as in rtpjitterbuffer:
- *   a sender that stops is not loss) is reported with a loss event
+ *   a sender that stops is not loss; with `unheard-loss`, also when the expected
+ *   packet's deadline passes, for up to that much in a row) is reported with a loss event
  *   (syncwave-lost-event.h) when the pipeline clock reaches its deadline: its PTS +
  *   latency - `loss-margin` (default 2 ms, at most latency / 2), so the decoder still
  *   has time to conceal; at once when that is already past. Gaps longer than
@@ -88,6 +89,7 @@ enum {
   PROP_MODE,
   PROP_SENDER,
   PROP_LOSS_MARGIN,
+  PROP_UNHEARD_LOSS,
   PROP_STATS,
 };
 
@@ -180,6 +182,7 @@ struct SyncWaveJitterPrivate {
   /* Properties. */
   guint latency_ms = DEFAULT_LATENCY_MS;
   guint loss_margin_ms = DEFAULT_LOSS_MARGIN_MS;
+  guint unheard_loss_ms = 0;
   GstSyncWaveJitterMode mode = DEFAULT_MODE;
   std::string sender;          /* as set */
   guint sender_generation = 0; /* bumped per set: a late name resolution is ignored */
@@ -951,6 +954,13 @@ static void gst_syncwave_jitter_set_property(GObject* object, guint prop_id, con
       gst_syncwave_jitter_wake(priv);
       break;
     }
+    case PROP_UNHEARD_LOSS: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->unheard_loss_ms = g_value_get_uint(value);
+      priv->jb.set_unheard_loss((guint64)priv->unheard_loss_ms * GST_MSECOND);
+      gst_syncwave_jitter_wake(priv);
+      break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -980,6 +990,11 @@ static void gst_syncwave_jitter_get_property(GObject* object, guint prop_id, GVa
     case PROP_LOSS_MARGIN: {
       std::lock_guard<std::mutex> lk(priv->lock);
       g_value_set_uint(value, priv->loss_margin_ms);
+      break;
+    }
+    case PROP_UNHEARD_LOSS: {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      g_value_set_uint(value, priv->unheard_loss_ms);
       break;
     }
     case PROP_STATS:
@@ -1046,6 +1061,24 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
           "loss-margin", "Loss margin",
           "Report a missing packet this many ms before its playout time", 0, MAX_LATENCY_MS,
           DEFAULT_LOSS_MARGIN_MS,
+          (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
+  /**
+   * GstSyncWaveJitter:unheard-loss:
+   *
+   * Milliseconds of packets in a row reported lost at their deadline (see
+   * `loss-margin`) although no later packet has arrived yet; 0 (the default): a gap is
+   * reported only once a later packet reveals it (a sender that stops is not loss). A
+   * decoder that holds each packet until the next item reaches it (opusdec with
+   * in-band FEC, one packet) needs it: otherwise the packet before a loss comes out
+   * only when a later packet arrives. syncwavesink sets it for in-band FEC. A stopped
+   * sender leaves this much concealment.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_UNHEARD_LOSS,
+      g_param_spec_uint(
+          "unheard-loss", "Unheard loss",
+          "Report up to this many ms of packets lost at their deadline before a later one "
+          "arrives (0 = only gaps a later packet reveals)", 0, MAX_LATENCY_MS, 0,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveJitter:sender:

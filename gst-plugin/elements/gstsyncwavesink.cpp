@@ -179,6 +179,10 @@ struct SyncWaveSinkPrivate {
    * timeline); its output is stamped from this, see decoder_src_probe. */
   std::deque<std::pair<GstClockTime, GstClockTime>> decoder_in;
   bool fec_decided = false; /* the decoder's use-inband-fec was set from a packet */
+  /* With in-band FEC opusdec outputs a packet only when the next one (or the next
+   * gap) has come: a loss must reach it this much earlier for the packet before it to
+   * be in time (one packet's duration, 0 without FEC). Added to the loss margin. */
+  guint fec_hold_ms = 0;
   guint64 decoder_switches = 0;
 
   /* The shared clock. */
@@ -412,31 +416,56 @@ static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
 static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
                                             gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
-  std::lock_guard<std::mutex> lk(priv->lock);
   if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
     GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    if (!priv->fec_decided) {
-      /* In-band FEC makes opusdec hold every packet until the next one has come (one
-       * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
-       * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
-       * with PLC and holds nothing. Decided on the first packet, before decoding. */
-      priv->fec_decided = true;
-      guint8 toc[1] = {0};
-      const bool fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
-                       syncwave::wire::opus_packet_may_carry_fec(toc, 1);
+    bool decided_now = false;
+    bool fec = false;
+    guint hold_ms = 0;
+    guint margin_ms = 0;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      if (!priv->fec_decided) {
+        /* In-band FEC makes opusdec hold every packet until the next one has come (one
+         * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
+         * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
+         * with PLC and holds nothing. Decided on the first packet, before decoding. */
+        priv->fec_decided = true;
+        decided_now = true;
+        guint8 toc[1] = {0};
+        fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
+              syncwave::wire::opus_packet_may_carry_fec(toc, 1);
+        const GstClockTime hold =
+            GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
+        hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
+        priv->fec_hold_ms = hold_ms;
+        /* The loss margin with the hold, now (rate_probe keeps it as the device moves). */
+        margin_ms = (priv->sink_delay_us >= 0
+                         ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
+                         : DEFAULT_LOSS_MARGIN_MS) +
+                    hold_ms;
+        priv->loss_margin_ms = margin_ms;
+        GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
+                        fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
+      }
+      if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
+          priv->decoder_in.size() < 64)
+        priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
+    }
+    if (decided_now) {
       GstElement* dec = gst_pad_get_parent_element(pad);
       if (dec != NULL) {
         g_object_set(dec, "use-inband-fec", (gboolean)fec, NULL);
         gst_object_unref(dec);
       }
-      GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
-                      fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
+      /* The held packet goes out when the next item reaches the decoder: a missing
+       * packet must be reported at its deadline even before a later one reveals it
+       * (up to three in a row; the loss margin has the hold added, see rate_probe). */
+      if (priv->jitter != NULL)
+        g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, "loss-margin", margin_ms, NULL);
     }
-    if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
-        priv->decoder_in.size() < 64)
-      priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
     return GST_PAD_PROBE_OK;
   }
+  std::lock_guard<std::mutex> lk(priv->lock);
   GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_GAP: {
@@ -495,6 +524,15 @@ static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpoin
 static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, GstPad* depay_src) {
   SyncWaveSinkPrivate* priv = self->priv;
   GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
+  /* Until a packet says whether opusdec holds for in-band FEC (decoder_sink_probe). */
+  guint margin_ms;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->loss_margin_ms -= MIN(priv->fec_hold_ms, priv->loss_margin_ms);
+    priv->fec_hold_ms = 0;
+    margin_ms = priv->loss_margin_ms;
+  }
+  g_object_set(priv->jitter, "unheard-loss", 0u, "loss-margin", margin_ms, NULL);
   GstElement* old = priv->decoder;
   if (old != NULL) {
     gst_element_unlink(priv->depay, old);
@@ -517,6 +555,7 @@ static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, G
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->decoder_in.clear();
       priv->fec_decided = false;
+      priv->fec_hold_ms = 0;
     }
     GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
     gst_pad_add_probe(
@@ -724,7 +763,11 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
     std::lock_guard<std::mutex> lk(priv->lock);
     if (!from_played_sender_locked(priv, meta, now, &priv->last_played)) return GST_PAD_PROBE_OK;
     const gint64 latency = (gint64)priv->played_latency_ms * GST_MSECOND;
-    priv->playout.on_arrival((gint64)now, transit, latency);
+    /* With in-band FEC the jitter gives up on a packet loss-margin before its time
+     * (unheard-loss): one arriving later is late, and the path needs that much more. */
+    const gint64 give_up =
+        priv->fec_hold_ms > 0 ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2) : 0;
+    priv->playout.on_arrival((gint64)now, transit, latency, give_up);
     /* Without a device position (appsink, fakesink), arriving in time is playing. */
     if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
     if (now < priv->next_eval) return GST_PAD_PROBE_OK;
@@ -1047,8 +1090,10 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     if (sink_delay_us >= 0) {
       priv->sink_delay_us = sink_delay_us;
       /* A loss must be concealed before the device wants the data: as far ahead of
-       * its time as the device buffers, and some. */
-      const guint want = (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS;
+       * its time as the device buffers, and some; with in-band FEC one packet more,
+       * since opusdec releases the packet before a loss only when the loss reaches it. */
+      const guint want =
+          (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS + (priv->opus ? priv->fec_hold_ms : 0);
       if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
           want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
         priv->loss_margin_ms = want;

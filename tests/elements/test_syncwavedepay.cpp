@@ -1,8 +1,8 @@
 // syncwavedepay through GstHarness: caps from the header, renegotiation, invalid
 // headers ignored, every malformed kind counted, garbage between good packets,
 // receivers of jittered sender timestamps agreeing, Opus started without a header, a real gap
-// marked DISCONT, the loss event as a GAP event (Opus) or a concealment buffer (raw), and transit
-// stats.
+// marked DISCONT, the loss event as a GAP event (Opus) or a concealment buffer (raw), a lost Opus
+// packet rebuilt by opusdec from the next one's in-band FEC, and transit stats.
 #include <gst/check/gstharness.h>
 #include <gst/gst.h>
 #include <gtest/gtest.h>
@@ -466,6 +466,116 @@ TEST(SyncWaveDepay, LossEventBecomesGapEventForOpus) {
   gst_buffer_unref(b);
   EXPECT_EQ(stat(h->element, "gaps"), 1u);
   EXPECT_EQ(stat(h->element, "concealed"), 0u);
+  gst_harness_teardown(h);
+}
+
+// 20 ms Opus packets of a 440 Hz tone (mono, 48 kHz) from opusenc with in-band FEC
+// (SILK/hybrid frames that carry the previous frame at a lower rate).
+std::vector<std::vector<uint8_t>> encode_fec_opus(int packets) {
+  std::vector<std::vector<uint8_t>> out;
+  if (GstElementFactory* f = gst_element_factory_find("opusenc")) {
+    gst_object_unref(f);
+  } else {
+    return out;
+  }
+  GstHarness* enc = gst_harness_new("opusenc");
+  g_object_set(enc->element, "inband-fec", TRUE, "packet-loss-percentage", 10, "frame-size", 20,
+               NULL);
+  gst_harness_set_src_caps_str(enc,
+                               "audio/x-raw, format=S16LE, layout=interleaved, rate=48000, "
+                               "channels=1");
+  int n = 0;
+  for (int p = 0; p < packets + 2; p++) {
+    std::vector<gint16> pcm(960);
+    for (auto& v : pcm) v = (gint16)(12000 * std::sin(2 * M_PI * 440 * n++ / 48000.0));
+    GstBuffer* b = gst_buffer_new_memdup(pcm.data(), pcm.size() * 2);
+    GST_BUFFER_PTS(b) = gst_util_uint64_scale(p, 20 * GST_MSECOND, 1);
+    GST_BUFFER_DURATION(b) = 20 * GST_MSECOND;
+    if (gst_harness_push(enc, b) != GST_FLOW_OK) break;
+    while (GstBuffer* o = gst_harness_try_pull(enc)) {
+      GstMapInfo m;
+      gst_buffer_map(o, &m, GST_MAP_READ);
+      out.emplace_back(m.data, m.data + m.size);
+      gst_buffer_unmap(o, &m);
+      gst_buffer_unref(o);
+    }
+  }
+  gst_harness_teardown(enc);
+  return out;
+}
+
+double rms_of(GstBuffer* b) {
+  std::vector<gint16> v(gst_buffer_get_size(b) / 2);
+  gst_buffer_extract(b, 0, v.data(), v.size() * 2);
+  double sum = 0;
+  for (gint16 x : v) sum += (double)x * x;
+  return v.empty() ? 0 : std::sqrt(sum / v.size());
+}
+
+// The path syncwavesink runs for Opus with in-band FEC: the loss event becomes a GAP
+// event in the lost packet's place, and opusdec (use-inband-fec) rebuilds that packet
+// from the next one's FEC data: full-length audio, contiguous, as loud as the tone, no
+// GAP left downstream. opusdec holds every packet until the next item reaches it: the
+// packet before the loss comes out when the loss event arrives, which is why the
+// jitter must report losses a packet early when the decoder holds (see syncwavesink).
+TEST(SyncWaveDepay, LostPacketIsRebuiltFromTheNextOnesFec) {
+  std::vector<std::vector<uint8_t>> opus = encode_fec_opus(12);
+  if (opus.size() < 10) GTEST_SKIP() << "opusenc not available";
+  ASSERT_TRUE(wire::opus_packet_may_carry_fec(opus[2].data(), opus[2].size()));
+  GstHarness* h = gst_harness_new_parse(
+      "syncwavedepay name=depay ! opusdec plc=true use-inband-fec=true");
+  gst_harness_use_testclock(h);
+  gst_harness_set_src_caps_str(h, "application/x-syncwave");
+  gst_harness_set_sink_caps_str(h, "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,"
+                                   "channels=1");
+  gst_harness_push(h, datagram(header(48000, 1, wire::Compression::kOpus), 0));
+  constexpr int kLost = 6;
+  const GstClockTime t0 = 100 * GST_MSECOND;
+  auto pts_of = [&](int i) { return t0 + i * 20 * GST_MSECOND; };
+  std::vector<GstBuffer*> out;
+  auto take = [&]() {
+    while (GstBuffer* b = gst_harness_try_pull(h)) out.push_back(b);
+  };
+  const int n = 10;
+  for (int i = 0; i < n; i++) {
+    if (i == kLost) {
+      ASSERT_TRUE(gst_harness_push_event(
+          h, syncwave_lost_event_new(kT0 + i * 20000, 20 * GST_MSECOND, pts_of(i))));
+      take();
+      // The held packet before the loss is out now, not when packet kLost + 1 comes.
+      EXPECT_EQ(out.size(), (size_t)kLost);
+      continue;
+    }
+    ASSERT_EQ(gst_harness_push(h, datagram(wire::serialize_audio(wire::PacketType::kOpus,
+                                                                 kT0 + i * 20000, opus[i].data(),
+                                                                 opus[i].size()),
+                                           pts_of(i))),
+              GST_FLOW_OK);
+    take();
+  }
+  // Everything but the last packet (held for the next item), the lost one included.
+  ASSERT_EQ(out.size(), (size_t)(n - 1));
+  GstClockTime expect = GST_BUFFER_PTS(out[0]);
+  EXPECT_LE(expect, pts_of(1)) << "the first output is at most a frame late";
+  double loud = 0;
+  for (int i = 2; i < n - 1; i++)
+    if (i != kLost) loud = std::max(loud, rms_of(out[i]));
+  for (int i = 0; i < n - 1; i++) {
+    EXPECT_EQ(gst_buffer_get_size(out[i]), 960u * 2) << "buffer " << i << " is 20 ms";
+    EXPECT_EQ(GST_BUFFER_PTS(out[i]), expect) << "buffer " << i << " continues the last";
+    expect = GST_BUFFER_PTS(out[i]) + GST_BUFFER_DURATION(out[i]);
+  }
+  // The rebuilt packet is the tone, not silence or a fade.
+  EXPECT_GT(rms_of(out[kLost]), 0.5 * loud) << "rms " << rms_of(out[kLost]) << " of " << loud;
+  while (GstEvent* e = gst_harness_try_pull_event(h)) {
+    EXPECT_NE(GST_EVENT_TYPE(e), GST_EVENT_GAP) << "a GAP reached the audio sink";
+    gst_event_unref(e);
+  }
+  GstElement* depay = gst_bin_get_by_name(GST_BIN(h->element), "depay");
+  ASSERT_NE(depay, nullptr);
+  EXPECT_EQ(stat(depay, "gaps"), 1u);
+  gst_object_unref(depay);
+  for (GstBuffer* b : out) gst_buffer_unref(b);
   gst_harness_teardown(h);
 }
 

@@ -239,6 +239,42 @@ TEST_F(JitterTest, GapIsReportedAtItsDeadlineInOrder) {
   EXPECT_EQ(stat(h, "late"), 1u);
 }
 
+// Blocks until the next loss event (other events are dropped).
+Loss pull_loss(GstHarness* h) {
+  Loss l{0, 0, GST_CLOCK_TIME_NONE};
+  while (GstEvent* e = gst_harness_pull_event(h)) {
+    const bool loss = syncwave_lost_event_parse(e, &l.timestamp_us, &l.duration, &l.pts);
+    gst_event_unref(e);
+    if (loss) break;
+  }
+  return l;
+}
+
+// unheard-loss (set by syncwavesink for opusdec's in-band FEC hold): the expected
+// packet is reported at its own deadline although no later packet arrived, at most
+// that much in a row.
+TEST_F(JitterTest, UnheardLossIsReportedAtItsDeadlineWithoutALaterPacket) {
+  start({"unheard-loss=20"});
+  set_time(pts(0) + GST_MSECOND);
+  push(0);
+  expect_packet(0, true);
+  for (int i = 1; i <= 2; i++) {
+    gst_harness_crank_single_clock_wait(h);
+    EXPECT_EQ(time(), pts(i) + kLatency - kMargin);
+    const Loss l = pull_loss(h);
+    EXPECT_EQ(l.timestamp_us, ts(i));
+    EXPECT_EQ(l.duration, kPacket);
+    EXPECT_EQ(l.pts, pts(i));
+  }
+  EXPECT_EQ(stat(h, "lost"), 2u);
+  // Packet 1 shows up after all: its slot is gone; packet 3 plays in its own.
+  push(1);
+  push(3);
+  expect_packet(3);
+  EXPECT_EQ(stat(h, "late"), 1u);
+  EXPECT_EQ(stat(h, "lost"), 2u);
+}
+
 TEST_F(JitterTest, SeveralMissingPacketsMakeOneLossEventEach) {
   start();
   push(0);

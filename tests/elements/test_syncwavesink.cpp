@@ -118,12 +118,13 @@ uint64_t now_us() {
   return static_cast<uint64_t>(g_get_real_time());
 }
 
-std::vector<std::vector<uint8_t>> encode_opus(int packets) {
+std::vector<std::vector<uint8_t>> encode_opus(int packets,
+                                              const std::string& encoder = "opusenc frame-size=20") {
   std::vector<std::vector<uint8_t>> out;
   GError* err = nullptr;
   std::string desc = "audiotestsrc num-buffers=" + std::to_string(packets) +
-                     " samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! "
-                     "opusenc frame-size=20 ! appsink name=out sync=false";
+                     " samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=2 ! " + encoder +
+                     " ! appsink name=out sync=false";
   GstElement* p = gst_parse_launch(desc.c_str(), &err);
   if (!p) {
     g_clear_error(&err);
@@ -436,6 +437,58 @@ TEST(SyncWaveSink, OpusOutputKeepsThePacketTimestamps) {
   }
   ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(first));
   EXPECT_NEAR((double)first, (double)(t0 * 1000 - base), 1e6);
+}
+
+// opusdec with in-band FEC outputs a packet only when the next item reaches it: for
+// the packet before a loss to be in time, the jitter reports losses one packet earlier
+// (loss-margin + 20 ms) and without waiting for a later packet to reveal them
+// (unheard-loss, three packets). A CELT stream (no FEC, no hold) and raw audio get
+// neither. Without a device position the margin is the default 40 ms.
+TEST(SyncWaveSink, InBandFecHasLossesReportedInTimeForTheHeldPacket) {
+  std::vector<std::vector<uint8_t>> celt = encode_opus(8);
+  std::vector<std::vector<uint8_t>> fec =
+      encode_opus(8, "opusenc frame-size=20 inband-fec=true packet-loss-percentage=10");
+  if (celt.size() < 5 || fec.size() < 5) GTEST_SKIP() << "opusenc not available";
+  ASSERT_FALSE(wire::opus_packet_may_carry_fec(celt[1].data(), celt[1].size()));
+  ASSERT_TRUE(wire::opus_packet_may_carry_fec(fec[1].data(), fec[1].size()));
+  Receiver rx("system", 100);
+  ASSERT_TRUE(rx.play());
+  GstElement* jitter = gst_bin_get_by_name(GST_BIN(rx.bin), "jitter");
+  ASSERT_NE(jitter, nullptr);
+  auto jitter_has = [&](guint unheard, guint margin) {
+    guint u = 99, m = 99;
+    g_object_get(jitter, "unheard-loss", &u, "loss-margin", &m, NULL);
+    EXPECT_EQ(u, unheard);
+    EXPECT_EQ(m, margin);
+  };
+  auto play_opus = [&](const std::vector<std::vector<uint8_t>>& packets) {
+    rx.push_header(wire::Compression::kOpus);
+    uint64_t t = now_us() + 20000;
+    for (size_t i = 1; i < packets.size(); i++, t += 20000) rx.push_opus(t, packets[i]);
+    GstSample* s = rx.pull();
+    ASSERT_NE(s, nullptr);
+    gst_sample_unref(s);
+    while ((s = rx.pull(200 * GST_MSECOND))) gst_sample_unref(s);
+  };
+  auto play_raw = [&]() {
+    rx.push_header(wire::Compression::kRaw);
+    uint64_t t = now_us() + 20000;
+    for (int i = 0; i < 5; i++, t += 10000) rx.push_raw(t, 0.25f);
+    GstSample* s = rx.pull();
+    ASSERT_NE(s, nullptr);
+    gst_sample_unref(s);
+    while ((s = rx.pull(200 * GST_MSECOND))) gst_sample_unref(s);
+  };
+  play_opus(celt);
+  jitter_has(0, 40);
+  play_raw();
+  jitter_has(0, 40);
+  play_opus(fec);
+  EXPECT_EQ(rx.stat_string("decoder"), "opus");
+  jitter_has(60, 60);
+  play_raw();
+  jitter_has(0, 40);
+  gst_object_unref(jitter);
 }
 
 TEST(SyncWaveSink, DelayShiftsRenderTime) {

@@ -175,6 +175,71 @@ TEST_F(Fixture, NoLossWithoutALaterPacket) {
   EXPECT_EQ(jb.stats().lost, 0u);
 }
 
+// For a decoder that holds each packet until the next item reaches it (opusdec with
+// in-band FEC): the expected packet is reported lost at its own deadline, before any
+// later packet, at most unheard_loss_ns in a row.
+TEST_F(Fixture, UnheardLossIsReportedAtItsDeadlineAtMostTheLimitInARow) {
+  jb.set_unheard_loss(3 * kPacket);
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  const uint64_t deadline1 = pts_of(ts(1)) + kLatency - kMargin;
+  EXPECT_EQ(jb.next_deadline(), deadline1);
+  EXPECT_TRUE(pop_all(deadline1 - 1).empty());
+  auto out = pop_all(deadline1);
+  ASSERT_EQ(out.size(), 1u);
+  expect_loss(out[0], 1, 1);
+  EXPECT_EQ(jb.next_deadline(), deadline1 + kPacket);
+  out = pop_all(deadline1 + 2 * kPacket);
+  ASSERT_EQ(out.size(), 2u);
+  expect_loss(out[0], 2, 1);
+  expect_loss(out[1], 3, 1);
+  // The limit: a stopped sender leaves three packets of concealment, no more.
+  EXPECT_EQ(jb.next_deadline(), kTimeNone);
+  EXPECT_TRUE(pop_all(deadline1 + kNsPerSec).empty());
+  EXPECT_EQ(jb.stats().lost, 3u);
+  EXPECT_EQ(jb.stats().loss_events, 3u);
+  // A reported packet that shows up after all is late; the next one plays in its slot.
+  EXPECT_EQ(offer(2, deadline1 + kPacket + kMs), JitterVerdict::kLate);
+  EXPECT_EQ(offer(4, deadline1 + 2 * kPacket + kMs), JitterVerdict::kAccepted);
+  out = pop_all(deadline1 + 2 * kPacket + kMs);
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 4);
+}
+
+TEST_F(Fixture, UnheardLossCountStartsAgainAfterEachPacket) {
+  jb.set_unheard_loss(kPacket);
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  auto out = pop_all(pts_of(ts(1)) + kLatency - kMargin);
+  ASSERT_EQ(out.size(), 1u);
+  expect_loss(out[0], 1, 1);
+  EXPECT_EQ(jb.next_deadline(), kTimeNone);  // one in a row at most
+  offer(2, arrival(2));
+  out = pop_all(arrival(2));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 2);
+  EXPECT_EQ(jb.next_deadline(), pts_of(ts(3)) + kLatency - kMargin);
+  // A packet in time is never reported.
+  offer(3, pts_of(ts(3)) + kLatency - kMargin - 1);
+  out = pop_all(pts_of(ts(3)) + kLatency - kMargin - 1);
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 3);
+  EXPECT_EQ(jb.stats().lost, 1u);
+}
+
+TEST_F(Fixture, UnheardLossThenALongSilenceIsStillADiscontinuity) {
+  jb.set_unheard_loss(3 * kPacket);
+  offer(0, arrival(0));
+  pop_all(arrival(0));
+  EXPECT_EQ(pop_all(pts_of(ts(3)) + kLatency).size(), 3u);
+  offer(80, arrival(80));
+  auto out = pop_all(arrival(80));
+  ASSERT_EQ(out.size(), 1u);
+  expect_packet(out[0], 80, true);
+  EXPECT_EQ(jb.stats().lost, 3u);
+  EXPECT_EQ(jb.stats().discontinuities, 1u);
+}
+
 TEST_F(Fixture, OutageIsReportedAtOnceWhenTheStreamReturns) {
   offer(0, arrival(0));
   pop_all(arrival(0));

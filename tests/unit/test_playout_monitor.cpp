@@ -63,6 +63,35 @@ TEST(PlayoutMonitor, PacketsLaterThanTheLatencyRaiseItOnceToWhatThePathNeeds) {
   EXPECT_EQ(s.m.health(s.now), PlayoutMonitor::Health::kOnTime);
 }
 
+// A receiver that gives up on a packet `give_up` before its playout time (syncwavejitter
+// reporting it lost unheard, for opusdec's FEC hold): arriving after that is late, and
+// the path needs the give-up time on top of its transit.
+TEST(PlayoutMonitor, PacketsLaterThanTheGiveUpTimeAreLateAndRaiseTheLatency) {
+  PlayoutMonitor m;
+  int64_t now = 1'000'000 * kMs;
+  const int64_t latency = 120 * kMs, give_up = 58 * kMs;
+  PlayoutMonitor::Decision last;
+  bool changed = false;
+  for (int i = 0; i < 200 && !changed; i++) {
+    now += 10 * kMs;
+    m.on_arrival(now, 70 * kMs, latency, give_up);  // within the latency, after the give-up
+    last = m.evaluate(now, latency, false);
+    changed = last.change;
+  }
+  EXPECT_TRUE(changed);
+  // 70 + 58 + guard 10 + the default overhead (no buffer reached the output), on the grid.
+  EXPECT_EQ(last.latency_ns, 160 * kMs);
+  EXPECT_GT(m.late_arrivals(), 0u);
+  // Without a give-up time the same packets are in time.
+  PlayoutMonitor plain;
+  for (int i = 0; i < 200; i++) {
+    now += 10 * kMs;
+    plain.on_arrival(now, 70 * kMs, latency);
+    EXPECT_FALSE(plain.evaluate(now, latency, false).change);
+  }
+  EXPECT_EQ(plain.late_arrivals(), 0u);
+}
+
 TEST(PlayoutMonitor, LatenessAtTheOutputCountsToo) {
   // Packets arrive in time (102 ms of 120) but a decoder holding a frame for FEC
   // makes them 20 ms late at the output: the case that played silence.
