@@ -247,17 +247,26 @@ bool PeerTable::remove(Role role, const std::string& name, int interface_index, 
   return false;
 }
 
+namespace {
+
+// Which address of a service to use, higher first: IPv4 off the loopback (what other
+// computers reach too), IPv4 loopback (a service of this computer, seen on lo), IPv6.
+int address_rank(const std::string& address) {
+  if (address.find(':') != std::string::npos) return 0;
+  return address.compare(0, 4, "127.") == 0 ? 1 : 2;
+}
+
+}  // namespace
+
 std::vector<Peer> PeerTable::peers() const {
-  // The map is ordered by role (senders first), name, interface, protocol: the first
-  // instance of a name stands for it, unless a later one has an IPv4 address and it
-  // has not.
+  // The map is ordered by role (senders first), name, interface, protocol: of the
+  // instances of one name the best address stands for it (address_rank), the first
+  // one among equals.
   std::vector<Peer> out;
   for (const auto& kv : instances_) {
     const ServiceInstance& s = kv.second;
-    const bool v4 = s.address.find(':') == std::string::npos;
     if (!out.empty() && out.back().role == s.role && out.back().name == s.name) {
-      const bool have_v4 = out.back().address.find(':') == std::string::npos;
-      if (have_v4 || !v4) continue;
+      if (address_rank(s.address) <= address_rank(out.back().address)) continue;
       out.pop_back();
     }
     Peer p;

@@ -194,6 +194,17 @@ TEST(PeerTable, PrefersIPv4AndReportsChanges) {
   t.update(instance(Role::kReceiver, "den", "10.0.0.7", 5555, 2, 0));
   ASSERT_EQ(t.peers().size(), 1u);
   EXPECT_EQ(t.peers()[0].address, "10.0.0.7");
+  // A service of this computer is also seen on lo: the LAN address stands for it.
+  PeerTable own;
+  own.update(instance(Role::kSender, "studio", "127.0.0.1", 5556, 1, 0));
+  own.update(instance(Role::kSender, "studio", "10.0.0.2", 5556, 4, 0));
+  own.update(instance(Role::kSender, "studio", "fe80::2", 5556, 4, 1));
+  ASSERT_EQ(own.peers().size(), 1u);
+  EXPECT_EQ(own.peers()[0].address, "10.0.0.2");
+  PeerTable lo_only;
+  lo_only.update(instance(Role::kSender, "studio", "fe80::2", 5556, 4, 1));
+  lo_only.update(instance(Role::kSender, "studio", "127.0.0.1", 5556, 1, 0));
+  EXPECT_EQ(lo_only.peers()[0].address, "127.0.0.1");
   // A TXT change (the state) is a change; the same again is not.
   EXPECT_TRUE(t.update(instance(Role::kReceiver, "den", "10.0.0.7", 5555, 2, 0, {"state=playing"})));
   EXPECT_FALSE(
