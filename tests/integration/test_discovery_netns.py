@@ -15,7 +15,10 @@ with one null sink (its default output), whose monitor the test records.
   1. R1 (default name: its host name) and R2 (--name=den) run `receive`; `list` on S
      shows both, with address, role and state; `list --json` the same.
   2. `send --source=test` with no destination on S: both null sinks play the tone.
-  3. R3 starts later: it joins, and its sink plays the tone.
+  3. A second sender ("other", on R2's host, --target=R3) appears; den says two
+     senders are on the network; R3 starts later with --from=studio: the first sender
+     adds it, and it plays studio, not other (its --stats-json says who it plays).
+     receive --from=nosuch exits 1 with one sentence.
   4. R1 stops: `list` no longer shows it, the sender says it left; R2 and R3 kept
      playing without a gap through all of this.
   5. A hostile service (a name with control characters, a TXT with junk, port 0) is
@@ -421,13 +424,27 @@ def scenario(t):
         raise Failure("the sender listed as %s" % json.dumps(tx))
     for rec, name in ((rec1, "swr1"), (rec2, "den")):
         hears_tone(rec.path, name + "'s null sink")
-    print("both receivers played the tone %.1f s after the sender started" % (
+    print("both receivers played the tone %.1f s after the sender started (list polled "
+          "until both said playing)" % (
         time.time() - sender_start))
 
-    # 3. A third receiver appears later and joins.
+    # --from names no sender: one sentence, exit 1.
+    r = subprocess.run(t.hosts["r3"].cmd([t.launcher, "receive", "--silent", "--port=5600",
+                                          "--from=nosuch"]),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=t.env,
+                       timeout=60)
+    if r.returncode != 1 or "No sender called 'nosuch'" not in r.stderr:
+        raise Failure("receive --from=nosuch: exit %d, %r" % (r.returncode, r.stderr))
+
+    # 3. A second sender appears (on den's host, sending to patio's address only), then a
+    # third receiver, patio, that chooses the first sender by name.
+    other = t.start("r2", [t.launcher, "send", "--source=test", "--name=other",
+                           "--clock-port=5557", "--target=%s.13" % SUBNET], "send-other")
+    t.wait_list(lambda s: {"studio", "other"} <= set(by_name(s, "sender")), "two senders")
     rec3 = t.record("r3", "rec3")
     r3_start = time.time()
-    r3 = t.receiver("r3", ["--name=patio"])
+    stats3 = os.path.join(t.work, "patio.json")
+    r3 = t.receiver("r3", ["--name=patio", "--from=studio", "--stats-json=" + stats3])
     deadline = time.time() + 20
     joined = None
     while time.time() < deadline and joined is None:
@@ -439,6 +456,18 @@ def scenario(t):
     print("patio: added by the sender %.2f s after its receiver started (log polled every "
           "0.25 s)" % joined)
     hears_tone(rec3.path, "patio's null sink")
+    rows = [json.loads(l) for l in open(stats3) if l.strip()]
+    last = rows[-1] if rows else {}
+    heard = [a for a in last.get("other_senders") or [] if a.startswith(SUBNET + ".12:")]
+    if not str(last.get("sender") or "").startswith(SUBNET + ".1:") or not heard:
+        raise Failure("patio (--from=studio) plays %r and also hears %r, not studio (%s.1) over "
+                      "other (%s.12)" % (last.get("sender"), last.get("other_senders"),
+                                         SUBNET, SUBNET))
+    print("patio: plays %s (studio), not %s (other)" % (last["sender"], heard[0]))
+    if "2 senders are on the network ('other', 'studio')" not in t.log_of(r2):
+        raise Failure("den did not say that two senders are on the network")
+    other.send_signal(signal.SIGINT)
+    other.wait(timeout=15)
 
     # 4. R1 leaves: it disappears from `list`, the sender drops it, the others go on.
     r1.send_signal(signal.SIGINT)
