@@ -168,6 +168,8 @@ TxtInfo decode_txt(const std::vector<std::string>& records) {
       info.clock_port = port_value(raw);
     } else if (key == "port") {
       info.data_port = port_value(raw);
+    } else if (key == "multicast") {
+      info.multicast = value;
     } else if (key == "codecs") {
       std::stringstream ss(raw);
       std::string c;
@@ -231,7 +233,8 @@ bool PeerTable::update(const ServiceInstance& instance) {
     if (a.name != b.name || a.address != b.address || a.port != b.port || a.host != b.host ||
         a.info.state != b.info.state || a.info.version != b.info.version ||
         a.info.codecs != b.info.codecs || a.info.format != b.info.format ||
-        a.info.clock_port != b.info.clock_port || a.info.data_port != b.info.data_port)
+        a.info.clock_port != b.info.clock_port || a.info.data_port != b.info.data_port ||
+        a.info.multicast != b.info.multicast)
       return true;
   }
   return false;
@@ -285,7 +288,7 @@ std::vector<Peer> PeerTable::peers() const {
 std::vector<Endpoint> discovered_targets(const std::vector<Peer>& peers) {
   std::vector<Endpoint> out;
   for (const Peer& p : peers) {
-    if (p.role != Role::kReceiver || p.port <= 0) continue;
+    if (p.role != Role::kReceiver || p.port <= 0 || !p.info.multicast.empty()) continue;
     Endpoint e{p.address, p.port};
     if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
   }

@@ -79,6 +79,7 @@ struct TxtInfo {
   std::string format;               // sender: "opus/48000/2"
   int clock_port = -1;              // sender: 0..65535, -1 when absent or invalid
   int data_port = -1;               // sender: the port it sends to, -1 when absent
+  std::string multicast;            // receiver: the group it listens on ("" unicast)
 };
 TxtInfo decode_txt(const std::vector<std::string>& records);
 
@@ -150,7 +151,8 @@ class PeerTable {
 
 // A sender with no --target, --broadcast or --multicast sends to every receiver found:
 // address:port of each, without duplicates (two names on one address and port are
-// one destination), in a stable order.
+// one destination), in a stable order. Receivers on a multicast group (TXT multicast)
+// and with port 0 are left out.
 std::vector<Endpoint> discovered_targets(const std::vector<Peer>& peers);
 
 // What changes between two target lists: what to add and what to remove.

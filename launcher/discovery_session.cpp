@@ -76,6 +76,10 @@ struct DiscoverySession::Impl {
       announced_state = "waiting";
       announcement =
           receiver_announcement(name, options.receive.port, codecs, announced_state);
+      // A receiver on a multicast group gets nothing sent to its address: senders that
+      // follow receivers skip it (discovered_targets).
+      if (!options.receive.multicast.empty())
+        announcement.txt["multicast"] = options.receive.multicast;
       discovery->announce(announcement);
       discovery->browse(Role::kSender, [this](Discovery::Event e, const ServiceInstance& s) {
         on_sender(e, s);
@@ -224,6 +228,9 @@ void browse_for(Discovery* d, Browse* b, double timeout_s, bool both) {
   if (both) d->browse(Role::kReceiver, cb);
   b->timer = g_timeout_add(static_cast<guint>(timeout_s * 1000), Browse::on_timeout, b);
   g_main_loop_run(b->loop);
+  // `b` is gone after this: no more events for it (a session may browse again).
+  d->browse(Role::kSender, nullptr);
+  if (both) d->browse(Role::kReceiver, nullptr);
   if (b->timer) g_source_remove(b->timer);
   b->timer = 0;
   g_main_loop_unref(b->loop);

@@ -247,6 +247,8 @@ TEST(DiscoveredTargets, EveryReceiverOnceSendersIgnored) {
   t.update(instance(Role::kReceiver, "a-alias", "10.0.0.1", 6000));  // same destination
   t.update(instance(Role::kReceiver, "a2", "10.0.0.1", 6001));       // same host, other port
   t.update(instance(Role::kReceiver, "zero", "10.0.0.3", 0));         // no port: skipped
+  t.update(instance(Role::kReceiver, "group", "10.0.0.4", 5555, 2, 0,
+                    {"multicast=239.255.0.1"}));  // listens on a group: skipped
   t.update(instance(Role::kSender, "s", "10.0.0.9", 5556));
   std::vector<Endpoint> targets = discovered_targets(t.peers());
   EXPECT_EQ(targets, (std::vector<Endpoint>{
