@@ -12,6 +12,8 @@ system D-Bus (dbus-daemon --system --fork) and avahi-daemon (--no-drop-root
 mDNS never leaves these namespaces; each receiver host also runs a private PulseAudio
 with one null sink (its default output), whose monitor the test records.
 
+  0. Nobody there: `list` prints nothing (exit 0, a sentence on stderr), `--json` [];
+     a sender says it found no receiver yet and keeps looking.
   1. R1 (default name: its host name) and R2 (--name=den) run `receive`; `list` on S
      shows both, with address, role and state; `list --json` the same.
   2. `send --source=test` with no destination on S: both null sinks play the tone.
@@ -394,6 +396,18 @@ def by_name(services, role=None):
 
 
 def scenario(t):
+    # 0. Nobody there yet: list says so and exits 0; a sender says so and keeps looking.
+    r = t.list()
+    if r.stdout != "" or "No SyncWave senders or receivers found." not in r.stderr:
+        raise Failure("list with nobody there: %r %r" % (r.stdout, r.stderr))
+    if t.list(json_out=True).stdout != "[]\n":
+        raise Failure("list --json with nobody there is not []")
+    early = t.start("s", [t.launcher, "send", "--source=test", "--name=early",
+                          "--clock-port=5558", "--duration=3"], "send-early")
+    if early.wait(timeout=30) != 0 or \
+            "No SyncWave receiver found yet: still looking" not in t.log_of(early):
+        raise Failure("a sender with nobody to send to: " + t.log_of(early)[-800:])
+
     # 1. Two receivers announce themselves; `list` shows them.
     r1 = t.receiver("r1")  # default name: the host name, swr1
     r2 = t.receiver("r2", ["--name=den"])
