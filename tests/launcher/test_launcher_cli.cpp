@@ -315,6 +315,9 @@ TEST_F(LauncherCli, UsageErrorsExit2WithOneSentenceNamingTheOption) {
       {{"receive", "--clock=gps"}, "--clock='gps'"},
       {{"receive", "--latency=50", "--delay=-80"}, "--delay=-80"},
       {{"receive", "--port=70000"}, "--port='70000'"},
+      {{"receive", "--name="}, "--name=''"},
+      {{"list", "--timeout=0"}, "--timeout='0'"},
+      {{"list", "--target=h"}, "--target"},
   };
   for (const Case& c : cases) {
     Result r = run(c.argv);
@@ -349,6 +352,12 @@ TEST_F(LauncherCli, RuntimeErrorsExit1SayingWhatToDo) {
   EXPECT_EQ(nowhere.code, 1);
   EXPECT_NE(nowhere.err.find("--target=HOST"), std::string::npos) << nowhere.err;
   expect_one_line_error(nowhere);
+
+  // list needs the daemon too.
+  Result list = run({"list", "--timeout=0.2"});
+  EXPECT_EQ(list.code, 1);
+  EXPECT_NE(list.err.find("avahi-daemon"), std::string::npos) << list.err;
+  expect_one_line_error(list);
 
   // Missing file, missing device, no audio server for loopback.
   Result file =
