@@ -23,6 +23,7 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-pulseaudio
   pulseaudio pulseaudio-utils libpulse-dev
+  libavahi-client-dev libavahi-glib-dev avahi-daemon avahi-utils
   pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
   iproute2
   libsoup-3.0-dev

@@ -15,7 +15,8 @@ struct OptionDoc {
   const char* name;
   const char* arg;  // nullptr: a flag
   const char* help;
-  bool send, receive, other;
+  bool send, receive, other;  // other: devices, presets
+  bool list = false;
 };
 
 const OptionDoc kOptionDocs[] = {
@@ -28,7 +29,9 @@ const OptionDoc kOptionDocs[] = {
     {"frame-ms", "2.5|5|10|20", "Packet duration in ms (default 10)", true, false, false},
     {"fec", "PERCENT", "Opus in-band FEC tuned for this expected loss (default 0: off)", true,
      false, false},
-    {"target", "HOST[:PORT]", "Send to this receiver; repeat for more (one capture, one encoder)",
+    {"target", "HOST[:PORT]",
+     "Send to this receiver; repeat for more (one capture, one encoder). No --target, "
+     "--broadcast or --multicast: every receiver found on the network",
      true, false, false},
     {"broadcast", nullptr, "Send to the subnet broadcast address", true, false, false},
     {"multicast", "GROUP[:PORT]", "Send to (send) or receive from (receive) a multicast group",
@@ -43,7 +46,12 @@ const OptionDoc kOptionDocs[] = {
     {"latency", "MS", "Playout latency in ms (default 60)", false, true, false},
     {"clock", "auto|system|net:HOST[:PORT]|ptp[:DOMAIN]|ntp:HOST[:PORT]",
      "Shared clock (default auto: the sender's)", false, true, false},
-    {"from", "HOST", "Play only this sender (default: the first heard)", false, true, false},
+    {"from", "NAME|HOST", "Play only this sender: its name (see 'list') or host (default: the first heard)",
+     false, true, false},
+    {"name", "NAME", "The name announced on the network (default: the host name)", true, true,
+     false},
+    {"json", nullptr, "Print JSON instead of one line per service", false, false, false, true},
+    {"timeout", "SECONDS", "How long to look (default 2)", false, false, false, true},
     {"device", "NAME", "Play on this output; repeat for several (see 'devices')", false, true,
      false},
     {"delay", "MS", "Delay of the preceding --device, may be negative down to -latency", false,
@@ -59,8 +67,8 @@ const OptionDoc kOptionDocs[] = {
     {"stats-json", "FILE|-", "Write one JSON object of statistics per second", true, true, false},
     {"save-config", nullptr, "Save the options given as defaults in the config file", true, true,
      false},
-    {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true},
-    {"quiet", nullptr, "Show only errors and the summary", true, true, true},
+    {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true},
+    {"quiet", nullptr, "Show only errors and the summary", true, true, true, true},
 };
 
 struct ParseState {
@@ -77,7 +85,8 @@ gboolean on_option(const gchar* option_name, const gchar* value, gpointer data, 
 
 bool applies(const OptionDoc& d, Command c) {
   return (c == Command::kSend && d.send) || (c == Command::kReceive && d.receive) ||
-         ((c == Command::kDevices || c == Command::kPresets) && d.other);
+         ((c == Command::kDevices || c == Command::kPresets) && d.other) ||
+         (c == Command::kList && d.list);
 }
 
 const char* summary_for(Command c) {
@@ -90,6 +99,8 @@ const char* summary_for(Command c) {
       return "- list audio sources and outputs and their names";
     case Command::kPresets:
       return "- list the preset pipelines";
+    case Command::kList:
+      return "- list the SyncWave senders and receivers on the network";
     case Command::kNone:
       break;
   }
@@ -100,6 +111,7 @@ const char* examples_for(Command c) {
   switch (c) {
     case Command::kSend:
       return "Examples:\n"
+             "  syncwave-launch send                  to every receiver found on the network\n"
              "  syncwave-launch send --target=192.168.1.20\n"
              "  syncwave-launch send --target=kitchen.local --target=192.168.1.21:6000\n"
              "  syncwave-launch send --preset=wifi --broadcast\n"
@@ -109,6 +121,7 @@ const char* examples_for(Command c) {
     case Command::kReceive:
       return "Examples:\n"
              "  syncwave-launch receive\n"
+             "  syncwave-launch receive --name=kitchen --from=studio\n"
              "  syncwave-launch receive --silent --stats-json=-\n"
              "  syncwave-launch receive --latency=120 --record=party.flac\n"
              "  syncwave-launch receive --device=alsa_output.hdmi --device=bluez_sink.XX "
@@ -119,6 +132,9 @@ const char* examples_for(Command c) {
       return "Example:\n  syncwave-launch devices";
     case Command::kPresets:
       return "Example:\n  syncwave-launch presets --print";
+    case Command::kList:
+      return "Examples:\n  syncwave-launch list\n  syncwave-launch list --json --timeout=5\n"
+             "\nExit status: 0 ok (also when none is found), 1 runtime error, 2 usage error.";
     case Command::kNone:
       break;
   }
@@ -137,12 +153,14 @@ std::string general_help() {
          "  receive    receive a stream and play it in sync with the other receivers\n"
          "  devices    list audio sources and outputs, and which sources are loopback\n"
          "  presets    list the preset pipelines (--preset=NAME on send and receive)\n"
+         "  list       list the senders and receivers on the network (mDNS)\n"
          "\n"
          "Run 'syncwave-launch COMMAND --help' for the options of a command.\n"
          "\n"
          "Examples:\n"
-         "  syncwave-launch send --target=192.168.1.20     on the computer playing music\n"
+         "  syncwave-launch send                           on the computer playing music\n"
          "  syncwave-launch receive                        on every device that should play it\n"
+         "  syncwave-launch send --target=192.168.1.20     to one receiver, named by hand\n"
          "  syncwave-launch send --source=test --target=127.0.0.1 --print\n"
          "\n"
          "  --help       this text\n"
@@ -203,8 +221,8 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   *result = CommandLine{};
   if (argc < 2) {
     *error =
-        "A command is missing: run 'syncwave-launch --help' (send, receive, devices or "
-        "presets).";
+        "A command is missing: run 'syncwave-launch --help' (send, receive, devices, "
+        "presets or list).";
     return false;
   }
   std::string first = argv[1];
@@ -221,7 +239,7 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   }
   Command command = command_from_name(first);
   if (command == Command::kNone) {
-    *error = "'" + first + "' is not a command: use send, receive, devices or presets.";
+    *error = "'" + first + "' is not a command: use send, receive, devices, presets or list.";
     return false;
   }
   result->command = command;

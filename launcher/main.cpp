@@ -11,6 +11,8 @@
 #include "config.h"
 #include "config_file.h"
 #include "device_monitor.h"
+#include "discovery.h"
+#include "discovery_session.h"
 #include "options.h"
 #include "pipeline_builder.h"
 #include "preset.h"
@@ -184,6 +186,8 @@ int main(int argc, char** argv) {
   Options options;
   options.command = cl.command;
   const bool streams = cl.command == Command::kSend || cl.command == Command::kReceive;
+  // --from=NAME: how long receive looks for the sender of that name before giving up.
+  constexpr double kFindSenderTimeoutS = 5.0;
 
   // Layers, later wins: defaults < preset < config file < command line.
   Assignments config;
@@ -233,10 +237,46 @@ int main(int argc, char** argv) {
     code = show_devices(options);
   } else if (cl.command == Command::kPresets) {
     code = show_presets(options);
+  } else if (cl.command == Command::kList) {
+    code = run_list(options);
   } else {
     BuildEnvironment env;
-    if (!prepare_environment(options, &env, &error)) {
+    // Discovery (discovery.h): not for --print; without a daemon one sentence, and the
+    // command goes on with its manual destinations.
+    std::unique_ptr<Discovery> discovery;
+    bool ok = prepare_environment(options, &env, &error);
+    if (ok && !options.common.print) {
+      std::string problem;
+      discovery = make_discovery(&problem);
+      const bool needs_it = cl.command == Command::kSend && options.send.discover();
+      const bool from_name = cl.command == Command::kReceive && env.from_unresolved;
+      if (!discovery && (needs_it || from_name)) {
+        ok = false;
+        code = runtime_error(
+            problem + (needs_it ? " Without discovery 'send' needs --target=HOST, --broadcast or "
+                                  "--multicast=GROUP."
+                                : " Without it --from takes a host, not a sender's name."));
+      } else if (!discovery && !options.common.quiet) {
+        std::fprintf(stderr, "%s%s\n", problem.c_str(),
+                     cl.command == Command::kSend
+                         ? " This sender is not announced."
+                         : " This receiver is not announced: senders need --target to reach it.");
+      } else if (from_name) {
+        env.from_address =
+            find_sender(discovery.get(), options.receive.from, kFindSenderTimeoutS, &error);
+        if (env.from_address.empty()) {
+          ok = false;
+          code = runtime_error(error);
+        }
+      }
+    } else if (!ok) {
       code = runtime_error(error);
+    }
+    if (ok && cl.command == Command::kSend && options.send.discover() && options.common.print)
+      std::fprintf(stderr,
+                   "No destination given: when run, 'send' adds the receivers it finds to "
+                   "multiudpsink 'net'.\n");
+    if (!ok) {
     } else {
       std::string description;
       if (!build_pipeline(options, env, have_preset ? &preset : nullptr, &description, &error)) {
@@ -246,7 +286,9 @@ int main(int argc, char** argv) {
       } else {
         if (options.common.verbose) std::fprintf(stderr, "Pipeline: %s\n", description.c_str());
         std::unique_ptr<DefaultOutputFollower> follower = follow_default_output(options, env);
-        code = run_pipeline(options, description);
+        DiscoverySession session(options, std::move(discovery));
+        session.start();
+        code = run_pipeline(options, description, session.hooks());
       }
     }
   }

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "discovery.h"
 #include "host_port.h"
 
 namespace syncwave {
@@ -18,12 +19,14 @@ const std::set<std::string> kCommonOptions = {"print",    "verbose",    "quiet",
                                               "duration", "stats-json", "preset"};
 const std::set<std::string> kSendOptions = {"source", "codec",  "bitrate",   "frame-ms",
                                             "fec",    "target", "broadcast", "multicast",
-                                            "ttl",    "port",   "clock-port"};
+                                            "ttl",    "port",   "clock-port", "name"};
 const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",   "multicast",
                                                "latency",    "clock",  "from",   "device",
-                                               "delay",      "volume", "silent", "record"};
+                                               "delay",      "volume", "silent", "record",
+                                               "name"};
+const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
-                                            "save-config", "broadcast", "silent"};
+                                            "save-config", "broadcast", "silent", "json"};
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
@@ -145,6 +148,28 @@ bool apply_common(CommonOptions& o, const std::string& name, const std::string& 
   return false;
 }
 
+bool apply_name(std::string* out, const std::string& value, std::string* error) {
+  if (!valid_service_name(value, error)) return false;
+  *out = value;
+  return true;
+}
+
+bool apply_list(ListOptions& o, const std::string& name, const std::string& value,
+                std::string* error) {
+  if (name == "json") {
+    if (!parse_flag(value, &o.json)) return fail(error, name, value, "expected true or false");
+    return true;
+  }
+  if (name == "timeout") {
+    double t = 0;
+    if (!parse_number(value, &t) || t <= 0 || t > 3600)
+      return fail(error, name, value, "expected a number of seconds greater than 0, at most 3600");
+    o.timeout_s = t;
+    return true;
+  }
+  return false;
+}
+
 bool apply_send(SendOptions& o, const std::string& name, const std::string& value,
                 std::string* error) {
   if (name == "source") {
@@ -225,6 +250,7 @@ bool apply_send(SendOptions& o, const std::string& name, const std::string& valu
       return fail(error, name, value, "expected a UDP port from 1 to 65535, or 0 for off");
     return true;
   }
+  if (name == "name") return apply_name(&o.name, value, error);
   return false;
 }
 
@@ -269,8 +295,9 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
     return true;
   }
   if (name == "from") {
-    if (!parse_host_port(value).ok())
-      return fail(error, name, value, "expected HOST or HOST:PORT (port 1..65535)");
+    // A host, or the name a sender announces (discovery.h).
+    if (!parse_host_port(value).ok() && !valid_service_name(value, nullptr))
+      return fail(error, name, value, "expected HOST, HOST:PORT or a sender's name");
     o.from = value;
     return true;
   }
@@ -313,6 +340,7 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
     o.record_format = f;
     return true;
   }
+  if (name == "name") return apply_name(&o.name, value, error);
   return false;
 }
 
@@ -328,6 +356,8 @@ const char* command_name(Command command) {
       return "devices";
     case Command::kPresets:
       return "presets";
+    case Command::kList:
+      return "list";
     case Command::kNone:
       break;
   }
@@ -339,10 +369,12 @@ Command command_from_name(const std::string& name) {
   if (name == "receive") return Command::kReceive;
   if (name == "devices") return Command::kDevices;
   if (name == "presets") return Command::kPresets;
+  if (name == "list") return Command::kList;
   return Command::kNone;
 }
 
 bool is_known_option(Command command, const std::string& name) {
+  if (command == Command::kList) return kListOptions.count(name) > 0;
   if (kCommonOptions.count(name)) return true;
   if (command == Command::kSend) return kSendOptions.count(name) > 0;
   if (command == Command::kReceive) return kReceiveOptions.count(name) > 0;
@@ -362,6 +394,7 @@ bool apply_option(Options& options, const std::string& name, const std::string& 
     return false;
   }
   if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
+  if (options.command == Command::kList) return apply_list(options.list, name, value, error);
   if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
   return apply_receive(options.receive, name, value, error);
 }
@@ -374,13 +407,6 @@ bool validate_options(const Options& options, std::string* error) {
   }
   if (options.command == Command::kSend) {
     const SendOptions& s = options.send;
-    if (s.targets.empty() && !s.broadcast && s.multicast.host.empty()) {
-      if (error)
-        *error =
-            "'send' needs a destination: add --target=HOST, --broadcast or "
-            "--multicast=GROUP.";
-      return false;
-    }
     if (s.fec_percent > 0 && s.codec != Codec::kOpus) {
       if (error)
         *error = "--fec=" + std::to_string(s.fec_percent) +

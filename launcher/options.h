@@ -18,7 +18,7 @@
 namespace syncwave {
 namespace launcher {
 
-enum class Command { kNone, kSend, kReceive, kDevices, kPresets };
+enum class Command { kNone, kSend, kReceive, kDevices, kPresets, kList };
 
 // Exit codes of syncwave-launch.
 constexpr int kExitOk = 0;
@@ -33,6 +33,7 @@ constexpr int kDefaultLatencyMs = 60;
 constexpr int kDefaultTtl = 1;
 constexpr int kSampleRate = 48000;
 constexpr int kChannels = 2;
+constexpr double kDefaultListTimeoutS = 2.0;
 
 enum class SourceKind { kLoopback, kTest, kDevice, kFile };
 enum class Codec { kRaw, kOpus };
@@ -76,6 +77,10 @@ struct SendOptions {
   int ttl = kDefaultTtl;
   int port = kDefaultPort;
   int clock_port = kDefaultClockPort;
+  // The mDNS name announced (discovery.h); empty: the host name.
+  std::string name;
+  // No --target, --broadcast or --multicast: send to every receiver discovered.
+  bool discover() const { return targets.empty() && !broadcast && multicast.host.empty(); }
 };
 
 struct ReceiveOptions {
@@ -92,6 +97,14 @@ struct ReceiveOptions {
   bool silent = false;
   std::string record;
   RecordFormat record_format = RecordFormat::kNone;
+  // The mDNS name announced (discovery.h); empty: the host name.
+  std::string name;
+};
+
+// `list`: the senders and receivers discovered on the network.
+struct ListOptions {
+  bool json = false;
+  double timeout_s = kDefaultListTimeoutS;  // how long to look
 };
 
 struct Options {
@@ -99,6 +112,7 @@ struct Options {
   CommonOptions common;
   SendOptions send;
   ReceiveOptions receive;
+  ListOptions list;
 };
 
 // An option as given: long name without dashes ("target") and its value ("" for

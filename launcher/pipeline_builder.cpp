@@ -263,8 +263,11 @@ std::vector<std::string> send_clients(const SendOptions& s, const BuildEnvironme
   return clients;
 }
 
-bool build_pipeline(const Options& options, const BuildEnvironment& env, const Preset* preset,
+bool build_pipeline(const Options& given, const BuildEnvironment& env, const Preset* preset,
                     std::string* description, std::string* error) {
+  // --from=NAME: the address discovery found for that sender is what the jitter locks to.
+  Options options = given;
+  if (!env.from_address.empty()) options.receive.from = env.from_address;
   std::map<std::string, std::string> values;
   const SendOptions& s = options.send;
   const ReceiveOptions& r = options.receive;

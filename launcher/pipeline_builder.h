@@ -42,6 +42,10 @@ struct BuildEnvironment {
   // Target host names resolved by the runtime (IPv4 preferred), so that the packets go
   // where the status line says; names missing here are passed on as given.
   std::map<std::string, std::string> resolved_hosts;
+  // receive --from=NAME: the address of the sender of that name found by discovery,
+  // played instead of --from (empty: --from as given).
+  std::string from_address;
+  bool from_unresolved = false;  // --from is no host name: a sender's name
   bool have_syncwavesink = true;    // else a playback chain of standard elements
   bool have_syncwavejitter = true;  // in the monitor branch
 };

@@ -258,11 +258,8 @@ bool prepare_receive(const ReceiveOptions& r, bool print, BuildEnvironment* env,
              std::to_string(r.port) + " (" + problem + "): check --bind and --port.";
     return false;
   }
-  if (!r.from.empty() && !resolves(r.from, nullptr)) {
-    *error = "Cannot resolve the host '" + r.from +
-             "' (--from): check the name, or give its IP address.";
-    return false;
-  }
+  // Not a host: the name of a sender, looked up by discovery (main.cpp).
+  if (!r.from.empty() && !resolves(r.from, nullptr)) env->from_unresolved = true;
   if (!have_element("syncwavedepay")) {
     *error =
         "The GStreamer element 'syncwavedepay' is missing: install the SyncWave plugin "
@@ -342,8 +339,11 @@ BOOL WINAPI on_console_event(DWORD type);
 
 class Runner {
  public:
-  Runner(const Options& options, GstElement* pipeline)
-      : options_(options), pipeline_(pipeline), command_(command_name(options.command)) {
+  Runner(const Options& options, GstElement* pipeline, const RunHooks& hooks)
+      : options_(options),
+        pipeline_(pipeline),
+        hooks_(hooks),
+        command_(command_name(options.command)) {
     tty_ = isatty(fileno(stderr));
   }
 
@@ -394,6 +394,7 @@ class Runner {
 
   const Options& options_;
   GstElement* pipeline_;
+  const RunHooks& hooks_;
   std::string command_;
   GMainLoop* loop_ = nullptr;
   bool tty_ = false;
@@ -579,6 +580,7 @@ StatsSample Runner::sample() {
 
 void Runner::tick() {
   StatsSample s = sample();
+  if (hooks_.tick) hooks_.tick(&s);
   last_sample_ = s;
   if (json_) {
     std::fprintf(json_, "%s\n", stats_json(s).c_str());
@@ -729,6 +731,7 @@ void Runner::handle_message(GstMessage* msg) {
 void Runner::print_summary() {
   if (status_shown_) std::fprintf(stderr, "\n");
   StatsSample s = sample();
+  if (hooks_.tick) hooks_.tick(&s);
   double secs = s.time_s;
   double mb = s.bytes ? *s.bytes / 1e6 : 0.0;
   if (options_.command == Command::kSend) {
@@ -790,6 +793,7 @@ int Runner::run() {
     duration_source_ =
         g_timeout_add(static_cast<guint>(options_.common.duration_s * 1000), on_duration, this);
 
+  if (hooks_.started) hooks_.started(pipeline_);
   start_us_ = g_get_monotonic_time();
   last_tick_us_ = start_us_;
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
@@ -843,7 +847,13 @@ bool prepare_environment(const Options& options, BuildEnvironment* env, std::str
   return true;
 }
 
-int run_pipeline(const Options& options, const std::string& description) {
+void print_event_line(const std::string& text) {
+  static const bool tty = isatty(fileno(stderr));
+  std::fprintf(stderr, "%s%s\n", tty ? "\r\x1b[K" : "", text.c_str());
+  std::fflush(stderr);
+}
+
+int run_pipeline(const Options& options, const std::string& description, const RunHooks& hooks) {
   GError* err = nullptr;
   GstElement* pipeline = gst_parse_launch(description.c_str(), &err);
   if (!pipeline || err) {
@@ -858,7 +868,7 @@ int run_pipeline(const Options& options, const std::string& description) {
   }
   int code;
   {
-    Runner runner(options, pipeline);
+    Runner runner(options, pipeline, hooks);
     code = runner.run();
   }
   gst_object_unref(pipeline);

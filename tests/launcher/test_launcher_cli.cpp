@@ -260,6 +260,9 @@ class LauncherCli : public ::testing::Test {
     env_["XDG_CONFIG_HOME"] = dir_.file("config");
     // No audio server unless a test starts one.
     env_["PULSE_SERVER"] = "unix:" + dir_.file("no-pulse-here");
+    // No mDNS daemon (a system bus that does not exist): nothing is announced on the
+    // machine's network; tests/integration/test_discovery_netns.sh tests discovery.
+    env_["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + dir_.file("no-system-bus-here");
   }
 
   std::vector<std::string> args(const std::vector<std::string>& a) {
@@ -305,7 +308,6 @@ TEST_F(LauncherCli, UsageErrorsExit2WithOneSentenceNamingTheOption) {
       {{"send", "--bitrate=fast", "--target=h"}, "--bitrate='fast'"},
       {{"send", "--frame-ms=7", "--target=h"}, "--frame-ms='7'"},
       {{"send", "--target=h", "--bogus"}, "--bogus"},
-      {{"send", "--source=test"}, "--target"},
       {{"send", "--codec=raw", "--fec=5", "--target=h"}, "--fec=5"},
       {{"send", "--preset=nosuch", "--target=h"}, "--preset='nosuch'"},
       {{"receive", "--volume=3"}, "--volume='3'"},
@@ -313,6 +315,9 @@ TEST_F(LauncherCli, UsageErrorsExit2WithOneSentenceNamingTheOption) {
       {{"receive", "--clock=gps"}, "--clock='gps'"},
       {{"receive", "--latency=50", "--delay=-80"}, "--delay=-80"},
       {{"receive", "--port=70000"}, "--port='70000'"},
+      {{"receive", "--name="}, "--name=''"},
+      {{"list", "--timeout=0"}, "--timeout='0'"},
+      {{"list", "--target=h"}, "--target"},
   };
   for (const Case& c : cases) {
     Result r = run(c.argv);
@@ -341,6 +346,18 @@ TEST_F(LauncherCli, RuntimeErrorsExit1SayingWhatToDo) {
   EXPECT_EQ(clock_busy.code, 1);
   EXPECT_NE(clock_busy.err.find("--clock-port"), std::string::npos) << clock_busy.err;
   expect_one_line_error(clock_busy);
+
+  // No destination and no mDNS daemon: what to give instead.
+  Result nowhere = run({"send", "--source=test", "--clock-port=0"});
+  EXPECT_EQ(nowhere.code, 1);
+  EXPECT_NE(nowhere.err.find("--target=HOST"), std::string::npos) << nowhere.err;
+  expect_one_line_error(nowhere);
+
+  // list needs the daemon too.
+  Result list = run({"list", "--timeout=0.2"});
+  EXPECT_EQ(list.code, 1);
+  EXPECT_NE(list.err.find("avahi-daemon"), std::string::npos) << list.err;
+  expect_one_line_error(list);
 
   // Missing file, missing device, no audio server for loopback.
   Result file =
