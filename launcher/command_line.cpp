@@ -42,6 +42,14 @@ const OptionDoc kOptionDocs[] = {
      "send: serve the clock on this UDP port (0: off); receive: the sender's clock port that "
      "--clock=auto asks (default 5556)",
      true, true, false},
+    {"control-port", "PORT",
+     "send: serve the control page and API on this TCP port (0: off); receive: report to the "
+     "sender's control port (default 5580)",
+     true, true, false},
+    {"control-bind", "ADDR",
+     "Serve the control page on this address; repeat for more (default: this machine's LAN "
+     "addresses and 127.0.0.1)",
+     true, false, false},
     {"bind", "ADDR", "Local address to receive on (default all)", false, true, false},
     {"latency", "MS", "Playout latency in ms (default 60)", false, true, false},
     {"clock", "auto|system|net:HOST[:PORT]|ptp[:DOMAIN]|ntp:HOST[:PORT]",

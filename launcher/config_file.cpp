@@ -12,7 +12,8 @@ namespace launcher {
 namespace {
 
 bool is_list_key(const std::string& key) {
-  return key == "target" || key == "device" || key == "delay" || key == "volume";
+  return key == "target" || key == "device" || key == "delay" || key == "volume" ||
+         key == "control-bind";
 }
 
 std::vector<std::string> string_list(GKeyFile* kf, const char* group, const char* key) {

@@ -221,10 +221,20 @@ bool apply_field(const std::string& key, double number, bool have_number, bool i
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameBytes) return false;
   if (name.front() == ' ' || name.back() == ' ') return false;
-  for (char c : name) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (!(std::isalnum(u) || c == ' ' || c == '-' || c == '_' || c == '.') || u >= 0x80)
-      return false;
+  for (size_t i = 0; i < name.size();) {
+    const unsigned char u = static_cast<unsigned char>(name[i]);
+    if (u < 0x80) {
+      if (!(std::isalnum(u) || u == ' ' || u == '-' || u == '_' || u == '.')) return false;
+      i++;
+      continue;
+    }
+    // A UTF-8 sequence of 2-4 bytes (no overlong lead bytes, nothing past U+10FFFF).
+    const size_t len = u >= 0xC2 && u <= 0xDF ? 2 : u >= 0xE0 && u <= 0xEF ? 3
+                     : u >= 0xF0 && u <= 0xF4 ? 4 : 0;
+    if (len == 0 || i + len > name.size()) return false;
+    for (size_t k = 1; k < len; k++)
+      if ((static_cast<unsigned char>(name[i + k]) & 0xC0) != 0x80) return false;
+    i += len;
   }
   return true;
 }
@@ -320,6 +330,85 @@ std::string change_to_json(const ChangeRequest& c) {
   std::string out = "{";
   for (size_t i = 0; i < parts.size(); i++) out += (i ? "," : "") + parts[i];
   return out + "}";
+}
+
+std::string report_to_json(const ReceiverReport& r) {
+  std::string levels;
+  for (size_t i = 0; i < r.level_db.size() && i < 8; i++)
+    levels += (i ? "," : "") + format_double(std::max(-200.0, r.level_db[i]));
+  return "{\"name\":" + json_string(r.name) + ",\"state\":" + json_string(r.state.substr(0, 64)) +
+         ",\"latency_ms\":" + std::to_string(r.latency_ms) +
+         ",\"sync_offset_us\":" + format_double(r.sync_offset_us) +
+         ",\"lost\":" + std::to_string(r.lost) + ",\"late\":" + std::to_string(r.late) +
+         ",\"level_db\":" + json_string(levels) + ",\"volume\":" + format_double(r.volume) +
+         ",\"mute\":" + (r.mute ? "true" : "false") +
+         ",\"delay_ms\":" + std::to_string(r.delay_ms) + "}";
+}
+
+bool parse_report(const std::string& json, ReceiverReport* out, std::string* error) {
+  *out = ReceiverReport{};
+  if (json.size() > kMaxDatagramBytes) {
+    *error = "report too long";
+    return false;
+  }
+  std::vector<std::pair<std::string, FlatJson::Value>> fields;
+  if (!FlatJson(json).parse(&fields, error)) return false;
+  using K = FlatJson::Value::Kind;
+  auto number = [&](const FlatJson::Value& v, double lo, double hi, double* to) {
+    if (v.kind != K::kNumber || !(v.number >= lo && v.number <= hi)) return false;
+    *to = v.number;
+    return true;
+  };
+  for (const auto& [key, v] : fields) {
+    double d = 0;
+    bool ok = true;
+    if (key == "name") {
+      ok = v.kind == K::kString && valid_name(v.text);
+      if (ok) out->name = v.text;
+    } else if (key == "state") {
+      ok = v.kind == K::kString && v.text.size() <= 64;
+      if (ok) out->state = v.text;
+    } else if (key == "latency_ms") {
+      ok = number(v, 0, kMaxLatencyMs, &d);
+      out->latency_ms = (int)d;
+    } else if (key == "sync_offset_us") {
+      ok = number(v, -1e9, 1e9, &d);
+      out->sync_offset_us = d;
+    } else if (key == "lost" || key == "late") {
+      ok = number(v, 0, 1e15, &d);
+      (key == "lost" ? out->lost : out->late) = (uint64_t)d;
+    } else if (key == "level_db") {
+      ok = v.kind == K::kString && (v.text.empty() || v.text.back() != ',');
+      size_t at = 0;
+      while (ok && at < v.text.size() && out->level_db.size() < 8) {
+        const size_t comma = std::min(v.text.find(',', at), v.text.size());
+        const std::string item = v.text.substr(at, comma - at);
+        char* end = nullptr;
+        const double db = std::strtod(item.c_str(), &end);
+        ok = !item.empty() && end && *end == '\0' && std::isfinite(db);
+        if (ok) out->level_db.push_back(std::max(-200.0, std::min(40.0, db)));
+        at = comma + 1;
+      }
+    } else if (key == "volume") {
+      ok = number(v, 0, kMaxVolume, &d);
+      out->volume = d;
+    } else if (key == "mute") {
+      ok = v.kind == K::kBool;
+      out->mute = v.boolean;
+    } else if (key == "delay_ms") {
+      ok = number(v, -kMaxLatencyMs, kMaxDelayMs, &d);
+      out->delay_ms = (int)d;
+    }
+    if (!ok) {
+      *error = "bad \"" + key.substr(0, 32) + "\" in a report";
+      return false;
+    }
+  }
+  if (out->name.empty()) {
+    *error = "a report without a name";
+    return false;
+  }
+  return true;
 }
 
 bool ReceiverTable::report(const ReceiverReport& r, int64_t now_us) {

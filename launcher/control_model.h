@@ -34,8 +34,8 @@ constexpr int kMinLatencyMs = 5;
 constexpr int kMaxLatencyMs = 5000;
 constexpr int kMaxDelayMs = 2000;  // and down to -latency
 
-// A receiver's name: 1-63 bytes of letters, digits, space, '-', '_' and '.', not
-// starting or ending with a space.
+// A receiver's name: 1-63 bytes of ASCII letters, digits, space, '-', '_' and '.' or
+// UTF-8 letters beyond ASCII, not starting or ending with a space.
 bool valid_name(const std::string& name);
 
 // What a receiver reports about itself (the back channel, docs/control.md).
@@ -82,6 +82,21 @@ std::string change_to_json(const ChangeRequest& c);
 
 // JSON string literal of `s` (quotes, backslash, control characters escaped).
 std::string json_string(const std::string& s);
+
+// The back channel (UDP, docs/control.md): a receiver's report to the sender's control
+// port is "SWCTL1 R " + report JSON; the sender's change to a receiver is
+// "SWCTL1 S " + change JSON. Neither is ever part of the SYNC audio stream.
+constexpr const char* kReportPrefix = "SWCTL1 R ";
+constexpr const char* kChangePrefix = "SWCTL1 S ";
+constexpr size_t kMaxDatagramBytes = 1400;
+
+// A report as one flat JSON object: name, state, latency_ms, sync_offset_us, lost, late,
+// level_db (a string "L,R,...": dB per channel), volume, mute, delay_ms.
+std::string report_to_json(const ReceiverReport& r);
+// Parses a report (what report_to_json writes; unknown keys are ignored for newer
+// receivers, wrong types and invalid names refused). `address` is not in it: the
+// caller sets it from where the datagram came from.
+bool parse_report(const std::string& json, ReceiverReport* out, std::string* error);
 
 class ReceiverTable {
  public:

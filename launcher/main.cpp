@@ -13,6 +13,9 @@
 #include "device_monitor.h"
 #include "discovery.h"
 #include "discovery_session.h"
+#ifdef SYNCWAVE_HAVE_CONTROL
+#include "control_session.h"
+#endif
 #include "options.h"
 #include "pipeline_builder.h"
 #include "preset.h"
@@ -288,7 +291,16 @@ int main(int argc, char** argv) {
         std::unique_ptr<DefaultOutputFollower> follower = follow_default_output(options, env);
         DiscoverySession session(options, std::move(discovery));
         session.start();
+#ifdef SYNCWAVE_HAVE_CONTROL
+        ControlSession control(options);
+        if (!control.start(&error)) {
+          code = runtime_error(error);
+        } else {
+          code = run_pipeline(options, description, control.hooks(session.hooks()));
+        }
+#else
         code = run_pipeline(options, description, session.hooks());
+#endif
       }
     }
   }

@@ -19,11 +19,12 @@ const std::set<std::string> kCommonOptions = {"print",    "verbose",    "quiet",
                                               "duration", "stats-json", "preset"};
 const std::set<std::string> kSendOptions = {"source", "codec",  "bitrate",   "frame-ms",
                                             "fec",    "target", "broadcast", "multicast",
-                                            "ttl",    "port",   "clock-port", "name"};
+                                            "ttl",    "port",   "clock-port", "name",
+                                            "control-port", "control-bind"};
 const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",   "multicast",
                                                "latency",    "clock",  "from",   "device",
                                                "delay",      "volume", "silent", "record",
-                                               "name"};
+                                               "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
                                             "save-config", "broadcast", "silent", "json"};
@@ -72,6 +73,18 @@ bool is_multicast_ipv4(const std::string& host) {
   char tail = 0;
   if (std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4) return false;
   return a >= 224 && a <= 239 && b < 256 && c < 256 && d < 256;
+}
+
+// An IPv4 literal (a.b.c.d) or an IPv6 one (hex digits and colons).
+bool is_ip_literal(const std::string& host) {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char tail = 0;
+  if (std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4)
+    return a < 256 && b < 256 && c < 256 && d < 256;
+  if (host.find(':') == std::string::npos || host.size() > 45) return false;
+  for (char ch : host)
+    if (!(std::isxdigit(static_cast<unsigned char>(ch)) || ch == ':' || ch == '.')) return false;
+  return true;
 }
 
 bool is_multicast_ipv6(const std::string& host) {
@@ -251,6 +264,16 @@ bool apply_send(SendOptions& o, const std::string& name, const std::string& valu
     return true;
   }
   if (name == "name") return apply_name(&o.name, value, error);
+  if (name == "control-port") {
+    if (!int_in_range(value, 0, 65535, &o.control_port))
+      return fail(error, name, value, "expected a TCP port from 1 to 65535, or 0 for off");
+    return true;
+  }
+  if (name == "control-bind") {
+    if (!is_ip_literal(value)) return fail(error, name, value, "expected an IP address of this machine");
+    o.control_bind.push_back(value);
+    return true;
+  }
   return false;
 }
 
@@ -292,6 +315,11 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
   if (name == "clock-port") {
     if (!int_in_range(value, 1, 65535, &o.clock_port))
       return fail(error, name, value, "expected the sender's clock port, 1 to 65535");
+    return true;
+  }
+  if (name == "control-port") {
+    if (!int_in_range(value, 0, 65535, &o.control_port))
+      return fail(error, name, value, "expected the sender's control port, 1 to 65535, or 0 for off");
     return true;
   }
   if (name == "from") {

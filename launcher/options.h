@@ -27,6 +27,8 @@ constexpr int kExitUsageError = 2;
 
 constexpr int kDefaultPort = 5555;
 constexpr int kDefaultClockPort = 5556;
+// The control page and API (send, TCP) and the receivers' reports to it (UDP).
+constexpr int kDefaultControlPort = 5580;
 constexpr int kDefaultBitrateKbps = 128;
 constexpr double kDefaultFrameMs = 10.0;
 constexpr int kDefaultLatencyMs = 60;
@@ -79,6 +81,10 @@ struct SendOptions {
   int clock_port = kDefaultClockPort;
   // The mDNS name announced (discovery.h); empty: the host name.
   std::string name;
+  // The control page and API (docs/control.md); 0: off.
+  int control_port = kDefaultControlPort;
+  // Where it listens; empty: this machine's LAN (private) addresses and 127.0.0.1.
+  std::vector<std::string> control_bind;
   // No --target, --broadcast or --multicast: send to every receiver discovered.
   bool discover() const { return targets.empty() && !broadcast && multicast.host.empty(); }
 };
@@ -99,6 +105,8 @@ struct ReceiveOptions {
   RecordFormat record_format = RecordFormat::kNone;
   // The mDNS name announced (discovery.h); empty: the host name.
   std::string name;
+  // The sender's control port this receiver reports to (docs/control.md); 0: off.
+  int control_port = kDefaultControlPort;
 };
 
 // `list`: the senders and receivers discovered on the network.

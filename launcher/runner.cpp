@@ -540,6 +540,14 @@ StatsSample Runner::sample() {
     const bool waiting_header = before_header > last_before_header_;
     last_before_header_ = before_header;
     if (auto played = count(js, {"played-latency-ms"})) s.latency_ms = static_cast<int>(*played);
+    // Muted or at volume 0 (--volume=0, or the control page): silence is what was asked.
+    bool muted = false;
+    if (synced_mode) {
+      gdouble volume = 1.0;
+      gboolean mute = FALSE;
+      g_object_get(out, "volume", &volume, "mute", &mute, nullptr);
+      muted = mute || volume <= 0.0;
+    }
     if (ds) gst_structure_free(ds);
     if (js) gst_structure_free(js);
     if (depay) gst_object_unref(depay);
@@ -553,6 +561,7 @@ StatsSample Runner::sample() {
               : delta == 0             ? "quiet"
               : waiting_header         ? "waiting for header"
               : playback == "late"     ? "late"
+              : muted                  ? "muted"
               : playback == "no-audio" ? "silent: nothing reaches the output"
               : have_synced            ? (synced ? "synced" : "syncing")
                                        : "receiving";

@@ -1046,6 +1046,15 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   }
 
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  /* The volume element marks its output GAP at volume 0 or muted (the samples are
+   * zeros): it is still what plays, placed and measured like any other buffer. With
+   * the flag left on, a receiver muted from the control page read as "no audio" and
+   * came back 170 ms late when unmuted (integration-control). */
+  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_GAP)) {
+    buf = gst_buffer_make_writable(buf);
+    GST_BUFFER_FLAG_UNSET(buf, GST_BUFFER_FLAG_GAP);
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+  }
   GstClock* master = gst_element_get_clock(GST_ELEMENT(self));
   GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT(self));
   GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);

@@ -58,7 +58,10 @@ TEST(ControlModel, RefusesBadValuesWithOneSentence) {
   refused("{\"name\": \" lead\"}");
   refused("{\"name\": \"a/b\"}");
   refused("{\"name\": \"" + std::string(64, 'x') + "\"}");
-  refused("{\"name\": \"caf\\u00e9\"}");
+  refused("{\"name\": \"caf\\u00e9\"}");  // escaped non-ASCII: refused
+  EXPECT_EQ(*ok("{\"name\": \"K\xc3\xbc" "che\"}").name, "K\xc3\xbc" "che");  // raw UTF-8
+  refused("{\"name\": \"a\xc3\"}");      // a cut sequence
+  refused("{\"name\": \"a\xc0\xaf" "b\"}");  // overlong
   refused("{\"name\": \"x\\u0000y\"}");
   refused("{\"name\": 5}");
   EXPECT_NE(refused("{\"command\": \"rm -rf /\"}").find("unknown setting"), std::string::npos);
@@ -162,4 +165,42 @@ TEST(ControlModel, RateLimitPerClient) {
   // Bounded: a third client forgets the least recently seen one.
   EXPECT_TRUE(l.allow("10.0.0.7", 200'000));
   EXPECT_TRUE(l.allow("10.0.0.8", 200'000));  // forgotten, so a fresh burst
+}
+
+TEST(ControlModel, ReportsRoundTripAndBadOnesAreRefused) {
+  c::ReceiverReport r;
+  r.name = "Kitchen";
+  r.state = "synced";
+  r.latency_ms = 60;
+  r.sync_offset_us = -12.5;
+  r.lost = 3;
+  r.late = 1;
+  r.level_db = {-20, -21.5};
+  r.volume = 0.8;
+  r.mute = true;
+  r.delay_ms = -40;
+  const std::string json = c::report_to_json(r);
+  c::ReceiverReport back;
+  std::string error;
+  ASSERT_TRUE(c::parse_report(json, &back, &error)) << error << " in " << json;
+  EXPECT_EQ(back.name, "Kitchen");
+  EXPECT_EQ(back.state, "synced");
+  EXPECT_EQ(back.latency_ms, 60);
+  EXPECT_DOUBLE_EQ(back.sync_offset_us, -12.5);
+  EXPECT_EQ(back.lost, 3u);
+  EXPECT_EQ(back.late, 1u);
+  ASSERT_EQ(back.level_db.size(), 2u);
+  EXPECT_DOUBLE_EQ(back.level_db[1], -21.5);
+  EXPECT_DOUBLE_EQ(back.volume, 0.8);
+  EXPECT_TRUE(back.mute);
+  EXPECT_EQ(back.delay_ms, -40);
+  // A newer receiver's extra key is ignored; hostile or broken ones are refused.
+  EXPECT_TRUE(c::parse_report("{\"name\":\"A\",\"future\":1}", &back, &error)) << error;
+  for (const char* bad : {"{}", "{\"state\":\"synced\"}", "{\"name\":\"a/b\"}",
+                          "{\"name\":\"A\",\"volume\":9}", "{\"name\":\"A\",\"level_db\":\"x\"}",
+                          "{\"name\":\"A\",\"level_db\":\"-1,\"}", "{\"name\":\"A\",\"mute\":1}",
+                          "{\"name\":\"A\",\"lost\":-1}", "not json"})
+    EXPECT_FALSE(c::parse_report(bad, &back, &error)) << bad;
+  EXPECT_FALSE(c::parse_report("{\"name\":\"A\",\"state\":\"" + std::string(2000, 'x') + "\"}",
+                               &back, &error));
 }

@@ -1,0 +1,329 @@
+#include "control_session.h"
+
+#include <gio/gio.h>
+#include <gst/gst.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "control_model.h"
+#include "control_server.h"
+#include "host_port.h"
+#include "status_format.h"
+
+namespace syncwave {
+namespace launcher {
+
+namespace c = control;
+
+namespace {
+
+bool private_ipv4(uint32_t a) {  // host order
+  return (a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
+         (a >> 16) == (169u << 8 | 254) || (a >> 24) == 127;
+}
+
+// Sends `text` to `host`:`port` from `sock`; false when it cannot.
+bool send_text(GSocket* sock, const std::string& host, int port, const std::string& text) {
+  GInetAddress* inet = g_inet_address_new_from_string(host.c_str());
+  if (!inet) return false;
+  GSocketAddress* to = g_inet_socket_address_new(inet, (guint16)port);
+  g_object_unref(inet);
+  const gssize n = g_socket_send_to(sock, to, text.data(), text.size(), nullptr, nullptr);
+  g_object_unref(to);
+  return n == (gssize)text.size();
+}
+
+// Reads one datagram: its text and the sender's address ("HOST", port).
+bool receive_text(GSocket* sock, std::string* text, std::string* host, int* port) {
+  char buf[c::kMaxDatagramBytes + 1];
+  GSocketAddress* from = nullptr;
+  const gssize n = g_socket_receive_from(sock, &from, buf, sizeof buf, nullptr, nullptr);
+  if (n <= 0 || !from) {
+    if (from) g_object_unref(from);
+    return false;
+  }
+  bool ok = false;
+  if (G_IS_INET_SOCKET_ADDRESS(from) && (size_t)n <= c::kMaxDatagramBytes) {
+    gchar* h = g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(from)));
+    *host = h;
+    g_free(h);
+    *port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(from));
+    text->assign(buf, (size_t)n);
+    ok = true;
+  }
+  g_object_unref(from);
+  return ok;
+}
+
+GSocket* udp_socket(const std::string& address, int port, std::string* error) {
+  GInetAddress* inet = g_inet_address_new_from_string(address.c_str());
+  if (!inet) {
+    *error = "\"" + address + "\" is not an IP address";
+    return nullptr;
+  }
+  GError* err = nullptr;
+  GSocket* sock = g_socket_new(g_inet_address_get_family(inet), G_SOCKET_TYPE_DATAGRAM,
+                               G_SOCKET_PROTOCOL_UDP, &err);
+  GSocketAddress* sa = g_inet_socket_address_new(inet, (guint16)port);
+  g_object_unref(inet);
+  if (!sock || !g_socket_bind(sock, sa, FALSE, &err)) {
+    *error = "Cannot open the control port " + address + ":" + std::to_string(port) + " (UDP): " +
+             (err ? err->message : "unknown error") +
+             ". Choose another --control-port, or --control-port=0 to turn it off.";
+    g_clear_error(&err);
+    if (sock) g_object_unref(sock);
+    g_object_unref(sa);
+    return nullptr;
+  }
+  g_object_unref(sa);
+  g_socket_set_blocking(sock, FALSE);
+  return sock;
+}
+
+}  // namespace
+
+std::vector<std::string> default_control_addresses() {
+  std::vector<std::string> out = {"127.0.0.1"};
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (struct ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    const uint32_t a = ntohl(reinterpret_cast<struct sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    if (!private_ipv4(a) || (a >> 24) == 127) continue;
+    char text[32];
+    std::snprintf(text, sizeof text, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+                  a & 255);
+    if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(text);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+struct ControlSession::Impl {
+  const Options& options;
+  // send
+  c::ReceiverTable table;
+  std::unique_ptr<c::ControlServer> server;
+  std::map<std::string, GSocket*> report_socket;  // the socket each receiver reports to
+  // receive
+  GstElement* pipeline = nullptr;
+  std::string sender_host;
+  double volume = 1.0;
+  bool mute = false;
+  int delay_ms = 0;
+  int latency_ms = 0;
+  // both
+  std::vector<GSocket*> sockets;
+  std::vector<GSource*> sources;
+
+  explicit Impl(const Options& o) : options(o) {
+    if (!o.receive.outputs.empty()) {
+      volume = o.receive.outputs[0].volume;
+      delay_ms = o.receive.outputs[0].delay_ms;
+    }
+    latency_ms = o.receive.latency_ms;
+  }
+  ~Impl() {
+    for (GSource* s : sources) {
+      g_source_destroy(s);
+      g_source_unref(s);
+    }
+    for (GSocket* s : sockets) g_object_unref(s);
+    if (pipeline) gst_object_unref(pipeline);
+  }
+
+  std::string my_name() const {
+    const std::string& n = options.receive.name;
+    if (!n.empty()) return n;
+    std::string host = g_get_host_name();
+    std::string clean;
+    for (char ch : host) clean += c::valid_name(std::string(1, ch)) ? ch : '-';
+    return clean.substr(0, c::kMaxNameBytes);
+  }
+
+  void watch(GSocket* sock) {
+    GSource* src = g_socket_create_source(sock, G_IO_IN, nullptr);
+    g_source_set_callback(src, G_SOURCE_FUNC(&Impl::on_readable), this, nullptr);
+    g_source_attach(src, nullptr);
+    sources.push_back(src);
+    sockets.push_back(sock);
+  }
+
+  static gboolean on_readable(GSocket* sock, GIOCondition, gpointer data) {
+    static_cast<Impl*>(data)->readable(sock);
+    return G_SOURCE_CONTINUE;
+  }
+
+  void readable(GSocket* sock) {
+    std::string text, host;
+    int port = 0;
+    while (receive_text(sock, &text, &host, &port)) {
+      if (options.command == Command::kSend) {
+        on_report(sock, text, host, port);
+      } else {
+        on_change(text, host);
+      }
+    }
+  }
+
+  // send: a receiver's report.
+  void on_report(GSocket* sock, const std::string& text, const std::string& host, int port) {
+    const std::string prefix = c::kReportPrefix;
+    if (text.compare(0, prefix.size(), prefix) != 0) return;
+    c::ReceiverReport r;
+    std::string error;
+    if (!c::parse_report(text.substr(prefix.size()), &r, &error)) return;
+    r.address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                std::to_string(port);
+    const bool fresh = table.find(r.name) == nullptr;
+    if (!table.report(r, g_get_monotonic_time())) return;
+    report_socket[r.name] = sock;
+    if (fresh && !options.common.quiet)
+      print_event_line("control: " + r.name + " reports from " + r.address);
+  }
+
+  // receive: a change from the sender.
+  void on_change(const std::string& text, const std::string& host) {
+    const std::string prefix = c::kChangePrefix;
+    if (text.compare(0, prefix.size(), prefix) != 0) return;
+    if (sender_host.empty() || host != sender_host) return;  // only the played sender
+    c::ChangeRequest change;
+    std::string error;
+    if (!c::parse_change(text.substr(prefix.size()), latency_ms, &change, &error)) {
+      if (options.common.verbose) print_event_line("control: ignored a change: " + error);
+      return;
+    }
+    apply(change, host);
+  }
+
+  void apply(const c::ChangeRequest& ch, const std::string& from) {
+    std::string what;
+    if (ch.volume) {
+      volume = *ch.volume;
+      what += " volume " + std::to_string(volume).substr(0, 4);
+    }
+    if (ch.mute) {
+      mute = *ch.mute;
+      what += mute ? " muted" : " unmuted";
+    }
+    if (ch.delay_ms) {
+      delay_ms = *ch.delay_ms;
+      what += " delay " + std::to_string(delay_ms) + " ms";
+    }
+    if (ch.latency_ms) {
+      latency_ms = *ch.latency_ms;
+      what += " latency " + std::to_string(latency_ms) + " ms";
+    }
+    if (!pipeline) return;
+    for (size_t i = 0; i < options.receive.outputs.size(); i++) {
+      GstElement* out =
+          gst_bin_get_by_name(GST_BIN(pipeline), ("out" + std::to_string(i)).c_str());
+      if (!out) continue;
+      if (ch.volume) g_object_set(out, "volume", volume, nullptr);
+      if (ch.mute) g_object_set(out, "mute", (gboolean)mute, nullptr);
+      if (ch.delay_ms) g_object_set(out, "delay", (gint)delay_ms, nullptr);
+      if (ch.latency_ms) g_object_set(out, "latency", (guint)latency_ms, nullptr);
+      gst_object_unref(out);
+    }
+    if (!what.empty() && !options.common.quiet)
+      print_event_line("control:" + what + " (from " + from + ")");
+  }
+
+  // receive: once a second, the report to the played sender.
+  void tick(StatsSample* s) {
+    if (options.receive.control_port == 0 || sockets.empty() || s->sender.empty()) return;
+    const HostPortResult hp = parse_host_port(s->sender);
+    if (!hp.ok()) return;
+    sender_host = hp.value.host;
+    c::ReceiverReport r;
+    r.name = my_name();
+    r.state = s->state;
+    r.latency_ms = s->latency_ms.value_or(latency_ms);
+    r.sync_offset_us = s->clock_offset_us.value_or(0.0);
+    r.lost = s->lost.value_or(0);
+    r.late = s->late.value_or(0);
+    for (const ChannelLevel& l : s->levels) r.level_db.push_back(l.rms_db);
+    r.volume = volume;
+    r.mute = mute;
+    r.delay_ms = delay_ms;
+    send_text(sockets[0], sender_host, options.receive.control_port,
+              std::string(c::kReportPrefix) + c::report_to_json(r));
+  }
+
+  bool start(std::string* error) {
+    if (options.command == Command::kReceive) {
+      if (options.receive.control_port == 0) return true;
+      GSocket* sock = udp_socket("0.0.0.0", 0, error);
+      if (!sock) return false;
+      watch(sock);
+      return true;
+    }
+    if (options.command != Command::kSend || options.send.control_port == 0) return true;
+    const std::vector<std::string> addresses =
+        options.send.control_bind.empty() ? default_control_addresses() : options.send.control_bind;
+    c::ControlServer::Hooks hooks;
+    hooks.receivers_json = [this] {
+      table.expire(g_get_monotonic_time());
+      for (auto it = report_socket.begin(); it != report_socket.end();)
+        it = table.find(it->first) ? std::next(it) : report_socket.erase(it);
+      return table.to_json(g_get_monotonic_time());
+    };
+    hooks.latency_of = [this](const std::string& name) {
+      const c::ReceiverReport* r = table.find(name);
+      return r ? r->latency_ms : -1;
+    };
+    hooks.apply = [this](const std::string& name, const c::ChangeRequest& ch, std::string* err) {
+      const c::ReceiverReport* r = table.find(name);
+      const HostPortResult hp = r ? parse_host_port(r->address) : HostPortResult{};
+      auto via = report_socket.find(name);
+      if (!r || !hp.ok() || via == report_socket.end() ||
+          !send_text(via->second, hp.value.host, hp.value.port,
+                     std::string(c::kChangePrefix) + c::change_to_json(ch))) {
+        *err = "cannot reach " + name;
+        return false;
+      }
+      return true;
+    };
+    server = std::make_unique<c::ControlServer>(hooks);
+    if (!server->start(addresses, (uint16_t)options.send.control_port, error)) return false;
+    for (const std::string& a : addresses) {
+      GSocket* sock = udp_socket(a, server->port(), error);
+      if (!sock) return false;
+      watch(sock);
+    }
+    if (!options.common.quiet)
+      std::fprintf(stderr, "Control page: http://%s:%u/\n",
+                   addresses.size() > 1 ? addresses[1].c_str() : addresses[0].c_str(),
+                   server->port());
+    return true;
+  }
+};
+
+ControlSession::ControlSession(const Options& options) : impl_(new Impl(options)) {}
+ControlSession::~ControlSession() = default;
+
+bool ControlSession::start(std::string* error) { return impl_->start(error); }
+
+RunHooks ControlSession::hooks(RunHooks inner) {
+  RunHooks h;
+  Impl* impl = impl_.get();
+  h.started = [impl, inner](GstElement* pipeline) {
+    if (inner.started) inner.started(pipeline);
+    if (impl->pipeline) gst_object_unref(impl->pipeline);
+    impl->pipeline = GST_ELEMENT(gst_object_ref(pipeline));
+  };
+  h.tick = [impl, inner](StatsSample* s) {
+    if (inner.tick) inner.tick(s);
+    impl->tick(s);
+  };
+  return h;
+}
+
+}  // namespace launcher
+}  // namespace syncwave

@@ -1,0 +1,44 @@
+// The control surface at run time (docs/control.md):
+//   - send: serves the page and API (control_server.h) on --control-port of its LAN
+//     addresses (--control-bind overrides) and takes the receivers' reports on the
+//     same UDP port; a change asked for over HTTP goes to that receiver as one datagram;
+//   - receive: reports its state once a second to the played sender's control port and
+//     applies the changes that sender sends back (volume, mute, delay, latency) to its
+//     outputs.
+// Nothing here is part of the SYNC audio stream. Runs on the default GMainContext.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "options.h"
+#include "runner.h"
+
+namespace syncwave {
+namespace launcher {
+
+class ControlSession {
+ public:
+  explicit ControlSession(const Options& options);
+  ~ControlSession();
+  ControlSession(const ControlSession&) = delete;
+  ControlSession& operator=(const ControlSession&) = delete;
+
+  // send: starts the HTTP server and the report socket; receive: opens the report
+  // socket. False with one sentence (what to do) in *error.
+  bool start(std::string* error);
+  // `inner`'s hooks, then this session's.
+  RunHooks hooks(RunHooks inner);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The addresses the control page listens on by default: this machine's private
+// (RFC 1918, link-local) IPv4 addresses and 127.0.0.1.
+std::vector<std::string> default_control_addresses();
+
+}  // namespace launcher
+}  // namespace syncwave

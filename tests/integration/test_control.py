@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The control surface end to end on 127.0.0.1 (issue 13, docs/control.md): a sender
+`syncwave-launch send --source=test --target=A --target=B --control-port=P` and two
+receivers `syncwave-launch receive --name=Kitchen|Bedroom --control-port=P`, each into
+its own null sink of a private PulseAudio. Over real HTTP: both rooms are listed; a
+volume change to Kitchen silences Kitchen's sink only (judged from the sinks'
+monitors); bad values, unknown rooms and other methods are refused with the right
+status and one sentence. Skipped (77) without pulseaudio/parec or a launcher built
+without libsoup."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SKIP = 77
+
+
+def http(method, url, body=None):
+    req = urllib.request.Request(url, method=method, data=body.encode() if body else None)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def main():
+    for prog in ("pulseaudio", "pactl", "parec"):
+        if not shutil.which(prog):
+            print(f"skipped: {prog} not installed")
+            return SKIP
+    src = os.environ["SYNCWAVE_SOURCE_ROOT"]
+    build = os.environ["SYNCWAVE_BUILD_ROOT"]
+    launch = os.path.join(build, "launcher", "syncwave-launch")
+    helptext = subprocess.run([launch, "send", "--help"], capture_output=True, text=True).stdout
+    if "--control-port" not in helptext:
+        print("skipped: syncwave-launch built without the control surface (libsoup-3.0)")
+        return SKIP
+    sys.path.insert(0, os.path.join(src, "tests", "bench"))
+    import cpu_budget  # the private PulseAudio (sinks rxa, rxb) and the analysis
+
+    tmp = tempfile.mkdtemp(prefix="syncwave-control-test-")
+    procs = []
+    failures = []
+
+    def check(ok, what):
+        print(("ok   " if ok else "FAIL ") + what)
+        if not ok:
+            failures.append(what)
+
+    pulse = cpu_budget.Pulse(tmp)
+    try:
+        env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
+                   GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
+        ports = [cpu_budget.free_port(), cpu_budget.free_port()]
+        clock = cpu_budget.free_port()
+        import socket
+        control = cpu_budget.free_port(socket.SOCK_STREAM)
+        base = f"http://127.0.0.1:{control}"
+        procs.append(subprocess.Popen(
+            [launch, "send", "--source=test", "--quiet", f"--clock-port={clock}",
+             f"--control-port={control}", "--control-bind=127.0.0.1"] +
+            [f"--target=127.0.0.1:{p}" for p in ports], env=env,
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "send.err"), "w")))
+        for name, port, sink in (("Kitchen", ports[0], "rxa"), ("Bedroom", ports[1], "rxb")):
+            procs.append(subprocess.Popen(
+                [launch, "receive", f"--port={port}", f"--clock-port={clock}",
+                 f"--control-port={control}", f"--device={sink}", f"--name={name}", "--quiet"],
+                env=env, stdout=subprocess.DEVNULL,
+                stderr=open(os.path.join(tmp, name + ".err"), "w")))
+        listed = []
+        for _ in range(100):
+            time.sleep(0.1)
+            try:
+                status, body = http("GET", base + "/api/receivers")
+            except OSError:
+                continue
+            if status == 200:
+                listed = sorted(r["name"] for r in json.loads(body)["receivers"])
+                if listed == ["Bedroom", "Kitchen"]:
+                    break
+        check(listed == ["Bedroom", "Kitchen"], f"both rooms listed: {listed}")
+        status, page = http("GET", base + "/")
+        check(status == 200 and "SyncWave rooms" in page, "the page is served")
+        before = cpu_budget.record(pulse, 1.0)
+        check(all(r["silent_windows"] < 20 for r in before.values()),
+              f"both sinks play before the change: {before}")
+        status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 0}')
+        check(status == 200 and json.loads(body) == {"ok": True}, f"volume 0: {status} {body}")
+        time.sleep(1.5)
+        after = cpu_budget.record(pulse, 1.0)
+        check(after["rxa"]["silent_windows"] >= after["rxa"]["windows"] - 2,
+              f"Kitchen's sink is silent after volume 0: {after['rxa']}")
+        check(after["rxb"]["silent_windows"] < 20, f"Bedroom's sink still plays: {after['rxb']}")
+        time.sleep(1.2)
+        status, body = http("GET", base + "/api/receivers")
+        kitchen = [r for r in json.loads(body)["receivers"] if r["name"] == "Kitchen"]
+        check(bool(kitchen) and kitchen[0]["volume"] == 0, f"Kitchen reports volume 0: {kitchen}")
+        for method, path, payload, want in (
+                ("POST", "/api/receivers/Kitchen", '{"volume": 2}', 400),
+                ("POST", "/api/receivers/Kitchen", '{"delay_ms": "soon"}', 400),
+                ("POST", "/api/receivers/Kitchen", '{"run": "/bin/sh"}', 400),
+                ("POST", "/api/receivers/Garage", '{"volume": 0.5}', 404),
+                ("DELETE", "/api/receivers/Kitchen", None, 405),
+                ("GET", "/nothing", None, 404)):
+            status, body = http(method, base + path, payload)
+            err = json.loads(body).get("error", "") if body.startswith("{") else ""
+            check(status == want and err, f"{method} {path} {payload}: {status} {err}")
+        status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 1}')
+        time.sleep(1.5)
+        back = cpu_budget.record(pulse, 1.0)
+        check(back["rxa"]["silent_windows"] < 20, f"Kitchen plays again at volume 1: {back['rxa']}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(2)
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        pulse.stop()
+        if failures:
+            for n in ("send", "Kitchen", "Bedroom"):
+                path = os.path.join(tmp, n + ".err")
+                if os.path.exists(path):
+                    print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
