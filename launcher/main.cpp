@@ -292,9 +292,12 @@ int main(int argc, char** argv) {
         DiscoverySession session(options, std::move(discovery));
         session.start();
 #ifdef SYNCWAVE_HAVE_CONTROL
+        // The control surface is an extra: when its port is taken (another sender on
+        // this machine), say so and play on without it.
         ControlSession control(options);
         if (!control.start(&error)) {
-          code = runtime_error(error);
+          std::fprintf(stderr, "syncwave-launch: %s The stream runs without it.\n", error.c_str());
+          code = run_pipeline(options, description, session.hooks());
         } else {
           code = run_pipeline(options, description, control.hooks(session.hooks()));
         }
