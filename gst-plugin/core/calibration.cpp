@@ -381,10 +381,16 @@ Arrival measure_arrival(const LogSweep& probe, const float* recording, size_t fr
   }
   a.strongest_delay_s = delay_of(static_cast<double>(strongest));
 
+  // Only peaks heard_db over the noise take part from here on (the rest is noise,
+  // and there can be thousands of those in a long window).
+  std::vector<size_t> heard;
+  for (size_t i : peaks) {
+    if (over_noise_db(env[i]) >= config.heard_db) heard.push_back(i);
+  }
   // Harmonic images: a peak L·ln(k) before a stronger one.
   const int harmonics = std::max(1, std::min(config.harmonics, 16));
   auto is_image = [&](size_t i) {
-    for (size_t s : peaks) {
+    for (size_t s : heard) {
       if (s <= i || !(env[s] > env[i])) continue;
       const double gap = static_cast<double>(s - i);
       for (int k = 2; k <= harmonics; k++) {
@@ -396,7 +402,7 @@ Arrival measure_arrival(const LogSweep& probe, const float* recording, size_t fr
     return false;
   };
   std::vector<size_t> real_peaks;
-  for (size_t i : peaks) {
+  for (size_t i : heard) {
     if (!is_image(i)) real_peaks.push_back(i);
   }
 

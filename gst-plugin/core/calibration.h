@@ -146,7 +146,7 @@ struct Arrival {
   double gain = 0;              // envelope height of the direct peak (1: heard at the level played)
   double peak_to_noise_db = 0;  // the direct peak over the noise floor (the strongest when none)
   // The strongest other peak relative to the direct one, dB (> 0: a louder later
-  // reflection); -infinity when there is none above the noise.
+  // reflection); -infinity when there is none heard_db above the noise.
   double second_peak_db = 0;
   double second_peak_delay_s = 0;  // NaN when none
   double strongest_delay_s = 0;    // the strongest peak (== delay_s unless a reflection is louder)
@@ -164,8 +164,9 @@ Arrival measure_arrival(const LogSweep& probe, const float* recording, size_t fr
                         double probe_offset_s, const AnalysisConfig& config = AnalysisConfig());
 
 // The impulse response and its envelope over the search window (for diagnostics and
-// tests): index i is delay earliest_s + i / rate... exactly, the delay of sample i is
-// first_delay_s + i / rate. Empty when the recording does not cover the window.
+// tests): sample i is at delay first_delay_s + i / rate (first_delay_s is earliest_s
+// rounded down to the recording's sample grid). Empty when the recording does not
+// cover the window.
 struct ImpulseResponse {
   double first_delay_s = 0;
   std::vector<double> response;
