@@ -56,11 +56,11 @@ constexpr double kBAfterA = 1.5;     // B's sweep this long after A's
 constexpr double kRound = 4.0;       // one A and one B per round
 constexpr float kClick = 0.9f;
 
-// The click's arrival: the largest |sample| in [due, due + 0.6 s], with a parabola
-// through its neighbours. Returns the delay after `due`, seconds.
-double click_arrival(const std::vector<float>& mic, double due_s) {
-  const size_t from = static_cast<size_t>(due_s * kRate);
-  const size_t to = std::min(mic.size() - 1, from + static_cast<size_t>(0.6 * kRate));
+// The click's arrival: the largest |sample| in [from, from + span], with a parabola
+// through its neighbours. Returns the delay after `from_s`, seconds.
+double click_arrival(const std::vector<float>& mic, double from_s, double span_s) {
+  const size_t from = std::min(mic.size() - 1, static_cast<size_t>(std::max(0.0, from_s) * kRate));
+  const size_t to = std::min(mic.size() - 1, from + static_cast<size_t>(span_s * kRate));
   size_t best = from;
   for (size_t i = from; i < to; i++) {
     if (std::abs(mic[i]) > std::abs(mic[best])) best = i;
@@ -72,7 +72,7 @@ double click_arrival(const std::vector<float>& mic, double due_s) {
     const double d = ym - 2 * y0 + yp;
     if (d < 0) off = std::max(-0.5, std::min(0.5, 0.5 * (ym - yp) / d));
   }
-  return (static_cast<double>(best) + off) / kRate - due_s;
+  return (static_cast<double>(best) + off) / kRate - from_s;
 }
 
 double median(std::vector<double> v) {
@@ -175,22 +175,28 @@ TEST_P(PulseCalibration, MeasuresTheDifferenceOfTwoLoopbackLatencies) {
   for (size_t i = 0; i < mic.size(); i++) mic[i] = stereo[2 * i];
   ASSERT_GE(mic.size(), want - kRate / 2);
 
-  // Wide windows: the common offset (playback and recording start latencies) is only
-  // known to a few hundred ms.
-  syncwave::AnalysisConfig cfg;
-  cfg.earliest_s = -0.2;
-  cfg.latest_s = 0.6;
+  // Where each round is: the recording's start relative to the playback's is known only
+  // roughly (`before`: two streams' start latencies), and on a loaded machine the
+  // recorder can lose a stretch (a capture overrun), which moves everything after it.
+  // So each round's A is found with a wide window (-1.0 to +1.2 s), and B (its window
+  // -0.3 to +0.5 s around A's arrival) and the clicks (+-50 ms) are looked for near it.
+  syncwave::AnalysisConfig wide;
+  wide.earliest_s = -1.0;
+  wide.latest_s = 1.2;
   std::vector<Arrival> a, b;
   std::vector<double> diffs, errors, clicks_a, clicks_b;
   for (int r = 0; r < kRepeats; r++) {
     const double t_a = static_cast<double>(before) / kRate + kFirstA + r * kRound;
     const double t_b = t_a + kBAfterA;
-    a.push_back(syncwave::measure_arrival(probe, mic.data(), mic.size(), t_a, cfg));
-    b.push_back(syncwave::measure_arrival(probe, mic.data(), mic.size(), t_b, cfg));
-    // The clicks are due kClickAfter after their sweeps; the window starts 0.2 s early
-    // like the sweeps' (the common offset may be negative).
-    const double ca = click_arrival(mic, t_a + kClickAfter - 0.2) - 0.2;
-    const double cb = click_arrival(mic, t_b + kClickAfter - 0.2) - 0.2;
+    a.push_back(syncwave::measure_arrival(probe, mic.data(), mic.size(), t_a, wide));
+    const double shift = std::isfinite(a.back().delay_s) ? a.back().delay_s : 0.0;
+    syncwave::AnalysisConfig near;
+    near.earliest_s = shift - 0.3;
+    near.latest_s = shift + 0.5;
+    b.push_back(syncwave::measure_arrival(probe, mic.data(), mic.size(), t_b, near));
+    const double b_shift = std::isfinite(b.back().delay_s) ? b.back().delay_s : shift + 0.12;
+    const double ca = click_arrival(mic, t_a + kClickAfter + shift - 0.05, 0.1) + shift - 0.05;
+    const double cb = click_arrival(mic, t_b + kClickAfter + b_shift - 0.05, 0.1) + b_shift - 0.05;
     clicks_a.push_back(ca);
     clicks_b.push_back(cb);
     const double ea = (a.back().delay_s - ca) * 1000, eb = (b.back().delay_s - cb) * 1000;
