@@ -32,6 +32,13 @@ bool finite(double v) {
   return std::isfinite(v);
 }
 
+// peak_guard_s in samples: at least 1, at most 0.1 s (a config value that does not
+// fit in size_t must not reach the cast).
+size_t guard_samples(const AnalysisConfig& config, double rate) {
+  const double g = finite(config.peak_guard_s) ? config.peak_guard_s : 0.0;
+  return std::max<size_t>(1, static_cast<size_t>(std::min(0.1, std::max(0.0, g)) * rate));
+}
+
 // The correlation of one segment of the recording with the probe's filter.
 struct Correlation {
   size_t s0 = 0;     // segment start, recording samples
@@ -49,7 +56,7 @@ bool correlate(const LogSweep& probe, const float* recording, size_t frames, dou
                const AnalysisConfig& config, Correlation* out) {
   if (!probe.valid() || recording == nullptr || frames == 0) return false;
   if (!finite(offset_s) || !finite(config.earliest_s) || !finite(config.latest_s) ||
-      !(config.latest_s > config.earliest_s) || !finite(config.peak_guard_s)) {
+      !(config.latest_s > config.earliest_s)) {
     return false;
   }
   const double rate = probe.rate();
@@ -62,8 +69,7 @@ bool correlate(const LogSweep& probe, const float* recording, size_t frames, dou
   const size_t s0 = static_cast<size_t>(lo);
   const size_t n_hi = static_cast<size_t>(hi_lag) - s0;
   if (n_hi < 2) return false;
-  const size_t guard =
-      std::max<size_t>(1, static_cast<size_t>(std::max(0.0, config.peak_guard_s) * rate));
+  const size_t guard = guard_samples(config, rate);
   // The segment: up to `guard` more where the recording has it, for peaks at the edge.
   const size_t len = std::min(frames - s0, n_hi + 1 + guard + m);
   const size_t p = next_power_of_two(len + m);
@@ -214,18 +220,19 @@ LogSweep::LogSweep(const SweepConfig& config) : config_(config) {
   const double t = config.duration_s;
   const double f1 = config.f_start_hz;
   const double f2 = config_.f_end_hz;
-  if (config.rate == 0 || !finite(t) || t < 0.01 || t > 60 || !finite(f1) || !(f1 > 0) ||
-      !finite(f2) || !(f2 > f1) || !finite(config.level) || !(config.level > 0) ||
-      config.level > 1 || !finite(config.fade_in_s) || !finite(config.fade_out_s)) {
+  if (config.rate < 8000 || config.rate > 384000 || !finite(t) || t < 0.01 || t > 60 ||
+      !finite(f1) || !(f1 > 0) || !finite(f2) || !(f2 > f1) || !finite(config.level) ||
+      !(config.level > 0) || config.level > 1 || !finite(config.fade_in_s) ||
+      !finite(config.fade_out_s)) {
     return;
   }
   const size_t n = static_cast<size_t>(std::llround(t * rate));
   const double l = t / std::log(f2 / f1);
   sweep_constant_s_ = l;
   const size_t fade_in =
-      std::min(n / 2, static_cast<size_t>(std::max(0.0, config.fade_in_s) * rate));
+      std::min(n / 2, static_cast<size_t>(std::min(t, std::max(0.0, config.fade_in_s)) * rate));
   const size_t fade_out =
-      std::min(n / 2, static_cast<size_t>(std::max(0.0, config.fade_out_s) * rate));
+      std::min(n / 2, static_cast<size_t>(std::min(t, std::max(0.0, config.fade_out_s)) * rate));
   samples_.resize(n);
   std::vector<double> x(n);
   std::vector<double> weight(n);
@@ -357,8 +364,7 @@ Arrival measure_arrival(const LogSweep& probe, const float* recording, size_t fr
   auto over_noise_db = [&](double v) { return noise > 0 ? db(v / noise) : 300.0; };
 
   // Peaks: strict local maxima that are the largest value within +-guard.
-  const size_t guard =
-      std::max<size_t>(1, static_cast<size_t>(std::max(0.0, config.peak_guard_s) * rate));
+  const size_t guard = guard_samples(config, rate);
   std::vector<size_t> peaks;
   for (size_t i = 1; i <= c.n_hi && i + 1 < c.n_end; i++) {
     const double v = env[i];

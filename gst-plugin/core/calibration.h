@@ -82,8 +82,9 @@ class LogSweep {
  public:
   explicit LogSweep(const SweepConfig& config = SweepConfig());
 
-  // False when the config cannot make a sweep (rate 0, duration under 10 ms or over
-  // 60 s, f1 <= 0, f2 <= f1 after clamping, a level outside (0, 1], NaN anywhere).
+  // False when the config cannot make a sweep (rate outside 8000..384000 Hz, duration
+  // under 10 ms or over 60 s, f1 <= 0, f2 <= f1 after clamping, a level outside (0, 1],
+  // NaN anywhere). Fades longer than half the sweep are shortened to half.
   bool valid() const { return !samples_.empty(); }
   const SweepConfig& config() const { return config_; }  // f_end_hz as clamped
   uint32_t rate() const { return config_.rate; }

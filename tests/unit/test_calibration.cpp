@@ -563,6 +563,21 @@ TEST(Calibration, BadInputNeverCrashes) {
   AnalysisConfig inverted;
   inverted.latest_s = -1;
   EXPECT_EQ(measure(probe, rec, 0.3, inverted).verdict, Verdict::kNoRecording);
+  // Absurd configs: refused or clamped, never undefined.
+  AnalysisConfig absurd;
+  absurd.peak_guard_s = 1e300;
+  absurd.direct_window_db = nan;
+  absurd.harmonics = -7;
+  measure(probe, rec, 0.3, absurd);
+  absurd.peak_guard_s = nan;
+  measure(probe, rec, 0.3, absurd);
+  SweepConfig huge;
+  huge.rate = 4000000000u;
+  EXPECT_FALSE(LogSweep(huge).valid());
+  huge = SweepConfig();
+  huge.fade_in_s = 1e300;
+  huge.fade_out_s = -1;
+  EXPECT_TRUE(LogSweep(huge).valid());
   EXPECT_TRUE(impulse_response(probe, nullptr, 0, 0.3).envelope.empty());
   // NaN and inf samples in a good recording are counted and read as 0.
   Room room;
