@@ -926,8 +926,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         gst_object_unref(out);
       }
     }
-    {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::unique_lock<std::mutex> lk(priv->lock);
     switch (GST_EVENT_TYPE(event)) {
       case GST_EVENT_CAPS: {
         GstCaps* caps;
@@ -947,15 +946,14 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
          * sink still places by the old one's: silent for as long as the old one ran. */
         if (valid && !priv->output_pinned && device) {
           priv->output_pinned = true;
-          pin = gst_caps_new_simple(
-              "audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout", G_TYPE_STRING,
-              "interleaved", "rate", G_TYPE_INT, GST_AUDIO_INFO_RATE(&new_info), "channels",
-              G_TYPE_INT, GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
+          pin = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
+                                    G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
+                                    GST_AUDIO_INFO_RATE(&new_info), "channels", G_TYPE_INT,
+                                    GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
           if (GST_AUDIO_INFO_CHANNELS(&new_info) > 1) {
             guint64 mask = 0;
-            if (gst_audio_channel_positions_to_mask(new_info.position,
-                                                    GST_AUDIO_INFO_CHANNELS(&new_info), FALSE,
-                                                    &mask))
+            if (gst_audio_channel_positions_to_mask(
+                    new_info.position, GST_AUDIO_INFO_CHANNELS(&new_info), FALSE, &mask))
               gst_caps_set_simple(pin, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
           }
         }
@@ -969,7 +967,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       default:
         break;
     }
-    }
+    lk.unlock();
     if (pin != NULL) {
       GST_INFO_OBJECT(self, "the output keeps %" GST_PTR_FORMAT, pin);
       g_object_set(priv->capsfilter, "caps", pin, NULL);
@@ -1048,8 +1046,8 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     if (GST_BUFFER_IS_DISCONT(buf)) {
       start_anchor_locked(priv); /* the sink may leave a gap */
       jumped = !priv->records.empty() &&
-               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames,
-                                                        rate)) > (double)TIMELINE_RESTART;
+               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) >
+                   (double)TIMELINE_RESTART;
     }
     double err_ns = 0;
     bool have_error = false;
@@ -1086,12 +1084,13 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         priv->pending_step = 0;
         const syncwave::OutputAligner::Jump j = priv->aligner.jump(write_error, rate);
         if (j.placed) {
-          GST_INFO_OBJECT(self,
-                          "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
-                          " frames",
-                          ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
-                          j.gap_frames > 0 ? "gap of" : "dropping",
-                          j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
+          GST_INFO_OBJECT(
+              self,
+              "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
+              " frames",
+              ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
+              j.gap_frames > 0 ? "gap of" : "dropping",
+              j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
           priv->pending_gap = j.gap_frames;
           priv->pending_step = -j.drop_frames;
           priv->resampler.reset();
@@ -1378,8 +1377,8 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
       "alignment-last-step-frames", G_TYPE_INT64, priv->last_step, "absolute-position",
       G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
       "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "output-jumps", G_TYPE_UINT64,
-      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64,
-      priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64, priv->sink_delay_us,
+      "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   GstClockTime now = GST_CLOCK_TIME_NONE;
   if (priv->clock != NULL) now = gst_clock_get_time(priv->clock);
   const char* playback = "no-audio";

@@ -364,8 +364,7 @@ TEST_F(MultiSender, HandOverToAnotherFormat) {
   for (const auto& formats : {std::vector<Format>{Format::kRaw48Stereo, Format::kRaw44Mono},
                               std::vector<Format>{Format::kRaw44Mono, Format::kRaw48Stereo}}) {
     SCOPED_TRACE(std::string(format_name(formats[0])) + " to " + format_name(formats[1]));
-    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0},
-                                          {formats[1], 880, 2.5, 7.5}};
+    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0}, {formats[1], 880, 2.5, 7.5}};
     const Outcome o = run(plan);
     expect_played_through(o, plan);
     EXPECT_EQ(o.next, 1) << show(o.windows);
