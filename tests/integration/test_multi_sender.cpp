@@ -91,7 +91,7 @@ struct Outcome {
   int longest_hole = 0;     // in windows
   double handover_ms = -1;  // silence between the first sender and the next, -1: none
   int next = -1;            // which sender took over
-  guint64 underruns = 0;        // the output's (syncwavepulsesink): it was not scheduled
+  guint64 underruns = 0;    // the output's (syncwavepulsesink): it was not scheduled
   guint64 alignment_steps = 0;  // the aligner's (one at the start, one per underrun)
 };
 
@@ -276,8 +276,8 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
   // An underrun is as long as the writer thread was not scheduled: up to 120 ms seen.
   const int longest_tolerated = o.underruns > 0 ? 6 : 2;
   EXPECT_LE(o.longest_hole, longest_tolerated)
-      << "a hole of more than " << longest_tolerated * 20 << " ms (" << o.underruns
-      << " underruns)" << show(o.windows);
+      << "a hole of more than " << longest_tolerated * 20 << " ms (" << o.underruns << " underruns)"
+      << show(o.windows);
   std::printf(
       "played stream: %d windows of another pitch, %d with a hole (longest %d); output "
       "underruns %llu, alignment steps %llu%s\n",
