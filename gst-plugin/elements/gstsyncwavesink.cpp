@@ -222,6 +222,7 @@ struct SyncWaveSinkPrivate {
    * which content (running time) it carries, to map the device position back. */
   guint64 written_frames = 0;
   std::deque<WriteRecord> records;
+  GstClockTime records_base = GST_CLOCK_TIME_NONE; /* base time the records' content is on */
   int anchor_count = 0;
   bool last_error_valid = false;
   double last_error_ns = 0;
@@ -1053,6 +1054,12 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     bool have_error = false;
     bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
                     !priv->records.empty() && now > base_time;
+    if (jumped && base_time != priv->records_base) {
+      /* A new base time (the pipeline re-selected its clock: clock=auto): the audio
+       * sink calibrated itself again at PLAYING, and the output timeline's timestamps
+       * are on the old running time. A new timeline, placed by the sink. */
+      absolute = false;
+    }
     if (jumped && !absolute) {
       /* Nothing tells where the device is: a new timeline, placed by the sink. */
       GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
@@ -1193,6 +1200,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     out = resample_buffer(priv, buf, &shift_ns);
     if (out == NULL) drop = true;
     rec.rt = (GstClockTime)std::max(0.0, (double)rt + shift_ns);
+    if (priv->records.empty()) priv->records_base = base_time;
     priv->records.push_back(rec);
     while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
   }
