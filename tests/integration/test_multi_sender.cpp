@@ -390,3 +390,23 @@ TEST_F(MultiSender, HandOverToAnotherFormat) {
                 format_name(formats[1]), o.handover_ms);
   }
 }
+
+// Hand-over between raw and Opus, both ways (latency 150: the Opus line's packets come
+// later than the default 60 ms allow, see PlayedOpusStreamKeepsPlayingWhileOthersSend).
+// The decoder is switched in or out at the new sender's caps; the output keeps its
+// format and timeline.
+TEST_F(MultiSender, HandOverBetweenRawAndOpus) {
+  for (const auto& formats : {std::vector<Format>{Format::kRaw48Stereo, Format::kOpus},
+                              std::vector<Format>{Format::kOpus, Format::kRaw48Stereo}}) {
+    SCOPED_TRACE(std::string(format_name(formats[0])) + " to " + format_name(formats[1]));
+    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0}, {formats[1], 880, 2.5, 7.5}};
+    const Outcome o = run(plan, 150);
+    expect_played_through(o, plan);
+    EXPECT_EQ(o.next, 1) << show(o.windows);
+    EXPECT_GE(o.handover_ms, 0);
+    EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
+    EXPECT_EQ(sender_changes_, 1u);
+    std::printf("hand-over silence (%s to %s): %.0f ms\n", format_name(formats[0]),
+                format_name(formats[1]), o.handover_ms);
+  }
+}
