@@ -229,6 +229,7 @@ struct SyncWaveSinkPrivate {
    * which content (running time) it carries, to map the device position back. */
   guint64 written_frames = 0;
   std::deque<WriteRecord> records;
+  GstClockTime records_base = GST_CLOCK_TIME_NONE; /* base time the records' content is on */
   int anchor_count = 0;
   bool last_error_valid = false;
   double last_error_ns = 0;
@@ -993,8 +994,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         gst_object_unref(out);
       }
     }
-    {
-    std::lock_guard<std::mutex> lk(priv->lock);
+    std::unique_lock<std::mutex> lk(priv->lock);
     switch (GST_EVENT_TYPE(event)) {
       case GST_EVENT_CAPS: {
         GstCaps* caps;
@@ -1014,15 +1014,14 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
          * sink still places by the old one's: silent for as long as the old one ran. */
         if (valid && !priv->output_pinned && device) {
           priv->output_pinned = true;
-          pin = gst_caps_new_simple(
-              "audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout", G_TYPE_STRING,
-              "interleaved", "rate", G_TYPE_INT, GST_AUDIO_INFO_RATE(&new_info), "channels",
-              G_TYPE_INT, GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
+          pin = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
+                                    G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
+                                    GST_AUDIO_INFO_RATE(&new_info), "channels", G_TYPE_INT,
+                                    GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
           if (GST_AUDIO_INFO_CHANNELS(&new_info) > 1) {
             guint64 mask = 0;
-            if (gst_audio_channel_positions_to_mask(new_info.position,
-                                                    GST_AUDIO_INFO_CHANNELS(&new_info), FALSE,
-                                                    &mask))
+            if (gst_audio_channel_positions_to_mask(
+                    new_info.position, GST_AUDIO_INFO_CHANNELS(&new_info), FALSE, &mask))
               gst_caps_set_simple(pin, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
           }
         }
@@ -1036,7 +1035,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       default:
         break;
     }
-    }
+    lk.unlock();
     if (pin != NULL) {
       GST_INFO_OBJECT(self, "the output keeps %" GST_PTR_FORMAT, pin);
       g_object_set(priv->capsfilter, "caps", pin, NULL);
@@ -1126,13 +1125,19 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     if (GST_BUFFER_IS_DISCONT(buf)) {
       start_anchor_locked(priv); /* the sink may leave a gap */
       jumped = !priv->records.empty() &&
-               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames,
-                                                        rate)) > (double)TIMELINE_RESTART;
+               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) >
+                   (double)TIMELINE_RESTART;
     }
     double err_ns = 0;
     bool have_error = false;
     bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
                     !priv->records.empty() && now > base_time;
+    if (jumped && base_time != priv->records_base) {
+      /* A new base time (the pipeline re-selected its clock: clock=auto): the audio
+       * sink calibrated itself again at PLAYING, and the output timeline's timestamps
+       * are on the old running time. A new timeline, placed by the sink. */
+      absolute = false;
+    }
     if (jumped && !absolute) {
       /* Nothing tells where the device is: a new timeline, placed by the sink. */
       GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
@@ -1164,12 +1169,13 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         priv->pending_step = 0;
         const syncwave::OutputAligner::Jump j = priv->aligner.jump(write_error, rate);
         if (j.placed) {
-          GST_INFO_OBJECT(self,
-                          "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
-                          " frames",
-                          ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
-                          j.gap_frames > 0 ? "gap of" : "dropping",
-                          j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
+          GST_INFO_OBJECT(
+              self,
+              "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
+              " frames",
+              ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
+              j.gap_frames > 0 ? "gap of" : "dropping",
+              j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
           priv->pending_gap = j.gap_frames;
           priv->pending_step = -j.drop_frames;
           priv->resampler.reset();
@@ -1272,6 +1278,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     out = resample_buffer(priv, buf, &shift_ns);
     if (out == NULL) drop = true;
     rec.rt = (GstClockTime)std::max(0.0, (double)rt + shift_ns);
+    if (priv->records.empty()) priv->records_base = base_time;
     priv->records.push_back(rec);
     while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
   }
@@ -1456,8 +1463,8 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
       "alignment-last-step-frames", G_TYPE_INT64, priv->last_step, "absolute-position",
       G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
       "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "output-jumps", G_TYPE_UINT64,
-      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64,
-      priv->sink_delay_us, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64, priv->sink_delay_us,
+      "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   GstClockTime now = GST_CLOCK_TIME_NONE;
   if (priv->clock != NULL) now = gst_clock_get_time(priv->clock);
   const char* playback = "no-audio";

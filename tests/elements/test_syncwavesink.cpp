@@ -676,9 +676,15 @@ static GstStaticPadTemplate test_device_template = GST_STATIC_PAD_TEMPLATE(
     GST_STATIC_CAPS("audio/x-raw, format=F32LE, layout=interleaved, rate=[1,384000], "
                     "channels=[1,64]"));
 
-static gboolean test_device_open(GstAudioSink*) { return TRUE; }
-static gboolean test_device_close(GstAudioSink*) { return TRUE; }
-static gboolean test_device_unprepare(GstAudioSink*) { return TRUE; }
+static gboolean test_device_open(GstAudioSink*) {
+  return TRUE;
+}
+static gboolean test_device_close(GstAudioSink*) {
+  return TRUE;
+}
+static gboolean test_device_unprepare(GstAudioSink*) {
+  return TRUE;
+}
 static void test_device_reset(GstAudioSink*) {}
 static gboolean test_device_prepare(GstAudioSink* sink, GstAudioRingBufferSpec* spec) {
   TestDevice* d = TEST_DEVICE(sink);
@@ -696,8 +702,8 @@ static gint test_device_write(GstAudioSink* sink, gpointer data, guint length) {
   if (d->start_ns < 0) d->start_ns = now;
   const guint frames = length / d->bpf;
   const double room_at = (double)d->frames + frames - 0.020 * d->rate;
-  const int64_t wait_us = (d->start_ns + (int64_t)(room_at / d->rate * 1e9)) / 1000 -
-                          g_get_monotonic_time();
+  const int64_t wait_us =
+      (d->start_ns + (int64_t)(room_at / d->rate * 1e9)) / 1000 - g_get_monotonic_time();
   if (wait_us > 0) g_usleep(wait_us);
   if (d->mark) {
     const float* f = static_cast<const float*>(data);
@@ -727,8 +733,8 @@ static void test_device_class_init(TestDeviceClass* klass) {
   as->reset = test_device_reset;
   GstElementClass* ec = GST_ELEMENT_CLASS(klass);
   gst_element_class_add_static_pad_template(ec, &test_device_template);
-  gst_element_class_set_static_metadata(ec, "Test device", "Sink/Audio", "A sound card in real time",
-                                        "SyncWave tests");
+  gst_element_class_set_static_metadata(ec, "Test device", "Sink/Audio",
+                                        "A sound card in real time", "SyncWave tests");
 }
 static void test_device_init(TestDevice* d) {
   d->prepares = 0;

@@ -91,6 +91,8 @@ struct Outcome {
   int longest_hole = 0;     // in windows
   double handover_ms = -1;  // silence between the first sender and the next, -1: none
   int next = -1;            // which sender took over
+  guint64 underruns = 0;    // the output's (syncwavepulsesink): it was not scheduled
+  guint64 alignment_steps = 0;  // the aligner's (one at the start, one per underrun)
 };
 
 // The windows, two seconds a line.
@@ -185,6 +187,8 @@ class MultiSender : public ::testing::Test {
     drain();
     GstElement* sink = gst_bin_get_by_name(GST_BIN(rx), "rx");
     if (sink) {
+      o.underruns = syncwave_test::stat(sink, "underruns");
+      o.alignment_steps = syncwave_test::stat(sink, "alignment-steps");
       GstElement* jitter = gst_bin_get_by_name(GST_BIN(sink), "jitter");
       if (jitter) {
         foreign_ = syncwave_test::stat(jitter, "foreign-packets");
@@ -263,11 +267,22 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
   EXPECT_EQ(o.played_breaks, 0) << "other pitches in the played stream" << show(o.windows);
   // Holes: none is expected; on a loaded machine (parallel test runs) the output
   // underruns now and then, with or without other senders, so a few short ones are
-  // tolerated. The failure of issue 18 (silence while the other sends) is hundreds.
-  EXPECT_LE(o.played_holes, 3) << "holes in the played stream" << show(o.windows);
-  EXPECT_LE(o.longest_hole, 2) << "a hole of more than 40 ms" << show(o.windows);
-  std::printf("played stream: %d windows of another pitch, %d with a hole (longest %d)%s\n",
-              o.played_breaks, o.played_holes, o.longest_hole, show(o.windows).c_str());
+  // tolerated, and two windows more for each underrun the output counted (its writer
+  // thread was not scheduled in time; seen at load averages of 8-9 on the two cores).
+  // The failure of issue 18 (silence while the other sends) is hundreds.
+  const int tolerated = 3 + 2 * static_cast<int>(std::min<guint64>(o.underruns, 10));
+  EXPECT_LE(o.played_holes, tolerated)
+      << "holes in the played stream (" << o.underruns << " underruns)" << show(o.windows);
+  // An underrun is as long as the writer thread was not scheduled: up to 120 ms seen.
+  const int longest_tolerated = o.underruns > 0 ? 6 : 2;
+  EXPECT_LE(o.longest_hole, longest_tolerated)
+      << "a hole of more than " << longest_tolerated * 20 << " ms (" << o.underruns << " underruns)"
+      << show(o.windows);
+  std::printf(
+      "played stream: %d windows of another pitch, %d with a hole (longest %d); output "
+      "underruns %llu, alignment steps %llu%s\n",
+      o.played_breaks, o.played_holes, o.longest_hole, (unsigned long long)o.underruns,
+      (unsigned long long)o.alignment_steps, show(o.windows).c_str());
   // Heard at least from before the others started until it stopped (generous: the
   // receiver's first second and the tail are not counted).
   EXPECT_GT(o.played_s, a.stop_s - others_from + 0.5) << show(o.windows);
@@ -364,9 +379,28 @@ TEST_F(MultiSender, HandOverToAnotherFormat) {
   for (const auto& formats : {std::vector<Format>{Format::kRaw48Stereo, Format::kRaw44Mono},
                               std::vector<Format>{Format::kRaw44Mono, Format::kRaw48Stereo}}) {
     SCOPED_TRACE(std::string(format_name(formats[0])) + " to " + format_name(formats[1]));
-    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0},
-                                          {formats[1], 880, 2.5, 7.5}};
+    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0}, {formats[1], 880, 2.5, 7.5}};
     const Outcome o = run(plan);
+    expect_played_through(o, plan);
+    EXPECT_EQ(o.next, 1) << show(o.windows);
+    EXPECT_GE(o.handover_ms, 0);
+    EXPECT_LT(o.handover_ms, kHandOverLimitMs) << show(o.windows);
+    EXPECT_EQ(sender_changes_, 1u);
+    std::printf("hand-over silence (%s to %s): %.0f ms\n", format_name(formats[0]),
+                format_name(formats[1]), o.handover_ms);
+  }
+}
+
+// Hand-over between raw and Opus, both ways (latency 150: the Opus line's packets come
+// later than the default 60 ms allow, see PlayedOpusStreamKeepsPlayingWhileOthersSend).
+// The decoder is switched in or out at the new sender's caps; the output keeps its
+// format and timeline.
+TEST_F(MultiSender, HandOverBetweenRawAndOpus) {
+  for (const auto& formats : {std::vector<Format>{Format::kRaw48Stereo, Format::kOpus},
+                              std::vector<Format>{Format::kOpus, Format::kRaw48Stereo}}) {
+    SCOPED_TRACE(std::string(format_name(formats[0])) + " to " + format_name(formats[1]));
+    const std::vector<SenderPlan> plan = {{formats[0], 440, 0.0, 5.0}, {formats[1], 880, 2.5, 7.5}};
+    const Outcome o = run(plan, 150);
     expect_played_through(o, plan);
     EXPECT_EQ(o.next, 1) << show(o.windows);
     EXPECT_GE(o.handover_ms, 0);
