@@ -1,6 +1,7 @@
 #include "discovery.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -223,31 +224,41 @@ bool PeerTable::update(const ServiceInstance& instance) {
   if (instance.name.empty() || instance.address.empty() || instance.port < 0 ||
       instance.port > 65535)
     return false;
-  const std::vector<Peer> before = peers();
+  const std::vector<Peer> before = peers_named(instance.role, instance.name);
   instances_[Key{instance.role, instance.name, instance.interface_index, instance.protocol}] =
       instance;
-  const std::vector<Peer> after = peers();
+  const std::vector<Peer> after = peers_named(instance.role, instance.name);
   if (before.size() != after.size()) return true;
   for (size_t i = 0; i < before.size(); i++) {
-    const Peer &a = before[i], &b = after[i];
-    if (a.name != b.name || a.address != b.address || a.port != b.port || a.host != b.host ||
-        a.info.state != b.info.state || a.info.version != b.info.version ||
-        a.info.codecs != b.info.codecs || a.info.format != b.info.format ||
-        a.info.clock_port != b.info.clock_port || a.info.data_port != b.info.data_port ||
-        a.info.multicast != b.info.multicast)
+    const Peer &x = before[i], &y = after[i];
+    if (x.address != y.address || x.port != y.port || x.host != y.host ||
+        x.info.state != y.info.state || x.info.version != y.info.version ||
+        x.info.codecs != y.info.codecs || x.info.format != y.info.format ||
+        x.info.clock_port != y.info.clock_port || x.info.data_port != y.info.data_port ||
+        x.info.multicast != y.info.multicast)
       return true;
   }
   return false;
 }
 
 bool PeerTable::remove(Role role, const std::string& name, int interface_index, int protocol) {
-  const std::vector<Peer> before = peers();
+  const std::vector<Peer> before = peers_named(role, name);
   instances_.erase(Key{role, name, interface_index, protocol});
-  const std::vector<Peer> after = peers();
+  const std::vector<Peer> after = peers_named(role, name);
   if (before.size() != after.size()) return true;
   for (size_t i = 0; i < before.size(); i++)
     if (before[i].address != after[i].address || before[i].port != after[i].port) return true;
   return false;
+}
+
+std::vector<Peer> PeerTable::peers_named(Role role, const std::string& name) const {
+  const auto lo = instances_.lower_bound(Key{role, name, INT_MIN, INT_MIN});
+  const auto hi = instances_.upper_bound(Key{role, name, INT_MAX, INT_MAX});
+  return merge(lo, hi);
+}
+
+std::vector<Peer> PeerTable::peers() const {
+  return merge(instances_.begin(), instances_.end());
 }
 
 namespace {
@@ -261,13 +272,14 @@ int address_rank(const std::string& address) {
 
 }  // namespace
 
-std::vector<Peer> PeerTable::peers() const {
+std::vector<Peer> PeerTable::merge(Instances::const_iterator begin,
+                                   Instances::const_iterator end) {
   // The map is ordered by role (senders first), name, interface, protocol: of the
   // instances of one name the best address stands for it (address_rank), the first
   // one among equals.
   std::vector<Peer> out;
-  for (const auto& kv : instances_) {
-    const ServiceInstance& s = kv.second;
+  for (auto it = begin; it != end; ++it) {
+    const ServiceInstance& s = it->second;
     if (!out.empty() && out.back().role == s.role && out.back().name == s.name) {
       if (address_rank(s.address) <= address_rank(out.back().address)) continue;
       out.pop_back();

@@ -146,7 +146,11 @@ class PeerTable {
     int protocol;
     bool operator<(const Key& o) const;
   };
-  std::map<Key, ServiceInstance> instances_;
+  using Instances = std::map<Key, ServiceInstance>;
+  // The peers of instances [begin, end) (at most one per role and name).
+  static std::vector<Peer> merge(Instances::const_iterator begin, Instances::const_iterator end);
+  std::vector<Peer> peers_named(Role role, const std::string& name) const;
+  Instances instances_;
 };
 
 // A sender with no --target, --broadcast or --multicast sends to every receiver found:

@@ -325,3 +325,45 @@ TEST(PeerList, OneLinePerServiceEvenForHostileNames) {
 }
 
 }  // namespace
+
+namespace {
+
+// Random bytes where the network puts names and TXT strings: nothing crashes, and
+// list's output stays one line per service (a cheap fuzz; run under ASan/UBSan in CI).
+TEST(DiscoveryFuzz, RandomNamesAndTxtNeverBreakTheList) {
+  unsigned seed = 12345;
+  auto next = [&seed]() {
+    seed = seed * 1103515245u + 12345u;
+    return (seed >> 16) & 0x7fff;
+  };
+  auto random_bytes = [&](size_t max_len) {
+    std::string s(next() % (max_len + 1), '\0');
+    for (char& c : s) c = static_cast<char>(next() & 0xff);
+    return s;
+  };
+  PeerTable t;
+  for (int i = 0; i < 2000; i++) {
+    std::vector<std::string> txt;
+    for (unsigned k = next() % 8; k > 0; k--) {
+      std::string r = random_bytes(300);
+      if (next() % 2) r = std::string(next() % 2 ? "state=" : "codecs=") + r;
+      txt.push_back(r);
+    }
+    const Role role = next() % 2 ? Role::kSender : Role::kReceiver;
+    t.update(instance(role, random_bytes(80), "10.0.0." + std::to_string(next() % 250), next(),
+                      static_cast<int>(next() % 4), 0, txt));
+    if (next() % 4 == 0) t.remove(role, random_bytes(3), 0, 0);
+    decode_txt(txt);
+    std::string err;
+    valid_service_name(random_bytes(70), &err);
+  }
+  const std::vector<Peer> peers = t.peers();
+  const std::string text = format_peer_list(peers);
+  EXPECT_EQ(lines(text), static_cast<int>(peers.size()));
+  const std::string json = format_peer_json(peers);
+  EXPECT_EQ(lines(json), static_cast<int>(peers.size()) + 2);
+  for (unsigned char c : json) EXPECT_GE(c, 0x0a) << "a control byte in the JSON";
+  discovered_targets(peers);
+}
+
+}  // namespace
