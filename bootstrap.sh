@@ -26,6 +26,7 @@ DEBIAN_PACKAGES=(
   pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
   iproute2
   libgtest-dev libgmock-dev
+  libsodium-dev
   debhelper dpkg-dev lintian
 )
 
