@@ -140,6 +140,12 @@ class Sealer {
   size_t seal(const uint8_t* plaintext, size_t size, uint8_t* out, size_t capacity);
   std::vector<uint8_t> seal(const uint8_t* plaintext, size_t size);
 
+  // A new stream with the same key: `stream_id`, counters from 0 again.
+  void restart(uint64_t stream_id) {
+    stream_id_ = stream_id & kStreamIdMask;
+    next_counter_ = 0;
+  }
+
   uint64_t stream_id() const { return stream_id_; }
   uint64_t next_counter() const { return next_counter_; }
   // Tests: continue from `counter`.
