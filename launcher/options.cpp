@@ -22,6 +22,8 @@ const std::set<std::string> kSendOptions = {"source", "codec",  "bitrate",   "fr
 const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",   "multicast",
                                                "latency",    "clock",  "from",   "device",
                                                "delay",      "volume", "silent", "record"};
+// Secure streams: options of send and receive, stored in CommonOptions::secret.
+const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
                                             "save-config", "broadcast", "silent"};
 
@@ -316,6 +318,26 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
   return false;
 }
 
+// --secret=PASSPHRASE, or --secret-file=PATH (its first line, without the line end).
+bool apply_secret(CommonOptions& o, const std::string& name, const std::string& value,
+                  std::string* error) {
+  std::string secret = value;
+  if (name == "secret-file") {
+    std::FILE* f = value.empty() ? nullptr : std::fopen(value.c_str(), "rb");
+    if (!f) return fail(error, name, value, "expected a readable file holding the passphrase");
+    char line[4096];
+    const bool got = std::fgets(line, sizeof line, f) != nullptr;
+    std::fclose(f);
+    secret = got ? line : "";
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty())
+      return fail(error, name, value, "expected the passphrase on the file's first line");
+  }
+  if (secret.empty()) return fail(error, name, "", "expected a passphrase");
+  o.secret = secret;
+  return true;
+}
+
 }  // namespace
 
 const char* command_name(Command command) {
@@ -344,6 +366,7 @@ Command command_from_name(const std::string& name) {
 
 bool is_known_option(Command command, const std::string& name) {
   if (kCommonOptions.count(name)) return true;
+  if (kSecretOptions.count(name)) return command == Command::kSend || command == Command::kReceive;
   if (command == Command::kSend) return kSendOptions.count(name) > 0;
   if (command == Command::kReceive) return kReceiveOptions.count(name) > 0;
   return false;
@@ -362,6 +385,7 @@ bool apply_option(Options& options, const std::string& name, const std::string& 
     return false;
   }
   if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
+  if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
   if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
   return apply_receive(options.receive, name, value, error);
 }
