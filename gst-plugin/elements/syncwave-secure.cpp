@@ -207,7 +207,11 @@ GstBufferList* SecureSend::seal(GstBufferList* list) {
       gst_buffer_unref(sealed);
       continue;
     }
-    gst_buffer_copy_into(sealed, in, GST_BUFFER_COPY_METADATA, 0, -1);
+    /* What syncwavepay sets on its datagrams: times and DISCONT (no metas). */
+    GST_BUFFER_PTS(sealed) = GST_BUFFER_PTS(in);
+    GST_BUFFER_DTS(sealed) = GST_BUFFER_DTS(in);
+    GST_BUFFER_DURATION(sealed) = GST_BUFFER_DURATION(in);
+    if (GST_BUFFER_IS_DISCONT(in)) GST_BUFFER_FLAG_SET(sealed, GST_BUFFER_FLAG_DISCONT);
     gst_buffer_list_add(out, sealed);
     sealed_++;
   }
