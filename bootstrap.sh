@@ -28,6 +28,7 @@ DEBIAN_PACKAGES=(
   iproute2
   libsoup-3.0-dev
   libgtest-dev libgmock-dev
+  libsodium-dev
   debhelper dpkg-dev lintian
 )
 

@@ -26,6 +26,8 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "delay",      "volume", "silent", "record",
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
+// Secure streams: options of send and receive, stored in CommonOptions::secret.
+const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
                                             "save-config", "broadcast", "silent", "json"};
 
@@ -372,6 +374,26 @@ bool apply_receive(ReceiveOptions& o, const std::string& name, const std::string
   return false;
 }
 
+// --secret=PASSPHRASE, or --secret-file=PATH (its first line, without the line end).
+bool apply_secret(CommonOptions& o, const std::string& name, const std::string& value,
+                  std::string* error) {
+  std::string secret = value;
+  if (name == "secret-file") {
+    std::FILE* f = value.empty() ? nullptr : std::fopen(value.c_str(), "rb");
+    if (!f) return fail(error, name, value, "expected a readable file holding the passphrase");
+    char line[4096];
+    const bool got = std::fgets(line, sizeof line, f) != nullptr;
+    std::fclose(f);
+    secret = got ? line : "";
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (secret.empty())
+      return fail(error, name, value, "expected the passphrase on the file's first line");
+  }
+  if (secret.empty()) return fail(error, name, "", "expected a passphrase");
+  o.secret = secret;
+  return true;
+}
+
 }  // namespace
 
 const char* command_name(Command command) {
@@ -404,6 +426,7 @@ Command command_from_name(const std::string& name) {
 bool is_known_option(Command command, const std::string& name) {
   if (command == Command::kList) return kListOptions.count(name) > 0;
   if (kCommonOptions.count(name)) return true;
+  if (kSecretOptions.count(name)) return command == Command::kSend || command == Command::kReceive;
   if (command == Command::kSend) return kSendOptions.count(name) > 0;
   if (command == Command::kReceive) return kReceiveOptions.count(name) > 0;
   return false;
@@ -423,6 +446,7 @@ bool apply_option(Options& options, const std::string& name, const std::string& 
   }
   if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
   if (options.command == Command::kList) return apply_list(options.list, name, value, error);
+  if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
   if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
   return apply_receive(options.receive, name, value, error);
 }

@@ -64,6 +64,9 @@ struct CommonOptions {
   double duration_s = 0.0;  // 0: until interrupted (or end of file)
   std::string stats_json;   // "" off, "-" stdout, else a path
   std::string preset;
+  // Secure streams (send and receive only): --secret, or the first line of --secret-file.
+  // Empty: plain SYNC v1.
+  std::string secret;
 };
 
 struct SendOptions {

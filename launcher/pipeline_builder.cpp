@@ -94,12 +94,17 @@ std::string capture_fragment(const SendOptions& s, const BuildEnvironment& env) 
   return out;
 }
 
-std::string encode_fragment(const SendOptions& s) {
+// --secret: the `secret` property of syncwavepay / syncwavesink / syncwavejitter.
+std::string secret_property(const std::string& secret) {
+  return secret.empty() ? "" : " secret=" + gst_quote(secret);
+}
+
+std::string encode_fragment(const SendOptions& s, const std::string& secret) {
   // A header about every half second (the original: every 1000 packets, up to 10 s
   // of Opus), so that a receiver started mid-stream plays within a second.
   const int packets_per_s = s.codec == Codec::kRaw ? 300 : static_cast<int>(1000.0 / s.frame_ms);
   std::string pay = "syncwavepay name=pay header-interval=" + std::to_string(packets_per_s / 2) +
-                    " time-provider-port=" + std::to_string(s.clock_port);
+                    " time-provider-port=" + std::to_string(s.clock_port) + secret_property(secret);
   if (s.codec == Codec::kRaw) return pay;
   std::string enc =
       "audioconvert ! opusenc name=encoder bitrate=" + std::to_string(s.bitrate_kbps * 1000) +
@@ -140,7 +145,7 @@ bool meters_on_first_output(const ReceiveOptions& r, const BuildEnvironment& env
 }
 
 std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t index,
-                            const BuildEnvironment& env) {
+                            const BuildEnvironment& env, const std::string& secret) {
   if (env.have_syncwavesink) {
     std::string s = "syncwavesink name=out" + std::to_string(index) +
                     " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock) +
@@ -153,7 +158,7 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
     if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
     // The meters: the first output meters what it plays (see playout_fragment).
     if (index == 0 && meters_on_first_output(r, env)) s += " meter-interval=1000000000";
-    return s;
+    return s + secret_property(secret);
   }
   // Standard elements until syncwavesink is available: no shared clock, so the
   // jitter element runs in slave mode (smooth playback, no cross-device sync).
@@ -161,7 +166,7 @@ std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t i
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=out" + std::to_string(index) +
          " mode=slave latency=" + std::to_string(r.latency_ms) +
-         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + " ! ";
+         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + secret_property(secret) + " ! ";
   s += "syncwavedepay ! decodebin ! audioconvert ! audioresample ! volume volume=" +
        num(out.volume) + " ! ";
   if (env.platform == Platform::kLinux) {
@@ -208,28 +213,30 @@ std::string monitor_chain(const ReceiveOptions& r, bool quoted) {
 // Decodes what arrives for the meters, --record and --silent, apart from playback: a
 // syncwavesink of its own (same jitter buffer, concealment, raw/Opus switching) whose
 // audio sink is the meter and the file.
-std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env) {
+std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env,
+                           const std::string& secret) {
   if (env.have_syncwavesink) {
     std::string s = "syncwavesink name=monitor latency=" + std::to_string(r.latency_ms) +
                     " clock=" + gst_quote(r.clock) + clock_port_property(r);
     if (r.auto_latency) s += " auto-latency=true";
     if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
-    return s + " audio-sink=" + gst_quote(monitor_chain(r, true));
+    return s + secret_property(secret) + " audio-sink=" + gst_quote(monitor_chain(r, true));
   }
   std::string s;
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=rxjitter mode=slave latency=" + std::to_string(r.latency_ms) +
-         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + " ! ";
+         (r.from.empty() ? "" : " sender=" + gst_quote(r.from)) + secret_property(secret) + " ! ";
   return s + "syncwavedepay name=rxdepay ! decodebin ! " + monitor_chain(r, false);
 }
 
-std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& env) {
+std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& env,
+                             const std::string& secret) {
   std::vector<std::string> branches;
   if (!r.silent) {
     for (size_t i = 0; i < r.outputs.size(); i++)
-      branches.push_back(playback_branch(r, r.outputs[i], i, env));
+      branches.push_back(playback_branch(r, r.outputs[i], i, env, secret));
   }
-  if (!meters_on_first_output(r, env)) branches.push_back(monitor_branch(r, env));
+  if (!meters_on_first_output(r, env)) branches.push_back(monitor_branch(r, env, secret));
   if (branches.size() == 1) return branches[0];
   std::string out = "tee name=rx";
   for (const std::string& b : branches) out += " rx. ! queue ! " + b;
@@ -284,18 +291,28 @@ bool build_pipeline(const Options& given, const BuildEnvironment& env, const Pre
   if (send) {
     values["capture"] = capture_fragment(s, env);
     values["meter"] = "level name=meter interval=1000000000";
-    values["encode"] = encode_fragment(s);
+    values["encode"] = encode_fragment(s, options.common.secret);
     values["transmit"] = transmit_fragment(s, env);
     tmpl = preset && !preset->send_template.empty() ? preset->send_template : kDefaultSendTemplate;
   } else {
     values["receive"] = receive_fragment(r);
-    values["playout"] = playout_fragment(r, env);
+    values["playout"] = playout_fragment(r, env, options.common.secret);
     tmpl = preset && !preset->receive_template.empty() ? preset->receive_template
                                                        : kDefaultReceiveTemplate;
   }
   std::string err;
   if (!expand_template(tmpl, values, description, &err)) {
     if (error) *error = "Preset '" + (preset ? preset->name : std::string()) + "': " + err;
+    return false;
+  }
+  // --secret goes with {encode} / {playout}: a template without them would send or play
+  // in the clear, so it is refused rather than run.
+  if (!options.common.secret.empty() &&
+      description->find(secret_property(options.common.secret)) == std::string::npos) {
+    if (error)
+      *error = "Preset '" + (preset ? preset->name : std::string()) + "' has no " +
+               (send ? "{encode}" : "{playout}") +
+               " for --secret to secure: refusing to run in the clear.";
     return false;
   }
   return true;

@@ -679,7 +679,11 @@ void Runner::handle_message(GstMessage* msg) {
         // A path slower than the latency is worth one line even without --verbose.
         GError* err = nullptr;
         gst_message_parse_warning(msg, &err, nullptr);
-        if (err && std::strstr(err->message, "too low for this path")) {
+        // So is a secure receiver's "datagrams from ADDR fail authentication: wrong
+        // secret?" (or "... are not secured"), posted once per address.
+        if (err && (std::strstr(err->message, "too low for this path") ||
+                    std::strstr(err->message, "fail authentication") ||
+                    std::strstr(err->message, "are not secured"))) {
           std::fprintf(stderr, "%s%s\n", status_shown_ ? "\n" : "", err->message);
           status_shown_ = false;
         }

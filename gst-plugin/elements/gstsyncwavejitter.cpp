@@ -40,6 +40,10 @@
  *   core/host_port.h; a host name is resolved on a thread of its own, never in
  *   set_property or on the streaming thread (nothing plays until it resolved).
  * - The latency query adds `latency` to min and max.
+ * - `secret` (secure streams, docs/wire-format.md): a probe installed on the sink pad
+ *   when the element is made opens every datagram before anything else sees it (the
+ *   chain, syncwavesink's probe); what does not authenticate is dropped there and
+ *   counted by reason (stats secure-rejected-*). The chain only ever sees v1.
  *
  * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavejitter latency=80 !
  *          syncwavedepay ! audioconvert ! autoaudiosink
@@ -66,6 +70,7 @@
 #include "sender_selector.h"
 #include "skew_estimator.h"
 #include "syncwave-lost-event.h"
+#include "syncwave-secure.h"
 #include "time_units.h"
 #include "wire_format.h"
 
@@ -91,6 +96,7 @@ enum {
   PROP_LOSS_MARGIN,
   PROP_UNHEARD_LOSS,
   PROP_STATS,
+  PROP_SECRET,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -219,6 +225,10 @@ struct SyncWaveJitterPrivate {
   std::array<guint64, static_cast<size_t>(wire::Error::kCount)> malformed_by{};
   guint64 before_header = 0;
   guint64 format_resets = 0;
+
+  /* `secret`: opens every datagram in a probe on the sink pad, before the chain
+   * (syncwave-secure.h); its own lock. */
+  syncwave::SecureReceive secure;
 };
 
 struct _GstSyncWaveJitter {
@@ -742,6 +752,8 @@ static GstStateChangeReturn gst_syncwave_jitter_change_state(GstElement* element
                                                              GstStateChange transition) {
   GstSyncWaveJitter* self = GST_SYNCWAVE_JITTER(element);
   SyncWaveJitterPrivate* priv = self->priv;
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY && !priv->secure.check_start(element))
+    return GST_STATE_CHANGE_FAILURE;
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     /* A new stream starts (the statistics of the last one stay readable after
      * it stopped; the counters run on). */
@@ -947,6 +959,9 @@ static void gst_syncwave_jitter_set_property(GObject* object, guint prop_id, con
     case PROP_SENDER:
       gst_syncwave_jitter_set_sender(self, g_value_get_string(value));
       break;
+    case PROP_SECRET:
+      priv->secure.set_secret(GST_ELEMENT_CAST(self), g_value_get_string(value));
+      break;
     case PROP_LOSS_MARGIN: {
       std::lock_guard<std::mutex> lk(priv->lock);
       priv->loss_margin_ms = g_value_get_uint(value);
@@ -997,9 +1012,12 @@ static void gst_syncwave_jitter_get_property(GObject* object, guint prop_id, GVa
       g_value_set_uint(value, priv->unheard_loss_ms);
       break;
     }
-    case PROP_STATS:
-      g_value_take_boxed(value, gst_syncwave_jitter_stats(self));
+    case PROP_STATS: {
+      GstStructure* s = gst_syncwave_jitter_stats(self);
+      priv->secure.add_stats(s);
+      g_value_take_boxed(value, s);
       break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -1106,12 +1124,32 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
    * one), sender-pending (a name in `sender` is being resolved), clock-mismatch (synced mode, but
    * the clock does not read the sender's timebase: playing on slave timing), sender ("HOST:PORT" of
    * the locked sender, "" when unknown), latency-ms; clock-offset-us (arrival clock time - sender
-   * time, minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream.
+   * time, minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream;
+   * secure (a secret is set) and, on a build with secure mode, secure-opened,
+   * secure-rejected, secure-rejected-<reason> (plain, truncated, bad-version,
+   * auth-failed, replayed, too-old: datagrams dropped before the chain, network
+   * duplicates of a secure stream among the replayed) and secure-streams.
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics", "Jitter buffer statistics", GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstSyncWaveJitter:secret:
+   *
+   * Passphrase of a secure stream (docs/wire-format.md, "Secure framing"): only
+   * datagrams sealed with it are played; plain ones, other keys', changed, cut and
+   * replayed ones are dropped and counted by reason, and the first of each kind from an
+   * address is announced with a warning ("datagrams from ADDR fail authentication:
+   * wrong secret?") and an element message "syncwave-secure-rejected". The key is
+   * derived once when this is set. NULL or "" (default): plain SYNC v1. Write-only; on
+   * a build without secure mode, a secret makes the element fail to start.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_SECRET,
+      g_param_spec_string(
+          "secret", "Secret", "Passphrase: play only datagrams sealed with it (NULL = plain)", NULL,
+          (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
@@ -1133,6 +1171,8 @@ static void gst_syncwave_jitter_init(GstSyncWaveJitter* self) {
   gst_pad_set_chain_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_jitter_chain));
   gst_pad_set_event_function(self->sinkpad, GST_DEBUG_FUNCPTR(gst_syncwave_jitter_sink_event));
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);
+  /* First of the pad's probes: syncwavesink's, added later, sees opened datagrams. */
+  self->priv->secure.attach(GST_ELEMENT_CAST(self), self->sinkpad);
   gst_element_add_pad(GST_ELEMENT_CAST(self), self->sinkpad);
 
   self->srcpad = gst_pad_new_from_static_template(&src_template, "src");

@@ -41,6 +41,7 @@
 #include <string>
 
 #include "gstsyncwavepay.h"
+#include "syncwave-secure.h"
 #include "syncwave-sender-clock.h"
 #include "wall_clock_map.h"
 #include "wire_format.h"
@@ -68,6 +69,7 @@ enum {
   PROP_TIME_PROVIDER_ADDRESS,
   PROP_WALL_CLOCK,
   PROP_STATS,
+  PROP_SECRET,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -129,6 +131,9 @@ struct SyncWavePayPrivate {
   /* Time provider: set on state changes, under lock. */
   GstClock* sender_clock = nullptr;
   GstNetTimeProvider* provider = nullptr;
+
+  /* `secret`: seals every datagram (syncwave-secure.h); its own lock. */
+  syncwave::SecureSend secure;
 };
 
 struct _GstSyncWavePay {
@@ -451,7 +456,9 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
   } else {
     const gsize frame = wire::kBytesPerSample * priv->header.channels;
     const guint rate = priv->header.sample_rate;
-    gsize max_payload = MIN(mtu - wire::kAudioHeaderSize, wire::kMaxPayloadSize);
+    /* A sealed datagram is larger by the secure framing: the MTU still holds. */
+    const gsize fixed = wire::kAudioHeaderSize + priv->secure.overhead();
+    gsize max_payload = MIN(mtu > fixed ? mtu - fixed : 0, wire::kMaxPayloadSize);
     gsize frames_per_packet = max_payload / frame;
     const gsize total_frames = map.size / frame;
     if (map.size % frame != 0)
@@ -518,6 +525,7 @@ static GstFlowReturn gst_syncwave_pay_chain(GstPad* pad, GstObject* parent, GstB
         },
         NULL);
   }
+  list = priv->secure.seal(list);
   return gst_pad_push_list(self->srcpad, list);
 }
 
@@ -602,7 +610,11 @@ static GstStateChangeReturn gst_syncwave_pay_change_state(GstElement* element,
   SyncWavePayPrivate* priv = self->priv;
 
   switch (transition) {
+    case GST_STATE_CHANGE_NULL_TO_READY:
+      if (!priv->secure.check_start(element)) return GST_STATE_CHANGE_FAILURE;
+      break;
     case GST_STATE_CHANGE_READY_TO_PAUSED:
+      priv->secure.restart(); /* a new stream id, as a restarted sender has */
       gst_segment_init(&priv->segment, GST_FORMAT_TIME);
       priv->have_format = false;
       priv->headers_pending = 0;
@@ -639,6 +651,11 @@ static void gst_syncwave_pay_set_property(GObject* object, guint prop_id, const 
                                           GParamSpec* pspec) {
   GstSyncWavePay* self = GST_SYNCWAVE_PAY(object);
   SyncWavePayPrivate* priv = self->priv;
+  if (prop_id == PROP_SECRET) {
+    /* Derives the key (slow): not under our lock. */
+    priv->secure.set_secret(GST_ELEMENT(self), g_value_get_string(value));
+    return;
+  }
   std::lock_guard<std::mutex> lk(priv->lock);
 
   switch (prop_id) {
@@ -701,16 +718,17 @@ static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue
     case PROP_TIME_PROVIDER_ADDRESS:
       g_value_set_string(value, priv->time_provider_address.c_str());
       break;
-    case PROP_STATS:
-      g_value_take_boxed(
-          value, gst_structure_new("application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64,
-                                   priv->packets, "headers", G_TYPE_UINT64, priv->headers, "bytes",
-                                   G_TYPE_UINT64, priv->bytes, "dropped", G_TYPE_UINT64,
-                                   priv->dropped, "clock-reanchors", G_TYPE_UINT64,
-                                   priv->clock_reanchors, "stamp-corrections", G_TYPE_UINT64,
-                                   priv->stamp_corrections, "stamp-correction-us", G_TYPE_INT64,
-                                   priv->stamp_correction_ns / 1000, NULL));
+    case PROP_STATS: {
+      GstStructure* st = gst_structure_new(
+          "application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64, priv->packets, "headers",
+          G_TYPE_UINT64, priv->headers, "bytes", G_TYPE_UINT64, priv->bytes, "dropped",
+          G_TYPE_UINT64, priv->dropped, "clock-reanchors", G_TYPE_UINT64, priv->clock_reanchors,
+          "stamp-corrections", G_TYPE_UINT64, priv->stamp_corrections, "stamp-correction-us",
+          G_TYPE_INT64, priv->stamp_correction_ns / 1000, NULL);
+      priv->secure.add_stats(st);
+      g_value_take_boxed(value, st);
       break;
+    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -818,20 +836,38 @@ static void gst_syncwave_pay_class_init(GstSyncWavePayClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
    * GstSyncWavePay:stats:
-   * packets (audio datagrams), headers (header datagrams), bytes (all datagrams),
-   * dropped (input buffers that could not be sent: invalid or oversized Opus),
-   * clock-reanchors (times the pipeline-clock -> wall-clock line restarted after a
-   * jump of one clock against the other), stamp-corrections (times a live source's
-   * stamps were found off the wall clock, or back on it) and stamp-correction-us (the
-   * move applied now; 0 normally).
+   * packets (audio datagrams), headers (header datagrams), bytes (all datagrams, as
+   * v1: without the secure framing's 35 bytes each), dropped (input buffers that could
+   * not be sent: invalid or oversized Opus), clock-reanchors (times the pipeline-clock ->
+   * wall-clock line restarted after a jump of one clock against the other),
+   * stamp-corrections (times a live source's stamps were found off the wall clock, or
+   * back on it) and stamp-correction-us (the move applied now; 0 normally); secure
+   * (a secret is set), sealed (datagrams sealed), seal-failures, and stream-id (the
+   * secure stream's id) while secure.
    */
   g_object_class_install_property(
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "packets, headers, bytes, dropped, clock-reanchors, stamp-corrections, "
-                         "stamp-correction-us",
+                         "stamp-correction-us, secure, sealed, seal-failures, stream-id",
                          GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  /**
+   * GstSyncWavePay:secret:
+   * Passphrase of a secure stream (docs/wire-format.md, "Secure framing"): every
+   * datagram, headers and audio, goes out sealed (XChaCha20-Poly1305, key from the
+   * passphrase through Argon2id, derived once when this is set) and only receivers with
+   * the same secret can read or play it. NULL or "" (default): plain SYNC v1.
+   * Write-only, so that it never appears in property dumps; stats `secure` says whether
+   * it is on. On a build without secure mode, a secret makes the element fail to start.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_SECRET,
+      g_param_spec_string(
+          "secret", "Secret", "Passphrase: seal every datagram (NULL or empty = plain SYNC v1)",
+          NULL,
+          (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);

@@ -112,6 +112,7 @@ enum {
   PROP_DRIFT_CORRECTION,
   PROP_METER_INTERVAL,
   PROP_STATS,
+  PROP_SECRET,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -1509,6 +1510,11 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
   SyncWaveSinkPrivate* priv = self->priv;
 
+  if (prop_id == PROP_SECRET) {
+    /* A proxy for the jitter element's (it opens every datagram first). */
+    if (priv->jitter) g_object_set_property(G_OBJECT(priv->jitter), "secret", value);
+    return;
+  }
   switch (prop_id) {
     case PROP_LATENCY: {
       guint l = g_value_get_uint(value);
@@ -1888,6 +1894,17 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
       gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics", "Receiver statistics", GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+  /**
+   * GstSyncWaveSink:secret:
+   * Passphrase of a secure stream: passed to syncwavejitter's `secret`, which opens
+   * every datagram before anything else in the bin reads it, and drops and counts
+   * (stats secure-rejected-*) what does not authenticate. NULL or "": plain SYNC v1.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_SECRET,
+      g_param_spec_string(
+          "secret", "Secret", "Passphrase: play only datagrams sealed with it (NULL = plain)", NULL,
+          (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_sink_change_state);
   element_class->provide_clock = GST_DEBUG_FUNCPTR(gst_syncwave_sink_provide_clock);

@@ -85,4 +85,30 @@ for target in ("fuzz-depay", "fuzz-jitter"):
           + steady[3:120])
     write(target, "back-in-time", bytes([0x91]) + steady[:120] + op(2, 10) + aud(5 << 2, 31, b"\xff\x7f")
           + steady[3:60])
+
+# fuzz-secure-channel: steps of op byte + u16 LE length + chunk (see fuzz_secure_channel.cpp).
+def step(o, chunk=b""):
+    return bytes([o]) + struct.pack("<H", len(chunk)) + chunk
+
+
+w = "fuzz-secure-channel"
+a10 = audio(0, T0, raw10ms[:64])
+write(w, "stream", step(1, header()) + b"".join(step(1, audio(0, T0 + 10000 * i, raw10ms[:64]))
+                                                 for i in range(8)))
+write(w, "replays", step(1, header()) + step(1, a10) + step(1, a10) + step(2, b"\x00\x00") +
+      step(2, b"\x01\x00") + step(2, b"\x02\x00"))
+write(w, "window-jumps", step(1, a10) + step(3, struct.pack("<Q", 1023)) + step(1, a10) +
+      step(3, struct.pack("<Q", 1)) + step(1, a10) + step(3, struct.pack("<Q", 5000)) +
+      step(1, a10) + step(3, struct.pack("<Q", 5000 - 1024)) + step(1, a10) +
+      step(3, struct.pack("<Q", 2**64 - 2)) + step(1, a10) + step(1, a10))
+write(w, "restarts", b"".join(step(4, struct.pack("<Q", i * 7919)) + step(1, header()) + step(1, a10)
+                              for i in range(20)) + step(2, b"\x03\x00"))
+write(w, "tamper-cut-foreign", step(1, header()) + step(1, a10) +
+      b"".join(step(5, struct.pack("<HHB", 1, i, 1 << (i % 8))) for i in range(0, 90, 3)) +
+      b"".join(step(6, struct.pack("<HH", 1, n)) for n in (0, 1, 18, 19, 35, 36, 74)) +
+      step(7, header()) + step(7, a10))
+write(w, "raw-datagrams", step(0, header()) + step(0, a10) + step(0, b"\xf5") +
+      step(0, b"\xf5\x01" + bytes(40)) + step(0, b"\xf5\x02" + bytes(40)) +
+      step(0, b"\xf5\x01" + bytes(7) + b"\x01\x00" + bytes(30)))
+write(w, "stray-secure", b"\xf5\x01" + bytes(7) + b"\x00\x00" + bytes(8) + header() + bytes(16))
 print("corpus written")

@@ -582,6 +582,62 @@ TEST_F(LauncherCli, ASecondSenderIsReportedNotPlayed) {
       << receiver->err();
 }
 
+// --secret: a receiver with the sender's passphrase plays the tone; one with another
+// passphrase plays nothing and says why in one line; one without a secret plays nothing.
+TEST_F(LauncherCli, SecretStreamIsPlayedOnlyWithTheSecret) {
+  struct Rx {
+    std::string name, secret;
+    int port = 0;
+    std::string wav, json;
+    std::unique_ptr<Process> process;
+  };
+  std::vector<Rx> rx(3);
+  rx[0].name = "right";
+  rx[0].secret = "--secret=open sesame";
+  rx[1].name = "wrong";
+  rx[1].secret = "--secret=open sesam";
+  rx[2].name = "none";
+  std::vector<std::string> targets;
+  for (Rx& r : rx) {
+    r.port = syncwave_test::free_udp_port();
+    ASSERT_NE(r.port, 0);
+    r.wav = dir_.file(r.name + ".wav");
+    r.json = dir_.file(r.name + ".json");
+    std::vector<std::string> args = {"receive",
+                                     "--silent",
+                                     port_arg("port", r.port),
+                                     "--record=" + r.wav,
+                                     "--stats-json=" + r.json,
+                                     "--duration=4.5"};
+    if (!r.secret.empty()) args.push_back(r.secret);
+    r.process = start(args);
+    targets.push_back("--target=127.0.0.1:" + std::to_string(r.port));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  std::vector<std::string> send = {"send",           "--source=test",  "--codec=raw",
+                                   "--clock-port=0", "--duration=3.5", "--secret=open sesame"};
+  send.insert(send.end(), targets.begin(), targets.end());
+  auto sender = start(send);
+  EXPECT_EQ(sender->wait(), 0) << sender->err();
+  for (Rx& r : rx) {
+    SCOPED_TRACE(r.name);
+    EXPECT_EQ(r.process->wait(), 0) << r.process->err();
+    const std::string json = read_file(r.json);
+    if (r.name == "right") {
+      expect_tone(read_wav(r.wav), 440, 0.5, 2.0);
+      EXPECT_NE(json.find("\"sender\":\"127.0.0.1:"), std::string::npos) << json;
+    } else {
+      EXPECT_EQ(json.find("\"sender\":\"127.0.0.1:"), std::string::npos) << json;
+    }
+  }
+  EXPECT_NE(
+      rx[1].process->err().find("datagrams from 127.0.0.1 fail authentication: wrong secret?"),
+      std::string::npos)
+      << rx[1].process->err();
+  EXPECT_EQ(rx[0].process->err().find("fail authentication"), std::string::npos)
+      << rx[0].process->err();
+}
+
 // --from another host: what arrives from 127.0.0.1 is reported and not played.
 TEST_F(LauncherCli, FromPlaysOnlyTheChosenSender) {
   int port = syncwave_test::free_udp_port();

@@ -4,6 +4,7 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -861,4 +862,51 @@ TEST(LauncherPipeline, MetersComeFromTheFirstOutput) {
   EXPECT_EQ(d1.find("tee"), std::string::npos) << d1;
   EXPECT_EQ(count_of(d1, "syncwavesink"), 1) << d1;
   EXPECT_NE(d1.find("meter-interval=1000000000"), std::string::npos) << d1;
+}
+
+TEST(LauncherSecret, SecretGoesToThePayloaderAndEveryReceiver) {
+  Options tx = options_for(Command::kSend, {{"target", "127.0.0.1"}, {"secret", "two words"}});
+  EXPECT_EQ(tx.common.secret, "two words");
+  const std::string d = build(tx);
+  EXPECT_NE(d.find("syncwavepay name=pay"), std::string::npos) << d;
+  EXPECT_EQ(count_of(d, " secret=\"two words\""), 1) << d;
+  Options rx = options_for(Command::kReceive,
+                           {{"device", "a"}, {"device", "b"}, {"secret", "two words"}});
+  const std::string r = build(rx);
+  EXPECT_EQ(count_of(r, " secret=\"two words\""), 2) << r;  // out0 and out1 (no monitor)
+  BuildEnvironment plain_elements;
+  plain_elements.have_syncwavesink = false;
+  EXPECT_EQ(count_of(build(rx, plain_elements), " secret=\"two words\""), 3);
+  // Without a secret nothing changes.
+  EXPECT_EQ(build(options_for(Command::kReceive, {})).find("secret"), std::string::npos);
+}
+
+TEST(LauncherSecret, SecretFileGivesItsFirstLine) {
+  gchar* path = nullptr;
+  gint fd = g_file_open_tmp("syncwave-secret-XXXXXX", &path, nullptr);
+  ASSERT_GE(fd, 0);
+  const char text[] = "from a file\r\nsecond line\n";
+  ASSERT_EQ(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+  close(fd);
+  Options o = options_for(Command::kReceive, {{"secret-file", path}});
+  EXPECT_EQ(o.common.secret, "from a file");
+  g_unlink(path);
+  EXPECT_NE(apply_error(Command::kReceive, "secret-file", path).find("readable file"),
+            std::string::npos);
+  g_free(path);
+  EXPECT_NE(apply_error(Command::kSend, "secret", "").find("passphrase"), std::string::npos);
+  // Only send and receive take it.
+  EXPECT_NE(apply_error(Command::kDevices, "secret", "x").find("not an option"), std::string::npos);
+}
+
+TEST(LauncherSecret, ATemplateWithoutTheSecuredFragmentsIsRefused) {
+  Preset p;
+  p.name = "bare";
+  p.receive_template = "udpsrc port={port} ! fakesink";
+  Options o = options_for(Command::kReceive, {{"secret", "s"}});
+  std::string description, error;
+  EXPECT_FALSE(build_pipeline(o, BuildEnvironment{}, &p, &description, &error));
+  EXPECT_NE(error.find("in the clear"), std::string::npos) << error;
+  Options plain = options_for(Command::kReceive, {});
+  EXPECT_TRUE(build_pipeline(plain, BuildEnvironment{}, &p, &description, &error)) << error;
 }
