@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-launch's command line: `syncwave-launch COMMAND [OPTIONS]`, parsed with
 // GOption into the command and the ordered option assignments (options.h validates
 // them). Help texts with examples live here too.

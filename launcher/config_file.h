@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The config file $XDG_CONFIG_HOME/syncwave/syncwave.conf: a GKeyFile whose [send]
 // and [receive] groups hold defaults for those commands, one key per long option:
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The control surface's logic, without HTTP or sockets: the table of receivers a sender
 // knows (what each reported, when), the changes a client may ask for and their
 // validation, the JSON the API returns, and a per-client rate limit. Time is passed in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The control surface over HTTP (libsoup 3): the JSON API, live updates as server-sent
 // events and the page at /. What it serves and changes comes from the caller's hooks;
 // the validation, limits and JSON are control_model's. docs/control.md describes the API.

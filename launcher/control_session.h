@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The control surface at run time (docs/control.md):
 //   - send: serves the page and API (control_server.h) on --control-port of its LAN
 //     addresses (--control-bind overrides) and takes the receivers' reports on the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Audio devices as syncwave-launch shows and selects them. Pure C++: the runtime
 // fills the list from GstDeviceMonitor (device_monitor.h); choosing the loopback
 // source and formatting the listing are tested on plain data.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Lists the machine's audio sources and outputs through GstDeviceMonitor.
 
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Discovery: senders and receivers find each other with mDNS/DNS-SD (issue 13).
 //
 //   receive --name=kitchen            send (no destination)           list

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Discovery through Avahi (Linux): libavahi-client talks to avahi-daemon over D-Bus,
 // and libavahi-glib runs it on GLib's default main context, the launcher's main loop.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Discovery through the dns_sd API: Bonjour on macOS (part of the system) and on
 // Windows (Bonjour for Windows / the Bonjour SDK's dnssd.lib and dns_sd.h).
 //

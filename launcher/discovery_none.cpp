@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Discovery when syncwave-launch is built without it (-Ddiscovery=disabled, or no
 // libavahi-client on Linux): every command still works with manual destinations.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What send, receive and list do with discovery (discovery.h), on the GLib main loop:
 //
 //   send      announces itself; with no --target/--broadcast/--multicast it follows

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-launch: send, receive, devices and presets. Usage errors exit 2, runtime
 // errors 1, a clean run or an interruption 0 (see docs/launcher.md).
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-launch options: what every command can be told, as plain structs.
 //
 // Options arrive as ordered (name, value) assignments from four layers, applied in

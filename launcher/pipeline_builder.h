@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The one place where syncwave-launch turns options into gst-launch pipelines.
 //
 // Everything the runtime found out about the machine (loopback device, platform,

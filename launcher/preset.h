@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Preset pipelines: files NAME.preset in pipelines/ (installed to the data dir).
 //
 // A preset is a GKeyFile:

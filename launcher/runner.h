@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The GStreamer side of syncwave-launch: checks what can only be checked on this
 // machine (ports, hosts, devices, files), runs a pipeline description, shows the
 // status line and --stats-json once a second, turns SIGINT/SIGTERM and --duration

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Asks the sound server (PulseAudio, or PipeWire's pulse server) through libpulse which
 // output is the default, and follows it while sending.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What syncwave-launch shows once a second: one stats sample, written as a JSON
 // object (--stats-json) or as the terminal status line with level meters. Pure C++:
 // the runtime fills a StatsSample from the elements' `stats` properties and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Acoustic calibration, the measurement (issue 15): a probe signal, where it arrives in
 // a microphone's recording, and whether that can be trusted. Pure C++: no GStreamer, no
 // clock is read; the samples and the times are passed in. Decisions over repeats and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Acoustic calibration, the decisions (issue 15): when each receiver plays its probe,
 // what the repeats of one receiver say together, and the delays that make every
 // receiver's sound arrive at the microphone together. Pure C++; the measurement

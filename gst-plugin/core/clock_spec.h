@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The clock string a receiver is configured with (syncwavesink `clock`, launcher
 // `--clock`), parsed into a plain struct. Pure C++: no GStreamer, no GLib.
 //

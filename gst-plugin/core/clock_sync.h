@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The remote clock, estimated from request/response exchanges (the GstNetTimeProvider
 // protocol, or any NTP-like one). Pure C++: times are passed in.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Drift correction for one audio output: the device's crystal runs slightly fast or
 // slow against the shared clock, and the receiver absorbs the difference by
 // resampling. Pure C++: no GStreamer, no GLib; time is passed in.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A small radix-2 complex FFT (double precision), for the acoustic calibration's
 // correlations. Pure C++, no dependency: iterative Cooley-Tukey, decimation in time,
 // in place, with the twiddles computed once per size (each directly with cos/sin, not

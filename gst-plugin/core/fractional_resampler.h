@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Resampling by a ratio close to 1 for drift correction: interleaved float32,
 // Catmull-Rom (cubic Hermite) interpolation, continuous across buffers and across
 // ratio changes. Pure C++: no GStreamer, no GLib.

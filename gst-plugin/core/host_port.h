@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // "HOST:PORT" as users write it (syncwavejitter `sender`, syncwavesink `clock=net://...`,
 // the launcher's --target/--from/--multicast), parsed into a plain struct. Pure C++: no
 // GStreamer, no GLib, no DNS: a host name stays a name, to be resolved by the caller off

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The jitter buffer logic of syncwavejitter, with no pads, threads or clocks
 // (after GStreamer's rtpjitterbuffer.c, the plain half of rtpjitterbuffer).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Least-squares line through a set of points. Pure C++, header-only.
 //
 //   Line l = fit_line(points, [](const P& p) { return x; }, [](const P& p) { return y; });

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Absolute placement of a stream on an audio output: which content the device plays
 // now, against which content the shared clock says it should play. Pure C++: no
 // GStreamer, no GLib; time and positions are passed in.

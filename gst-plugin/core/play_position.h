@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Where an audio device plays, fitted from the audio server's reports. Pure C++: no
 // GStreamer, no GLib; times and positions are passed in.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // See playout_monitor.h.
 #include "playout_monitor.h"
 

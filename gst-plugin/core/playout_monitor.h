@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Whether a receiver's audio reaches its output on time, and what latency its path
 // needs. Pure C++: no GStreamer, no GLib; every time is passed in (nanoseconds on
 // the shared clock).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Concealment of lost spans in interleaved float32 little-endian audio by waveform
 // continuation: pitch-period repetition with overlap-add, after ITU-T G.711 Appendix I
 // and WebRTC NetEq's expand (written from their descriptions, no code taken).

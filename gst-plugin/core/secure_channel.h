@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SyncWave secure framing, version 1 ("SWS1"): every datagram of a stream (headers
 // and audio) sealed with XChaCha20-Poly1305 (IETF), the key derived from a passphrase
 // with Argon2id. Pure C++ over libsodium: no GStreamer, no GLib, no sockets, no clock.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Which sender a receiver plays when several send to its port (syncwavejitter), with no
 // sockets, threads or clocks: addresses and times are arguments.
 //

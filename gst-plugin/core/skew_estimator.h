@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Maps sender time to receiver time from packet arrivals, with skew estimation.
 //
 // After GStreamer's rtpjitterbuffer.c calculate_skew(): for every packet,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Time arithmetic for SyncWave timestamps, in one place.
 //
 // Sender timestamps are u64 microseconds since the Unix epoch; running and clock

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Sample timeline of the depayloader: where each received sample goes, as a function
 // of the stream, the same for every receiver whenever it joined.
 //

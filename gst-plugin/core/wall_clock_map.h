@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // WallClockMap: pipeline-clock time -> wall-clock time, from paired readings.
 //
 // syncwavepay stamps each packet with the wall-clock (Unix epoch) time of its first

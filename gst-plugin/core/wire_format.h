@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SyncWave wire format, version 1: byte-exact with the original Rust+Python SyncWave.
 //
 // Pure C++: no GStreamer, no GLib. Everything the network sends passes through

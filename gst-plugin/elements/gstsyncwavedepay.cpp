@@ -1,3 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-syncwavedepay
+ * @title: syncwavedepay
+ * @short_description: SyncWave depayloader: SYNC datagrams to audio
+ *
+ * See the comment below and docs/ for what it does and its properties.
+ *
+ * ## Example launch lines
+ * Receives without a shared clock (no sync between receivers):
+ * |[
+ * gst-launch-1.0 udpsrc port=5555 caps=application/x-syncwave ! syncwavedepay ! decodebin ! audioconvert ! autoaudiosink
+ * ]|
+ */
 /* syncwavedepay: turns SYNC datagrams (one per buffer) back into audio.
  *
  * - A valid header sets the caps (audio/x-raw F32LE or audio/x-opus); a valid header

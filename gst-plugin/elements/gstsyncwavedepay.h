@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* syncwavedepay: SYNC datagrams in, F32LE raw audio or Opus packets out. */
 #pragma once
 

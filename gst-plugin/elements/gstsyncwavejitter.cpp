@@ -1,3 +1,17 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-syncwavejitter
+ * @title: syncwavejitter
+ * @short_description: SyncWave jitter buffer: reorders, times and picks one sender
+ *
+ * See the comment below and docs/ for what it does and its properties.
+ *
+ * ## Example launch lines
+ * Plays one sender of several on the port, 80 ms behind capture:
+ * |[
+ * gst-launch-1.0 udpsrc port=5555 caps=application/x-syncwave ! syncwavejitter latency=80 sender=192.168.1.10 ! syncwavedepay ! decodebin ! audioconvert ! autoaudiosink
+ * ]|
+ */
 /* syncwavejitter: the receive-side jitter buffer (application/x-syncwave in and out).
  *
  *   sink pad (streaming thread)                      src pad task (own thread)

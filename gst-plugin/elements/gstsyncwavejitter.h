@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* syncwavejitter: SYNC datagrams in, the same datagrams out in timestamp order,
  * stamped with their running time, with a loss event for every gap.
  * See gstsyncwavejitter.cpp. */

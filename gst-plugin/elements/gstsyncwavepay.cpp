@@ -1,3 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-syncwavepay
+ * @title: syncwavepay
+ * @short_description: SyncWave payloader: audio to SYNC datagrams
+ *
+ * See the comment below and docs/ for what it does and its properties.
+ *
+ * ## Example launch lines
+ * Sends what Linux plays (a sink's monitor), raw:
+ * |[
+ * gst-launch-1.0 pulsesrc device=SINK.monitor ! audioconvert ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay ! udpsink host=192.168.1.20 port=5555
+ * ]|
+ * Opus, with the clock served to receivers:
+ * |[
+ * gst-launch-1.0 wasapi2src loopback=true ! audioconvert ! audioresample ! opusenc ! syncwavepay time-provider-port=5556 ! udpsink host=192.168.1.20 port=5555
+ * ]|
+ */
 /* syncwavepay: cuts F32LE interleaved audio into whole-frame SYNC packets no larger
  * than `mtu` bytes per datagram, or wraps each Opus packet, and sends the stream
  * header `header-repeat` times before the first packet and after every format change,

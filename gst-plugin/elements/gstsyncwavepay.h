@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* syncwavepay: audio (F32LE raw or Opus) in, SYNC datagrams out, one per buffer. */
 #pragma once
 

@@ -1,3 +1,16 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-syncwavepulsesink
+ * @title: syncwavepulsesink
+ * @short_description: PulseAudio output that knows which frame it plays
+ *
+ * See the comment below and docs/ for what it does and its properties.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 audiotestsrc ! syncwavepulsesink device=my_null_sink
+ * ]|
+ */
 /* syncwavepulsesink: a PulseAudio output that knows exactly which frame it plays.
  *
  * pulsesink reports its position with pa_stream_get_time(): libpulse interpolates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* syncwavepulsesink: a PulseAudio output that knows exactly which frame it plays.
  * See gstsyncwavepulsesink.cpp and docs/synchronization.md. */
 #pragma once

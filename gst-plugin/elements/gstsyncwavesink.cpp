@@ -1,3 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/**
+ * SECTION:element-syncwavesink
+ * @title: syncwavesink
+ * @short_description: SyncWave receiver: plays a stream in sync with every other receiver
+ *
+ * See the comment below and docs/ for what it does and its properties.
+ *
+ * ## Example launch lines
+ * Plays in sync on the default output, on the sender's clock:
+ * |[
+ * gst-launch-1.0 udpsrc port=5555 ! syncwavesink latency=60
+ * ]|
+ * On a named PulseAudio output, 150 ms earlier (a Bluetooth speaker), with a secret:
+ * |[
+ * gst-launch-1.0 udpsrc port=5555 ! syncwavesink device=bluez_sink.XX delay=-150 secret="our passphrase"
+ * ]|
+ */
 /* syncwavesink: a bin that plays a SyncWave stream in sync with every other receiver.
  *
  *   sink ─► syncwavejitter ─► syncwavedepay ─┬─────────────┬─► audioconvert ─► audioresample

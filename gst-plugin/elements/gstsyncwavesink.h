@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* syncwavesink: plays a SyncWave stream in sync with every other receiver.
  * See gstsyncwavesink.cpp and docs/synchronization.md. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libgstsyncwave: registers every SyncWave element. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

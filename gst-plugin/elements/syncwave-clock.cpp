@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Creates the GstClock for a clock spec. See syncwave-clock.h. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The shared clock a SyncWave receiver runs its pipeline on, made from a clock spec
  * (core/clock_spec.h). Every clock returned here reads the sender's timebase in
  * nanoseconds since the Unix epoch (UTC), so that a packet stamped T µs is due at

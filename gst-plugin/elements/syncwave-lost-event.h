@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The loss event: a serialized custom downstream event that syncwavejitter sends,
  * in order with the packets, for every gap it detects in a stream. syncwavedepay
  * turns it into a GAP event (Opus: the decoder conceals) or into a faded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SyncWave's network client clock.
  *
  * Speaks the GstNetTimeProvider protocol (a 16-byte GstNetTimePacket each way), so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* SyncWave's network client clock: reads a GstNetTimeProvider's clock (the sender's
  * `time-provider-port`), like GstNetClientClock, with core/clock_sync.h's estimator.
  * See syncwave-net-clock.cpp. */

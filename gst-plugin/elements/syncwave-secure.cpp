@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Secure streams in the elements: see syncwave-secure.h. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"

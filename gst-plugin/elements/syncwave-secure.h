@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Secure streams in the elements: the `secret` property's key and the GStreamer side of
  * core/secure_channel.h (docs/wire-format.md, "Secure framing").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The SyncWave sender clock: the timebase of the wire timestamps, in nanoseconds.
  *
  * It reads a master clock plus a constant offset. syncwavepay stamps packets in wall

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Raw loss concealment: the old fade concealer against the pitch-period continuation of
 // core/raw_concealer, on synthesized signals (no external files), at random packet loss.
 //

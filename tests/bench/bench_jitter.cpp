@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-jitter: jitter-buffering cost, syncwavejitter against rtpjitterbuffer on
 // the same arrival pattern of 10 ms Opus packets (in order with +-1 ms jitter; 5 %
 // reordered; 2 % lost), both at latency 60 ms, rtpjitterbuffer with do-lost=true

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-latency: end-to-end latency, capture timestamp to render, of a raw
 // SyncWave stream over UDP on loopback.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-paydepay: packetization cost, syncwavepay ! syncwavedepay against
 // rtpL16pay ! rtpL16depay (raw) and rtpopuspay ! rtpopusdepay (Opus), in one
 // process, driven through GstHarness with pre-made input (Opus pre-encoded, so

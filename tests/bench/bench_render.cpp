@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-render: render-position sync of separate receiver processes, in software.
 //
 //   bench-render send --targets=H:P[,H:P...] --seconds=S [--frame-ms=10]

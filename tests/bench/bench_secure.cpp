@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-secure: what secure streams cost (issue 14; docs/benchmarks.md, "Secure streams").
 //
 //   core       seal and open of one datagram (core/secure_channel.h), ns each: an

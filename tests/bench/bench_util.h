@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Shared helpers of the benchmark programs: test signals, pre-encoded Opus, CPU
 // time of the process and JSON output. Benchmarks only, never linked into the
 // plugin.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-plain-sync: the "plain GStreamer" side of the sync comparison. Two
 // receivers share one network clock and one base time, the way GStreamer's
 // net-clock examples synchronize playback, and play the same file to PulseAudio

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // bench-sync-analyze: measures the offset between receivers recorded on the
 // channels of one PulseAudio monitor (receiver k on channel k, all playing the
 // same noise signal).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Tone generation and analysis for tests: sine tones, RMS, Goertzel amplitude at one
 // frequency, and the strongest of a set of candidate frequencies. Interleaved float32,
 // host order; `channel` selects one channel of `channels`.

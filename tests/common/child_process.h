@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A child process for tests: argv run with extra environment variables, stdout and
 // stderr to files (LOG_PREFIX.out, LOG_PREFIX.err), stdin from /dev/null. The
 // destructor kills it. POSIX only.

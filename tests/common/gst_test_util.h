@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Small GStreamer helpers shared by the integration tests (header-only, so that
 // tests/common's library stays free of GStreamer).
 #pragma once

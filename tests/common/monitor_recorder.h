@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // What a PulseAudio/PipeWire null sink plays, recorded from its monitor for tests
 // that judge a receiver by what it actually played: a pulsesrc pipeline whose
 // samples a thread collects (F32LE stereo, 48 kHz). Header-only: it needs

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A private sound server for tests: PulseAudio, or PipeWire behind pipewire-pulse.
 //
 // start() runs the server in a fresh runtime directory (XDG_RUNTIME_DIR, HOME and the

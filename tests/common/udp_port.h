@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Free UDP ports on 127.0.0.1 for tests that run in parallel.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Secure streams through the elements (docs/wire-format.md, "Secure framing"):
 // syncwavepay with a secret seals every datagram (no plaintext header or sample data on
 // the wire, within the MTU); syncwavejitter with the right secret outputs exactly what a

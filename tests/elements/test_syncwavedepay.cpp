@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavedepay through GstHarness: caps from the header, renegotiation, invalid
 // headers ignored, every malformed kind counted, garbage between good packets,
 // receivers of jittered sender timestamps agreeing, Opus started without a header, a real gap

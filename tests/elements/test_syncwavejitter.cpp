@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavejitter through GstHarness with a GstTestClock: in order, reorder,
 // duplicates, late packets, a gap reported by a loss event at its deadline, a gap
 // filled in time, restarts (timestamp jump, new header), a long silence without a

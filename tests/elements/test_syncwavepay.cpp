@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavepay through GstHarness: caps in and out, header cadence (packets and audio
 // time) and repeat, packet splitting at the mtu, timestamps from running time mapped to
 // the wall clock from every kind of pipeline clock (test clocks with an offset, a drift,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavesink: properties, clock selection (system, net, auto and its fallback),
 // the raw→Opus→raw switch without restarting, and `delay` shifting render time.
 // Datagrams are pushed from an appsrc (with the sender's address as GstNetAddressMeta,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target: the control API's request parser (launcher/control_model). Any
 // body is parsed as a POST would be; what must hold: no crash or out-of-bounds read,
 // an accepted change is within the documented limits and round-trips through

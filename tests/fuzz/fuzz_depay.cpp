@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target: syncwavedepay through GstHarness. The input is a script of
 // datagrams (headers, audio with honest or lying fields, garbage) interleaved with
 // the events a real upstream sends: loss events (well-formed or not), DISCONT

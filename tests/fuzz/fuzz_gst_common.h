@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Shared by the element fuzz targets: GStreamer set-up (only our plugin, from the
 // build tree) and a reader that turns fuzz input into a script of datagrams.
 #pragma once

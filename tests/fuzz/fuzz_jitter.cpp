@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target: syncwavejitter through GstHarness with a GstTestClock. The
 // first input byte picks latency and mode; the rest is a script of datagrams with
 // arbitrary arrival times (the op byte's high bits advance the test clock), loss of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target: the secure framing (core/secure_channel.h). The input is a script
 // of steps, each an op byte and a length-prefixed chunk (2 bytes LE), run against one
 // Opener with a fixed key, a Sealer with that key and one with another key:

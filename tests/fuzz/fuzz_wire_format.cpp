@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // libFuzzer target: the wire-format parser. The input is split into datagrams
 // (2-byte little-endian length prefix each; a short tail is one more datagram) and
 // fed through parse() and validate() the way a receiver does: the header in force

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Fast join (issue 11): a receiver started while an Opus sender runs is heard within
 // about a second, even though the sender's headers went out before it started and no
 // other comes (syncwavepay header-interval=0: headers only at the start). The sender

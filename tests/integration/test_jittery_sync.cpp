@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Receivers that agree whatever the stamps (issue 20), for each kind of sender users
 // run, through PulseAudio and through PipeWire:
 //   - jittery: an original-style sender that stamps each 5 ms raw packet with the wall
@@ -241,6 +242,14 @@ TEST_P(JitterySync, ReceiversAgree) {
               0)
         << "cannot load module-remap-sink: " << out;
   }
+  // pipewire-pulse answers load-module before the remap sink's node is there: wait for
+  // both (a receiver started earlier failed to open rxb once in a full suite run).
+  for (int i = 0; i < 100; i++) {
+    std::string sinks;
+    pulse_.pactl("list short sinks", &sinks);
+    if (sinks.find("rxa") != std::string::npos && sinks.find("rxb") != std::string::npos) break;
+    g_usleep(50 * 1000);
+  }
   if (kind != SenderKind::kJittery) {
     ASSERT_TRUE(pulse_.load_null_sink("src")) << pulse_.error();
     noise_ = launch(
@@ -273,9 +282,27 @@ TEST_P(JitterySync, ReceiversAgree) {
   start_sender(kind, port_a, port_b);
   if (HasFatalFailure()) return;
   g_usleep(300 * 1000);
-  ASSERT_NE(gst_element_set_state(ra_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  // A receiver that does not start says why (the error on its bus).
+  auto start = [](GstElement* p) {
+    if (gst_element_set_state(p, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) return std::string();
+    GstBus* bus = gst_element_get_bus(p);
+    GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+    std::string why = "state change failed";
+    if (m) {
+      GError* e = nullptr;
+      gst_message_parse_error(m, &e, nullptr);
+      if (e) why = e->message;
+      g_clear_error(&e);
+      gst_message_unref(m);
+    }
+    gst_object_unref(bus);
+    return why;
+  };
+  std::string why = start(ra_);
+  ASSERT_EQ(why, "") << "receiver A";
   g_usleep(1500 * 1000);
-  ASSERT_NE(gst_element_set_state(rb_, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  why = start(rb_);
+  ASSERT_EQ(why, "") << "receiver B";
   const gint64 joined = g_get_monotonic_time();
 
   // Record from 2 s after the join, 4 s.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Issue 19: `syncwave-launch send` with no --source captures what the sound server's
 // DEFAULT output plays, on a server with several outputs, and follows the default
 // when it changes while sending.

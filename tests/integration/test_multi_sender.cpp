@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Issue 18: several senders on one port, judged from what a real PulseAudio null sink
 // plays. The receiver is the line users write, `udpsrc port=P ! syncwavesink
 // clock=system device=NULLSINK`; the senders are users' gst-launch lines,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // A sender that behaves as the original SyncWave (Rust, cpal + UDP): 5 headers, then
 // 10 ms float32 chunks (one datagram each, larger than an MTU) stamped at send time
 // with millisecond jitter (and one 150 ms stall), a header every 1000 packets, and

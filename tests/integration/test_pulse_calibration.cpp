@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Acoustic calibration through a private PulseAudio (issue 15): two "loudspeakers" and a
 // "room", the room's monitor as the microphone.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Real system-audio loopback through a private sound server (PulseAudio, and PipeWire
 // with pipewire-pulse): a tone is played into a null sink, the default sink, and
 // pulsesrc captures the default sink's monitor (@DEFAULT_MONITOR@) into syncwavepay,

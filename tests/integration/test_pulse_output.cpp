@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavepulsesink against a private sound server (started here, one null sink), each
 // test once through PulseAudio and once through PipeWire (pipewire-pulse):
 // what it plays reaches the sink, its position comes from the server's timing reports

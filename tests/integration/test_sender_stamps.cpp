@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The sender's stamps from real capture clocks, through a private PulseAudio daemon: a
 // tone plays into the null sink and the README's gst-launch sender lines (with
 // `server=` and loopback addresses added) capture its monitor. A socket on 127.0.0.1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The receiver as users run it, behind a path slower than its latency: a gst-launch
 // sender as the README writes it (udpsink with its defaults), a relay that delays
 // every datagram (tests/tools/syncwave-impair), and `udpsrc ! syncwavesink` with its

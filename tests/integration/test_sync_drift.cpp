@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Drift correction through the whole syncwavesink, with a fake audio device whose
 // crystal runs fast or slow: a GstAudioSink that consumes frames at rate·(1 + ppm)
 // per second of real time, so its GstAudioClock (the device position) drifts

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Two syncwavesink receivers playing into one null sink of a private sound server this
 // test starts (PulseAudio, and PipeWire through pipewire-pulse): the real audio path, with the
 // bin's own PulseAudio output (syncwavepulsesink, chosen by `device`) as the device. Checked: both

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Two receivers fed by one sender: one directly, one through a relay in this test
 // that delays every datagram by 30 ms ± 10 ms (so it also reorders) and drops 2 %.
 // Each receiver is its own pipeline on its own net client clock to the sender's time

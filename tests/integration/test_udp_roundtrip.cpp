@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwavepay ! udpsink -> udpsrc ! syncwavedepay over real sockets on 127.0.0.1:
 // raw audio arrives sample-exact and contiguous; Opus arrives with the same tone at
 // the same level. A free port per test, so tests run in parallel.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The control surface's logic (launcher/control_model): what a client may change and
 // how every bad value is refused, the receiver table and its JSON, the rate limit.
 #include <gtest/gtest.h>

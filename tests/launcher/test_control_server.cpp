@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The control surface over real HTTP on 127.0.0.1 (launcher/control_server): every call,
 // every kind of refusal, and the event stream. The server runs on its own GMainContext
 // thread, with a ReceiverTable behind its hooks; requests go through libsoup's client.

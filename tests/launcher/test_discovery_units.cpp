@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // discovery.h's plain logic: TXT records (hostile ones included), names, the table of
 // peers, the targets a sender follows, the receiver's choice of sender and `list`'s
 // output. No daemon, no network.

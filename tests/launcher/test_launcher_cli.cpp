@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-launch end to end: the built binary, run as a user would, over real UDP
 // sockets on 127.0.0.1 (free ports only) and, for loopback capture, a private
 // PulseAudio daemon with a null sink. Every run gets a private XDG_CONFIG_HOME.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-launch's plain logic: option validation, the command line, the config
 // file, presets and templates, pipeline strings, device selection and the stats
 // output. No GStreamer runtime, no processes.

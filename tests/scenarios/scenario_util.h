@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Building blocks of the hostile-network scenario tests: a sender that behaves as
 // the original SyncWave does (headers, 10 ms float32 packets stamped with the wall
 // clock) and carries a signal whose every sample says which sample it is, a receiver

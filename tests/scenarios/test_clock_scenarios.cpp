@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Scenarios that need hours of stream time, run on a GstTestClock through GstHarness
 // (syncwavejitter ! syncwavedepay): a sender that comes back an hour later, and a
 // soak with a 200 ppm clock difference between sender and receiver. Time moves only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Hostile-network scenarios over real UDP sockets on 127.0.0.1: a sender that
 // behaves as the original SyncWave (raw float32, 10 ms packets, wall-clock stamps)
 // carrying a self-describing ramp, the impairment relay in between, and receivers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Opus over the impaired network (10 % loss, 5 % reordering, 2 % duplication,
 // +-20 ms jitter): audiotestsrc ! opusenc (10 ms, in-band FEC) ! syncwavepay sends
 // through the relay; the receiver (syncwavejitter ! syncwavedepay ! opusdec plc=true)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The network scenarios through the element users run: `udpsrc ! syncwavesink` with
 // its defaults but `latency`, playing into a private PulseAudio null sink, fed by
 // gst-launch senders as users write them (a live source, `syncwavepay ! udpsink`

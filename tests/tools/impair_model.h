@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The impairment model of syncwave-impair: what a bad network does to a stream of
 // datagrams, as a plain class that takes time as an argument.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The UDP side of syncwave-impair: receives datagrams on one socket and forwards
 // each to every destination through that destination's ImpairModel, sending each
 // copy when it falls due. One thread; ppoll() with microsecond timeouts. Linux/POSIX.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // syncwave-impair: a UDP relay that makes a network bad on purpose (loss, bursts,
 // reordering, duplication, delay with jitter, a bandwidth cap, outages), the same
 // way every time for a given seed. Replaces kernel netem where it is unavailable.

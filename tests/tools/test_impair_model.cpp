@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The impairment model driven with numbers: each impairment does what it says, at
 // the rate it says, the same way for the same seed, and the counters add up.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The relay over real sockets on 127.0.0.1: what arrives is what the model decided,
 // per destination, and the syncwave-impair program reports it as JSON.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Acoustic calibration (calibration.h, calibration_plan.h) in synthetic rooms: the
 // probe played through paths with integer and fractional delays (a windowed-sinc
 // fractional delay, independent of the module's FFT), reflections, loudspeaker

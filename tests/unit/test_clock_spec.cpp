@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The clock string: every accepted form, its canonical spelling, and every error.
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // ClockSync: a remote clock estimated from request/response exchanges. A simulated
 // link delays each leg by a base delay plus queueing; the remote clock runs at an
 // offset and a rate. Checked: the estimate at the exchanges with the shortest round

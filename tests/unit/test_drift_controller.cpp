@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The drift controller driven in simulated time: a device whose crystal is off by
 // some ppm consumes resampled audio, and the controller must keep it in place
 // against the shared clock, smoothly, for hours.

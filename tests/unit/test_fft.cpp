@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // Fft (core/fft.h) against a direct DFT, the round trip, and sizes it refuses.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The drift resampler: exact on a ramp, frame count follows the ratio, continuous
 // across buffers and ratio changes.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // parse_host_port: IPv4, [IPv6]:port, bare IPv6, host names, port ranges, garbage.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // JitterBuffer: ordering, duplicates, lateness, gaps and their deadlines, restarts,
 // silence. Time is only ever an argument.
 #include <gtest/gtest.h>

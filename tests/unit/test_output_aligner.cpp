@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // OutputAligner: settling, the one-off step, tracking, re-placement by the sink,
 // re-acquisition after a device jump, and content that jumps (a hand-over to another
 // sender) placed at once. Time and positions are plain numbers.

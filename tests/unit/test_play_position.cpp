@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // PlayPositionFit: the device's play position fitted from an audio server's reports.
 // Reports are generated from a known line (offset, rate) with scatter, late outliers
 // and jumps; the fit must find the line.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // PlayoutMonitor: lateness at arrival and at the output, the latency a path needs,
 // when the latency moves (fixed and auto), and the health the status line shows.
 // Simulated time: packets every 10 ms with chosen transits and output margins.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // RawConcealer: pitch-period continuation with overlap-add, crossfade back, fade on long
 // losses; F32LE bytes. Streams are fed as gstsyncwavedepay does: per good packet
 // apply_fade_in() on the outgoing copy, then observe() the original; conceal() per loss.

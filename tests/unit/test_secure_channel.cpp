@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The secure framing (core/secure_channel.h): golden vectors, every rejection reason,
 // the replay window's edges, stream restarts and what a v1 parser makes of it.
 //

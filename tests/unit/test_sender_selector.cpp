@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SenderSelector: first heard is played, others are foreign and announced once, the next
 // one takes over after the timeout, pinning, a restarted sender on a new port, time
 // going backwards, interleaved senders.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // SkewEstimator: smooth mapping from jittery arrivals, drift, offset, jitter,
 // resync on jumps.
 #include <gtest/gtest.h>

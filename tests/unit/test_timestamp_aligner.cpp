@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // TimestampAligner: continuous timeline under jittery sender timestamps, gaps,
 // steps back, input DISCONT and missing input PTS. Time is plain numbers.
 #include <gtest/gtest.h>

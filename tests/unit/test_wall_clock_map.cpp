@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // WallClockMap in simulated time. A true timeline t (ns) gives the wall clock
 // (epoch-sized) and a pipeline clock that may start late (stands still first), drift by
 // some ppm, and step. The element's reading is simulated: clock, wall, clock, with a few

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
 // The SYNC wire format: golden bytes, every malformed case, Opus TOC durations and
 // robustness against random input.
 
