@@ -364,7 +364,6 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
     device = priv->device;
     meter_interval = priv->meter_interval;
   }
-  const bool ours = sink == NULL;
   if (sink == NULL) sink = make_pulse_output(device);
   if (sink == NULL && !device.empty()) {
     sink = make("pulsesink", "audio-sink");
@@ -377,14 +376,6 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
     return FALSE;
   }
-  /* Our own output does not preroll (async=false). A receiver is live: its pipeline
-   * takes a base time when set to PLAYING, and the jitter stamps packets on it. With an
-   * async sink the pipeline stays PAUSED until the first packet has prerolled it, then
-   * takes a new base time: that packet (stamped on the old one) lies as far in the
-   * future as the receiver ran alone, and blocks the output that long (issue 11: a
-   * receiver started before its sender was silent about as long). */
-  if (ours && g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "async") != NULL)
-    g_object_set(sink, "async", FALSE, NULL);
   /* A new element's floating ref goes to the bin; for the user's element the bin
    * takes its own and we drop the one taken above. */
   const bool floating = g_object_is_floating(sink);
