@@ -184,7 +184,10 @@ TEST_P(ImpairedThroughTheSink, NoSilenceLongerThanAPacket) {
   // packet / 5 ms + 1 of them.
   const syncwave_test::SilentRuns runs = syncwave_test::silent_runs(tail, 2, 240, 0.05);
   EXPECT_EQ(runs.first_sound, 0u) << s.stats();
-  EXPECT_LE(runs.longest, (size_t)(param().packet_ms / 5 + 1))
+  // One window more than a packet spans: a CI run under load had one run of 2 windows
+  // (raw, 4 ms packets, 5 silent windows in 4 s); the holes this guards against were
+  // 20-55 ms.
+  EXPECT_LE(runs.longest, (size_t)(param().packet_ms / 5 + 2))
       << runs.silent << " silent 5 ms windows; " << s.stats();
   const std::string st = s.stats();
   const size_t at = st.find("played-latency-ms=(uint)");
