@@ -18,6 +18,7 @@ struct OptionDoc {
   const char* help;
   bool send, receive, other;  // other: devices, presets
   bool list = false;
+  bool control = false;
 };
 
 const OptionDoc kOptionDocs[] = {
@@ -44,9 +45,11 @@ const OptionDoc kOptionDocs[] = {
      "--clock=auto asks (default 5556)",
      true, true, false},
     {"control-port", "PORT",
-     "send: serve the control page and API on this TCP port (0: off); receive: report to the "
+     "send: serve the control page and API on this TCP port (0: off); receive, control: the "
      "sender's control port (default 5580)",
-     true, true, false},
+     true, true, false, false, true},
+    {"sender", "HOST", "control: the sender serving the control API (default 127.0.0.1)", false,
+     false, false, false, true},
     {"control-bind", "ADDR",
      "Serve the control page on this address; repeat for more (default: this machine's LAN "
      "addresses and 127.0.0.1)",
@@ -100,7 +103,7 @@ gboolean on_option(const gchar* option_name, const gchar* value, gpointer data, 
 bool applies(const OptionDoc& d, Command c) {
   return (c == Command::kSend && d.send) || (c == Command::kReceive && d.receive) ||
          ((c == Command::kDevices || c == Command::kPresets) && d.other) ||
-         (c == Command::kList && d.list);
+         (c == Command::kList && d.list) || (c == Command::kControl && d.control);
 }
 
 const char* summary_for(Command c) {
@@ -115,6 +118,8 @@ const char* summary_for(Command c) {
       return "- list the preset pipelines";
     case Command::kList:
       return "- list the SyncWave senders and receivers on the network";
+    case Command::kControl:
+      return "NAME KEY=VALUE... - change one receiver through a sender's control API";
     case Command::kNone:
       break;
   }
@@ -149,6 +154,13 @@ const char* examples_for(Command c) {
     case Command::kList:
       return "Examples:\n  syncwave-launch list\n  syncwave-launch list --json --timeout=5\n"
              "\nExit status: 0 ok (also when none is found), 1 runtime error, 2 usage error.";
+    case Command::kControl:
+      return "Settings: volume=0..1.5, mute=true|false, delay=MS, latency=MS, name=NAME.\n"
+             "\nExamples:\n"
+             "  syncwave-launch control Kitchen volume=0.25\n"
+             "  syncwave-launch control \"Living room\" mute=false delay=-150 --sender=192.168.1.10\n"
+             "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable), "
+             "2 usage error.";
     case Command::kNone:
       break;
   }
@@ -168,6 +180,7 @@ std::string general_help() {
          "  devices    list audio sources and outputs, and which sources are loopback\n"
          "  presets    list the preset pipelines (--preset=NAME on send and receive)\n"
          "  list       list the senders and receivers on the network (mDNS)\n"
+         "  control    change a receiver's volume, mute, delay or latency (the sender's API)\n"
          "\n"
          "Run 'syncwave-launch COMMAND --help' for the options of a command.\n"
          "\n"
@@ -194,7 +207,9 @@ static GOptionContext* make_context(Command command, ParseState* state,
     GOptionEntry e = {};
     e.long_name = d.name;
     e.short_name = 0;
-    e.flags = d.arg ? 0 : G_OPTION_FLAG_NO_ARG;
+    // Values as given (no conversion from the locale's charset: under the C locale a
+    // UTF-8 --name was refused as an invalid byte sequence).
+    e.flags = d.arg ? G_OPTION_FLAG_FILENAME : G_OPTION_FLAG_NO_ARG;
     e.arg = G_OPTION_ARG_CALLBACK;
     e.arg_data = reinterpret_cast<gpointer>(&on_option);
     e.description = d.help;
@@ -236,7 +251,7 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   if (argc < 2) {
     *error =
         "A command is missing: run 'syncwave-launch --help' (send, receive, devices, "
-        "presets or list).";
+        "presets, list or control).";
     return false;
   }
   std::string first = argv[1];
@@ -253,7 +268,8 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   }
   Command command = command_from_name(first);
   if (command == Command::kNone) {
-    *error = "'" + first + "' is not a command: use send, receive, devices, presets or list.";
+    *error = "'" + first +
+             "' is not a command: use send, receive, devices, presets, list or control.";
     return false;
   }
   result->command = command;
@@ -270,6 +286,8 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   if (!ok) {
     *error = std::string(err->message) + ": run 'syncwave-launch " + first + " --help'.";
     g_error_free(err);
+  } else if (command == Command::kControl) {
+    for (int i = 1; args[i] != nullptr; i++) result->positional.push_back(args[i]);
   } else if (args[1] != nullptr) {
     *error = std::string("'") + args[1] + "' is not an option of '" + first +
              "': options look like --name=value.";

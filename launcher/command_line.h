@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "options.h"
 
@@ -18,6 +19,7 @@ struct CommandLine {
   bool help = false;     // print help_text, exit 0
   bool version = false;  // print the version, exit 0
   std::string help_text;
+  std::vector<std::string> positional;  // control: NAME KEY=VALUE...
 };
 
 // argv[1] is the command (or --help / --version). On a usage error returns false with

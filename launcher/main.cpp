@@ -15,8 +15,11 @@
 #include "discovery.h"
 #include "discovery_session.h"
 #ifdef SYNCWAVE_HAVE_CONTROL
+#include <libsoup/soup.h>
+
 #include "control_session.h"
 #endif
+#include "control_model.h"
 #include "options.h"
 #include "pipeline_builder.h"
 #include "preset.h"
@@ -28,6 +31,7 @@
 #endif
 
 using namespace syncwave::launcher;
+namespace control = syncwave::control;
 
 namespace {
 
@@ -171,6 +175,75 @@ int show_presets(const Options& options) {
 
 }  // namespace
 
+// `control NAME KEY=VALUE...`: validates the change as the API does, POSTs it to the
+// sender's /api/receivers/NAME and says what happened.
+int run_control(const Options& options) {
+  const ControlOptions& c = options.control;
+  control::ChangeRequest change;
+  std::string error;
+  if (!control::valid_name(c.receiver))
+    return usage_error("'" + c.receiver + "' is not a receiver's name (1-63 letters, digits, "
+                       "spaces, '-', '_' or '.').");
+  // The delay's lower bound is the receiver's latency, which the sender checks.
+  if (!control::parse_change_args(c.settings, control::kMaxLatencyMs, &change, &error))
+    return usage_error(error + ".");
+#ifdef SYNCWAVE_HAVE_CONTROL
+  const std::string body = control::change_to_json(change);
+  gchar* escaped = g_uri_escape_string(c.receiver.c_str(), nullptr, FALSE);
+  const std::string host = c.sender.find(':') != std::string::npos ? "[" + c.sender + "]" : c.sender;
+  const std::string url = "http://" + host + ":" + std::to_string(c.control_port) +
+                          "/api/receivers/" + escaped;
+  g_free(escaped);
+  SoupSession* session = soup_session_new_with_options("timeout", 5, nullptr);
+  SoupMessage* msg = soup_message_new("POST", url.c_str());
+  int code = kExitRuntimeError;
+  if (!msg) {
+    error = "Cannot make a request to " + url + ".";
+  } else {
+    GBytes* b = g_bytes_new(body.data(), body.size());
+    soup_message_set_request_body_from_bytes(msg, "application/json", b);
+    g_bytes_unref(b);
+    GError* err = nullptr;
+    GBytes* reply = soup_session_send_and_read(session, msg, nullptr, &err);
+    const guint status = soup_message_get_status(msg);
+    std::string text;
+    if (reply) {
+      gsize n = 0;
+      const char* d = static_cast<const char*>(g_bytes_get_data(reply, &n));
+      text.assign(d ? d : "", n);
+      g_bytes_unref(reply);
+    }
+    if (err) {
+      error = "Cannot reach the control page of " + host + ":" + std::to_string(c.control_port) +
+              " (" + err->message + "): is the sender running with --control-port there? "
+              "--sender names its host.";
+      g_clear_error(&err);
+    } else if (status == 200) {
+      code = kExitOk;
+      if (!options.common.quiet) std::printf("%s: %s\n", c.receiver.c_str(), body.c_str());
+    } else {
+      // {"error":"one sentence"}
+      const size_t at = text.find("\"error\":\"");
+      std::string why = at == std::string::npos ? "HTTP status " + std::to_string(status)
+                                                : text.substr(at + 9);
+      if (!why.empty() && why.back() == '}') why.pop_back();
+      if (!why.empty() && why.back() == '"') why.pop_back();
+      for (size_t i = why.find("\\\""); i != std::string::npos; i = why.find("\\\"", i))
+        why.erase(i, 1);  // JSON's \" back to "
+
+      error = c.receiver + ": " + why + ".";
+    }
+    g_object_unref(msg);
+  }
+  g_object_unref(session);
+  if (code != kExitOk) return runtime_error(error);
+  return code;
+#else
+  (void)change;
+  return runtime_error("This syncwave-launch was built without the control surface (libsoup-3.0).");
+#endif
+}
+
 int main(int argc, char** argv) {
   CommandLine cl;
   std::string error;
@@ -216,6 +289,15 @@ int main(int argc, char** argv) {
   for (const Assignment& a : cl.assignments)
     if (!apply_option(options, a.first, a.second, &error)) return usage_error(error);
   if (!validate_options(options, &error)) return usage_error(error);
+  if (cl.command == Command::kControl) {
+    if (cl.positional.size() < 2)
+      return usage_error(
+          "control needs a receiver's name and at least one setting, e.g. 'syncwave-launch "
+          "control Kitchen volume=0.25'.");
+    options.control.receiver = cl.positional[0];
+    options.control.settings.assign(cl.positional.begin() + 1, cl.positional.end());
+    return run_control(options);
+  }
 
   if (options.common.save_config) {
     Assignments explicit_options = config;

@@ -27,6 +27,7 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "delay",      "volume", "silent", "record",
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
+const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet"};
 // Secure streams: options of send and receive, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
@@ -409,6 +410,8 @@ const char* command_name(Command command) {
       return "presets";
     case Command::kList:
       return "list";
+    case Command::kControl:
+      return "control";
     case Command::kNone:
       break;
   }
@@ -421,11 +424,13 @@ Command command_from_name(const std::string& name) {
   if (name == "devices") return Command::kDevices;
   if (name == "presets") return Command::kPresets;
   if (name == "list") return Command::kList;
+  if (name == "control") return Command::kControl;
   return Command::kNone;
 }
 
 bool is_known_option(Command command, const std::string& name) {
   if (command == Command::kList) return kListOptions.count(name) > 0;
+  if (command == Command::kControl) return kControlOptions.count(name) > 0;
   if (kCommonOptions.count(name)) return true;
   if (kSecretOptions.count(name)) return command == Command::kSend || command == Command::kReceive;
   if (command == Command::kSend) return kSendOptions.count(name) > 0;
@@ -437,6 +442,28 @@ bool is_flag_option(const std::string& name) {
   return kFlagOptions.count(name) > 0;
 }
 
+namespace {
+
+bool apply_control(Options& options, const std::string& name, const std::string& value,
+                   std::string* error) {
+  ControlOptions& o = options.control;
+  if (name == "verbose" || name == "quiet") return apply_common(options.common, name, value, error);
+  if (name == "sender") {
+    if (!valid_host(value) || value.find(':') != std::string::npos)
+      return fail(error, name, value, "expected the sender's host (the port is --control-port)");
+    o.sender = value;
+    return true;
+  }
+  if (name == "control-port") {
+    if (!int_in_range(value, 1, 65535, &o.control_port))
+      return fail(error, name, value, "expected the sender's control port, 1 to 65535");
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool apply_option(Options& options, const std::string& name, const std::string& value,
                   std::string* error) {
   if (!is_known_option(options.command, name)) {
@@ -447,6 +474,7 @@ bool apply_option(Options& options, const std::string& name, const std::string& 
   }
   if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
   if (options.command == Command::kList) return apply_list(options.list, name, value, error);
+  if (options.command == Command::kControl) return apply_control(options, name, value, error);
   if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
   if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
   return apply_receive(options.receive, name, value, error);

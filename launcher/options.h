@@ -19,7 +19,7 @@
 namespace syncwave {
 namespace launcher {
 
-enum class Command { kNone, kSend, kReceive, kDevices, kPresets, kList };
+enum class Command { kNone, kSend, kReceive, kDevices, kPresets, kList, kControl };
 
 // Exit codes of syncwave-launch.
 constexpr int kExitOk = 0;
@@ -119,12 +119,21 @@ struct ListOptions {
   double timeout_s = kDefaultListTimeoutS;  // how long to look
 };
 
+// `control NAME KEY=VALUE...`: one change to one receiver through a sender's control API.
+struct ControlOptions {
+  std::string receiver;               // its name
+  std::vector<std::string> settings;  // "volume=0.25", "mute=false", ...
+  std::string sender = "127.0.0.1";   // the sender serving the API (HOST, no port)
+  int control_port = kDefaultControlPort;
+};
+
 struct Options {
   Command command = Command::kNone;
   CommonOptions common;
   SendOptions send;
   ReceiveOptions receive;
   ListOptions list;
+  ControlOptions control;
 };
 
 // An option as given: long name without dashes ("target") and its value ("" for

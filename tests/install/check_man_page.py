@@ -6,7 +6,7 @@ step. Usage: check_man_page.py docs/launcher.md docs/syncwave-launch.1"""
 import re
 import sys
 
-COMMANDS = ["send", "receive", "devices", "presets", "list"]
+COMMANDS = ["send", "receive", "devices", "presets", "list", "control"]
 # Mentioned in docs/launcher.md but not options of syncwave-launch (`meson test --suite`).
 NOT_LAUNCHER_OPTIONS = {"--suite"}
 

@@ -111,10 +111,30 @@ def main():
             status, body = http(method, base + path, payload)
             err = json.loads(body).get("error", "") if body.startswith("{") else ""
             check(status == want and err, f"{method} {path} {payload}: {status} {err}")
+        # The same from the shell: syncwave-launch control NAME KEY=VALUE.
+        cli = lambda *a: subprocess.run([launch, "control", *a, f"--control-port={control}"],
+                                        env=env, capture_output=True, text=True, timeout=20)
+        r = cli("Bedroom", "mute=true")
+        check(r.returncode == 0, f"control Bedroom mute=true: {r.returncode} {r.stdout} {r.stderr}")
+        time.sleep(1.5)
+        muted = cpu_budget.record(pulse, 1.0)
+        check(muted["rxb"]["silent_windows"] >= muted["rxb"]["windows"] - 2,
+              f"Bedroom's sink is silent after control mute=true: {muted['rxb']}")
+        r = cli("Bedroom", "mute=false")
+        check(r.returncode == 0, f"control Bedroom mute=false: {r.returncode} {r.stderr}")
+        r = cli("Garage", "volume=0.5")
+        check(r.returncode == 1 and 'no receiver named "Garage"' in r.stderr,
+              f"control Garage: {r.returncode} {r.stderr.strip()}")
+        r = cli("Kitchen", "volume=9")
+        check(r.returncode == 2 and "from 0 to 1.5" in r.stderr,
+              f"control Kitchen volume=9: {r.returncode} {r.stderr.strip()}")
+        r = cli("Kitchen")
+        check(r.returncode == 2, f"control without a setting: {r.returncode} {r.stderr.strip()}")
         status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 1}')
         time.sleep(1.5)
         back = cpu_budget.record(pulse, 1.0)
         check(back["rxa"]["silent_windows"] < 20, f"Kitchen plays again at volume 1: {back['rxa']}")
+        check(back["rxb"]["silent_windows"] < 20, f"Bedroom plays again unmuted: {back['rxb']}")
     finally:
         for p in procs:
             if p.poll() is None:
