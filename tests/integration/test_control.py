@@ -85,6 +85,15 @@ def main():
                 if listed == ["Bedroom", "Kitchen"]:
                     break
         check(listed == ["Bedroom", "Kitchen"], f"both rooms listed: {listed}")
+        # Both playing (under the sanitizers a receiver reports before it plays).
+        states = {}
+        for _ in range(150):
+            status, body = http("GET", base + "/api/receivers")
+            states = {r["name"]: r["state"] for r in json.loads(body)["receivers"]}
+            if states and all(v == "synced" for v in states.values()) and len(states) == 2:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)
         status, page = http("GET", base + "/")
         check(status == 200 and "SyncWave rooms" in page, "the page is served")
         before = cpu_budget.record(pulse, 1.0)

@@ -36,13 +36,18 @@ TEST(FastJoin, OpusWithoutHeaderIsHeardWithinASecond) {
 
   GstElement* tx = launch(
       "audiotestsrc is-live=true wave=sine freq=440 volume=0.3 ! "
-      "audio/x-raw,rate=48000,channels=2 ! opusenc ! syncwavepay header-interval=0 ! "
+      "audio/x-raw,rate=48000,channels=2 ! opusenc ! syncwavepay name=pay header-interval=0 ! "
       "udpsink host=127.0.0.1 port=" +
       std::to_string(port));
   ASSERT_NE(tx, nullptr);
   ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  // The sender's start-up headers go to nobody.
-  g_usleep(1500 * 1000);
+  // The sender's start-up headers go to nobody: wait until it has sent a second of
+  // packets (1.5 s of waiting was not enough under the sanitizers once).
+  GstElement* pay = gst_bin_get_by_name(GST_BIN(tx), "pay");
+  ASSERT_NE(pay, nullptr);
+  for (int i = 0; i < 200 && syncwave_test::stat(pay, "packets") < 50; i++) g_usleep(50 * 1000);
+  gst_object_unref(pay);
+  g_usleep(500 * 1000);
 
   GstElement* mon = launch("pulsesrc server=" + pulse.server() + " device=" + pulse.monitor_name() +
                            " ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
