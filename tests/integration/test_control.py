@@ -29,6 +29,12 @@ def http(method, url, body=None):
         return e.code, e.read().decode()
 
 
+def plays(r):
+    """Sound within 0.5 s of the recording's start (parec itself starts late under the
+    sanitizers) and almost no silence after it."""
+    return 0 <= r["first_sound_ms"] < 500 and r["silent_windows"] - r["first_sound_ms"] // 5 < 20
+
+
 def main():
     for prog in ("pulseaudio", "pactl", "parec"):
         if not shutil.which(prog):
@@ -97,7 +103,7 @@ def main():
         status, page = http("GET", base + "/")
         check(status == 200 and "SyncWave rooms" in page, "the page is served")
         before = cpu_budget.record(pulse, 1.0)
-        check(all(r["silent_windows"] < 20 for r in before.values()),
+        check(all(plays(r) for r in before.values()),
               f"both sinks play before the change: {before}")
         status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 0}')
         check(status == 200 and json.loads(body) == {"ok": True}, f"volume 0: {status} {body}")
@@ -105,7 +111,7 @@ def main():
         after = cpu_budget.record(pulse, 1.0)
         check(after["rxa"]["silent_windows"] >= after["rxa"]["windows"] - 2,
               f"Kitchen's sink is silent after volume 0: {after['rxa']}")
-        check(after["rxb"]["silent_windows"] < 20, f"Bedroom's sink still plays: {after['rxb']}")
+        check(plays(after["rxb"]), f"Bedroom's sink still plays: {after['rxb']}")
         time.sleep(1.2)
         status, body = http("GET", base + "/api/receivers")
         kitchen = [r for r in json.loads(body)["receivers"] if r["name"] == "Kitchen"]
@@ -142,8 +148,8 @@ def main():
         status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 1}')
         time.sleep(1.5)
         back = cpu_budget.record(pulse, 1.0)
-        check(back["rxa"]["silent_windows"] < 20, f"Kitchen plays again at volume 1: {back['rxa']}")
-        check(back["rxb"]["silent_windows"] < 20, f"Bedroom plays again unmuted: {back['rxb']}")
+        check(plays(back["rxa"]), f"Kitchen plays again at volume 1: {back['rxa']}")
+        check(plays(back["rxb"]), f"Bedroom plays again unmuted: {back['rxb']}")
     finally:
         for p in procs:
             if p.poll() is None:
