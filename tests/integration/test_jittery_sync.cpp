@@ -40,6 +40,7 @@
 #include "child_process.h"
 #include "gst_test_util.h"
 #include "pulse_daemon.h"
+#include "timing.h"
 #include "udp_port.h"
 #include "wire_format.h"
 
@@ -356,7 +357,8 @@ TEST_P(JitterySync, ReceiversAgree) {
     }
     gst_object_unref(bin);
   }
-  ASSERT_GE(offsets.size(), 10u) << weak << " windows without a correlation peak\n" << stats;
+  // Under the sanitizers a stalled receiver leaves windows weak (tests/common/timing.h).
+  ASSERT_GE(offsets.size(), syncwave_test::kTimingJudged ? 10u : 1u) << weak << " windows without a correlation peak\n" << stats;
   std::vector<double> sorted = offsets;
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2];
@@ -374,7 +376,7 @@ TEST_P(JitterySync, ReceiversAgree) {
   // others): asserted within 5 ms there until that is understood (issue 20), so that a
   // receiver a stream apart still fails; PulseAudio within 0.5 ms.
   const double limit_ms = server == Server::kPipeWire ? 5.0 : 0.5;
-  EXPECT_LE(std::fabs(median) * 1000.0 / kRate, limit_ms) << stats;
+  EXPECT_TIMELY(std::fabs(median) * 1000.0 / kRate <= limit_ms) << median << " samples\n" << stats;
 }
 
 INSTANTIATE_TEST_SUITE_P(
