@@ -193,6 +193,7 @@ struct SyncWaveSinkPrivate {
   GstElement* convert2 = nullptr;
   GstElement* meter = nullptr; /* level, meter-interval > 0; owned by the bin */
   GstElement* sink = nullptr;
+  bool own_sink = false; /* made here (not audio-sink): does not preroll */
   bool opus = false;
   /* What went into the decoder, in order (a packet's or a gap's place on the
    * timeline); its output is stamped from this, see decoder_src_probe. */
@@ -352,6 +353,30 @@ static GstElement* make_pulse_output(const std::string& device) {
 /* Puts the audio sink in place (NULL→READY): the user's; else syncwavepulsesink when
  * a PulseAudio server answers; else the platform sink with `device`, or
  * autoaudiosink. */
+/* async=false on a sink that has the property (GstBaseSink). */
+static void set_no_preroll(GstElement* sink) {
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "async") != NULL)
+    g_object_set(sink, "async", FALSE, NULL);
+}
+
+/* autoaudiosink makes its real sink when it starts: that one does not preroll either
+ * (see gst_syncwave_sink_setup_audio_sink). */
+static void gst_syncwave_sink_deep_element_added(GstBin* bin, GstBin* sub_bin, GstElement* child) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(bin);
+  bool own;
+  GstElement* sink;
+  {
+    std::lock_guard<std::mutex> lk(self->priv->lock);
+    own = self->priv->own_sink;
+    sink = self->priv->sink != NULL ? GST_ELEMENT(gst_object_ref(self->priv->sink)) : NULL;
+  }
+  if (own && sink != NULL && GST_IS_BASE_SINK(child) &&
+      gst_object_has_as_ancestor(GST_OBJECT(child), GST_OBJECT(sink)))
+    set_no_preroll(child);
+  if (sink != NULL) gst_object_unref(sink);
+  GST_BIN_CLASS(parent_class)->deep_element_added(bin, sub_bin, child);
+}
+
 static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
   SyncWaveSinkPrivate* priv = self->priv;
   GstElement* sink = NULL;
@@ -364,6 +389,7 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
     device = priv->device;
     meter_interval = priv->meter_interval;
   }
+  const bool own = sink == NULL;
   if (sink == NULL) sink = make_pulse_output(device);
   if (sink == NULL && !device.empty()) {
     sink = make("pulsesink", "audio-sink");
@@ -376,6 +402,15 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
     GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
     return FALSE;
   }
+  /* The output made here does not preroll (async=false; inside autoaudiosink, see
+   * deep_element_added). A receiver is live: its pipeline takes a base time when set
+   * to PLAYING and the jitter stamps packets on it. An async sink that had not
+   * prerolled yet (no packet so far) sends the pipeline back to PAUSED until the first
+   * packet reaches it, and PLAYING again takes a new base time: that packet, stamped
+   * on the old one, lies as far in the future as the receiver waited, and blocks the
+   * output that long (issue 11: a receiver started before its sender was silent about
+   * as long as it ran alone). A user's audio-sink is left as given. */
+  if (own) set_no_preroll(sink);
   /* A new element's floating ref goes to the bin; for the user's element the bin
    * takes its own and we drop the one taken above. */
   const bool floating = g_object_is_floating(sink);
@@ -407,6 +442,7 @@ static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
   }
   std::lock_guard<std::mutex> lk(priv->lock);
   priv->sink = sink;
+  priv->own_sink = own;
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
   return TRUE;
 }
@@ -1789,7 +1825,10 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
    * GstSyncWaveSink:audio-sink:
-   * The audio sink element or bin (as playbin's audio-sink). Default autoaudiosink.
+   * The audio sink element or bin (as playbin's audio-sink). Default: syncwavepulsesink
+   * when a PulseAudio server answers, else autoaudiosink. The sinks made by the bin do
+   * not preroll (async=false), so a receiver started before its sender plays the first
+   * packet on time; set async=false on a sink given here for the same.
    */
   g_object_class_install_property(
       gobject_class, PROP_AUDIO_SINK,
@@ -1916,6 +1955,7 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_sink_change_state);
+  GST_BIN_CLASS(klass)->deep_element_added = GST_DEBUG_FUNCPTR(gst_syncwave_sink_deep_element_added);
   element_class->provide_clock = GST_DEBUG_FUNCPTR(gst_syncwave_sink_provide_clock);
   element_class->query = GST_DEBUG_FUNCPTR(gst_syncwave_sink_query);
 

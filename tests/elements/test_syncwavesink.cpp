@@ -235,6 +235,41 @@ TEST(SyncWaveSink, MakesItsOwnAudioSink) {
   gst_object_unref(bin);
 }
 
+// The output the bin makes does not preroll (issue 11: a receiver started before its
+// sender was silent as long as it had run alone, see docs/synchronization.md), down to
+// the sink inside autoaudiosink; an audio-sink given by the user keeps its setting.
+TEST(SyncWaveSink, ItsOwnOutputDoesNotPreroll) {
+  GstElement* bin = gst_element_factory_make("syncwavesink", nullptr);
+  ASSERT_NE(bin, nullptr);
+  gst_object_ref_sink(bin);
+  ASSERT_NE(gst_element_set_state(bin, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(bin));
+  GValue item = G_VALUE_INIT;
+  int sinks = 0;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(&item));
+    if (GST_IS_BASE_SINK(e)) {
+      sinks++;
+      EXPECT_FALSE(gst_base_sink_is_async_enabled(GST_BASE_SINK(e))) << GST_OBJECT_NAME(e);
+    }
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  EXPECT_GE(sinks, 1);
+  gst_element_set_state(bin, GST_STATE_NULL);
+  gst_object_unref(bin);
+
+  GstElement* own = gst_element_factory_make("fakesink", nullptr);
+  bin = gst_element_factory_make("syncwavesink", nullptr);
+  gst_object_ref_sink(bin);
+  g_object_set(bin, "audio-sink", own, NULL);
+  ASSERT_NE(gst_element_set_state(bin, GST_STATE_READY), GST_STATE_CHANGE_FAILURE);
+  EXPECT_TRUE(gst_base_sink_is_async_enabled(GST_BASE_SINK(own)));
+  gst_element_set_state(bin, GST_STATE_NULL);
+  gst_object_unref(bin);
+}
+
 TEST(SyncWaveSink, SystemClockIsRealtime) {
   Receiver rx("system");
   ASSERT_TRUE(rx.play());
