@@ -10,6 +10,7 @@
 #include <gst/gst.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -120,14 +121,24 @@ TEST_P(PulseOutput, PlaysAndKnowsItsPosition) {
   auto position = [&] {
     return GST_AUDIO_CLOCK(clock)->func(clock, GST_AUDIO_CLOCK(clock)->user_data);
   };
-  const gint64 h0 = g_get_monotonic_time();
-  const GstClockTime p0 = position();
-  g_usleep(500000);
-  const GstClockTime p1 = position();
-  const gint64 h1 = g_get_monotonic_time();
-  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p0));
-  ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p1));
-  EXPECT_NEAR((double)(p1 - p0) / 1e6, (double)(h1 - h0) / 1e3, 20.0);
+  // The best of three intervals is judged: a server stalled by a loaded machine holds
+  // the position back in one of them (27 ms in 0.5 s once through PipeWire, in a CI
+  // run beside other builds), a wrong clock in all three.
+  double best_ms = 1e9;
+  for (int i = 0; i < 3 && best_ms > 20.0; i++) {
+    const gint64 h0 = g_get_monotonic_time();
+    const GstClockTime p0 = position();
+    g_usleep(500000);
+    const GstClockTime p1 = position();
+    const gint64 h1 = g_get_monotonic_time();
+    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p0));
+    ASSERT_TRUE(GST_CLOCK_TIME_IS_VALID(p1));
+    const double diff = (double)(p1 - p0) / 1e6 - (double)(h1 - h0) / 1e3;
+    printf("device position advanced %.1f ms in %.1f ms of host time\n", (p1 - p0) / 1e6,
+           (h1 - h0) / 1e3);
+    best_ms = std::min(best_ms, std::fabs(diff));
+  }
+  EXPECT_LE(best_ms, 20.0);
   GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(sink)->ringbuffer;
   const double delay_ms = gst_audio_ring_buffer_delay(rb) * 1000.0 / 48000;
   EXPECT_GT(delay_ms, 1.0);

@@ -138,9 +138,14 @@ def run_test(gst_launch, mtu, buffers):
         c.expect(len(payload) % frame == 0, "payload is not whole frames")
         c.expect(len(payload) // frame <= max_frames, "packet larger than the mtu allows")
         if prev_end is not None:
-            # Timestamps are monotonic and contiguous: each starts where the last ended
-            # (within a microsecond of rounding).
-            c.expect(abs(ts - prev_end) <= 1, f"timestamp {ts} does not follow {prev_end}")
+            # Timestamps are monotonic and contiguous: each starts where the last ended,
+            # within one sample. Inside an input buffer they are exact (a microsecond of
+            # rounding); between buffers they follow the capture clock's fitted line
+            # (core/wall_clock_map.h), which moves by a few microseconds while it
+            # converges on a loaded machine (2.8 us seen in a CI run, 2026-12-02) and by
+            # the clocks' drift (up to 1000 ppm of a buffer).
+            c.expect(abs(ts - prev_end) <= 1e6 / rate,
+                     f"timestamp {ts} does not follow {prev_end} within a sample")
         frames = len(payload) // frame
         prev_end = ts + frames * 1e6 / rate
         c.expect(start_wall_us - 5e6 < ts < end_wall_us + 1e6,
