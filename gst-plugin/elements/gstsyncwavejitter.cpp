@@ -50,7 +50,8 @@
  *   jitter buffer, counted (foreign-packets) and each address announced once with an
  *   element message "syncwave-foreign-sender" (address, locked). When the played
  *   sender has been silent for 500 ms, the next matching sender takes over (a
- *   restarted sender comes back from a new port). `sender` is parsed with
+ *   restarted sender comes back from a new port) and the element posts
+ *   "syncwave-sender-changed" (address, host, port). `sender` is parsed with
  *   core/host_port.h; a host name is resolved on a thread of its own, never in
  *   set_property or on the streaming thread (nothing plays until it resolved).
  * - The latency query adds `latency` to min and max.
@@ -414,6 +415,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = now;
 
   bool announce = false;
+  bool took_over = false;
   bool warn_mismatch = false;
   std::string locked_key;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -439,6 +441,7 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
         GST_INFO_OBJECT(self, "played sender silent, switching to %s",
                         priv->selector.key().c_str());
         gst_syncwave_jitter_take_over(priv);
+        took_over = true;
       }
     }
     announce = sel.announce;
@@ -554,6 +557,17 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
                          " away from the clock; use syncwavesink (it selects the sender's "
                          "clock), a realtime clock, or mode=slave",
                          GST_TIME_ARGS(CLOCK_MISMATCH)));
+  }
+  if (took_over) {
+    /* Who is played now: syncwavesink follows it (its clock with clock=auto). */
+    const std::string key = address_key(host, port);
+    gst_element_post_message(
+        GST_ELEMENT_CAST(self),
+        gst_message_new_element(
+            GST_OBJECT_CAST(self),
+            gst_structure_new("syncwave-sender-changed", "address", G_TYPE_STRING, key.c_str(),
+                              "host", G_TYPE_STRING, host.c_str(), "port", G_TYPE_UINT,
+                              (guint)port, NULL)));
   }
   if (announce) {
     std::string key = address_key(host, port);

@@ -213,6 +213,10 @@ struct SyncWaveSinkPrivate {
   bool auto_started = false;
   bool auto_fallback = false;
   std::thread auto_thread;
+  /* Threads of earlier senders' hosts (a hand-over to another host started a new one);
+   * each ends within clock-timeout, joined when the element stops. */
+  std::vector<std::thread> retired_auto_threads;
+  guint64 auto_generation = 0; /* of the newest auto thread; older ones install nothing */
   std::atomic<bool> stopping{false};
 
   /* Drift correction (streaming thread, stats under the lock). */
@@ -657,7 +661,7 @@ static GstPadProbeReturn depay_src_probe(GstPad* pad, GstPadProbeInfo* info, gpo
 /* ---------------------------------------------------------------- the clock */
 
 static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint port,
-                              GstClockTime timeout) {
+                              GstClockTime timeout, guint64 generation) {
   syncwave::ClockSpec spec;
   spec.kind = syncwave::ClockKind::kNet;
   spec.host = host;
@@ -666,7 +670,12 @@ static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint por
   GstClock* net = syncwave_clock_new(spec, NULL, &err);
   bool synced = net != NULL && syncwave_clock_wait_synced(net, timeout);
   SyncWaveSinkPrivate* priv = self->priv;
-  if (priv->stopping) {
+  bool stale;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    stale = generation != priv->auto_generation; /* the played sender moved on */
+  }
+  if (priv->stopping || stale) {
     gst_clear_object(&net);
     g_clear_error(&err);
     return;
@@ -690,8 +699,13 @@ static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint por
   GstClock* old;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
+    if (generation != priv->auto_generation) {
+      gst_object_unref(net);
+      return;
+    }
     old = priv->clock;
     priv->clock = net;
+    priv->auto_fallback = false;
     priv->clock_in_use = "net://" + host + ":" + std::to_string(port) + " (auto)";
   }
   GST_INFO_OBJECT(self, "auto: synced to %s:%u, asking the pipeline to re-select its clock",
@@ -748,8 +762,64 @@ static void gst_syncwave_sink_apply_latency(GstSyncWaveSink* self,
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
 }
 
-/* Whether a packet comes from the played sender (the first heard; another one once
- * the played one has been silent for a second, as the jitter element hands over). */
+/* clock=auto: look for the time provider of priv->sender_host on a thread of its own
+ * (a newer one makes the running one stale). */
+static void start_auto_thread_locked(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (priv->auto_thread.joinable()) priv->retired_auto_threads.push_back(std::move(priv->auto_thread));
+  priv->auto_generation++;
+  priv->auto_thread = std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
+                                  (GstClockTime)priv->clock_timeout_ms * GST_MSECOND,
+                                  priv->auto_generation);
+}
+
+/* The jitter handed over to another sender ("syncwave-sender-changed"): its packets
+ * are the played ones now, and with clock=auto its host's time provider is asked (its
+ * stamps are on that host's clock); the pipeline re-selects the clock once it synced. */
+static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStructure* s) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  const gchar* host = gst_structure_get_string(s, "host");
+  guint port = 0;
+  gst_structure_get_uint(s, "port", &port);
+  if (host == NULL || *host == '\0') return;
+  GInetAddress* ia = g_inet_address_new_from_string(host);
+  GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
+  const GstClockTime now = clock != NULL ? gst_clock_get_time(clock) : GST_CLOCK_TIME_NONE;
+  if (clock != NULL) gst_object_unref(clock);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  if (ia != NULL) {
+    const gsize len = g_inet_address_get_native_size(ia);
+    if (len <= sizeof priv->played_addr) {
+      memcpy(priv->played_addr, g_inet_address_to_bytes(ia), len);
+      priv->played_addr_len = len;
+      priv->played_port = (guint16)port;
+      priv->last_played = now;
+    }
+    g_object_unref(ia);
+  }
+  if (priv->clock_spec.kind != syncwave::ClockKind::kAuto || priv->sender_host == host) return;
+  GST_INFO_OBJECT(self, "the played sender moved from %s to %s: asking its clock",
+                  priv->sender_host.c_str(), host);
+  priv->sender_host = host;
+  priv->sender_known = true;
+  priv->auto_started = true;
+  start_auto_thread_locked(self);
+}
+
+static void gst_syncwave_sink_handle_message(GstBin* bin, GstMessage* msg) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(bin);
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT) {
+    const GstStructure* s = gst_message_get_structure(msg);
+    if (s != NULL && gst_structure_has_name(s, "syncwave-sender-changed"))
+      gst_syncwave_sink_sender_changed(self, s);
+  }
+  GST_BIN_CLASS(parent_class)->handle_message(bin, msg);
+}
+
+/* Whether a packet comes from the played sender: the first heard, then the one the
+ * jitter names in "syncwave-sender-changed" (gst_syncwave_sink_sender_changed); a
+ * second of silence of the played one is the fallback (the jitter hands over after
+ * 500 ms, so its message comes first). */
 static bool from_played_sender_locked(SyncWaveSinkPrivate* priv, GstNetAddressMeta* meta,
                                       GstClockTime now, GstClockTime* last_played) {
   if (meta == NULL || !G_IS_INET_SOCKET_ADDRESS(meta->addr)) return true;
@@ -792,10 +862,7 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
       g_free(host);
       if (priv->clock_spec.kind == syncwave::ClockKind::kAuto && !priv->auto_started) {
         priv->auto_started = true;
-        if (priv->auto_thread.joinable()) priv->auto_thread.join();
-        priv->auto_thread =
-            std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
-                        (GstClockTime)priv->clock_timeout_ms * GST_MSECOND);
+        start_auto_thread_locked(self);
       }
     }
   }
@@ -1382,12 +1449,15 @@ static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
 
 static void stop_auto_thread(SyncWaveSinkPrivate* priv) {
   priv->stopping = true;
-  std::thread t;
+  std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    t = std::move(priv->auto_thread);
+    threads = std::move(priv->retired_auto_threads);
+    priv->retired_auto_threads.clear();
+    threads.push_back(std::move(priv->auto_thread));
   }
-  if (t.joinable()) t.join();
+  for (std::thread& t : threads)
+    if (t.joinable()) t.join();
   priv->stopping = false;
 }
 
@@ -1956,6 +2026,7 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_sink_change_state);
   GST_BIN_CLASS(klass)->deep_element_added = GST_DEBUG_FUNCPTR(gst_syncwave_sink_deep_element_added);
+  GST_BIN_CLASS(klass)->handle_message = GST_DEBUG_FUNCPTR(gst_syncwave_sink_handle_message);
   element_class->provide_clock = GST_DEBUG_FUNCPTR(gst_syncwave_sink_provide_clock);
   element_class->query = GST_DEBUG_FUNCPTR(gst_syncwave_sink_query);
 

@@ -342,6 +342,58 @@ TEST(SyncWaveSink, AutoSwitchesToTheSendersClock) {
   gst_object_unref(base);
 }
 
+// A hand-over to a sender on another host (issue 18): with clock=auto the bin asks the
+// new host's time provider and has the clock re-selected, since the new sender's stamps
+// are on its own clock. Two loopback addresses stand for the two hosts.
+TEST(SyncWaveSink, AutoClockFollowsASenderOnAnotherHost) {
+  GstClock* base =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  GstNetTimeProvider* first = gst_net_time_provider_new(base, "127.0.0.1", 0);
+  ASSERT_NE(first, nullptr);
+  gint port;
+  g_object_get(first, "port", &port, NULL);
+  GstNetTimeProvider* second = gst_net_time_provider_new(base, "127.0.0.2", port);
+  if (second == nullptr) {
+    gst_object_unref(first);
+    gst_object_unref(base);
+    GTEST_SKIP() << "127.0.0.2 cannot be bound here";
+  }
+  Receiver rx("auto");
+  g_object_set(rx.bin, "auto-clock-port", (guint)port, NULL);
+  ASSERT_TRUE(rx.play());
+  auto reselect_when = [&](const std::string& want) {
+    for (int i = 0; i < 100 && rx.stat_string("clock") != want; i++) {
+      rx.push_raw((uint64_t)g_get_real_time(), 0.25f);
+      g_usleep(20000);
+    }
+    gst_element_set_state(rx.pipe, GST_STATE_PAUSED);
+    gst_element_set_state(rx.pipe, GST_STATE_PLAYING);
+  };
+  const std::string p = ":" + std::to_string(port) + " (auto)";
+  rx.push_header(wire::Compression::kRaw);
+  reselect_when("net://127.0.0.1" + p);
+  EXPECT_EQ(rx.stat_string("clock"), "net://127.0.0.1" + p);
+
+  // The first sender goes silent; after the jitter's 500 ms another host sends.
+  g_usleep(700000);
+  GInetAddress* other = g_inet_address_new_from_string("127.0.0.2");
+  g_object_unref(rx.from);
+  rx.from = g_inet_socket_address_new(other, 40001);
+  g_object_unref(other);
+  rx.push_header(wire::Compression::kRaw);
+  reselect_when("net://127.0.0.2" + p);
+  EXPECT_EQ(rx.stat_string("sender-host"), "127.0.0.2");
+  EXPECT_EQ(rx.stat_string("sender"), "127.0.0.2:40001");
+  EXPECT_EQ(rx.stat_string("clock"), "net://127.0.0.2" + p);
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  EXPECT_STREQ(G_OBJECT_TYPE_NAME(c), "SyncWaveNetClock");
+  gst_object_unref(c);
+  gst_element_set_state(rx.pipe, GST_STATE_NULL);
+  gst_object_unref(second);
+  gst_object_unref(first);
+  gst_object_unref(base);
+}
+
 TEST(SyncWaveSink, AutoFallsBackToSystemWithAWarning) {
   uint16_t nobody = syncwave_test::free_udp_port();
   Receiver rx("auto");
