@@ -718,6 +718,16 @@ void Runner::handle_message(GstMessage* msg) {
       break;
     case GST_MESSAGE_ELEMENT: {
       const GstStructure* s = gst_message_get_structure(msg);
+      if (s && gst_structure_has_name(s, "syncwave-sender-changed")) {
+        // The played sender went silent and another one took over: one line.
+        const gchar* address = gst_structure_get_string(s, "address");
+        if (!options_.common.quiet && address) {
+          std::fprintf(stderr, "%sNow playing %s (the sender played before went silent).\n",
+                       status_shown_ ? "\n" : "", address);
+          status_shown_ = false;
+        }
+        break;
+      }
       if (!s || !gst_structure_has_name(s, "level")) break;
       const GValue* peak = gst_structure_get_value(s, "peak");
       const GValue* rms = gst_structure_get_value(s, "rms");
