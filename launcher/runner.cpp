@@ -721,7 +721,8 @@ void Runner::handle_message(GstMessage* msg) {
       if (s && gst_structure_has_name(s, "syncwave-sender-changed")) {
         // The played sender went silent and another one took over: one line.
         const gchar* address = gst_structure_get_string(s, "address");
-        if (!options_.common.quiet && address) {
+        const gchar* previous = gst_structure_get_string(s, "previous");
+        if (!options_.common.quiet && address && previous && *previous) {
           std::fprintf(stderr, "%sNow playing %s (the sender played before went silent).\n",
                        status_shown_ ? "\n" : "", address);
           status_shown_ = false;

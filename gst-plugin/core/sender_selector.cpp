@@ -49,9 +49,11 @@ SenderSelector::Result SenderSelector::offer(const std::string& host, uint16_t p
       port_ = port;
       last_heard_ = now_ns;
       r.verdict = Verdict::kPlay;
+      r.first = true;
       return r;
     }
     if (time_valid(now_ns) && time_valid(last_heard_) && now_ns - last_heard_ > timeout_ns_) {
+      r.previous = key();
       host_ = host;
       port_ = port;
       last_heard_ = now_ns;

@@ -42,6 +42,8 @@ class SenderSelector {
   struct Result {
     Verdict verdict = Verdict::kForeign;
     bool announce = false;  // kForeign: first datagram from this address
+    bool first = false;     // kPlay: the first sender locked onto (nobody played before)
+    std::string previous;   // kTakeOver: key() of the sender played until now
   };
 
   explicit SenderSelector(uint64_t timeout_ns = kDefaultTimeoutNs) : timeout_ns_(timeout_ns) {}

@@ -50,8 +50,9 @@
  *   jitter buffer, counted (foreign-packets) and each address announced once with an
  *   element message "syncwave-foreign-sender" (address, locked). When the played
  *   sender has been silent for 500 ms, the next matching sender takes over (a
- *   restarted sender comes back from a new port) and the element posts
- *   "syncwave-sender-changed" (address, host, port). `sender` is parsed with
+ *   restarted sender comes back from a new port). The element posts
+ *   "syncwave-sender-changed" (address, host, port, previous: "" for the first sender
+ *   locked onto) for the first sender and for each hand-over. `sender` is parsed with
  *   core/host_port.h; a host name is resolved on a thread of its own, never in
  *   set_property or on the streaming thread (nothing plays until it resolved).
  * - The latency query adds `latency` to min and max.
@@ -415,7 +416,8 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   if (!GST_CLOCK_TIME_IS_VALID(arrival)) arrival = now;
 
   bool announce = false;
-  bool took_over = false;
+  bool took_over = false; /* or locked onto the first sender */
+  std::string previous_key;
   bool warn_mismatch = false;
   std::string locked_key;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -437,7 +439,10 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
     sel.verdict = syncwave::SenderSelector::Verdict::kPlay;
     if (have_address) {
       sel = priv->selector.offer(host, port, heard, parsed.kind != wire::Kind::kMalformed);
-      if (sel.verdict == syncwave::SenderSelector::Verdict::kTakeOver) {
+      if (sel.first) {
+        took_over = true;
+      } else if (sel.verdict == syncwave::SenderSelector::Verdict::kTakeOver) {
+        previous_key = sel.previous;
         GST_INFO_OBJECT(self, "played sender silent, switching to %s",
                         priv->selector.key().c_str());
         gst_syncwave_jitter_take_over(priv);
@@ -559,7 +564,8 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
                          GST_TIME_ARGS(CLOCK_MISMATCH)));
   }
   if (took_over) {
-    /* Who is played now: syncwavesink follows it (its clock with clock=auto). */
+    /* Who is played now (the first sender, or the one that took over; previous is ""
+     * for the first): syncwavesink follows it, its clock with clock=auto. */
     const std::string key = address_key(host, port);
     gst_element_post_message(
         GST_ELEMENT_CAST(self),
@@ -567,7 +573,8 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
             GST_OBJECT_CAST(self),
             gst_structure_new("syncwave-sender-changed", "address", G_TYPE_STRING, key.c_str(),
                               "host", G_TYPE_STRING, host.c_str(), "port", G_TYPE_UINT,
-                              (guint)port, NULL)));
+                              (guint)port, "previous", G_TYPE_STRING, previous_key.c_str(),
+                              NULL)));
   }
   if (announce) {
     std::string key = address_key(host, port);

@@ -209,7 +209,6 @@ struct SyncWaveSinkPrivate {
   GstClock* clock = nullptr;
   std::string clock_in_use;
   std::string sender_host;
-  std::atomic<bool> sender_known{false};
   bool auto_started = false;
   bool auto_fallback = false;
   std::thread auto_thread;
@@ -773,9 +772,10 @@ static void start_auto_thread_locked(GstSyncWaveSink* self) {
                                   priv->auto_generation);
 }
 
-/* The jitter handed over to another sender ("syncwave-sender-changed"): its packets
- * are the played ones now, and with clock=auto its host's time provider is asked (its
- * stamps are on that host's clock); the pipeline re-selects the clock once it synced. */
+/* The jitter locked onto a sender or handed over to another ("syncwave-sender-changed";
+ * only a SyncWave datagram locks, a stray one does not): its packets are the played
+ * ones now, and with clock=auto its host's time provider is asked (its stamps are on
+ * that host's clock); the pipeline re-selects the clock once it synced. */
 static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStructure* s) {
   SyncWaveSinkPrivate* priv = self->priv;
   const gchar* host = gst_structure_get_string(s, "host");
@@ -797,11 +797,12 @@ static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStr
     }
     g_object_unref(ia);
   }
-  if (priv->clock_spec.kind != syncwave::ClockKind::kAuto || priv->sender_host == host) return;
-  GST_INFO_OBJECT(self, "the played sender moved from %s to %s: asking its clock",
-                  priv->sender_host.c_str(), host);
+  if (priv->sender_host == host) return;
+  const bool moved = !priv->sender_host.empty();
   priv->sender_host = host;
-  priv->sender_known = true;
+  if (priv->clock_spec.kind != syncwave::ClockKind::kAuto) return;
+  GST_INFO_OBJECT(self, "%s %s: asking its clock",
+                  moved ? "the played sender moved to" : "playing the sender on", host);
   priv->auto_started = true;
   start_auto_thread_locked(self);
 }
@@ -852,21 +853,6 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
   SyncWaveSinkPrivate* priv = self->priv;
   GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buf);
-  if (!priv->sender_known && meta != NULL && G_IS_INET_SOCKET_ADDRESS(meta->addr)) {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    priv->sender_known = true;
-    if (priv->sender_host.empty()) {
-      GInetAddress* addr = g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(meta->addr));
-      gchar* host = g_inet_address_to_string(addr);
-      priv->sender_host = host;
-      g_free(host);
-      if (priv->clock_spec.kind == syncwave::ClockKind::kAuto && !priv->auto_started) {
-        priv->auto_started = true;
-        start_auto_thread_locked(self);
-      }
-    }
-  }
-
   /* An audio datagram: type 0 or 1, then its capture time (u64 LE µs). */
   guint8 head[1 + 8];
   if (gst_buffer_extract(buf, 0, head, sizeof head) != sizeof head || head[0] > 1)
@@ -1506,7 +1492,6 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
       gst_clear_object(&priv->device_sink);
       priv->device_looked_up = false;
       priv->sender_host.clear();
-      priv->sender_known = false;
       priv->auto_started = false;
       priv->auto_fallback = false;
       priv->playout.reset();

@@ -495,6 +495,8 @@ TEST_F(JitterTest, ChosenHostOnAnyPort) {
 
 TEST_F(JitterTest, SilentSenderIsReplacedByTheNextOne) {
   start();
+  GstBus* bus = gst_bus_new();
+  gst_element_set_bus(h->element, bus);
   GstBuffer* b = datagram(audio_bytes(ts(0)));
   add_sender(b, "127.0.0.1", 40000);
   gst_harness_push(h, b);
@@ -512,6 +514,25 @@ TEST_F(JitterTest, SilentSenderIsReplacedByTheNextOne) {
   GstStructure* s = stats(h);
   EXPECT_STREQ(gst_structure_get_string(s, "sender"), "127.0.0.1:40002");
   gst_structure_free(s);
+  // Each played sender is announced (syncwavesink follows it): the first with no
+  // previous one, then the one that took over.
+  std::vector<std::string> played;
+  while (GstMessage* m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+    const GstStructure* ms = gst_message_get_structure(m);
+    if (gst_structure_has_name(ms, "syncwave-sender-changed")) {
+      guint port = 0;
+      gst_structure_get_uint(ms, "port", &port);
+      played.push_back(std::string(gst_structure_get_string(ms, "address")) + " host " +
+                       gst_structure_get_string(ms, "host") + " port " + std::to_string(port) +
+                       " after '" + gst_structure_get_string(ms, "previous") + "'");
+    }
+    gst_message_unref(m);
+  }
+  EXPECT_EQ(played, (std::vector<std::string>{
+                        "127.0.0.1:40000 host 127.0.0.1 port 40000 after ''",
+                        "127.0.0.1:40002 host 127.0.0.1 port 40002 after '127.0.0.1:40000'"}));
+  gst_element_set_bus(h->element, nullptr);
+  gst_object_unref(bus);
 }
 
 TEST_F(JitterTest, SenderTakingOverReplaysItsHeader) {

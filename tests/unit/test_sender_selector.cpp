@@ -16,8 +16,11 @@ constexpr uint64_t kT0 = 1000 * kNsPerSec;
 
 TEST(SenderSelector, FirstHeardIsPlayedOthersAreForeignAndAnnouncedOnce) {
   SenderSelector s;
-  EXPECT_EQ(s.offer("10.0.0.1", 4000, kT0).verdict, V::kPlay);
+  auto first = s.offer("10.0.0.1", 4000, kT0);
+  EXPECT_EQ(first.verdict, V::kPlay);
+  EXPECT_TRUE(first.first);
   EXPECT_EQ(s.key(), "10.0.0.1:4000");
+  EXPECT_FALSE(s.offer("10.0.0.1", 4000, kT0 + kMs).first);
   auto r = s.offer("10.0.0.2", 4000, kT0 + kMs);
   EXPECT_EQ(r.verdict, V::kForeign);
   EXPECT_TRUE(r.announce);
@@ -57,7 +60,10 @@ TEST(SenderSelector, NextSenderTakesOverAfterTheTimeout) {
   s.offer("a", 1, kT0);
   EXPECT_EQ(s.offer("b", 2, kT0 + 400 * kMs).verdict, V::kForeign);
   EXPECT_EQ(s.offer("b", 2, kT0 + 500 * kMs).verdict, V::kForeign);  // not longer yet
-  EXPECT_EQ(s.offer("b", 2, kT0 + 501 * kMs).verdict, V::kTakeOver);
+  auto took = s.offer("b", 2, kT0 + 501 * kMs);
+  EXPECT_EQ(took.verdict, V::kTakeOver);
+  EXPECT_EQ(took.previous, "a:1");
+  EXPECT_FALSE(took.first);
   EXPECT_EQ(s.key(), "b:2");
   EXPECT_EQ(s.offer("b", 2, kT0 + 510 * kMs).verdict, V::kPlay);
   // The old one comes back: foreign now, announced again.
