@@ -233,12 +233,11 @@ TEST_P(LateJoin, AReceiverStartedWhileTheSenderRunsIsHeardWithinASecond) {
   const std::vector<float> after = rec.since(joined);
   ASSERT_GE(after.size(), 2u * 2 * kRate) << "the monitor delivered too little";
   const syncwave_test::SilentRuns runs = syncwave_test::silent_runs(after, 2, 480, 0.05);
-  // The goal is a second (measured: Opus 0.08-0.19 s; raw 0.88-1.13 s, most of it a
-  // stall of the null sink's first second after a stream connects). A timed test on a
-  // busy machine asserts the behaviour, joining without waiting for the original's
-  // 10 s header cadence, with room: within two seconds.
+  // Within a second (measured 2026-12-02: Opus 70-90 ms, raw 550-580 ms on both
+  // servers: raw waits for the next header, every 500 ms; before the bin's output
+  // stopped prerolling, raw took 0.88-1.13 s).
   EXPECT_LT(runs.first_sound, runs.windows) << "nothing heard; " << s.stats();
-  EXPECT_TIMELY(runs.first_sound < 200u) << "first sound after " << runs.first_sound * 10
+  EXPECT_TIMELY(runs.first_sound < 100u) << "first sound after " << runs.first_sound * 10
                                          << " ms; " << s.stats();
   std::printf("late join (%s): first sound %zu ms after the receiver started\n",
               param().name, runs.first_sound * 10);
