@@ -169,5 +169,53 @@ bool save_config(const std::string& path, Command command, const Assignments& as
   return ok;
 }
 
+namespace {
+std::string room_group(const std::string& name) { return "room " + name; }
+}  // namespace
+
+std::vector<std::string> load_room(const std::string& path, const std::string& name) {
+  std::vector<std::string> values;
+  GKeyFile* kf = g_key_file_new();
+  const std::string group = room_group(name);
+  if (g_key_file_load_from_file(kf, path.c_str(), G_KEY_FILE_NONE, nullptr) &&
+      g_key_file_has_group(kf, group.c_str())) {
+    gsize n = 0;
+    gchar** keys = g_key_file_get_keys(kf, group.c_str(), &n, nullptr);
+    for (gsize i = 0; i < n; i++) {
+      gchar* v = g_key_file_get_string(kf, group.c_str(), keys[i], nullptr);
+      values.push_back(std::string(keys[i]) + "=" + (v ? v : ""));
+      g_free(v);
+    }
+    g_strfreev(keys);
+  }
+  g_key_file_free(kf);
+  return values;
+}
+
+bool save_room(const std::string& path, const std::string& name,
+               const std::vector<std::string>& values, std::string* error) {
+  GKeyFile* kf = g_key_file_new();
+  if (g_file_test(path.c_str(), G_FILE_TEST_EXISTS))
+    g_key_file_load_from_file(kf, path.c_str(), G_KEY_FILE_KEEP_COMMENTS, nullptr);
+  const std::string group = room_group(name);
+  for (const std::string& kv : values) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    g_key_file_set_string(kf, group.c_str(), kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str());
+  }
+  gchar* dir = g_path_get_dirname(path.c_str());
+  g_mkdir_with_parents(dir, 0700);
+  g_free(dir);
+  GError* err = nullptr;
+  const bool ok = g_key_file_save_to_file(kf, path.c_str(), &err);
+  if (!ok) {
+    *error = "Cannot write the config file " + path + " (" + err->message +
+             "): check that its directory is writable.";
+    g_error_free(err);
+  }
+  g_key_file_free(kf);
+  return ok;
+}
+
 }  // namespace launcher
 }  // namespace syncwave

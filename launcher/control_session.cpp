@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 
+#include "config_file.h"
 #include "control_model.h"
 #include "control_server.h"
 #include "host_port.h"
@@ -119,11 +120,15 @@ struct ControlSession::Impl {
   bool mute = false;
   int delay_ms = 0;
   int latency_ms = 0;
+  std::string config_path;                // where [room NAME] is kept
+  std::vector<std::string> command_line;  // options given there win over the saved room
+  c::ChangeRequest restored;              // the saved room, applied when the pipeline starts
   // both
   std::vector<GSocket*> sockets;
   std::vector<GSource*> sources;
 
-  explicit Impl(const Options& o) : options(o) {
+  Impl(const Options& o, const std::vector<std::string>& given)
+      : options(o), config_path(config_file_path()), command_line(given) {
     if (!o.receive.outputs.empty()) {
       volume = o.receive.outputs[0].volume;
       delay_ms = o.receive.outputs[0].delay_ms;
@@ -201,6 +206,46 @@ struct ControlSession::Impl {
       return;
     }
     apply(change, host);
+    save(change);
+  }
+
+  // receive: the room as the control page left it, from the config file; what the
+  // command line gives wins.
+  void restore() {
+    std::vector<std::string> kept;
+    for (const std::string& kv : load_room(config_path, my_name())) {
+      const std::string key = kv.substr(0, kv.find('='));
+      if (std::find(command_line.begin(), command_line.end(), key) == command_line.end())
+        kept.push_back(kv);
+    }
+    if (kept.empty()) return;
+    std::string error;
+    c::ChangeRequest ch;
+    if (!c::parse_change_args(kept, latency_ms, &ch, &error)) {
+      print_event_line("control: ignored [room " + my_name() + "] in " + config_path + ": " + error);
+      return;
+    }
+    restored.volume = ch.volume;
+    restored.mute = ch.mute;
+    restored.delay_ms = ch.delay_ms;
+    restored.latency_ms = ch.latency_ms;
+  }
+
+  // receive: keeps a change from the sender in [room NAME].
+  void save(const c::ChangeRequest& ch) {
+    std::vector<std::string> values;
+    char text[64];
+    if (ch.volume) {
+      std::snprintf(text, sizeof text, "volume=%.4g", *ch.volume);
+      values.push_back(text);
+    }
+    if (ch.mute) values.push_back(std::string("mute=") + (*ch.mute ? "true" : "false"));
+    if (ch.delay_ms) values.push_back("delay=" + std::to_string(*ch.delay_ms));
+    if (ch.latency_ms) values.push_back("latency=" + std::to_string(*ch.latency_ms));
+    if (values.empty()) return;
+    std::string error;
+    if (!save_room(config_path, my_name(), values, &error))
+      print_event_line("control: the change is not kept for the next start: " + error);
   }
 
   void apply(const c::ChangeRequest& ch, const std::string& from) {
@@ -260,6 +305,7 @@ struct ControlSession::Impl {
   bool start(std::string* error) {
     if (options.command == Command::kReceive) {
       if (options.receive.control_port == 0) return true;
+      restore();
       GSocket* sock = udp_socket("0.0.0.0", 0, error);
       if (!sock) return false;
       watch(sock);
@@ -306,7 +352,8 @@ struct ControlSession::Impl {
   }
 };
 
-ControlSession::ControlSession(const Options& options) : impl_(new Impl(options)) {}
+ControlSession::ControlSession(const Options& options, const std::vector<std::string>& command_line)
+    : impl_(new Impl(options, command_line)) {}
 ControlSession::~ControlSession() = default;
 
 bool ControlSession::start(std::string* error) { return impl_->start(error); }
@@ -318,6 +365,8 @@ RunHooks ControlSession::hooks(RunHooks inner) {
     if (inner.started) inner.started(pipeline);
     if (impl->pipeline) gst_object_unref(impl->pipeline);
     impl->pipeline = GST_ELEMENT(gst_object_ref(pipeline));
+    // Before it plays: the room as the control page left it.
+    if (!impl->restored.empty()) impl->apply(impl->restored, "the config file");
   };
   h.tick = [impl, inner](StatsSample* s) {
     if (inner.tick) inner.tick(s);

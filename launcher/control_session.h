@@ -5,7 +5,9 @@
 //     same UDP port; a change asked for over HTTP goes to that receiver as one datagram;
 //   - receive: reports its state once a second to the played sender's control port and
 //     applies the changes that sender sends back (volume, mute, delay, latency) to its
-//     outputs.
+//     outputs, and keeps them in its config file under its name ([room NAME],
+//     config_file.h): they are applied again when it starts, unless the command line
+//     gives that option.
 // Nothing here is part of the SYNC audio stream. Runs on the default GMainContext.
 #pragma once
 
@@ -21,7 +23,10 @@ namespace launcher {
 
 class ControlSession {
  public:
-  explicit ControlSession(const Options& options);
+  // `command_line`: the long options given on the command line ("volume", "delay",
+  // "latency"): they win over what the control page saved.
+  explicit ControlSession(const Options& options,
+                          const std::vector<std::string>& command_line = {});
   ~ControlSession();
   ControlSession(const ControlSession&) = delete;
   ControlSession& operator=(const ControlSession&) = delete;

@@ -377,7 +377,9 @@ int main(int argc, char** argv) {
 #ifdef SYNCWAVE_HAVE_CONTROL
         // The control surface is an extra: when its port is taken (another sender on
         // this machine), say so and play on without it.
-        ControlSession control(options);
+        std::vector<std::string> given;
+        for (const Assignment& a : cl.assignments) given.push_back(a.first);
+        ControlSession control(options, given);
         if (!control.start(&error)) {
           std::fprintf(stderr, "syncwave-launch: %s The stream runs without it.\n", error.c_str());
           code = run_pipeline(options, description, session.hooks());

@@ -73,12 +73,14 @@ def main():
              f"--control-port={control}", "--control-bind=127.0.0.1"] +
             [f"--target=127.0.0.1:{p}" for p in ports], env=env,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "send.err"), "w")))
-        for name, port, sink in (("Kitchen", ports[0], "rxa"), ("Bedroom", ports[1], "rxb")):
-            procs.append(subprocess.Popen(
+        def receiver(name, port, sink):
+            return subprocess.Popen(
                 [launch, "receive", f"--port={port}", f"--clock-port={clock}",
                  f"--control-port={control}", f"--device={sink}", f"--name={name}", "--quiet"],
                 env=env, stdout=subprocess.DEVNULL,
-                stderr=open(os.path.join(tmp, name + ".err"), "w")))
+                stderr=open(os.path.join(tmp, name + ".err"), "a"))
+        for name, port, sink in (("Kitchen", ports[0], "rxa"), ("Bedroom", ports[1], "rxb")):
+            procs.append(receiver(name, port, sink))
         listed = []
         for _ in range(100):
             time.sleep(0.1)
@@ -150,6 +152,40 @@ def main():
         back = cpu_budget.record(pulse, 1.0)
         check(plays(back["rxa"]), f"Kitchen plays again at volume 1: {back['rxa']}")
         check(plays(back["rxb"]), f"Bedroom plays again unmuted: {back['rxb']}")
+
+        # A change survives a restart: the receiver keeps it in its config file under
+        # its name and applies it when it starts again.
+        status, body = http("POST", base + "/api/receivers/Kitchen", '{"volume": 0}')
+        check(status == 200, f"volume 0 again: {status} {body}")
+        time.sleep(1.5)
+        conf = os.path.join(env["XDG_CONFIG_HOME"], "syncwave", "syncwave.conf")
+        saved = open(conf).read() if os.path.exists(conf) else ""
+        check("[room Kitchen]" in saved and "volume=0" in saved,
+              f"Kitchen's volume is kept in {conf}: {saved!r}")
+        status, body = http("GET", base + "/api/receivers")
+        old = [r["address"] for r in json.loads(body)["receivers"] if r["name"] == "Kitchen"]
+        kitchen = procs[1]
+        kitchen.send_signal(2)
+        kitchen.wait(10)
+        procs[1] = receiver("Kitchen", ports[0], "rxa")
+        restarted = []
+        for _ in range(150):
+            time.sleep(0.1)
+            status, body = http("GET", base + "/api/receivers")
+            restarted = [r for r in json.loads(body)["receivers"]
+                         if r["name"] == "Kitchen" and [r["address"]] != old and
+                         r["state"] in ("synced", "muted")]
+            if restarted:
+                break
+        time.sleep(1.2)
+        status, body = http("GET", base + "/api/receivers")
+        kitchen = [r for r in json.loads(body)["receivers"] if r["name"] == "Kitchen"]
+        check(bool(restarted) and bool(kitchen) and kitchen[0]["volume"] == 0,
+              f"the restarted Kitchen reports volume 0: {kitchen}")
+        restored = cpu_budget.record(pulse, 1.0)
+        check(restored["rxa"]["silent_windows"] >= restored["rxa"]["windows"] - 2,
+              f"the restarted Kitchen's sink stays silent: {restored['rxa']}")
+        check(plays(restored["rxb"]), f"Bedroom plays on: {restored['rxb']}")
     finally:
         for p in procs:
             if p.poll() is None:

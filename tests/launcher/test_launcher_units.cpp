@@ -327,6 +327,33 @@ TEST(LauncherConfig, ReadsListsAndPairsDevicesWithDelays) {
   EXPECT_EQ(r.receive.latency_ms, 80);
 }
 
+// What the control page set on a receiver is kept under its name; other groups, other
+// rooms and comments stay, and [receive]/[send] are not disturbed by it.
+TEST(LauncherConfig, RoomSettingsAreKeptUnderTheReceiversName) {
+  TempDir dir;
+  const std::string path = dir.file("syncwave.conf");
+  std::string err;
+  EXPECT_TRUE(load_room(path, "Kitchen").empty());
+  write_file(path,
+             "# mine\n[receive]\nlatency=80\n[room Bedroom]\nvolume=0.5\n");
+  ASSERT_TRUE(save_room(path, "Küche", {"volume=0.25", "mute=true"}, &err)) << err;
+  ASSERT_TRUE(save_room(path, "Küche", {"delay=-150", "volume=0.3"}, &err)) << err;
+  EXPECT_EQ(load_room(path, "Küche"),
+            (std::vector<std::string>{"volume=0.3", "mute=true", "delay=-150"}));
+  EXPECT_EQ(load_room(path, "Bedroom"), (std::vector<std::string>{"volume=0.5"}));
+  Assignments receive;
+  ASSERT_TRUE(load_config(path, Command::kReceive, &receive, &err)) << err;
+  EXPECT_EQ(options_for(Command::kReceive, receive).receive.latency_ms, 80);
+  // And a saved [receive] group leaves the rooms alone.
+  ASSERT_TRUE(save_config(path, Command::kReceive, {{"latency", "90"}}, &err)) << err;
+  EXPECT_EQ(load_room(path, "Küche").size(), 3u);
+  gchar* contents = nullptr;
+  ASSERT_TRUE(g_file_get_contents(path.c_str(), &contents, nullptr, nullptr));
+  const std::string text = contents;
+  g_free(contents);
+  EXPECT_NE(text.find("# mine"), std::string::npos);
+}
+
 TEST(LauncherConfig, BadValueNamesTheFile) {
   TempDir dir;
   write_file(dir.file("bad.conf"), "[send]\nbitrate=lots\n");
