@@ -56,6 +56,7 @@
 #endif
 
 #include <gst/audio/audio.h>
+#include <gst/controller/controller.h>
 #include <gst/net/net.h>
 
 #include <atomic>
@@ -95,6 +96,9 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define DEFAULT_CLOCK "auto"
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
+/* A volume or mute change goes to its new gain in this much stream time (linear). */
+#define VOLUME_RAMP (20 * GST_MSECOND)
+#define RAMP_LEAD (20 * GST_USECOND)
 #define DEFAULT_DELAY_MS 0
 #define DEFAULT_DRIFT_CORRECTION TRUE
 #define DEFAULT_CLOCK_TIMEOUT_MS 2000
@@ -192,6 +196,17 @@ struct SyncWaveSinkPrivate {
   GstElement* capsfilter = nullptr;
   GstElement* convert2 = nullptr;
   GstElement* meter = nullptr; /* level, meter-interval > 0; owned by the bin */
+  /* Volume and mute changes ramp over VOLUME_RAMP (see gst_syncwave_sink_set_gain): a
+   * linear control source on the volume element's "volume", enabled only while a ramp
+   * runs (the element's static path costs less). Times are the volume element's
+   * stream time. Under the lock. */
+  GstControlSource* gain_source = nullptr;
+  GstControlBinding* gain_binding = nullptr;
+  GstSegment vol_segment;
+  GstClockTime vol_next = GST_CLOCK_TIME_NONE; /* stream time where the next buffer starts */
+  GstClockTime ramp_end = GST_CLOCK_TIME_NONE; /* a ramp runs until this stream time */
+  double ramp_from = 1.0, ramp_to = 1.0;       /* gains of the ramp running */
+  bool gain_pending = false; /* volume/mute changed: a ramp starts at the next buffer */
   GstElement* sink = nullptr;
   bool own_sink = false; /* made here (not audio-sink): does not preroll */
   bool opus = false;
@@ -1605,6 +1620,118 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   return s;
 }
 
+/* The gain the volume element applies at stream time t during the ramp running (or its
+ * end). Under the lock. */
+static double ramp_gain_locked(SyncWaveSinkPrivate* priv, GstClockTime t) {
+  if (!GST_CLOCK_TIME_IS_VALID(priv->ramp_end) || t >= priv->ramp_end) return priv->ramp_to;
+  const GstClockTime start = priv->ramp_end - MIN(priv->ramp_end, VOLUME_RAMP);
+  if (t <= start) return priv->ramp_from;
+  return priv->ramp_from +
+         (priv->ramp_to - priv->ramp_from) * (double)(t - start) / (double)VOLUME_RAMP;
+}
+
+/* volume/mute changed: the volume element goes there in VOLUME_RAMP (linear), from
+ * the start of the next buffer it gets, so that a change is never a click. The ramp is
+ * started by vol_sink_probe on the streaming thread, before the element processes
+ * that buffer (no buffer can slip through between a decision here and the element).
+ * Before the first buffer (or without a control source) it is set at once. Muted is
+ * gain 0; the element's own mute is set once the ramp reached 0. */
+static void gst_syncwave_sink_set_gain(GstSyncWaveSink* self) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (priv->vol == NULL) return;
+  double volume;
+  bool mute;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    volume = priv->volume;
+    mute = priv->mute;
+    if (priv->gain_source != NULL && GST_CLOCK_TIME_IS_VALID(priv->vol_next)) {
+      priv->gain_pending = true;
+      return;
+    }
+    priv->ramp_end = GST_CLOCK_TIME_NONE;
+    priv->ramp_from = priv->ramp_to = mute ? 0.0 : volume;
+  }
+  g_object_set(priv->vol, "volume", volume, "mute", (gboolean)mute, NULL);
+}
+
+/* The control source for a ramp from `from` at t0 to `to` at t0 + VOLUME_RAMP. */
+static void set_ramp_points(SyncWaveSinkPrivate* priv, GstClockTime t0, double from, double to) {
+  GstTimedValueControlSource* cs = GST_TIMED_VALUE_CONTROL_SOURCE(priv->gain_source);
+  gst_timed_value_control_source_unset_all(cs);
+  /* From stream time 0, so that no sample before the ramp has no value. */
+  gst_timed_value_control_source_set(cs, 0, from);
+  if (t0 > 0) gst_timed_value_control_source_set(cs, t0, from);
+  gst_timed_value_control_source_set(cs, t0 + VOLUME_RAMP, to);
+}
+
+/* The volume element's input, on its streaming thread: starts a ramp asked for at this
+ * buffer; a ramp that has passed hands back to the element's static volume and mute. */
+static GstPadProbeReturn vol_sink_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
+  (void)pad;
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
+  SyncWaveSinkPrivate* priv = self->priv;
+  bool to_static = false, start = false;
+  double volume = 1.0, from = 1.0, to = 1.0;
+  bool mute = false;
+  GstClockTime t0 = GST_CLOCK_TIME_NONE;
+  if (info->type & (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
+    GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT || GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP) {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) gst_event_copy_segment(ev, &priv->vol_segment);
+      /* Stream time starts again: what runs or waits ends at its target now. */
+      to_static = GST_CLOCK_TIME_IS_VALID(priv->ramp_end) || priv->gain_pending;
+      priv->vol_next = GST_CLOCK_TIME_NONE;
+      priv->ramp_end = GST_CLOCK_TIME_NONE;
+      priv->gain_pending = false;
+      volume = priv->volume;
+      mute = priv->mute;
+      priv->ramp_from = priv->ramp_to = mute ? 0.0 : volume;
+    }
+  } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->vol_segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(buf)) {
+      const GstClockTime st =
+          gst_segment_to_stream_time(&priv->vol_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+      if (GST_CLOCK_TIME_IS_VALID(st)) {
+        const GstClockTime dur = GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0;
+        priv->vol_next = st + dur;
+        volume = priv->volume;
+        mute = priv->mute;
+        if (priv->gain_pending) {
+          priv->gain_pending = false;
+          start = true;
+          /* The ramp starts a sample's time (20 µs) before the buffer: at exactly its
+           * old gain 1.0 the volume element would pass this buffer through unramped. */
+          t0 = st - MIN(st, RAMP_LEAD);
+          from = ramp_gain_locked(priv, t0);
+          to = mute ? 0.0 : volume;
+          priv->ramp_from = from;
+          priv->ramp_to = to;
+          priv->ramp_end = t0 + VOLUME_RAMP;
+        } else if (GST_CLOCK_TIME_IS_VALID(priv->ramp_end) && st >= priv->ramp_end) {
+          to_static = true;
+          priv->ramp_end = GST_CLOCK_TIME_NONE;
+        }
+      }
+    }
+  }
+  if (start) {
+    set_ramp_points(priv, t0, from, to);
+    g_object_set(priv->vol, "mute", FALSE, NULL);
+    gst_control_binding_set_disabled(priv->gain_binding, FALSE);
+    GST_DEBUG_OBJECT(self, "gain %.3f -> %.3f from stream time %" GST_TIME_FORMAT, from, to,
+                     GST_TIME_ARGS(t0));
+  } else if (to_static && priv->gain_binding != NULL) {
+    /* The element's static path again (this buffer is past the ramp). */
+    gst_control_binding_set_disabled(priv->gain_binding, TRUE);
+    g_object_set(priv->vol, "volume", volume, "mute", (gboolean)mute, NULL);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
 static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const GValue* value,
                                            GParamSpec* pspec) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
@@ -1684,7 +1811,7 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->volume = v;
       }
-      if (priv->vol) g_object_set(priv->vol, "volume", v, NULL);
+      gst_syncwave_sink_set_gain(self);
       break;
     }
     case PROP_MUTE: {
@@ -1693,7 +1820,7 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
         std::lock_guard<std::mutex> lk(priv->lock);
         priv->mute = m;
       }
-      if (priv->vol) g_object_set(priv->vol, "mute", m, NULL);
+      gst_syncwave_sink_set_gain(self);
       break;
     }
     case PROP_DRIFT_CORRECTION: {
@@ -1787,6 +1914,7 @@ static void gst_syncwave_sink_dispose(GObject* object) {
 
 static void gst_syncwave_sink_finalize(GObject* object) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
+  if (self->priv) gst_clear_object(&self->priv->gain_source);
   delete self->priv;
   self->priv = nullptr;
   G_OBJECT_CLASS(parent_class)->finalize(object);
@@ -1892,7 +2020,8 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
    * GstSyncWaveSink:volume:
-   * Linear volume (1.0 = unchanged).
+   * Linear volume (1.0 = unchanged). A change while playing ramps linearly over 20 ms
+   * of the stream (a control source on the volume element), never a step.
    */
   g_object_class_install_property(
       gobject_class, PROP_VOLUME,
@@ -1901,7 +2030,8 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveSink:mute:
-   * Silences the output without stopping playback.
+   * Silences the output without stopping playback; muting and unmuting ramp over
+   * 20 ms like volume.
    */
   g_object_class_install_property(
       gobject_class, PROP_MUTE,
@@ -2077,6 +2207,27 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
   GstPad* depay_src = gst_element_get_static_pad(priv->depay, "src");
   gst_pad_add_probe(depay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, depay_src_probe, self, NULL);
   gst_object_unref(depay_src);
+
+  /* Volume ramps: a linear control source on the volume element, disabled until a
+   * change (gst_syncwave_sink_set_gain). */
+  gst_segment_init(&priv->vol_segment, GST_FORMAT_UNDEFINED);
+  priv->gain_source = gst_interpolation_control_source_new();
+  g_object_set(priv->gain_source, "mode", GST_INTERPOLATION_MODE_LINEAR, NULL);
+  priv->gain_binding =
+      gst_direct_control_binding_new_absolute(GST_OBJECT(priv->vol), "volume", priv->gain_source);
+  if (priv->gain_binding != NULL && gst_object_add_control_binding(GST_OBJECT(priv->vol), priv->gain_binding)) {
+    gst_control_binding_set_disabled(priv->gain_binding, TRUE);
+    GstPad* vol_sink = gst_element_get_static_pad(priv->vol, "sink");
+    gst_pad_add_probe(
+        vol_sink, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                                    GST_PAD_PROBE_TYPE_EVENT_FLUSH),
+        vol_sink_probe, self, NULL);
+    gst_object_unref(vol_sink);
+  } else {
+    GST_WARNING_OBJECT(self, "no control binding on the volume element: volume changes do not ramp");
+    priv->gain_binding = NULL;
+    gst_clear_object(&priv->gain_source);
+  }
 
   GstPad* rate_src = gst_element_get_static_pad(priv->capsfilter, "src");
   gst_pad_add_probe(

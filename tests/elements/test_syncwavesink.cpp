@@ -740,6 +740,63 @@ TEST(SyncWaveSink, MeterIntervalPostsTheLevelOfWhatIsPlayed) {
   EXPECT_NEAR(rms_db[1], -6.02, 0.1);
 }
 
+// A volume change is a ramp of 20 ms, never a step (issue 13: changes from the control
+// page apply without a click), down to 0 and back up for mute.
+TEST(SyncWaveSink, VolumeAndMuteChangesRampInsteadOfStepping) {
+  Receiver rx("system", 40);
+  ASSERT_TRUE(rx.play());
+  const uint64_t t0 = now_us();
+  rx.push_header(wire::Compression::kRaw);
+  std::vector<float> left;  // channel 0 of everything played
+  auto take = [&](size_t frames) {
+    while (left.size() < frames) {
+      GstSample* s = rx.pull(2 * GST_SECOND);
+      if (!s) break;
+      GstBuffer* b = gst_sample_get_buffer(s);
+      std::vector<float> pcm(gst_buffer_get_size(b) / 4);
+      gst_buffer_extract(b, 0, pcm.data(), pcm.size() * 4);
+      for (size_t i = 0; i < pcm.size(); i += kChannels) left.push_back(pcm[i]);
+      gst_sample_unref(s);
+    }
+  };
+  int sent = 0;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; i++, sent++) rx.push_raw(t0 + sent * 10000, 0.5f);
+  };
+  send(30);
+  take(10 * kFrames);
+  g_object_set(rx.bin, "volume", 0.0, NULL);
+  send(20);
+  take(45 * kFrames);
+  g_object_set(rx.bin, "mute", TRUE, NULL);
+  g_object_set(rx.bin, "volume", 1.0, NULL);  // muted: stays silent
+  send(10);
+  take(55 * kFrames);
+  g_object_set(rx.bin, "mute", FALSE, NULL);
+  send(20);
+  take(75 * kFrames);
+  ASSERT_GE(left.size(), 75u * kFrames);
+  double max_step = 0;
+  size_t ramp_frames = 0;
+  for (size_t i = 1; i < left.size(); i++) {
+    max_step = std::max(max_step, (double)std::fabs(left[i] - left[i - 1]));
+    if (left[i] > 0.01f && left[i] < 0.49f) ramp_frames++;
+  }
+  // 0.5 down to 0 and 0 up to 0.5, each over 960 frames: 0.00052 per frame.
+  std::string steps;
+  for (size_t i = 1; i < left.size(); i++)
+    if (std::fabs(left[i] - left[i - 1]) > 0.002)
+      steps += " " + std::to_string(i) + ":" + std::to_string(left[i - 1]) + "->" +
+               std::to_string(left[i]);
+  EXPECT_LT(max_step, 0.002) << "a step instead of a ramp at" << steps.substr(0, 300);
+  EXPECT_GE(ramp_frames, 2u * 900u);
+  EXPECT_LE(ramp_frames, 2u * 960u + 10u);
+  EXPECT_NEAR(left[5 * kFrames], 0.5, 1e-4);                // before
+  EXPECT_NEAR(left[40 * kFrames], 0.0, 1e-4);               // at volume 0, then muted
+  EXPECT_NEAR(left[50 * kFrames], 0.0, 1e-4);
+  EXPECT_NEAR(left[left.size() - kFrames], 0.5, 1e-4);      // unmuted at volume 1
+}
+
 /* ------------------------------------------------------------ a device output */
 
 // A sound card as a GstAudioSink: any F32LE rate and channel count, write() waits for
