@@ -48,7 +48,7 @@ const OptionDoc kOptionDocs[] = {
      "send: serve the control page and API on this TCP port (0: off); receive, control: the "
      "sender's control port (default 5580)",
      true, true, false, false, true},
-    {"sender", "HOST", "control: the sender serving the control API (default 127.0.0.1)", false,
+    {"sender", "HOST", "control: the sender serving the control API (default: the senders found on the network, else 127.0.0.1)", false,
      false, false, false, true},
     {"control-bind", "ADDR",
      "Serve the control page on this address; repeat for more (default: this machine's LAN "

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 #include "discovery_session.h"
 
+#include <algorithm>
+
 #include <gst/gst.h>
 
 #include <cstdio>
@@ -251,6 +253,22 @@ std::string find_sender(Discovery* discovery, const std::string& name, double ti
                "'syncwave-launch list' to see the senders.";
   }
   return b.found;
+}
+
+std::vector<std::string> find_senders(Discovery* discovery, double timeout_s) {
+  Browse b;
+  browse_for(discovery, &b, timeout_s, false);
+  std::vector<std::string> local, others;
+  for (const Peer& p : b.table.peers()) {
+    if (p.role != Role::kSender || p.address.empty()) continue;
+    std::vector<std::string>& list = p.local ? local : others;
+    const std::string address = p.local ? "127.0.0.1" : p.address;
+    if (std::find(local.begin(), local.end(), address) == local.end() &&
+        std::find(others.begin(), others.end(), address) == others.end())
+      list.push_back(address);
+  }
+  local.insert(local.end(), others.begin(), others.end());
+  return local;
 }
 
 int run_list(const Options& options) {

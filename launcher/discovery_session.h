@@ -48,6 +48,10 @@ class DiscoverySession {
 std::string find_sender(Discovery* discovery, const std::string& name, double timeout_s,
                         std::string* problem);
 
+// `control` without --sender: browses senders for up to `timeout_s` and returns the
+// addresses of all found, this computer's first ("127.0.0.1" for those).
+std::vector<std::string> find_senders(Discovery* discovery, double timeout_s);
+
 // `list`: browses for options.list.timeout_s and prints one line per service (or JSON).
 // Returns the exit code.
 int run_list(const Options& options);

@@ -177,7 +177,67 @@ int show_presets(const Options& options) {
 
 // `control NAME KEY=VALUE...`: validates the change as the API does, POSTs it to the
 // sender's /api/receivers/NAME and says what happened.
-int run_control(const Options& options) {
+// control without --sender: how long it looks for senders on the network.
+constexpr double kFindSendersTimeoutS = 1.5;
+
+#ifdef SYNCWAVE_HAVE_CONTROL
+// One POST of `body` to the control API of `sender`. Returns the HTTP status (0: not
+// reached) and the reply's text, or the reason in *error.
+guint post_change(const std::string& sender, int port, const std::string& receiver,
+                  const std::string& body, std::string* text, std::string* error) {
+  gchar* escaped = g_uri_escape_string(receiver.c_str(), nullptr, FALSE);
+  const std::string host = sender.find(':') != std::string::npos ? "[" + sender + "]" : sender;
+  const std::string url =
+      "http://" + host + ":" + std::to_string(port) + "/api/receivers/" + escaped;
+  g_free(escaped);
+  SoupSession* session = soup_session_new_with_options("timeout", 5, nullptr);
+  SoupMessage* msg = soup_message_new("POST", url.c_str());
+  guint status = 0;
+  if (!msg) {
+    *error = "Cannot make a request to " + url + ".";
+  } else {
+    GBytes* b = g_bytes_new(body.data(), body.size());
+    soup_message_set_request_body_from_bytes(msg, "application/json", b);
+    g_bytes_unref(b);
+    GError* err = nullptr;
+    GBytes* reply = soup_session_send_and_read(session, msg, nullptr, &err);
+    if (reply) {
+      gsize n = 0;
+      const char* d = static_cast<const char*>(g_bytes_get_data(reply, &n));
+      text->assign(d ? d : "", n);
+      g_bytes_unref(reply);
+    }
+    if (err) {
+      *error = "Cannot reach the control page of " + host + ":" + std::to_string(port) + " (" +
+               err->message + "): is the sender running with --control-port there? "
+               "--sender names its host.";
+      g_clear_error(&err);
+    } else {
+      status = soup_message_get_status(msg);
+    }
+    g_object_unref(msg);
+  }
+  g_object_unref(session);
+  return status;
+}
+
+// The one sentence of an {"error":"..."} reply.
+std::string reply_error(const std::string& text, guint status) {
+  const size_t at = text.find("\"error\":\"");
+  std::string why =
+      at == std::string::npos ? "HTTP status " + std::to_string(status) : text.substr(at + 9);
+  if (!why.empty() && why.back() == '}') why.pop_back();
+  if (!why.empty() && why.back() == '"') why.pop_back();
+  for (size_t i = why.find("\\\""); i != std::string::npos; i = why.find("\\\"", i))
+    why.erase(i, 1);  // JSON's \" back to "
+  return why;
+}
+#endif
+
+// `control NAME KEY=VALUE...`: to the sender named by --sender; without it, to the
+// senders found on the network (mDNS, this computer's first), the first that knows
+// NAME; with no sender found (or no mDNS daemon), to 127.0.0.1.
+int run_control(const Options& options, bool sender_given) {
   const ControlOptions& c = options.control;
   control::ChangeRequest change;
   std::string error;
@@ -188,58 +248,36 @@ int run_control(const Options& options) {
   if (!control::parse_change_args(c.settings, control::kMaxLatencyMs, &change, &error))
     return usage_error(error + ".");
 #ifdef SYNCWAVE_HAVE_CONTROL
-  const std::string body = control::change_to_json(change);
-  gchar* escaped = g_uri_escape_string(c.receiver.c_str(), nullptr, FALSE);
-  const std::string host = c.sender.find(':') != std::string::npos ? "[" + c.sender + "]" : c.sender;
-  const std::string url = "http://" + host + ":" + std::to_string(c.control_port) +
-                          "/api/receivers/" + escaped;
-  g_free(escaped);
-  SoupSession* session = soup_session_new_with_options("timeout", 5, nullptr);
-  SoupMessage* msg = soup_message_new("POST", url.c_str());
-  int code = kExitRuntimeError;
-  if (!msg) {
-    error = "Cannot make a request to " + url + ".";
+  std::vector<std::string> senders;
+  if (sender_given) {
+    senders.push_back(c.sender);
   } else {
-    GBytes* b = g_bytes_new(body.data(), body.size());
-    soup_message_set_request_body_from_bytes(msg, "application/json", b);
-    g_bytes_unref(b);
-    GError* err = nullptr;
-    GBytes* reply = soup_session_send_and_read(session, msg, nullptr, &err);
-    const guint status = soup_message_get_status(msg);
-    std::string text;
-    if (reply) {
-      gsize n = 0;
-      const char* d = static_cast<const char*>(g_bytes_get_data(reply, &n));
-      text.assign(d ? d : "", n);
-      g_bytes_unref(reply);
-    }
-    if (err) {
-      error = "Cannot reach the control page of " + host + ":" + std::to_string(c.control_port) +
-              " (" + err->message + "): is the sender running with --control-port there? "
-              "--sender names its host.";
-      g_clear_error(&err);
-    } else if (status == 200) {
-      code = kExitOk;
-      if (!options.common.quiet) std::printf("%s: %s\n", c.receiver.c_str(), body.c_str());
-    } else {
-      // {"error":"one sentence"}
-      const size_t at = text.find("\"error\":\"");
-      std::string why = at == std::string::npos ? "HTTP status " + std::to_string(status)
-                                                : text.substr(at + 9);
-      if (!why.empty() && why.back() == '}') why.pop_back();
-      if (!why.empty() && why.back() == '"') why.pop_back();
-      for (size_t i = why.find("\\\""); i != std::string::npos; i = why.find("\\\"", i))
-        why.erase(i, 1);  // JSON's \" back to "
-
-      error = c.receiver + ": " + why + ".";
-    }
-    g_object_unref(msg);
+    std::string problem;
+    std::unique_ptr<Discovery> d = make_discovery(&problem);
+    if (d) senders = find_senders(d.get(), kFindSendersTimeoutS);
+    if (senders.empty()) senders.push_back("127.0.0.1");
+    if (options.common.verbose)
+      for (const std::string& s : senders) std::fprintf(stderr, "control: trying %s\n", s.c_str());
   }
-  g_object_unref(session);
-  if (code != kExitOk) return runtime_error(error);
-  return code;
+  const std::string body = control::change_to_json(change);
+  std::string last_error;
+  for (const std::string& sender : senders) {
+    std::string text;
+    error.clear();
+    const guint status = post_change(sender, c.control_port, c.receiver, body, &text, &error);
+    if (status == 200) {
+      if (!options.common.quiet) std::printf("%s: %s\n", c.receiver.c_str(), body.c_str());
+      return kExitOk;
+    }
+    if (status != 0) error = c.receiver + ": " + reply_error(text, status) + ".";
+    // Another sender may know the receiver: only "not here" and "not reached" go on.
+    if (status != 0 && status != 404) return runtime_error(error);
+    last_error = error;
+  }
+  return runtime_error(last_error);
 #else
   (void)change;
+  (void)sender_given;
   return runtime_error("This syncwave-launch was built without the control surface (libsoup-3.0).");
 #endif
 }
@@ -296,7 +334,9 @@ int main(int argc, char** argv) {
           "control Kitchen volume=0.25'.");
     options.control.receiver = cl.positional[0];
     options.control.settings.assign(cl.positional.begin() + 1, cl.positional.end());
-    return run_control(options);
+    bool sender_given = false;
+    for (const Assignment& a : cl.assignments) sender_given = sender_given || a.first == "sender";
+    return run_control(options, sender_given);
   }
 
   if (options.common.save_config) {

@@ -438,6 +438,21 @@ def scenario(t):
           "until both said playing)" % (
         time.time() - sender_start))
 
+    # `control NAME ...` with no --sender, from another host: it finds the sender by mDNS
+    # and the sender knows den (den reports to it). An unknown name is refused by it.
+    r = subprocess.run(t.hosts["r1"].cmd([t.launcher, "control", "den", "volume=1"]),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=t.env,
+                       timeout=60)
+    if r.returncode != 0 or "den:" not in r.stdout:
+        raise Failure("control den volume=1 without --sender: exit %d, %r %r" % (
+            r.returncode, r.stdout, r.stderr))
+    r = subprocess.run(t.hosts["r1"].cmd([t.launcher, "control", "nobody", "volume=1"]),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=t.env,
+                       timeout=60)
+    if r.returncode != 1 or 'no receiver named "nobody"' not in r.stderr:
+        raise Failure("control nobody volume=1: exit %d, %r" % (r.returncode, r.stderr))
+    print("control without --sender: found the sender by mDNS, den's change accepted")
+
     # From here on den must play without a gap: where its recording is now.
     den_steady_s = len(samples(rec2.path)) / RATE
 
