@@ -12,6 +12,7 @@ own null sink of a private PulseAudio, and:
   Bedroom's sink keeps playing at its level;
 - Kitchen's meter on the page falls by as much, Bedroom's does not move;
 - when Bedroom stops, its room leaves the page;
+- rooms named "Living room" and "Living_room" (reported over UDP by the test) are two;
 - the page threw nothing, logged no error and opened no dialog.
 
 Skipped (77) without chromium, pulseaudio/parec or a launcher built without libsoup."""
@@ -206,6 +207,21 @@ def main():
                              10, "Bedroom's room leaves the page")
         check([r["name"] for r in left] == ["Kitchen"],
               f"Bedroom's room leaves the page when it stops: {left}")
+
+        # Names that differ only in a space and an underscore are two rooms. Reported the
+        # way a receiver reports (docs/control.md, the back channel), without playing.
+        fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for name in ("Living room", "Living_room"):
+            fake.sendto(b"SWCTL1 R " + json.dumps(
+                {"name": name, "state": "synced", "latency_ms": 200, "sync_offset_us": 0,
+                 "lost": 0, "late": 0, "level_db": "-20,-20", "volume": 0.5, "mute": False,
+                 "delay_ms": 0}).encode(), ("127.0.0.1", control))
+        fake.close()
+        poll(lambda: len(receivers(base)) == 3, 5, "the sender lists Living room, Living_room")
+        three = page.wait_for(f"(() => {{ const r = {ROOMS}; return r.length === 3 && r; }})()",
+                              3, "three rooms on the page")
+        check(sorted(r["name"] for r in three) == ["Kitchen", "Living room", "Living_room"],
+              f"'Living room' and 'Living_room' are two rooms: {three}")
         problems = page.problems()
         check(not problems, f"the page reported no problem: {problems}")
     except cdp_pipe.BrowserError as e:
