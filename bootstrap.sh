@@ -26,7 +26,7 @@ DEBIAN_PACKAGES=(
   libavahi-client-dev libavahi-glib-dev avahi-daemon avahi-utils
   pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
   iproute2
-  libsoup-3.0-dev
+  libsoup-3.0-dev chromium
   libgtest-dev libgmock-dev
   libsodium-dev
   debhelper dpkg-dev lintian

@@ -242,6 +242,7 @@ input[type=range]{flex:1}.num{width:5em}.info{font-size:.8em;color:#aaa}
 const rooms = document.getElementById("rooms");
 const empty = document.getElementById("empty");
 const busy = new Set();
+const byName = new Map();  // name -> the room's element (names may differ in "_" only)
 function post(name, change) {
   busy.add(name);
   return fetch("/api/receivers/" + encodeURIComponent(name), {method: "POST",
@@ -250,11 +251,10 @@ function post(name, change) {
     .finally(() => busy.delete(name));
 }
 function room(r) {
-  const id = "room-" + r.name.replace(/[^A-Za-z0-9_-]/g, "_");
-  let el = document.getElementById(id);
+  let el = byName.get(r.name);
   if (!el) {
     el = document.createElement("div");
-    el.className = "room"; el.id = id; el.dataset.name = r.name;
+    el.className = "room"; el.dataset.name = r.name;
     el.innerHTML = '<div class="top"><span class="name"></span><span class="state"></span></div>' +
       '<div class="meter"><div></div></div>' +
       '<label>Volume <input type="range" class="volume" min="0" max="1.5" step="0.01"></label>' +
@@ -268,6 +268,7 @@ function room(r) {
       post(r.name, {mute: e.target.checked}));
     el.querySelector(".delay").addEventListener("change", e =>
       post(r.name, {delay_ms: parseInt(e.target.value, 10)}));
+    byName.set(r.name, el);
     rooms.appendChild(el);
   }
   el.querySelector(".state").textContent = r.state;
@@ -284,7 +285,8 @@ function room(r) {
 }
 function show(data) {
   const names = new Set(data.receivers.map(r => r.name));
-  for (const el of [...rooms.children]) if (!names.has(el.dataset.name)) el.remove();
+  for (const [name, el] of byName)
+    if (!names.has(name)) { el.remove(); byName.delete(name); }
   data.receivers.forEach(room);
   empty.style.display = data.receivers.length ? "none" : "";
 }
