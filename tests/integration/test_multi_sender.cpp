@@ -268,7 +268,14 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
   const SenderPlan& a = plan[0];
   double others_from = 1e9;
   for (size_t i = 1; i < plan.size(); i++) others_from = std::min(others_from, plan[i].start_s);
-  EXPECT_EQ(o.played_breaks, 0) << "other pitches in the played stream" << show(o.windows);
+  // A window whose strongest pitch is another sender's. Under the sanitizers one such
+  // window came with 34 output underruns (2026-12-02): a window cut by an underrun is not
+  // a whole tone, so there it is a real-time bound; more than two is a mix anywhere.
+  // (That nothing foreign reaches the stream is asserted exactly by element-syncwavejitter
+  // and scenarios-network.)
+  EXPECT_LE(o.played_breaks, 2) << "other pitches in the played stream" << show(o.windows);
+  EXPECT_TIMELY(o.played_breaks == 0) << "other pitches in the played stream (" << o.underruns
+                                      << " underruns)" << show(o.windows);
   // Holes: none is expected; on a loaded machine (parallel test runs) the output
   // underruns now and then, with or without other senders, so a few short ones are
   // tolerated, and two windows more for each underrun the output counted (its writer
