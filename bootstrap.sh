@@ -25,7 +25,7 @@ DEBIAN_PACKAGES=(
   pulseaudio pulseaudio-utils libpulse-dev
   libavahi-client-dev libavahi-glib-dev avahi-daemon avahi-utils
   pipewire pipewire-bin pipewire-pulse wireplumber dbus dbus-bin
-  iproute2
+  iproute2 systemd
   libsoup-3.0-dev chromium
   libgtest-dev libgmock-dev
   libsodium-dev

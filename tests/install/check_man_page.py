@@ -7,8 +7,9 @@ import re
 import sys
 
 COMMANDS = ["send", "receive", "devices", "presets", "list", "control"]
-# Mentioned in docs/launcher.md but not options of syncwave-launch (`meson test --suite`).
-NOT_LAUNCHER_OPTIONS = {"--suite"}
+# Mentioned in docs/launcher.md or the man page but not options of syncwave-launch
+# (`meson test --suite`; `systemctl --user enable --now`, `systemctl --global`).
+NOT_LAUNCHER_OPTIONS = {"--suite", "--user", "--now", "--global"}
 
 
 def options(text):
@@ -21,7 +22,7 @@ def main():
     # Strip troff escapes: \- is a minus, \fI..\fR font changes, \c continuation.
     text = re.sub(r"\\f[BIRP]", "", troff.replace("\\-", "-")).replace("\\c", "")
     text = re.sub(r"\n\.(B|I|BR|RB|BI|IB|RI|IR) ", " ", text)
-    doc, man = options(markdown) - NOT_LAUNCHER_OPTIONS, options(text)
+    doc, man = options(markdown) - NOT_LAUNCHER_OPTIONS, options(text) - NOT_LAUNCHER_OPTIONS
     ok = True
     for o in sorted(doc - man):
         print("FAIL %s is in docs/launcher.md but not in the man page" % o)

@@ -9,6 +9,8 @@ system's for audiotestsrc, udpsrc and the rest), the preset directory of that ro
 and a private registry, with no GST_PLUGIN_PATH:
 
   - every installed file is there, and the plugin is where GStreamer looks;
+  - with --user-unit-dir, syncwave-receiver.service is in that directory and its
+    ExecStart is the installed launcher (`syncwave-launch receive`), which exists;
   - `syncwave-launch presets` lists the shipped presets from ROOT;
   - `syncwave-launch send --source=test --target=127.0.0.1 --print` prints a
     gst-launch-1.0 line;
@@ -70,6 +72,7 @@ def main():
     ap.add_argument("--build-root", required=True)
     ap.add_argument("--system-plugins-dir", required=True)
     ap.add_argument("--pulse", action="store_true", help="the plugin has syncwavepulsesink")
+    ap.add_argument("--user-unit-dir", help="where syncwave-receiver.service is installed (-Dsystemd)")
     args = ap.parse_args()
     build = os.path.abspath(args.build_root)
     elements = ELEMENTS if args.pulse else ELEMENTS[:-1]
@@ -102,6 +105,18 @@ def main():
               "the man page goes to share/man/man1")
         for src, dst in installed.items():
             check(os.path.exists(under(root, dst)), "installed: " + dst)
+        units = [d for d in installed.values() if os.path.basename(d) == "syncwave-receiver.service"]
+        if args.user_unit_dir:
+            unit = os.path.join(args.user_unit_dir, "syncwave-receiver.service")
+            check(units == [unit], "the systemd user unit goes to %s (%s)" % (unit, units))
+            if launcher and os.path.exists(under(root, unit)):
+                exec_start = [l.strip() for l in open(under(root, unit)) if l.startswith("ExecStart=")]
+                check(exec_start == ["ExecStart=%s receive" % launcher],
+                      "the unit runs the installed launcher: %s" % exec_start)
+                check(os.access(under(root, launcher), os.X_OK),
+                      "ExecStart's program is installed, executable: " + under(root, launcher))
+        else:
+            check(not units, "no systemd unit installed (-Dsystemd off): %s" % units)
         if failures:
             return 1
         plugin_dir = os.path.dirname(plugin)
