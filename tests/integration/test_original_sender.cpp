@@ -32,6 +32,7 @@
 #include "audio_analysis.h"
 #include "gst_test_util.h"
 #include "pulse_daemon.h"
+#include "timing.h"
 #include "udp_port.h"
 #include "wire_format.h"
 
@@ -322,7 +323,8 @@ TEST(OriginalSender, CallbackJitterThroughSyncwavesinkIsHeardWithoutHole) {
   ASSERT_LT(first, loud.size()) << "the tone was never heard";
   int holes = 0;
   for (size_t w = first + 300; w < last; w++) holes += !loud[w];
-  EXPECT_EQ(holes, 0) << "5 ms windows below half level";
+  // (A real-time bound: 2 such windows once under the sanitizers, tests/common/timing.h.)
+  EXPECT_TIMELY(holes == 0) << holes << " 5 ms windows below half level";
   EXPECT_GT((last - first) * sub, 4u * kRate) << "heard for less than 4 s of the 6";
   std::printf(
       "original sender, callback jitter 0-4 ms: lost %llu, late %llu, pushed %llu, "
