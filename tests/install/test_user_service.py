@@ -326,7 +326,11 @@ def main():
         t0 = time.monotonic()
         p = session.systemctl("stop", "syncwave-receiver")
         s = session.show("syncwave-receiver", "ActiveState", "Result", "ExecMainStatus")
-        check(p.returncode == 0 and s.get("ActiveState") == "inactive" and s.get("ExecMainStatus") == "0",
+        # Exit 0 from its SIGTERM handler; a receiver stopped right after its restart, before
+        # it installed that handler, ends by the signal itself (15), which systemd also
+        # counts as a clean stop (Result=success; seen once in a suite run).
+        check(p.returncode == 0 and s.get("ActiveState") == "inactive" and
+              s.get("Result") == "success" and s.get("ExecMainStatus") in ("0", "15"),
               "systemctl --user stop: exit 0 in %.1f s %s" % (time.monotonic() - t0, s))
 
         with open(conf, "a") as f:
