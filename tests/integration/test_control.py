@@ -35,20 +35,29 @@ def plays(r):
     return 0 <= r["first_sound_ms"] < 500 and r["silent_windows"] - r["first_sound_ms"] // 5 < 20
 
 
-def main():
+def requirements():
+    """(launcher, build root, the cpu_budget module: private PulseAudio with sinks rxa and
+    rxb, and the analysis), or (None, None, None) after printing why the test skips."""
     for prog in ("pulseaudio", "pactl", "parec"):
         if not shutil.which(prog):
             print(f"skipped: {prog} not installed")
-            return SKIP
+            return None, None, None
     src = os.environ["SYNCWAVE_SOURCE_ROOT"]
     build = os.environ["SYNCWAVE_BUILD_ROOT"]
     launch = os.path.join(build, "launcher", "syncwave-launch")
     helptext = subprocess.run([launch, "send", "--help"], capture_output=True, text=True).stdout
     if "--control-port" not in helptext:
         print("skipped: syncwave-launch built without the control surface (libsoup-3.0)")
-        return SKIP
+        return None, None, None
     sys.path.insert(0, os.path.join(src, "tests", "bench"))
-    import cpu_budget  # the private PulseAudio (sinks rxa, rxb) and the analysis
+    import cpu_budget
+    return launch, build, cpu_budget
+
+
+def main():
+    launch, build, cpu_budget = requirements()
+    if launch is None:
+        return SKIP
 
     tmp = tempfile.mkdtemp(prefix="syncwave-control-test-")
     procs = []

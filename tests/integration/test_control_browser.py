@@ -29,7 +29,7 @@ import time
 import urllib.request
 
 import cdp_pipe
-from test_control import plays
+from test_control import plays, requirements
 
 SKIP = 77
 ROOMS = """[...document.querySelectorAll('.room')].map(e => ({
@@ -72,19 +72,9 @@ def main():
     if not chromium:
         print("skipped: chromium not installed (Debian package chromium; or set CHROMIUM)")
         return SKIP
-    for prog in ("pulseaudio", "pactl", "parec"):
-        if not shutil.which(prog):
-            print(f"skipped: {prog} not installed")
-            return SKIP
-    src = os.environ["SYNCWAVE_SOURCE_ROOT"]
-    build = os.environ["SYNCWAVE_BUILD_ROOT"]
-    launch = os.path.join(build, "launcher", "syncwave-launch")
-    helptext = subprocess.run([launch, "send", "--help"], capture_output=True, text=True).stdout
-    if "--control-port" not in helptext:
-        print("skipped: syncwave-launch built without the control surface (libsoup-3.0)")
+    launch, build, cpu_budget = requirements()
+    if launch is None:
         return SKIP
-    sys.path.insert(0, os.path.join(src, "tests", "bench"))
-    import cpu_budget  # the private PulseAudio (sinks rxa, rxb) and the analysis
 
     tmp = tempfile.mkdtemp(prefix="syncwave-control-browser-")
     procs = {}
