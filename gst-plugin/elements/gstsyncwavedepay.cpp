@@ -584,17 +584,20 @@ static void gst_syncwave_depay_set_property(GObject* object, guint prop_id, cons
 }
 
 static GstStructure* gst_syncwave_depay_build_stats(SyncWaveDepayPrivate* priv) {
-  GstStructure* s = gst_structure_new(
-      "application/x-syncwave-depay-stats", "packets", G_TYPE_UINT64, priv->packets, "headers",
-      G_TYPE_UINT64, priv->headers, "bytes", G_TYPE_UINT64, priv->bytes, "malformed", G_TYPE_UINT64,
-      priv->malformed, "dropped-before-header", G_TYPE_UINT64, priv->dropped_before_header,
-      "opus-toc-starts", G_TYPE_UINT64, priv->opus_toc_starts, "format-changes", G_TYPE_UINT64,
-      priv->format_changes, "concealed", G_TYPE_UINT64, priv->concealed, "gaps", G_TYPE_UINT64,
-      priv->gaps, "transit-last-us", G_TYPE_INT64, priv->transit_last_us, "transit-mean-us",
-      G_TYPE_INT64,
-      priv->transit_count ? (gint64)(priv->transit_sum_us / (double)priv->transit_count)
-                          : (gint64)0,
-      NULL);
+  const gint64 transit_mean_us =
+      priv->transit_count ? (gint64)(priv->transit_sum_us / (double)priv->transit_count) : 0;
+  GstStructure* s = gst_structure_new_empty("application/x-syncwave-depay-stats");
+  gst_structure_set(s, "packets", G_TYPE_UINT64, priv->packets, NULL);
+  gst_structure_set(s, "headers", G_TYPE_UINT64, priv->headers, NULL);
+  gst_structure_set(s, "bytes", G_TYPE_UINT64, priv->bytes, NULL);
+  gst_structure_set(s, "malformed", G_TYPE_UINT64, priv->malformed, NULL);
+  gst_structure_set(s, "dropped-before-header", G_TYPE_UINT64, priv->dropped_before_header, NULL);
+  gst_structure_set(s, "opus-toc-starts", G_TYPE_UINT64, priv->opus_toc_starts, NULL);
+  gst_structure_set(s, "format-changes", G_TYPE_UINT64, priv->format_changes, NULL);
+  gst_structure_set(s, "concealed", G_TYPE_UINT64, priv->concealed, NULL);
+  gst_structure_set(s, "gaps", G_TYPE_UINT64, priv->gaps, NULL);
+  gst_structure_set(s, "transit-last-us", G_TYPE_INT64, priv->transit_last_us, NULL);
+  gst_structure_set(s, "transit-mean-us", G_TYPE_INT64, transit_mean_us, NULL);
   for (size_t i = 1; i < kErrorCount; i++) {
     std::string name = std::string("malformed-") + wire::error_name(static_cast<wire::Error>(i));
     gst_structure_set(s, name.c_str(), G_TYPE_UINT64, priv->malformed_by[i], NULL);

@@ -937,23 +937,34 @@ static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
   std::lock_guard<std::mutex> lk(priv->lock);
   const syncwave::JitterStats& js = priv->jb.stats();
   const std::string sender = priv->selector.key();
-  GstStructure* s = gst_structure_new(
-      "application/x-syncwave-jitter-stats", "pushed", G_TYPE_UINT64, (guint64)js.pushed, "lost",
-      G_TYPE_UINT64, (guint64)js.lost, "late", G_TYPE_UINT64, (guint64)js.late, "duplicates",
-      G_TYPE_UINT64, (guint64)js.duplicates, "reordered", G_TYPE_UINT64, (guint64)js.reordered,
-      "foreign-packets", G_TYPE_UINT64, (guint64)priv->selector.foreign_packets(), "resets",
-      G_TYPE_UINT64, (guint64)(js.resets + priv->format_resets + priv->selector.changes()),
-      "jitter-us", G_TYPE_UINT64, (guint64)(priv->skew.jitter_ns() / 1000), "level-ms",
-      G_TYPE_DOUBLE, priv->jb.level_ns(now) / 1e6, "loss-events", G_TYPE_UINT64,
-      (guint64)js.loss_events, "lost-ms", G_TYPE_DOUBLE, js.lost_ns / 1e6, "discontinuities",
-      G_TYPE_UINT64, (guint64)js.discontinuities, "overflow", G_TYPE_UINT64, (guint64)js.overflow,
-      "malformed", G_TYPE_UINT64, priv->malformed + js.invalid, "before-header", G_TYPE_UINT64,
-      priv->before_header, "headers", G_TYPE_UINT64, priv->headers, "held", G_TYPE_UINT,
-      (guint)priv->jb.held(), "sender-changes", G_TYPE_UINT64, (guint64)priv->selector.changes(),
-      "format-changes", G_TYPE_UINT64, priv->format_resets, "clock-mismatch", G_TYPE_BOOLEAN,
-      (gboolean)priv->clock_mismatch, "sender", G_TYPE_STRING, sender.c_str(), "foreign-senders",
-      G_TYPE_UINT, (guint)priv->selector.foreign_senders(), "sender-pending", G_TYPE_BOOLEAN,
-      (gboolean)priv->sender_pending, "latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
+  GstStructure* s = gst_structure_new_empty("application/x-syncwave-jitter-stats");
+  gst_structure_set(s, "pushed", G_TYPE_UINT64, (guint64)js.pushed, NULL);
+  gst_structure_set(s, "lost", G_TYPE_UINT64, (guint64)js.lost, NULL);
+  gst_structure_set(s, "late", G_TYPE_UINT64, (guint64)js.late, NULL);
+  gst_structure_set(s, "duplicates", G_TYPE_UINT64, (guint64)js.duplicates, NULL);
+  gst_structure_set(s, "reordered", G_TYPE_UINT64, (guint64)js.reordered, NULL);
+  gst_structure_set(s, "foreign-packets", G_TYPE_UINT64, (guint64)priv->selector.foreign_packets(),
+                    NULL);
+  gst_structure_set(s, "resets", G_TYPE_UINT64,
+                    (guint64)(js.resets + priv->format_resets + priv->selector.changes()), NULL);
+  gst_structure_set(s, "jitter-us", G_TYPE_UINT64, (guint64)(priv->skew.jitter_ns() / 1000), NULL);
+  gst_structure_set(s, "level-ms", G_TYPE_DOUBLE, priv->jb.level_ns(now) / 1e6, NULL);
+  gst_structure_set(s, "loss-events", G_TYPE_UINT64, (guint64)js.loss_events, NULL);
+  gst_structure_set(s, "lost-ms", G_TYPE_DOUBLE, js.lost_ns / 1e6, NULL);
+  gst_structure_set(s, "discontinuities", G_TYPE_UINT64, (guint64)js.discontinuities, NULL);
+  gst_structure_set(s, "overflow", G_TYPE_UINT64, (guint64)js.overflow, NULL);
+  gst_structure_set(s, "malformed", G_TYPE_UINT64, priv->malformed + js.invalid, NULL);
+  gst_structure_set(s, "before-header", G_TYPE_UINT64, priv->before_header, NULL);
+  gst_structure_set(s, "headers", G_TYPE_UINT64, priv->headers, NULL);
+  gst_structure_set(s, "held", G_TYPE_UINT, (guint)priv->jb.held(), NULL);
+  gst_structure_set(s, "sender-changes", G_TYPE_UINT64, (guint64)priv->selector.changes(), NULL);
+  gst_structure_set(s, "format-changes", G_TYPE_UINT64, priv->format_resets, NULL);
+  gst_structure_set(s, "clock-mismatch", G_TYPE_BOOLEAN, (gboolean)priv->clock_mismatch, NULL);
+  gst_structure_set(s, "sender", G_TYPE_STRING, sender.c_str(), NULL);
+  gst_structure_set(s, "foreign-senders", G_TYPE_UINT, (guint)priv->selector.foreign_senders(),
+                    NULL);
+  gst_structure_set(s, "sender-pending", G_TYPE_BOOLEAN, (gboolean)priv->sender_pending, NULL);
+  gst_structure_set(s, "latency-ms", G_TYPE_UINT, priv->latency_ms, NULL);
   if (priv->skew.has_base())
     gst_structure_set(s, "clock-offset-us", G_TYPE_INT64,
                       (gint64)((priv->skew.offset_ns() + (gint64)base_time) / 1000), NULL);

@@ -737,12 +737,15 @@ static void gst_syncwave_pay_get_property(GObject* object, guint prop_id, GValue
       g_value_set_string(value, priv->time_provider_address.c_str());
       break;
     case PROP_STATS: {
-      GstStructure* st = gst_structure_new(
-          "application/x-syncwave-pay-stats", "packets", G_TYPE_UINT64, priv->packets, "headers",
-          G_TYPE_UINT64, priv->headers, "bytes", G_TYPE_UINT64, priv->bytes, "dropped",
-          G_TYPE_UINT64, priv->dropped, "clock-reanchors", G_TYPE_UINT64, priv->clock_reanchors,
-          "stamp-corrections", G_TYPE_UINT64, priv->stamp_corrections, "stamp-correction-us",
-          G_TYPE_INT64, priv->stamp_correction_ns / 1000, NULL);
+      GstStructure* st = gst_structure_new_empty("application/x-syncwave-pay-stats");
+      gst_structure_set(st, "packets", G_TYPE_UINT64, priv->packets, NULL);
+      gst_structure_set(st, "headers", G_TYPE_UINT64, priv->headers, NULL);
+      gst_structure_set(st, "bytes", G_TYPE_UINT64, priv->bytes, NULL);
+      gst_structure_set(st, "dropped", G_TYPE_UINT64, priv->dropped, NULL);
+      gst_structure_set(st, "clock-reanchors", G_TYPE_UINT64, priv->clock_reanchors, NULL);
+      gst_structure_set(st, "stamp-corrections", G_TYPE_UINT64, priv->stamp_corrections, NULL);
+      gst_structure_set(st, "stamp-correction-us", G_TYPE_INT64,
+                        (gint64)(priv->stamp_correction_ns / 1000), NULL);
       priv->secure.add_stats(st);
       g_value_take_boxed(value, st);
       break;
