@@ -56,6 +56,7 @@
 
 #include "gstsyncwavepulsesink.h"
 #include "play_position.h"
+#include "syncwave-device-position.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_syncwave_pulse_sink_debug);
 #define GST_CAT_DEFAULT gst_syncwave_pulse_sink_debug
@@ -617,6 +618,33 @@ static GstClockTime gst_syncwave_pulse_sink_get_time(GstClock*, GstSyncWavePulse
   return (GstClockTime)std::llround(frame * GST_SECOND / priv->sample_spec.rate);
 }
 
+/* The syncwave-device-position query (syncwave-device-position.h): where the device
+ * is, for syncwavesink's placement. Answered on the streaming thread, from this
+ * element's own clock line and its base class's next_sample and ring buffer. */
+static gboolean gst_syncwave_pulse_sink_query(GstBaseSink* bsink, GstQuery* query) {
+  if (!syncwave_is_device_position_query(query))
+    return GST_BASE_SINK_CLASS(parent_class)->query(bsink, query);
+  GstSyncWavePulseSink* self = GST_SYNCWAVE_PULSE_SINK(bsink);
+  GstAudioBaseSink* base = GST_AUDIO_BASE_SINK(bsink);
+  const GstClockTime position = gst_syncwave_pulse_sink_get_time(NULL, self);
+  if (!GST_CLOCK_TIME_IS_VALID(position)) return FALSE;
+  GST_OBJECT_LOCK(self);
+  const guint64 next_sample = base->next_sample;
+  GstAudioRingBuffer* rb = base->ringbuffer ? GST_AUDIO_RING_BUFFER(gst_object_ref(base->ringbuffer)) : NULL;
+  GST_OBJECT_UNLOCK(self);
+  if (next_sample == G_MAXUINT64) {
+    if (rb) gst_object_unref(rb);
+    return FALSE;
+  }
+  GstClockTime queue = GST_CLOCK_TIME_NONE;
+  if (rb != NULL && gst_audio_ring_buffer_is_acquired(rb) && rb->spec.info.rate > 0)
+    queue = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb), GST_SECOND,
+                                      rb->spec.info.rate);
+  if (rb) gst_object_unref(rb);
+  syncwave_device_position_query_set(query, position, next_sample, queue);
+  return TRUE;
+}
+
 /* ---------------------------------------------------------------- GObject */
 
 static void gst_syncwave_pulse_sink_set_property(GObject* object, guint prop_id,
@@ -658,15 +686,18 @@ static void gst_syncwave_pulse_sink_get_property(GObject* object, guint prop_id,
       break;
     case PROP_STATS: {
       std::lock_guard<std::mutex> lk(priv->lock);
-      g_value_take_boxed(
-          value,
-          gst_structure_new("syncwavepulsesink-stats", "position-reports", G_TYPE_UINT64,
-                            (guint64)priv->fit.reports(), "position-reports-dropped", G_TYPE_UINT64,
-                            (guint64)priv->fit.dropped(), "position-restarts", G_TYPE_UINT64,
-                            (guint64)priv->fit.restarts(), "position-residual-us", G_TYPE_DOUBLE,
-                            priv->fit.residual_ns() / 1000.0, "device-drift-ppm", G_TYPE_DOUBLE,
-                            priv->fit.drift_ppm(), "underruns", G_TYPE_UINT64, priv->underruns,
-                            "streams", G_TYPE_UINT64, priv->streams, NULL));
+      GstStructure* st = gst_structure_new_empty("syncwavepulsesink-stats");
+      gst_structure_set(st, "position-reports", G_TYPE_UINT64, (guint64)priv->fit.reports(), NULL);
+      gst_structure_set(st, "position-reports-dropped", G_TYPE_UINT64,
+                        (guint64)priv->fit.dropped(), NULL);
+      gst_structure_set(st, "position-restarts", G_TYPE_UINT64, (guint64)priv->fit.restarts(),
+                        NULL);
+      gst_structure_set(st, "position-residual-us", G_TYPE_DOUBLE,
+                        priv->fit.residual_ns() / 1000.0, NULL);
+      gst_structure_set(st, "device-drift-ppm", G_TYPE_DOUBLE, priv->fit.drift_ppm(), NULL);
+      gst_structure_set(st, "underruns", G_TYPE_UINT64, (guint64)priv->underruns, NULL);
+      gst_structure_set(st, "streams", G_TYPE_UINT64, (guint64)priv->streams, NULL);
+      g_value_take_boxed(value, st);
       break;
     }
     default:
@@ -728,6 +759,7 @@ static void gst_syncwave_pulse_sink_class_init(GstSyncWavePulseSinkClass* klass)
       "timing reports",
       "SyncWave developers");
 
+  GST_BASE_SINK_CLASS(klass)->query = gst_syncwave_pulse_sink_query;
   asink_class->open = gst_syncwave_pulse_sink_open;
   asink_class->prepare = gst_syncwave_pulse_sink_prepare;
   asink_class->unprepare = gst_syncwave_pulse_sink_unprepare;

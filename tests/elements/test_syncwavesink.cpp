@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "udp_port.h"
+#include "device_position.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -867,7 +868,14 @@ static guint test_device_delay(GstAudioSink* sink) {
   const double q = (double)d->frames - played;
   return q > 0 ? (guint)q : 0;
 }
+// The device knows which frame it plays: it answers syncwave-device-position.
+static gboolean test_device_query(GstBaseSink* sink, GstQuery* query) {
+  if (syncwave_is_device_position_query(query))
+    return syncwave_test::answer_device_position(sink, query);
+  return GST_BASE_SINK_CLASS(test_device_parent_class)->query(sink, query);
+}
 static void test_device_class_init(TestDeviceClass* klass) {
+  GST_BASE_SINK_CLASS(klass)->query = test_device_query;
   GstAudioSinkClass* as = GST_AUDIO_SINK_CLASS(klass);
   as->open = test_device_open;
   as->close = test_device_close;

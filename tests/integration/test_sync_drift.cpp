@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "device_position.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -158,7 +159,14 @@ static guint fake_delay(GstAudioSink* sink) {
 }
 static void fake_reset(GstAudioSink*) {}
 
+// The device knows which frame it plays: it answers syncwave-device-position.
+static gboolean fake_device_query(GstBaseSink* sink, GstQuery* query) {
+  if (syncwave_is_device_position_query(query))
+    return syncwave_test::answer_device_position(sink, query);
+  return GST_BASE_SINK_CLASS(fake_device_parent_class)->query(sink, query);
+}
 static void fake_device_class_init(FakeDeviceClass* klass) {
+  GST_BASE_SINK_CLASS(klass)->query = fake_device_query;
   GstAudioSinkClass* as = GST_AUDIO_SINK_CLASS(klass);
   as->open = fake_open;
   as->close = fake_close;
