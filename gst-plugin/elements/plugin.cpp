@@ -6,6 +6,7 @@
 
 #include <gst/gst.h>
 
+#include "gstsyncwavedecodebin.h"
 #include "gstsyncwavedepay.h"
 #include "gstsyncwavejitter.h"
 #include "gstsyncwavepay.h"
@@ -22,6 +23,7 @@ plugin_init (GstPlugin * plugin)
   /* Each element adds one GST_ELEMENT_REGISTER line here. */
   ret |= GST_ELEMENT_REGISTER (syncwavepay, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
+  ret |= GST_ELEMENT_REGISTER (syncwavedecodebin, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavejitter, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavesink, plugin);
 #ifdef HAVE_LIBPULSE
