@@ -18,10 +18,10 @@
  */
 /* syncwavesink: a bin that plays a SyncWave stream in sync with every other receiver.
  *
- *   sink ─► syncwavejitter ─► syncwavedepay ─┬─────────────┬─► audioconvert ─► audioresample
- *            (latency)                       └─► opusdec ──┘      ─► volume ─► F32LE ─►[rate]
- *                                            (switched in when caps become audio/x-opus)
- *        ─► audioconvert ─►(pad offset = delay)─►[level, meter-interval > 0]─► audio-sink
+ *   sink ─► syncwavejitter ─► syncwavedepay ─► syncwavedecodebin ─► audioresample ─► volume
+ *            (latency)                        (opusdec when the caps are audio/x-opus,
+ *                                              then audioconvert)
+ *        ─► F32LE ─►[rate]─► audioconvert ─►(pad offset = delay)─►[level]─► audio-sink
  *
  * - The bin provides the shared clock to its pipeline (provide_clock): every sample
  *   renders when that clock reads its capture time + latency + delay. `clock` picks
@@ -32,16 +32,18 @@
  *   `clock-timeout`, it warns and stays on the system clock.
  * - The latency query is answered with the latency upstream of the audio sink (the
  *   jitter's plus decoding), so the sink's own buffering does not move the render time.
- * - Drift [rate]: GStreamer's audio sinks only compute where each buffer should land
- *   (slave-method=resample); the data is never resampled, so drift accumulates until
- *   the sink jumps (alignment-threshold). Here, when the audio sink is (or contains) a
- *   GstAudioBaseSink, a buffer probe maps the device position (its GstAudioClock:
- *   frames played minus the device delay) back through the buffers written to the
- *   content playing now; against the running time the shared clock reads, its change
- *   since an anchor is the phase error. A DriftController (core/drift_controller.h,
- *   PI + rate feed-forward) turns it into a ratio and a FractionalResampler
- *   (core/fractional_resampler.h, cubic Hermite) applies it. No sample is dropped or repeated.
- * `drift-correction` turns it off; sinks without a clock (appsink, fakesink) are left untouched.
+ * - Drift and placement [rate]: GStreamer's audio sinks only compute where each
+ *   buffer should land (slave-method=resample); the data is never resampled, so drift
+ *   accumulates until the sink jumps (alignment-threshold). Here, when the audio sink
+ *   is (or contains) a GstAudioBaseSink, a buffer probe reads where the device is and
+ *   hands each buffer to an OutputPlacer (core/output_placer.h: drift loop, one-off
+ *   alignment steps, gaps for content that jumped, resampling), which returns the
+ *   samples to write and their place on the output's own contiguous timeline. The
+ *   device is read through supported APIs only: the syncwave-device-position query
+ *   (syncwave-device-position.h; answered by syncwavepulsesink: absolute placement),
+ *   else the clock the sink provides (anchored drift correction).
+ *   `drift-correction` turns it off; sinks without a clock (appsink, fakesink) are
+ *   left untouched.
  * - The audio sink: `audio-sink` if set; else syncwavepulsesink (with `device`) when a
  *   PulseAudio server answers: its clock is the play position fitted from the server's
  *   timing reports, microseconds where pulsesink's interpolated stream time wanders by
@@ -59,21 +61,17 @@
 #include <gst/controller/controller.h>
 #include <gst/net/net.h>
 
-#include <atomic>
 #include <cmath>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "clock_spec.h"
-#include "drift_controller.h"
-#include "fractional_resampler.h"
 #include "gstsyncwavesink.h"
-#include "output_aligner.h"
+#include "output_placer.h"
 #include "playout_monitor.h"
 #include "syncwave-clock.h"
+#include "syncwave-device-position.h"
 #include "wire_format.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
@@ -91,8 +89,6 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define LOSS_MARGIN_EXTRA_MS 10
 #define LOSS_MARGIN_STEP_MS 5
 #define DEFAULT_LOSS_MARGIN_MS 40
-/* The output's margin is judged only after the placement has held this long. */
-#define OUTPUT_SETTLE (1 * GST_SECOND)
 #define DEFAULT_CLOCK "auto"
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
@@ -105,19 +101,6 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define DEFAULT_AUTO_CLOCK_PORT syncwave::kDefaultNetClockPort
 #define MAX_DELAY_MS 10000
 #define MAX_LATENCY_MS 10000
-/* Beyond this phase error the audio sink resyncs by itself (its alignment-threshold). */
-#define RESYNC_THRESHOLD (40 * GST_MSECOND)
-/* Observations averaged to anchor the phase (the device position moves in steps). */
-#define ANCHOR_OBSERVATIONS 50
-/* Device time before the phase is anchored: audio servers settle their latency first. */
-#define DEVICE_SETTLE (1 * GST_SECOND)
-/* A change of the phase error this large between two buffers is a step of the device
- * position, not drift (drift moves it by well under a microsecond per buffer). */
-#define PHASE_STEP (2 * GST_MSECOND)
-/* Buffers remembered to map the device position back to content. */
-#define MAX_RECORDS 2000
-/* A content discontinuity larger than this restarts the output timeline. */
-#define TIMELINE_RESTART (100 * GST_MSECOND)
 
 enum {
   PROP_0,
@@ -140,31 +123,12 @@ enum {
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS("application/x-syncwave"));
 
-struct WriteRecord {
-  guint64 frame;   /* first output frame of the buffer */
-  GstClockTime rt; /* running time of its content */
-  double ratio;    /* output frames per input frame */
-};
-
-/* The drift loop of the sink. Its phase error is read at every buffer (every 3.6 ms
- * of raw audio, 10 ms of Opus) with a few µs of noise, so the loop can be much
- * tighter than DriftController's defaults (which assume a noisy, sparse device
- * position): it follows an audio server whose rate wanders by hundreds of ppm while
- * it settles with an error of tens of µs. */
-static syncwave::DriftController::Config sink_drift_config() {
-  syncwave::DriftController::Config c;
-  c.kp = 2.0;
-  c.ki = 1.0;
-  c.error_tau_s = 0.05;
-  c.max_ppm = 1500.0;
-  c.max_slew_ppm_per_s = 2000.0;
-  return c;
-}
-
 struct SyncWaveSinkPrivate {
   ~SyncWaveSinkPrivate() {
     gst_clear_object(&custom_sink);
     gst_clear_object(&clock);
+    gst_clear_object(&pending);
+    if (timeout_id) gst_clock_id_unref(timeout_id);
     gst_clear_object(&device_clock);
     gst_clear_object(&device_sink);
   }
@@ -189,8 +153,7 @@ struct SyncWaveSinkPrivate {
   /* Children (owned by the bin). */
   GstElement* jitter = nullptr;
   GstElement* depay = nullptr;
-  GstElement* decoder = nullptr;
-  GstElement* convert = nullptr;
+  GstElement* decode = nullptr; /* syncwavedecodebin: opusdec when Opus, and audioconvert */
   GstElement* resample = nullptr;
   GstElement* vol = nullptr;
   GstElement* capsfilter = nullptr;
@@ -209,73 +172,38 @@ struct SyncWaveSinkPrivate {
   bool gain_pending = false; /* volume/mute changed: a ramp starts at the next buffer */
   GstElement* sink = nullptr;
   bool own_sink = false; /* made here (not audio-sink): does not preroll */
-  bool opus = false;
-  /* What went into the decoder, in order (a packet's or a gap's place on the
-   * timeline); its output is stamped from this, see decoder_src_probe. */
-  std::deque<std::pair<GstClockTime, GstClockTime>> decoder_in;
-  bool fec_decided = false; /* the decoder's use-inband-fec was set from a packet */
   /* With in-band FEC opusdec outputs a packet only when the next one (or the next
    * gap) has come: a loss must reach it this much earlier for the packet before it to
-   * be in time (one packet's duration, 0 without FEC). Added to the loss margin. */
+   * be in time (syncwavedecodebin's fec-hold; 0 without FEC). Added to the loss margin. */
   guint fec_hold_ms = 0;
-  guint64 decoder_switches = 0;
 
   /* The shared clock. */
   GstClock* clock = nullptr;
   std::string clock_in_use;
   std::string sender_host;
-  bool auto_started = false;
   bool auto_fallback = false;
-  std::thread auto_thread;
-  /* Threads of earlier senders' hosts (a hand-over to another host started a new one);
-   * each ends within clock-timeout, joined when the element stops. */
-  std::vector<std::thread> retired_auto_threads;
-  guint64 auto_generation = 0; /* of the newest auto thread; older ones install nothing */
-  std::atomic<bool> stopping{false};
+  /* A clock is waited for in one way: its "synced" signal, with clock-timeout as a
+   * single-shot id on the system clock (see watch_clock). `pending` is clock=auto's net
+   * clock to the played sender's host until it syncs (then it becomes `clock`);
+   * `waiting` is a named clock (net://, ntp://, ptp://) in use and not synced yet. A
+   * newer watch (another sender's host, a new run) makes older ones stale. */
+  GstClock* pending = nullptr;
+  std::string pending_name;
+  bool waiting = false;
+  GstClockID timeout_id = nullptr;
+  guint64 clock_generation = 0;
 
-  /* Drift correction (streaming thread, stats under the lock). */
+  /* Drift correction and placement (core/output_placer.h): on the streaming thread,
+   * stats under the lock. */
   GstElement* device_sink = nullptr; /* the GstAudioBaseSink inside audio-sink */
-  GstClock* device_clock = nullptr;
+  GstClock* device_clock = nullptr;  /* the clock it provides */
   bool device_looked_up = false;
-  syncwave::DriftController drift{sink_drift_config()};
-  syncwave::OutputAligner aligner;
-  gint64 pending_step = 0; /* > 0: frames to insert, < 0: frames to drop */
-  /* Output frames to leave empty before the next buffer (content that jumped, placed
-   * by the aligner): the output timeline skips them, the buffer after the gap carries
-   * DISCONT so that the audio sink puts it there rather than right after the last. */
-  gint64 pending_gap = 0;
-  bool gap_discont = false;
-  gint64 last_step = 0;
-  /* The output's own timeline: while the loop runs, buffers to the audio sink are
-   * stamped by the frames written (timeline_pts0 + frames / rate), so the sink sees a
-   * perfectly contiguous stream whatever was resampled, dropped or inserted, and never
-   * "corrects" it by resyncing to input timestamps (GstAudioBaseSink resyncs as soon as
-   * a buffer's timestamp lies a few ms ahead of where the previous one ended). */
+  syncwave::OutputPlacer placer;
+  std::vector<float> scratch;
   /* The capsfilter before the output holds the device's format (see rate_probe). */
   bool output_pinned = false;
-  bool timeline_valid = false;
-  GstClockTime timeline_pts0 = 0;
-  guint64 timeline_frame0 = 0;
-  guint64 timeline_restarts = 0;
-  double heard_error_us = 0;
-  bool absolute = false; /* the last observation was absolute */
-  std::unique_ptr<syncwave::FractionalResampler> resampler;
-  std::vector<float> scratch;
   GstAudioInfo info;
   bool info_valid = false;
-  /* Output frames written since the start, and for each buffer where it starts and
-   * which content (running time) it carries, to map the device position back. */
-  guint64 written_frames = 0;
-  std::deque<WriteRecord> records;
-  GstClockTime records_base = GST_CLOCK_TIME_NONE; /* base time the records' content is on */
-  int anchor_count = 0;
-  bool last_error_valid = false;
-  double last_error_ns = 0;
-  guint64 phase_steps = 0;
-  double anchor_sum = 0;
-  double anchor_rel = 0; /* content-minus-clock at the anchor, ns */
-  double phase_error_us = 0;
-  guint64 resyncs = 0;
   gint64 sink_delay_us = -1;
 
   /* Playout (core/playout_monitor.h): is audio reaching the output on time, and the
@@ -284,9 +212,6 @@ struct SyncWaveSinkPrivate {
   syncwave::PlayoutMonitor playout;
   guint played_latency_ms = DEFAULT_LATENCY_MS;
   GstClockTime next_eval = 0;
-  /* The output's margin (how far ahead of the device the stream runs) is known: only
-   * with an absolute device position. Without one, arriving in time counts as playing. */
-  bool output_measured = false;
   gint64 transit_p99_us = -1;
   gint64 latency_need_ms = 0;
   /* The played sender (the jitter locks onto one): packets of others are not measured. */
@@ -294,7 +219,6 @@ struct SyncWaveSinkPrivate {
   gsize played_addr_len = 0;
   guint16 played_port = 0;
   GstClockTime last_played = GST_CLOCK_TIME_NONE;
-  GstClockTime placed_since = GST_CLOCK_TIME_NONE; /* the aligner tracks since then */
   guint loss_margin_ms = DEFAULT_LOSS_MARGIN_MS;      /* what the jitter element has */
 };
 
@@ -482,253 +406,198 @@ static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
 }
 
-/* Switches the decoder in or out when the depayloader's caps change between raw and
- * Opus. Runs in the streaming thread, in the probe of the CAPS event, before the
- * event goes on to the (new) peer. */
-/* Into the decoder: remember where each packet (and each gap, which opusdec conceals)
- * belongs on the timeline. */
-static GstPadProbeReturn decoder_sink_probe(GstPad* pad, GstPadProbeInfo* info,
-                                            gpointer user_data) {
+/* The decoder's in-band FEC hold changed (syncwavedecodebin decided it from the first
+ * Opus packet, or switched): opusdec then outputs a packet only when the next item has
+ * reached it, so a missing packet must be reported before its deadline even before a
+ * later one reveals it (up to three in a row), and the loss margin has the hold added
+ * (rate_probe keeps it as the device moves). On the streaming thread. */
+static void on_fec_hold(GObject* decode, GParamSpec*, gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
-  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    bool decided_now = false;
-    bool fec = false;
-    guint hold_ms = 0;
-    guint margin_ms = 0;
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      if (!priv->fec_decided) {
-        /* In-band FEC makes opusdec hold every packet until the next one has come (one
-         * frame of latency). Only SILK and hybrid frames can carry it: for a CELT
-         * stream (music at 64 kb/s and up, the default 128 kb/s) the decoder conceals
-         * with PLC and holds nothing. Decided on the first packet, before decoding. */
-        priv->fec_decided = true;
-        decided_now = true;
-        guint8 toc[1] = {0};
-        fec = gst_buffer_extract(buf, 0, toc, 1) == 1 &&
-              syncwave::wire::opus_packet_may_carry_fec(toc, 1);
-        const GstClockTime hold =
-            GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 20 * GST_MSECOND;
-        hold_ms = fec ? (guint)MIN(gst_util_uint64_scale_ceil(hold, 1, GST_MSECOND), 120) : 0;
-        priv->fec_hold_ms = hold_ms;
-        /* The loss margin with the hold, now (rate_probe keeps it as the device moves). */
-        margin_ms = (priv->sink_delay_us >= 0
-                         ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
-                         : DEFAULT_LOSS_MARGIN_MS) +
-                    hold_ms;
-        priv->loss_margin_ms = margin_ms;
-        GST_INFO_OBJECT(user_data, "Opus TOC 0x%02x: in-band FEC %s", toc[0],
-                        fec ? "on (SILK/hybrid frames)" : "off (CELT frames)");
-      }
-      if (GST_BUFFER_PTS_IS_VALID(buf) && GST_BUFFER_DURATION_IS_VALID(buf) &&
-          priv->decoder_in.size() < 64)
-        priv->decoder_in.emplace_back(GST_BUFFER_PTS(buf), GST_BUFFER_DURATION(buf));
-    }
-    if (decided_now) {
-      GstElement* dec = gst_pad_get_parent_element(pad);
-      if (dec != NULL) {
-        g_object_set(dec, "use-inband-fec", (gboolean)fec, NULL);
-        gst_object_unref(dec);
-      }
-      /* The held packet goes out when the next item reaches the decoder: a missing
-       * packet must be reported at its deadline even before a later one reveals it
-       * (up to three in a row; the loss margin has the hold added, see rate_probe). */
-      if (priv->jitter != NULL)
-        g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, "loss-margin", margin_ms, NULL);
-    }
-    return GST_PAD_PROBE_OK;
-  }
-  std::lock_guard<std::mutex> lk(priv->lock);
-  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-  switch (GST_EVENT_TYPE(event)) {
-    case GST_EVENT_GAP: {
-      GstClockTime ts, dur;
-      gst_event_parse_gap(event, &ts, &dur);
-      if (GST_CLOCK_TIME_IS_VALID(ts) && GST_CLOCK_TIME_IS_VALID(dur) &&
-          priv->decoder_in.size() < 64)
-        priv->decoder_in.emplace_back(ts, dur);
-      break;
-    }
-    case GST_EVENT_FLUSH_STOP:
-    case GST_EVENT_STREAM_START:
-    case GST_EVENT_SEGMENT:
-    case GST_EVENT_CAPS:
-      priv->decoder_in.clear();
-      break;
-    default:
-      break;
-  }
-  return GST_PAD_PROBE_OK;
-}
-
-/* Out of the decoder: its output comes in the order of its input, so each buffer
- * takes the place of what went in first. opusdec's own stamps cannot be trusted: with
- * in-band FEC it outputs a packet only once the next one has arrived, and after a
- * DISCONT it stamps that output with the newer packet's time, one frame late. */
-static GstPadProbeReturn decoder_src_probe(GstPad*, GstPadProbeInfo* info, gpointer user_data) {
-  SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
-  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  GstClockTime pts = GST_CLOCK_TIME_NONE;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->decoder_in.empty() || !GST_BUFFER_DURATION_IS_VALID(buf)) return GST_PAD_PROBE_OK;
-    pts = priv->decoder_in.front().first;
-    GstClockTime left = GST_BUFFER_DURATION(buf);
-    while (left > 0 && !priv->decoder_in.empty()) {
-      auto& head = priv->decoder_in.front();
-      if (head.second <= left + 500 * GST_USECOND) {
-        left -= MIN(left, head.second);
-        priv->decoder_in.pop_front();
-      } else {
-        head.first += left;
-        head.second -= left;
-        left = 0;
-      }
-    }
-  }
-  if (GST_BUFFER_PTS(buf) != pts) {
-    buf = gst_buffer_make_writable(buf);
-    GST_BUFFER_PTS(buf) = pts;
-    GST_PAD_PROBE_INFO_DATA(info) = buf;
-  }
-  return GST_PAD_PROBE_OK;
-}
-
-static void gst_syncwave_sink_switch_decoder(GstSyncWaveSink* self, bool opus, GstPad* depay_src) {
-  SyncWaveSinkPrivate* priv = self->priv;
-  GST_INFO_OBJECT(self, "switching to %s", opus ? "Opus (opusdec)" : "raw audio");
-  /* Until a packet says whether opusdec holds for in-band FEC (decoder_sink_probe). */
+  guint hold_ms = 0;
+  g_object_get(decode, "fec-hold", &hold_ms, NULL);
   guint margin_ms;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    priv->loss_margin_ms -= MIN(priv->fec_hold_ms, priv->loss_margin_ms);
-    priv->fec_hold_ms = 0;
-    margin_ms = priv->loss_margin_ms;
+    margin_ms = (priv->sink_delay_us >= 0
+                     ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
+                     : DEFAULT_LOSS_MARGIN_MS) +
+                hold_ms;
+    priv->fec_hold_ms = hold_ms;
+    priv->loss_margin_ms = margin_ms;
   }
-  g_object_set(priv->jitter, "unheard-loss", 0u, "loss-margin", margin_ms, NULL);
-  GstElement* old = priv->decoder;
-  if (old != NULL) {
-    gst_element_unlink(priv->depay, old);
-    gst_element_unlink(old, priv->convert);
-    gst_element_set_state(old, GST_STATE_NULL);
-    gst_bin_remove(GST_BIN(self), old);
-    priv->decoder = NULL;
-  } else {
-    gst_element_unlink(priv->depay, priv->convert);
-  }
-  if (opus) {
-    GstElement* dec = make("opusdec", "decoder");
-    if (dec == NULL) {
-      GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("opusdec is not installed"), (NULL));
-      gst_element_link(priv->depay, priv->convert);
-      return;
-    }
-    g_object_set(dec, "plc", TRUE, "use-inband-fec", FALSE, NULL);
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->decoder_in.clear();
-      priv->fec_decided = false;
-      priv->fec_hold_ms = 0;
-    }
-    GstPad* dec_sink = gst_element_get_static_pad(dec, "sink");
-    gst_pad_add_probe(
-        dec_sink,
-        (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-        decoder_sink_probe, self, NULL);
-    gst_object_unref(dec_sink);
-    GstPad* dec_src = gst_element_get_static_pad(dec, "src");
-    gst_pad_add_probe(dec_src, GST_PAD_PROBE_TYPE_BUFFER, decoder_src_probe, self, NULL);
-    gst_object_unref(dec_src);
-    gst_bin_add(GST_BIN(self), dec);
-    gst_element_link_many(priv->depay, dec, priv->convert, NULL);
-    gst_element_sync_state_with_parent(dec);
-    /* The new decoder must see stream-start before the caps that follow. */
-    GstEvent* ss = gst_pad_get_sticky_event(depay_src, GST_EVENT_STREAM_START, 0);
-    if (ss != NULL) {
-      GstPad* dsink = gst_element_get_static_pad(dec, "sink");
-      gst_pad_send_event(dsink, ss);
-      gst_object_unref(dsink);
-    }
-    priv->decoder = dec;
-  } else {
-    gst_element_link(priv->depay, priv->convert);
-  }
-  std::lock_guard<std::mutex> lk(priv->lock);
-  priv->opus = opus;
-  priv->decoder_switches++;
-}
-
-static GstPadProbeReturn depay_src_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
-  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
-  GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-  if (GST_EVENT_TYPE(event) != GST_EVENT_CAPS) return GST_PAD_PROBE_OK;
-  GstCaps* caps;
-  gst_event_parse_caps(event, &caps);
-  const GstStructure* s = gst_caps_get_structure(caps, 0);
-  bool opus = gst_structure_has_name(s, "audio/x-opus");
-  if (opus != self->priv->opus || (opus && self->priv->decoder == NULL))
-    gst_syncwave_sink_switch_decoder(self, opus, pad);
-  return GST_PAD_PROBE_OK;
+  if (priv->jitter != NULL)
+    g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, "loss-margin", margin_ms, NULL);
 }
 
 /* ---------------------------------------------------------------- the clock */
 
-static void auto_clock_thread(GstSyncWaveSink* self, std::string host, guint port,
-                              GstClockTime timeout, guint64 generation) {
-  syncwave::ClockSpec spec;
-  spec.kind = syncwave::ClockKind::kNet;
-  spec.host = host;
-  spec.port = (guint16)port;
-  GError* err = NULL;
-  GstClock* net = syncwave_clock_new(spec, NULL, &err);
-  bool synced = net != NULL && syncwave_clock_wait_synced(net, timeout);
+/* A watch's timeout: which run and clock it belongs to (the element by weak
+ * reference: the system clock's thread may call it after the element is gone). */
+struct ClockWatch {
+  GWeakRef self;
+  guint64 generation;
+};
+
+static void clock_watch_free(gpointer data) {
+  ClockWatch* w = static_cast<ClockWatch*>(data);
+  g_weak_ref_clear(&w->self);
+  delete w;
+}
+
+static void cancel_timeout(GstClockID id) {
+  if (id == NULL) return;
+  gst_clock_id_unschedule(id);
+  gst_clock_id_unref(id);
+}
+
+/* A watched clock synchronized (on its own thread, or at once in watch_clock). A
+ * pending auto clock becomes the bin's clock; a waiting named clock is synced now. If
+ * the pipeline already selected a clock, it is asked to select again (CLOCK_LOST:
+ * gst-launch-1.0 and syncwave-launch go PAUSED→PLAYING), so that the base time is taken
+ * on the synchronized timebase. */
+static void clock_synced(GstSyncWaveSink* self, GstClock* clock, bool immediate) {
   SyncWaveSinkPrivate* priv = self->priv;
-  bool stale;
+  GstClock* lost = NULL;
+  GstClockID id = NULL;
+  std::string name;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    stale = generation != priv->auto_generation; /* the played sender moved on */
-  }
-  if (priv->stopping || stale) {
-    gst_clear_object(&net);
-    g_clear_error(&err);
-    return;
-  }
-  if (!synced) {
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->auto_fallback = true;
-      priv->clock_in_use = "system (auto fallback)";
+    if (clock == priv->pending) {
+      lost = priv->clock; /* the interim (or an earlier host's) clock */
+      priv->clock = priv->pending;
+      priv->pending = NULL;
+      priv->clock_in_use = priv->pending_name;
+      priv->auto_fallback = false;
+    } else if (clock == priv->clock && priv->waiting) {
+      priv->waiting = false;
+      /* Synced before the pipeline could select it: nothing to select again. */
+      if (!immediate) lost = GST_CLOCK(gst_object_ref(clock));
+    } else {
+      return; /* stale: an earlier sender's host, or an earlier run */
     }
+    name = priv->clock_in_use;
+    id = priv->timeout_id;
+    priv->timeout_id = NULL;
+  }
+  cancel_timeout(id);
+  GstClock* selected = lost ? gst_element_get_clock(GST_ELEMENT(self)) : NULL;
+  GST_INFO_OBJECT(self, "%s synchronized%s", name.c_str(),
+                  selected ? ", asking the pipeline to re-select its clock" : "");
+  if (selected != NULL) {
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_clock_lost(GST_OBJECT(self), lost));
+    gst_object_unref(selected);
+  }
+  if (lost) gst_object_unref(lost);
+}
+
+static void on_clock_synced(GstClock* clock, gboolean synced, gpointer user_data) {
+  if (synced) clock_synced(GST_SYNCWAVE_SINK(user_data), clock, false);
+}
+
+/* clock-timeout passed without the watched clock synchronizing. clock=auto plays on
+ * the system clock meanwhile; a named clock plays on, unsynchronized. Either is still
+ * installed (and the clock re-selected) when it syncs later. */
+static gboolean on_clock_timeout(GstClock*, GstClockTime, GstClockID, gpointer user_data) {
+  ClockWatch* w = static_cast<ClockWatch*>(user_data);
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(g_weak_ref_get(&w->self));
+  if (self == NULL) return TRUE;
+  SyncWaveSinkPrivate* priv = self->priv;
+  std::string name, host;
+  bool fallback = false, waiting = false;
+  guint timeout_ms = 0, port = 0;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (w->generation == priv->clock_generation) {
+      fallback = priv->pending != NULL;
+      waiting = priv->waiting;
+      if (fallback) {
+        priv->auto_fallback = true;
+        priv->clock_in_use = "system (auto fallback)";
+      }
+      name = fallback ? priv->pending_name : priv->clock_in_use;
+      host = priv->sender_host;
+      port = priv->auto_clock_port;
+      timeout_ms = priv->clock_timeout_ms;
+    }
+  }
+  if (fallback) {
     GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
-                        ("No SyncWave time provider answered at %s:%u within %" G_GUINT64_FORMAT
-                         " ms; playing on the system clock (receivers stay in sync only if the "
-                         "hosts' clocks are synchronized by NTP/PTP)",
-                         host.c_str(), port, timeout / GST_MSECOND),
-                        ("%s", err ? err->message : "no answer"));
-    gst_clear_object(&net);
-    g_clear_error(&err);
-    return;
+                        ("No SyncWave time provider answered at %s:%u within %u ms; playing on "
+                         "the system clock (receivers stay in sync only if the hosts' clocks are "
+                         "synchronized by NTP/PTP)",
+                         host.c_str(), port, timeout_ms),
+                        ("still listening: %s is used as soon as it answers", name.c_str()));
+  } else if (waiting) {
+    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                        ("Clock %s not synchronized after %u ms; waiting (the pipeline selects it "
+                         "again once it is)",
+                         name.c_str(), timeout_ms),
+                        (NULL));
   }
-  GstClock* old;
+  gst_object_unref(self);
+  return TRUE;
+}
+
+/* Waits for @clock (a new reference is taken) in one way: its "synced" signal, and a
+ * single-shot clock-timeout id on the system clock. @pending: clock=auto's clock for
+ * @name, installed once synced; otherwise @clock is the bin's clock already and
+ * waits. Makes earlier watches stale. Called without the lock. */
+static void watch_clock(GstSyncWaveSink* self, GstClock* clock, bool pending,
+                        const std::string& name) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  GstClockID old_id;
+  guint64 generation;
+  GstClockTime timeout;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (generation != priv->auto_generation) {
-      gst_object_unref(net);
-      return;
+    generation = ++priv->clock_generation;
+    old_id = priv->timeout_id;
+    priv->timeout_id = NULL;
+    if (pending) {
+      gst_object_replace((GstObject**)&priv->pending, GST_OBJECT(clock));
+      priv->pending_name = name;
+    } else {
+      priv->waiting = true;
     }
-    old = priv->clock;
-    priv->clock = net;
-    priv->auto_fallback = false;
-    priv->clock_in_use = "net://" + host + ":" + std::to_string(port) + " (auto)";
+    timeout = (GstClockTime)priv->clock_timeout_ms * GST_MSECOND;
   }
-  GST_INFO_OBJECT(self, "auto: synced to %s:%u, asking the pipeline to re-select its clock",
-                  host.c_str(), port);
-  /* The pipeline re-selects its clock at the next PAUSED→PLAYING. */
-  if (old != NULL) {
-    gst_element_post_message(GST_ELEMENT(self), gst_message_new_clock_lost(GST_OBJECT(self), old));
-    gst_object_unref(old);
+  cancel_timeout(old_id);
+  g_signal_connect_object(clock, "synced", G_CALLBACK(on_clock_synced), self, (GConnectFlags)0);
+  GstClock* sys = gst_system_clock_obtain();
+  GstClockID id = gst_clock_new_single_shot_id(sys, gst_clock_get_time(sys) + timeout);
+  gst_object_unref(sys);
+  ClockWatch* w = new ClockWatch;
+  g_weak_ref_init(&w->self, self);
+  w->generation = generation;
+  gst_clock_id_wait_async(id, on_clock_timeout, w, clock_watch_free);
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (generation == priv->clock_generation && priv->timeout_id == NULL) {
+      priv->timeout_id = id;
+      id = NULL;
+    }
   }
+  cancel_timeout(id); /* a newer watch came meanwhile */
+  if (!GST_OBJECT_FLAG_IS_SET(clock, GST_CLOCK_FLAG_NEEDS_STARTUP_SYNC) ||
+      gst_clock_is_synced(clock))
+    clock_synced(self, clock, true);
+}
+
+/* The run ends: every watch is stale, the pending clock dropped. */
+static void stop_watching(SyncWaveSinkPrivate* priv) {
+  GstClockID id;
+  GstClock* pending;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->clock_generation++;
+    id = priv->timeout_id;
+    priv->timeout_id = NULL;
+    pending = priv->pending;
+    priv->pending = NULL;
+    priv->waiting = false;
+  }
+  cancel_timeout(id);
+  if (pending) gst_object_unref(pending);
 }
 
 /* The latency the path needs was decided: play at it. The jitter element posts a
@@ -776,17 +645,6 @@ static void gst_syncwave_sink_apply_latency(GstSyncWaveSink* self,
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), st));
 }
 
-/* clock=auto: look for the time provider of priv->sender_host on a thread of its own
- * (a newer one makes the running one stale). */
-static void start_auto_thread_locked(GstSyncWaveSink* self) {
-  SyncWaveSinkPrivate* priv = self->priv;
-  if (priv->auto_thread.joinable()) priv->retired_auto_threads.push_back(std::move(priv->auto_thread));
-  priv->auto_generation++;
-  priv->auto_thread = std::thread(auto_clock_thread, self, priv->sender_host, priv->auto_clock_port,
-                                  (GstClockTime)priv->clock_timeout_ms * GST_MSECOND,
-                                  priv->auto_generation);
-}
-
 /* The jitter locked onto a sender or handed over to another ("syncwave-sender-changed";
  * only a SyncWave datagram locks, a stray one does not): its packets are the played
  * ones now, and with clock=auto its host's time provider is asked (its stamps are on
@@ -801,25 +659,52 @@ static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStr
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   const GstClockTime now = clock != NULL ? gst_clock_get_time(clock) : GST_CLOCK_TIME_NONE;
   if (clock != NULL) gst_object_unref(clock);
-  std::lock_guard<std::mutex> lk(priv->lock);
-  if (ia != NULL) {
-    const gsize len = g_inet_address_get_native_size(ia);
-    if (len <= sizeof priv->played_addr) {
-      memcpy(priv->played_addr, g_inet_address_to_bytes(ia), len);
-      priv->played_addr_len = len;
-      priv->played_port = (guint16)port;
-      priv->last_played = now;
+  guint clock_port;
+  bool moved;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (ia != NULL) {
+      const gsize len = g_inet_address_get_native_size(ia);
+      if (len <= sizeof priv->played_addr) {
+        memcpy(priv->played_addr, g_inet_address_to_bytes(ia), len);
+        priv->played_addr_len = len;
+        priv->played_port = (guint16)port;
+        priv->last_played = now;
+      }
     }
-    g_object_unref(ia);
+    if (priv->sender_host == host) {
+      if (ia) g_object_unref(ia);
+      return;
+    }
+    moved = !priv->sender_host.empty();
+    priv->sender_host = host;
+    if (priv->clock_spec.kind != syncwave::ClockKind::kAuto) {
+      if (ia) g_object_unref(ia);
+      return;
+    }
+    clock_port = priv->auto_clock_port;
   }
-  if (priv->sender_host == host) return;
-  const bool moved = !priv->sender_host.empty();
-  priv->sender_host = host;
-  if (priv->clock_spec.kind != syncwave::ClockKind::kAuto) return;
+  if (ia) g_object_unref(ia);
   GST_INFO_OBJECT(self, "%s %s: asking its clock",
                   moved ? "the played sender moved to" : "playing the sender on", host);
-  priv->auto_started = true;
-  start_auto_thread_locked(self);
+  /* The host is an address (from the datagram): no name is resolved here. */
+  syncwave::ClockSpec spec;
+  spec.kind = syncwave::ClockKind::kNet;
+  spec.host = host;
+  spec.port = (guint16)clock_port;
+  GError* err = NULL;
+  GstClock* net = syncwave_clock_new(spec, NULL, &err);
+  if (net == NULL) {
+    GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
+                        ("Cannot ask %s:%u for its clock; playing on the system clock", host,
+                         clock_port),
+                        ("%s", err ? err->message : ""));
+    g_clear_error(&err);
+    return;
+  }
+  watch_clock(self, net, true, "net://" + std::string(host) + ":" + std::to_string(clock_port) +
+                                   " (auto)");
+  gst_object_unref(net);
 }
 
 static void gst_syncwave_sink_handle_message(GstBin* bin, GstMessage* msg) {
@@ -893,7 +778,7 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
         priv->fec_hold_ms > 0 ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2) : 0;
     priv->playout.on_arrival((gint64)now, transit, latency, give_up);
     /* Without a device position (appsink, fakesink), arriving in time is playing. */
-    if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
+    if (!priv->placer.output_measured()) priv->playout.on_output((gint64)now, latency - transit);
     if (now < priv->next_eval) return GST_PAD_PROBE_OK;
     priv->next_eval = now + PLAYOUT_EVAL_PERIOD;
     d = priv->playout.evaluate((gint64)now, latency, priv->auto_latency);
@@ -908,15 +793,6 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
   }
   if (d.change) gst_syncwave_sink_apply_latency(self, d);
   return GST_PAD_PROBE_OK;
-}
-
-/* A clock that synchronized only after the pipeline started: have it re-selected so
- * that the base time is taken on the synchronized timebase. */
-static void on_late_sync(GstClock* clock, gboolean synced, gpointer user_data) {
-  if (!synced) return;
-  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
-  GST_INFO_OBJECT(self, "clock synchronized late, asking for re-selection");
-  gst_element_post_message(GST_ELEMENT(self), gst_message_new_clock_lost(GST_OBJECT(self), clock));
 }
 
 /* Makes the clock for a non-auto spec, or the interim system clock for auto. */
@@ -944,25 +820,20 @@ static gboolean gst_syncwave_sink_make_clock(GstSyncWaveSink* self) {
       return FALSE;
     }
     in_use = syncwave::to_string(spec);
-    /* Running time is clock time minus a base time taken when the pipeline starts
-     * playing: a clock that syncs (jumps) after that would move every sample. Wait for
-     * it here; if it is not synced in time, warn and re-select it once it is. */
-    GstClockTime timeout;
-    {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      timeout = (GstClockTime)priv->clock_timeout_ms * GST_MSECOND;
-    }
-    if (!syncwave_clock_wait_synced(clock, timeout)) {
-      GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
-                          ("Clock %s not synchronized after %" G_GUINT64_FORMAT " ms; waiting",
-                           in_use.c_str(), timeout / GST_MSECOND),
-                          (NULL));
-      g_signal_connect_object(clock, "synced", G_CALLBACK(on_late_sync), self, (GConnectFlags)0);
-    }
   }
-  std::lock_guard<std::mutex> lk(priv->lock);
-  priv->clock = clock;
-  priv->clock_in_use = in_use;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->clock != NULL) { /* made meanwhile on another thread */
+      gst_object_unref(clock);
+      return TRUE;
+    }
+    priv->clock = clock;
+    priv->clock_in_use = in_use;
+  }
+  /* Running time is clock time minus a base time taken when the pipeline starts
+   * playing: a clock that syncs (jumps) after that would move every sample. Nothing
+   * blocks here: once it syncs, the pipeline is asked to select it again. */
+  if (spec.kind != syncwave::ClockKind::kAuto) watch_clock(self, clock, false, in_use);
   return TRUE;
 }
 
@@ -975,125 +846,65 @@ static GstClock* gst_syncwave_sink_provide_clock(GstElement* element) {
 
 /* ---------------------------------------------------------------- drift correction */
 
-static void start_anchor_locked(SyncWaveSinkPrivate* priv) {
-  priv->last_error_valid = false;
-  priv->anchor_count = 0;
-  priv->anchor_sum = 0;
-  priv->anchor_rel = 0;
-}
-
-/* Running time of the content at output frame `frame` (extrapolated past the ends). */
-static double content_at_locked(SyncWaveSinkPrivate* priv, double frame, double rate) {
-  const WriteRecord* r = &priv->records.front();
-  for (auto it = priv->records.rbegin(); it != priv->records.rend(); ++it) {
-    if ((double)it->frame <= frame) {
-      r = &*it;
-      break;
+/* Looks up the audio sink's GstAudioBaseSink once per run, and its clock until it
+ * has one (gst_element_provide_clock: NULL while the sink's ring buffer flushes). */
+static void lookup_device(SyncWaveSinkPrivate* priv, GstElement** dsink, GstClock** dev) {
+  GstElement* found = NULL;
+  bool set_slave = false;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (!priv->device_looked_up && priv->sink != NULL) {
+      priv->device_looked_up = true;
+      priv->device_sink = find_audio_base_sink(priv->sink);
+      set_slave = priv->device_sink != NULL && priv->drift_enabled;
+    }
+    if (priv->device_sink) found = GST_ELEMENT(gst_object_ref(priv->device_sink));
+    if (priv->device_clock) *dev = GST_CLOCK(gst_object_ref(priv->device_clock));
+  }
+  if (found != NULL && set_slave) {
+    /* The drift loop resamples to the device and places the stream itself: the sink
+     * must not also slave (skew jumps samples, resample re-times them). The
+     * audio-sink property's documentation says so. */
+    g_object_set(found, "slave-method", GST_AUDIO_BASE_SINK_SLAVE_NONE, NULL);
+  }
+  if (found != NULL && *dev == NULL) {
+    GstClock* c = gst_element_provide_clock(found);
+    if (c != NULL) {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      if (priv->device_clock == NULL) priv->device_clock = GST_CLOCK(gst_object_ref(c));
+      *dev = c;
     }
   }
-  return (double)r->rt + (frame - (double)r->frame) * GST_SECOND / (rate * r->ratio);
+  *dsink = found;
 }
 
-static void reset_drift_locked(SyncWaveSinkPrivate* priv) {
-  start_anchor_locked(priv);
-  priv->records.clear();
-  priv->written_frames = 0;
-  priv->drift.reset();
-  priv->aligner.reset();
-  priv->pending_step = 0;
-  priv->pending_gap = 0;
-  priv->gap_discont = false;
-  priv->timeline_valid = false;
-  priv->resampler.reset();
-}
-
-/* The device clock of the audio sink, looked up once per run. */
-static GstClock* get_device_clock(SyncWaveSinkPrivate* priv) {
-  if (!priv->device_looked_up && priv->sink != NULL) {
-    priv->device_looked_up = true;
-    priv->device_sink = find_audio_base_sink(priv->sink);
-    if (priv->device_sink != NULL && priv->drift_enabled) {
-      /* The drift loop resamples to the device and places the stream itself: the
-       * sink must not also slave (skew jumps samples, resample re-times them). */
-      g_object_set(priv->device_sink, "slave-method", GST_AUDIO_BASE_SINK_SLAVE_NONE, NULL);
+/* What is known of the device now, through supported APIs only: the
+ * syncwave-device-position query (an output that knows its play position answers
+ * it), the clock the sink provides, and its latency. Without our lock: the sink may
+ * call into its audio server. */
+static syncwave::OutputPlacer::Device read_device(GstElement* dsink, GstClock* dev) {
+  syncwave::OutputPlacer::Device d;
+  if (dsink == NULL) return d;
+  GstPad* pad = gst_element_get_static_pad(dsink, "sink");
+  if (pad != NULL) {
+    GstQuery* q = syncwave_device_position_query_new();
+    GstClockTime position, queue;
+    guint64 next_sample;
+    if (gst_pad_query(pad, q) &&
+        syncwave_device_position_query_parse(q, &position, &next_sample, &queue)) {
+      d.has_position = true;
+      d.position_ns = (int64_t)position;
+      d.next_sample = next_sample;
+      d.queue_ns = GST_CLOCK_TIME_IS_VALID(queue) ? (int64_t)queue : -1;
     }
-    if (priv->device_sink != NULL) {
-      GstClock* c = GST_AUDIO_BASE_SINK(priv->device_sink)->provided_clock;
-      if (c != NULL) priv->device_clock = GST_CLOCK(gst_object_ref(c));
-    }
+    gst_query_unref(q);
+    gst_object_unref(pad);
   }
-  return priv->device_clock;
+  d.latency_ns = (int64_t)(gst_base_sink_get_latency(GST_BASE_SINK(dsink)) +
+                           gst_base_sink_get_render_delay(GST_BASE_SINK(dsink)));
+  if (dev != NULL) d.internal_ns = (int64_t)gst_clock_get_internal_time(dev);
+  return d;
 }
-
-/* A step's splice: the content after it fades in over this many frames. */
-#define STEP_FADE_FRAMES 96
-
-/* Resamples `in` by the drift ratio into a new buffer, first applying a pending step
- * (inserting silence before the content, or dropping its first frames). Returns the
- * running-time shift of the content written first: + for dropped frames. */
-static GstBuffer* resample_buffer(SyncWaveSinkPrivate* priv, GstBuffer* in, double* shift_ns) {
-  const gint channels = GST_AUDIO_INFO_CHANNELS(&priv->info);
-  const gint bpf = GST_AUDIO_INFO_BPF(&priv->info);
-  const double rate = GST_AUDIO_INFO_RATE(&priv->info);
-  if (priv->resampler == nullptr || priv->resampler->channels() != channels)
-    priv->resampler.reset(new syncwave::FractionalResampler(channels));
-  priv->resampler->set_ratio(priv->drift.ratio());
-  GstMapInfo imap;
-  if (!gst_buffer_map(in, &imap, GST_MAP_READ)) return NULL;
-  const float* data = reinterpret_cast<const float*>(imap.data);
-  size_t in_frames = imap.size / bpf;
-  size_t inserted = 0, dropped = 0;
-  if (priv->pending_step < 0) {
-    dropped = std::min<size_t>(in_frames, (size_t)(-priv->pending_step));
-    priv->pending_step += (gint64)dropped;
-    data += dropped * channels;
-    in_frames -= dropped;
-  } else if (priv->pending_step > 0) {
-    inserted = (size_t)priv->pending_step;
-    priv->pending_step = 0;
-  }
-  priv->scratch.assign(inserted * channels, 0.0f);
-  const size_t splice = priv->scratch.size();
-  const size_t out_frames = inserted + priv->resampler->process(data, in_frames, &priv->scratch);
-  gst_buffer_unmap(in, &imap);
-  if (inserted > 0 || dropped > 0) {
-    /* No click at the splice: the content after it fades in. */
-    for (size_t f = 0; f < STEP_FADE_FRAMES && splice / channels + f < out_frames; f++) {
-      const float g = 0.5f - 0.5f * std::cos((float)M_PI * (float)f / STEP_FADE_FRAMES);
-      for (gint c = 0; c < channels; c++) priv->scratch[splice + f * channels + c] *= g;
-    }
-  }
-  const guint64 first_frame = priv->written_frames;
-  priv->written_frames += out_frames;
-  *shift_ns = ((double)dropped - (double)inserted) * GST_SECOND / rate;
-  if (out_frames == 0) return NULL; /* all of it dropped by a step */
-  GstBuffer* out = gst_buffer_new_memdup(priv->scratch.data(), out_frames * bpf);
-  gst_buffer_copy_into(out, in, (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META),
-                       0, -1);
-  if (!priv->timeline_valid) {
-    /* A new output timeline starts at this buffer's content time; the audio sink
-     * places it by that (DISCONT kept), the aligner measures where it landed. */
-    const double pts0 = (double)GST_BUFFER_PTS(in) + *shift_ns;
-    priv->timeline_pts0 = (GstClockTime)std::max(0.0, pts0);
-    priv->timeline_frame0 = first_frame;
-    priv->timeline_valid = true;
-    priv->timeline_restarts++;
-  } else if (priv->gap_discont) {
-    /* After a gap on the timeline: the sink puts this buffer where its timestamp says,
-     * on the same timeline, not right after the previous one. */
-    GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
-  } else {
-    GST_BUFFER_FLAG_UNSET(out, GST_BUFFER_FLAG_DISCONT);
-  }
-  priv->gap_discont = false;
-  const guint64 a = first_frame - priv->timeline_frame0;
-  const guint64 b = priv->written_frames - priv->timeline_frame0;
-  const GstClockTime t0 = gst_util_uint64_scale_int(a, GST_SECOND, (gint)rate);
-  GST_BUFFER_PTS(out) = priv->timeline_pts0 + t0;
-  GST_BUFFER_DURATION(out) = gst_util_uint64_scale_int(b, GST_SECOND, (gint)rate) - t0;
-  return out;
-}
-
 /* On the F32LE stream before the audio sink: measure, control, resample. */
 static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
@@ -1129,7 +940,9 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
         if (valid && priv->info_valid && gst_audio_info_is_equal(&new_info, &priv->info)) break;
         priv->info = new_info;
         priv->info_valid = valid;
-        reset_drift_locked(priv);
+        if (valid) priv->placer.configure(GST_AUDIO_INFO_RATE(&new_info),
+                                          GST_AUDIO_INFO_CHANNELS(&new_info));
+        else priv->placer.reset();
         /* A device keeps the format it was opened with: a stream in another format
          * later (another sender, a restarted one) is converted and resampled to it
          * by audioconvert/audioresample. Renegotiating the device instead opens a new
@@ -1153,7 +966,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
       case GST_EVENT_FLUSH_STOP:
       case GST_EVENT_STREAM_START:
       case GST_EVENT_SEGMENT:
-        reset_drift_locked(priv);
+        priv->placer.reset();
         break;
       default:
         break;
@@ -1183,48 +996,21 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   GstBuffer* out = NULL;
   bool drop = false;
   guint new_loss_margin = 0; /* set on the jitter element after our lock is released */
-  /* The device clock and ring buffer may call into the audio server (pulsesink takes
-   * its mainloop lock): read them before taking our lock. */
+  /* The device is read before our lock is taken (it may call into the audio server). */
   GstClock* dev = NULL;
   GstElement* dsink = NULL;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (get_device_clock(priv)) dev = GST_CLOCK(gst_object_ref(priv->device_clock));
-    if (priv->device_sink) dsink = GST_ELEMENT(gst_object_ref(priv->device_sink));
-  }
-  gint64 sink_delay_us = -1;
-  if (dsink != NULL) {
-    GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(dsink)->ringbuffer;
-    if (rb != NULL && gst_audio_ring_buffer_is_acquired(rb) && rb->spec.info.rate > 0)
-      sink_delay_us = gst_util_uint64_scale_int(gst_audio_ring_buffer_delay(rb), G_USEC_PER_SEC,
-                                                rb->spec.info.rate);
-  }
-  /* The device's own position in its sample index space (pulsesink: the PulseAudio
-   * stream's play position, pa_stream_get_time) and where the audio sink put the end
-   * of the previous buffer in that space. */
-  GstClockTime raw_dev = GST_CLOCK_TIME_NONE;
-  guint64 next_sample = G_MAXUINT64;
-  GstClockTime sink_latency = 0;
-  if (dev != NULL && GST_IS_AUDIO_CLOCK(dev) && GST_AUDIO_CLOCK(dev)->func != NULL)
-    raw_dev = GST_AUDIO_CLOCK(dev)->func(dev, GST_AUDIO_CLOCK(dev)->user_data);
-  if (dsink != NULL) {
-    GST_OBJECT_LOCK(dsink);
-    next_sample = GST_AUDIO_BASE_SINK(dsink)->next_sample;
-    GST_OBJECT_UNLOCK(dsink);
-    sink_latency = gst_base_sink_get_latency(GST_BASE_SINK(dsink)) +
-                   gst_base_sink_get_render_delay(GST_BASE_SINK(dsink));
-  }
+  lookup_device(priv, &dsink, &dev);
+  const syncwave::OutputPlacer::Device device = read_device(dsink, dev);
   const GstClockTime now = master ? gst_clock_get_time(master) : GST_CLOCK_TIME_NONE;
-  const GstClockTime dev_now = dev ? gst_clock_get_internal_time(dev) : 0;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    if (sink_delay_us >= 0) {
-      priv->sink_delay_us = sink_delay_us;
+    if (device.queue_ns >= 0) {
+      priv->sink_delay_us = device.queue_ns / 1000;
       /* A loss must be concealed before the device wants the data: as far ahead of
        * its time as the device buffers, and some; with in-band FEC one packet more,
        * since opusdec releases the packet before a loss only when the loss reaches it. */
-      const guint want =
-          (guint)(sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS + (priv->opus ? priv->fec_hold_ms : 0);
+      const guint want = (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS +
+                         priv->fec_hold_ms;
       if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
           want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
         priv->loss_margin_ms = want;
@@ -1239,176 +1025,55 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     gst_event_parse_segment(seg_event, &seg);
     GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
-    GST_LOG_OBJECT(self, "buffer rt %" GST_TIME_FORMAT ", age %.2f ms", GST_TIME_ARGS(rt),
-                   ((double)now - (double)base_time - (double)rt) / 1e6);
-    const double rate = GST_AUDIO_INFO_RATE(&priv->info);
-    /* The content jumped (another sender took over, an outage, the sender restarted):
-     * far enough that no step should bridge it. */
-    bool jumped = false;
-    if (GST_BUFFER_IS_DISCONT(buf)) {
-      start_anchor_locked(priv); /* the sink may leave a gap */
-      jumped = !priv->records.empty() &&
-               std::fabs((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) >
-                   (double)TIMELINE_RESTART;
+    GstMapInfo imap;
+    if (!gst_buffer_map(buf, &imap, GST_MAP_READ)) {
+      drop = true;
+      goto done;
     }
-    double err_ns = 0;
-    bool have_error = false;
-    bool absolute = GST_CLOCK_TIME_IS_VALID(raw_dev) && next_sample != G_MAXUINT64 &&
-                    !priv->records.empty() && now > base_time;
-    if (jumped && base_time != priv->records_base) {
-      /* A new base time (the pipeline re-selected its clock: clock=auto): the audio
-       * sink calibrated itself again at PLAYING, and the output timeline's timestamps
-       * are on the old running time. A new timeline, placed by the sink. */
-      absolute = false;
+    syncwave::OutputPlacer::Buffer in;
+    in.now_ns = (int64_t)now;
+    in.base_ns = (int64_t)base_time;
+    in.content_ns = (int64_t)rt;
+    in.pts_ns = (int64_t)GST_BUFFER_PTS(buf);
+    in.discont = GST_BUFFER_IS_DISCONT(buf);
+    in.delay_ns = (int64_t)priv->delay_ms * GST_MSECOND;
+    in.samples = reinterpret_cast<const float*>(imap.data);
+    in.frames = imap.size / GST_AUDIO_INFO_BPF(&priv->info);
+    const guint64 steps = priv->placer.aligner().steps();
+    const guint64 jumps = priv->placer.aligner().jumps();
+    const syncwave::OutputPlacer::Block b = priv->placer.process(device, in, &priv->scratch);
+    gst_buffer_unmap(buf, &imap);
+    if (priv->placer.aligner().steps() != steps)
+      GST_INFO_OBJECT(self, "output was %s: %s %" G_GINT64_FORMAT " frames",
+                      priv->placer.last_step_frames() > 0 ? "ahead" : "behind",
+                      priv->placer.last_step_frames() > 0 ? "inserting" : "dropping",
+                      std::abs(priv->placer.last_step_frames()));
+    if (priv->placer.aligner().jumps() != jumps)
+      GST_INFO_OBJECT(self, "content jumped: placed on the output timeline");
+    if (b.margin_valid) priv->playout.on_output((gint64)now, (gint64)b.margin_ns);
+    GST_LOG_OBJECT(self, "phase error %.1f us, heard %.1f us (%s), ratio %.6f, drift %.1f ppm",
+                   priv->placer.phase_error_us(), priv->placer.heard_error_us(),
+                   priv->placer.absolute() ? "absolute" : "relative", priv->placer.ratio(),
+                   priv->placer.drift().drift_ppm());
+    if (b.frames == 0) {
+      drop = true; /* all of it dropped by a step */
+      goto done;
     }
-    if (jumped && !absolute) {
-      /* Nothing tells where the device is: a new timeline, placed by the sink. */
-      GST_DEBUG_OBJECT(self, "content jumped: new output timeline");
-      reset_drift_locked(priv);
-      absolute = false;
-    }
-    if (absolute) {
-      /* Where the device is, absolutely: its own index (the audio server's play
-       * position) minus where the sink put our output frame 0 is the output frame
-       * heard now. The frame written next is heard (written - heard) frames later;
-       * its content against the content due then on the shared clock (running time
-       * minus the pipeline latency and this device's delay) is the error the loop
-       * works on. The error at the play position (what a listener hears now) is
-       * kept for the stats. */
-      const gint64 k0 = (gint64)next_sample - (gint64)priv->written_frames;
-      const double heard_frame = (double)raw_dev * rate / GST_SECOND - (double)k0;
-      const double due_now =
-          (double)(now - base_time) - (double)sink_latency - (double)priv->delay_ms * GST_MSECOND;
-      const double queued_ns = ((double)priv->written_frames - heard_frame) * GST_SECOND / rate;
-      const double write_error = (double)rt - (due_now + queued_ns);
-      const double heard_error = content_at_locked(priv, heard_frame, rate) - due_now;
-      syncwave::OutputAligner::Result r;
-      if (jumped) {
-        /* The output keeps its timeline and the device position it was measured on:
-         * the new content is placed from this reading (core/output_aligner.h, jump()),
-         * a gap before it or late frames of it dropped. A new timeline would be placed
-         * by the audio sink's own calibration instead, which is off by as long as the
-         * device stalled when it started. */
-        priv->pending_step = 0;
-        const syncwave::OutputAligner::Jump j = priv->aligner.jump(write_error, rate);
-        if (j.placed) {
-          GST_INFO_OBJECT(
-              self,
-              "content jumped by %.1f ms: placed on the output timeline, %s %" G_GINT64_FORMAT
-              " frames",
-              ((double)rt - content_at_locked(priv, (double)priv->written_frames, rate)) / 1e6,
-              j.gap_frames > 0 ? "gap of" : "dropping",
-              j.gap_frames > 0 ? j.gap_frames : j.drop_frames);
-          priv->pending_gap = j.gap_frames;
-          priv->pending_step = -j.drop_frames;
-          priv->resampler.reset();
-        } else {
-          GST_DEBUG_OBJECT(self, "content jumped by %.1f ms at an unplaced output: new timeline",
-                           write_error / 1e6);
-          reset_drift_locked(priv);
-          absolute = false;
-        }
-      } else if (priv->pending_step == 0) {
-        /* A step still being applied (a drop spans several buffers) is not measured. */
-        r = priv->aligner.observe((gint64)raw_dev, k0, write_error, rate);
-      }
-      if (r.step_frames != 0) {
-        GST_INFO_OBJECT(self, "output is %.1f us %s: %s %" G_GINT64_FORMAT " frames",
-                        write_error / 1000.0, r.step_frames > 0 ? "ahead" : "behind",
-                        r.step_frames > 0 ? "inserting" : "dropping",
-                        r.step_frames > 0 ? r.step_frames : -r.step_frames);
-        priv->pending_step = r.step_frames;
-        priv->last_step = r.step_frames;
-        priv->drift.reset();
-      }
-      have_error = r.error_valid;
-      err_ns = r.error_valid ? r.error_ns : 0.0;
-      /* Placed where it is due, the frame written next is heard `queued` from now:
-       * that is how far ahead of the device the stream runs. The device wants what it
-       * holds itself (its ring buffer and the server's queue, sink-delay) to be full;
-       * below that, data comes too late for its time and the device plays silence
-       * however well the stream is aligned: the latency does not cover the path (the
-       * playout monitor then moves it). */
-      /* Only once the placement has held for a while: right after the start or a
-       * step, the device (an audio server that rendered ahead, a queue refilling) is
-       * not where it stays. */
-      const bool placed = priv->aligner.tracking() && priv->pending_step == 0;
-      if (!placed) priv->placed_since = GST_CLOCK_TIME_NONE;
-      else if (!GST_CLOCK_TIME_IS_VALID(priv->placed_since)) priv->placed_since = now;
-      /* While the margin is not measured (settling, a step), arrivals in time stand
-       * for playing, as without a device position. */
-      priv->output_measured = placed && now >= priv->placed_since + OUTPUT_SETTLE;
-      if (priv->output_measured) {
-        const double device_ns = (double)MAX(priv->sink_delay_us, 0) * GST_USECOND;
-        priv->playout.on_output((gint64)now, (gint64)(queued_ns - device_ns));
-      }
-      priv->heard_error_us = heard_error / 1000.0;
-      GST_LOG_OBJECT(self,
-                     "absolute: device %" GST_TIME_FORMAT " k0 %" G_GINT64_FORMAT
-                     " queued %.1f ms, error at write %.1f us, heard %.1f us",
-                     GST_TIME_ARGS(raw_dev), k0, queued_ns / 1e6, write_error / 1000.0,
-                     heard_error / 1000.0);
-    } else if (dev_now >= DEVICE_SETTLE && !priv->records.empty() && now > base_time) {
-      /* No absolute position (the sink's clock is not a GstAudioClock): the device
-       * position mapped through what was written, against the shared clock, moves
-       * only when the device drifts; the phase error is its change since an anchor. */
-      const double dev_frames = (double)dev_now * rate / GST_SECOND;
-      double rel = content_at_locked(priv, dev_frames, rate) - (double)(now - base_time);
-      if (priv->anchor_count < ANCHOR_OBSERVATIONS) {
-        priv->anchor_sum += rel;
-        if (++priv->anchor_count == ANCHOR_OBSERVATIONS)
-          priv->anchor_rel = priv->anchor_sum / ANCHOR_OBSERVATIONS;
-      } else {
-        err_ns = rel - priv->anchor_rel;
-        have_error = true;
-        if (priv->last_error_valid && std::fabs(err_ns - priv->last_error_ns) > PHASE_STEP) {
-          /* The device position stepped (an underrun, the audio server changing its
-           * latency): not drift. Keep the phase continuous across the step. */
-          priv->phase_steps++;
-          priv->anchor_rel += err_ns - priv->last_error_ns;
-          err_ns = priv->last_error_ns;
-        }
-        if (std::fabs(err_ns) > RESYNC_THRESHOLD) {
-          /* The sink jumped to where it wants the data: follow it, start over. */
-          priv->resyncs++;
-          start_anchor_locked(priv);
-          priv->drift.reset();
-          err_ns = 0;
-          have_error = false;
-        }
-      }
-    }
-    priv->absolute = absolute;
-    priv->last_error_valid = have_error;
-    priv->last_error_ns = err_ns;
-    if (have_error) priv->phase_error_us = err_ns / 1000.0;
-    priv->drift.update((int64_t)now, (int64_t)dev_now, true, (int64_t)err_ns);
-    GST_LOG_OBJECT(self,
-                   "phase error %.1f us (%s), device %" GST_TIME_FORMAT " clock %" GST_TIME_FORMAT
-                   ", ratio %.6f, drift %.1f ppm (measured %.1f)",
-                   err_ns / 1000.0, have_error ? "valid" : "settling", GST_TIME_ARGS(dev_now),
-                   GST_TIME_ARGS(now), priv->drift.ratio(), priv->drift.drift_ppm(),
-                   priv->drift.measured_drift_ppm());
-    if (priv->pending_gap > 0 && priv->timeline_valid) {
-      priv->written_frames += (guint64)priv->pending_gap;
-      priv->gap_discont = true;
-    }
-    priv->pending_gap = 0;
-    WriteRecord rec;
-    rec.frame = priv->written_frames;
-    rec.ratio = priv->drift.ratio();
-    double shift_ns = 0;
-    out = resample_buffer(priv, buf, &shift_ns);
-    if (out == NULL) drop = true;
-    rec.rt = (GstClockTime)std::max(0.0, (double)rt + shift_ns);
-    if (priv->records.empty()) priv->records_base = base_time;
-    priv->records.push_back(rec);
-    while (priv->records.size() > MAX_RECORDS) priv->records.pop_front();
+    out = gst_buffer_new_memdup(priv->scratch.data(),
+                                b.frames * GST_AUDIO_INFO_BPF(&priv->info));
+    gst_buffer_copy_into(out, buf,
+                         (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META), 0, -1);
+    /* A new timeline keeps the input's DISCONT (the sink places it by its timestamp);
+     * after a gap the sink must put it where its timestamp says, on the same timeline. */
+    if (b.discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
+    else GST_BUFFER_FLAG_UNSET(out, GST_BUFFER_FLAG_DISCONT);
+    GST_BUFFER_PTS(out) = (GstClockTime)b.pts_ns;
+    GST_BUFFER_DURATION(out) = (GstClockTime)b.duration_ns;
   }
 done:
   if (new_loss_margin > 0 && priv->jitter != NULL) {
     GST_DEBUG_OBJECT(self, "device holds %" G_GINT64_FORMAT " us: losses reported %u ms ahead",
-                     sink_delay_us, new_loss_margin);
+                     device.queue_ns / 1000, new_loss_margin);
     g_object_set(priv->jitter, "loss-margin", new_loss_margin, NULL);
   }
   if (dev) gst_object_unref(dev);
@@ -1422,7 +1087,6 @@ done:
   }
   return GST_PAD_PROBE_OK;
 }
-
 /* ---------------------------------------------------------------- element */
 
 static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
@@ -1446,20 +1110,6 @@ static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
     }
   }
   return GST_ELEMENT_CLASS(parent_class)->query(element, query);
-}
-
-static void stop_auto_thread(SyncWaveSinkPrivate* priv) {
-  priv->stopping = true;
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    threads = std::move(priv->retired_auto_threads);
-    priv->retired_auto_threads.clear();
-    threads.push_back(std::move(priv->auto_thread));
-  }
-  for (std::thread& t : threads)
-    if (t.joinable()) t.join();
-  priv->stopping = false;
 }
 
 static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
@@ -1487,7 +1137,7 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY: {
-      stop_auto_thread(priv);
+      stop_watching(priv);
       bool unpin;
       {
         std::lock_guard<std::mutex> lk(priv->lock);
@@ -1502,21 +1152,18 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
         gst_caps_unref(f32);
       }
       std::lock_guard<std::mutex> lk(priv->lock);
-      reset_drift_locked(priv);
+      priv->placer.reset();
       gst_clear_object(&priv->device_clock);
       gst_clear_object(&priv->device_sink);
       priv->device_looked_up = false;
       priv->sender_host.clear();
-      priv->auto_started = false;
       priv->auto_fallback = false;
       priv->playout.reset();
       priv->next_eval = 0;
-      priv->output_measured = false;
       priv->transit_p99_us = -1;
       priv->latency_need_ms = 0;
       priv->played_addr_len = 0;
       priv->last_played = GST_CLOCK_TIME_NONE;
-      priv->placed_since = GST_CLOCK_TIME_NONE;
       gst_clear_object(&priv->clock);
       priv->clock_in_use.clear();
       break;
@@ -1539,6 +1186,9 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
     g_object_get(priv->jitter, "stats", &jitter_stats, NULL);
   if (priv->depay && g_object_class_find_property(G_OBJECT_GET_CLASS(priv->depay), "stats"))
     g_object_get(priv->depay, "stats", &depay_stats, NULL);
+  gchar* decoder = NULL;
+  guint64 decoder_switches = 0;
+  if (priv->decode) g_object_get(priv->decode, "decoder", &decoder, "switches", &decoder_switches, NULL);
   /* The output's underruns, when it counts them (syncwavepulsesink). */
   GstElement* out = NULL;
   {
@@ -1573,25 +1223,41 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
       gst_structure_set_value(s, key.c_str(), gst_structure_get_value(depay_stats, name));
     }
   }
+  /* The shared clock's time, read before our lock is taken. */
+  GstClock* shared = NULL;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (priv->clock) shared = GST_CLOCK(gst_object_ref(priv->clock));
+  }
+  const GstClockTime now = shared ? gst_clock_get_time(shared) : GST_CLOCK_TIME_NONE;
+  const gboolean synced = shared ? gst_clock_is_synced(shared) : FALSE;
+  if (shared) gst_object_unref(shared);
   std::lock_guard<std::mutex> lk(priv->lock);
-  gst_structure_set(
-      s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), "clock-synced", G_TYPE_BOOLEAN,
-      priv->clock ? gst_clock_is_synced(priv->clock) : FALSE, "sender-host", G_TYPE_STRING,
-      priv->sender_host.c_str(), "decoder", G_TYPE_STRING, priv->opus ? "opus" : "none",
-      "decoder-switches", G_TYPE_UINT64, priv->decoder_switches, "drift-ppm", G_TYPE_DOUBLE,
-      priv->drift.drift_ppm(), "drift-measured-ppm", G_TYPE_DOUBLE,
-      priv->drift.measured_drift_ppm(), "drift-ratio", G_TYPE_DOUBLE, priv->drift.ratio(),
-      "drift-corrections", G_TYPE_UINT64, (guint64)priv->drift.corrections(), "drift-active",
-      G_TYPE_BOOLEAN, priv->device_clock != NULL, "phase-error-us", G_TYPE_DOUBLE,
-      priv->phase_error_us, "sink-resyncs", G_TYPE_UINT64, priv->resyncs, "phase-steps",
-      G_TYPE_UINT64, priv->phase_steps, "alignment-steps", G_TYPE_UINT64, priv->aligner.steps(),
-      "alignment-last-step-frames", G_TYPE_INT64, priv->last_step, "absolute-position",
-      G_TYPE_BOOLEAN, priv->absolute, "heard-error-us", G_TYPE_DOUBLE, priv->heard_error_us,
-      "output-timelines", G_TYPE_UINT64, priv->timeline_restarts, "output-jumps", G_TYPE_UINT64,
-      (guint64)priv->aligner.jumps(), "sink-delay-us", G_TYPE_INT64, priv->sink_delay_us,
-      "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
-  GstClockTime now = GST_CLOCK_TIME_NONE;
-  if (priv->clock != NULL) now = gst_clock_get_time(priv->clock);
+  const syncwave::OutputPlacer& placer = priv->placer;
+  gst_structure_set(s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), NULL);
+  gst_structure_set(s, "clock-synced", G_TYPE_BOOLEAN, synced, NULL);
+  gst_structure_set(s, "sender-host", G_TYPE_STRING, priv->sender_host.c_str(), NULL);
+  gst_structure_set(s, "decoder", G_TYPE_STRING, decoder ? decoder : "none", NULL);
+  gst_structure_set(s, "decoder-switches", G_TYPE_UINT64, decoder_switches, NULL);
+  gst_structure_set(s, "drift-ppm", G_TYPE_DOUBLE, placer.drift().drift_ppm(), NULL);
+  gst_structure_set(s, "drift-measured-ppm", G_TYPE_DOUBLE, placer.drift().measured_drift_ppm(),
+                    NULL);
+  gst_structure_set(s, "drift-ratio", G_TYPE_DOUBLE, placer.ratio(), NULL);
+  gst_structure_set(s, "drift-corrections", G_TYPE_UINT64, (guint64)placer.drift().corrections(),
+                    NULL);
+  gst_structure_set(s, "drift-active", G_TYPE_BOOLEAN, priv->device_clock != NULL, NULL);
+  gst_structure_set(s, "phase-error-us", G_TYPE_DOUBLE, placer.phase_error_us(), NULL);
+  gst_structure_set(s, "sink-resyncs", G_TYPE_UINT64, (guint64)placer.resyncs(), NULL);
+  gst_structure_set(s, "phase-steps", G_TYPE_UINT64, (guint64)placer.phase_steps(), NULL);
+  gst_structure_set(s, "alignment-steps", G_TYPE_UINT64, (guint64)placer.aligner().steps(), NULL);
+  gst_structure_set(s, "alignment-last-step-frames", G_TYPE_INT64,
+                    (gint64)placer.last_step_frames(), NULL);
+  gst_structure_set(s, "absolute-position", G_TYPE_BOOLEAN, (gboolean)placer.absolute(), NULL);
+  gst_structure_set(s, "heard-error-us", G_TYPE_DOUBLE, placer.heard_error_us(), NULL);
+  gst_structure_set(s, "output-timelines", G_TYPE_UINT64, (guint64)placer.timelines(), NULL);
+  gst_structure_set(s, "output-jumps", G_TYPE_UINT64, (guint64)placer.aligner().jumps(), NULL);
+  gst_structure_set(s, "sink-delay-us", G_TYPE_INT64, priv->sink_delay_us, NULL);
+  gst_structure_set(s, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   const char* playback = "no-audio";
   if (GST_CLOCK_TIME_IS_VALID(now)) {
     switch (priv->playout.health((gint64)now)) {
@@ -1617,6 +1283,7 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   if (have_underruns) gst_structure_set(s, "underruns", G_TYPE_UINT64, underruns, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
+  g_free(decoder);
   return s;
 }
 
@@ -1908,7 +1575,7 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
 
 static void gst_syncwave_sink_dispose(GObject* object) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
-  if (self->priv) stop_auto_thread(self->priv);
+  if (self->priv) stop_watching(self->priv);
   G_OBJECT_CLASS(parent_class)->dispose(object);
 }
 
@@ -1981,7 +1648,8 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
       gobject_class, PROP_CLOCK_TIMEOUT,
       g_param_spec_uint(
           "clock-timeout", "Clock timeout",
-          "Milliseconds auto waits for the sender's clock before using the system clock", 0, 60000,
+          "Milliseconds to wait for the clock to synchronize before warning (auto: and playing "
+          "on the system clock until it does); nothing blocks meanwhile", 0, 60000,
           DEFAULT_CLOCK_TIMEOUT_MS,
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
   /**
@@ -2011,7 +1679,12 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    * The audio sink element or bin (as playbin's audio-sink). Default: syncwavepulsesink
    * when a PulseAudio server answers, else autoaudiosink. The sinks made by the bin do
    * not preroll (async=false), so a receiver started before its sender plays the first
-   * packet on time; set async=false on a sink given here for the same.
+   * packet on time; set async=false on a sink given here for the same. With
+   * drift-correction on, the bin corrects the device's drift itself and sets the
+   * sink's slave-method to none (a GstAudioBaseSink inside it); it places the stream
+   * absolutely when the sink answers the syncwave-device-position query
+   * (syncwave-device-position.h; syncwavepulsesink does), else it corrects the drift
+   * of the clock the sink provides.
    */
   g_object_class_install_property(
       gobject_class, PROP_AUDIO_SINK,
@@ -2162,15 +1835,15 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
 
   priv->jitter = gst_element_factory_make("syncwavejitter", "jitter");
   priv->depay = make("syncwavedepay", "depay");
-  priv->convert = make("audioconvert", "convert");
+  priv->decode = make("syncwavedecodebin", "decode");
   priv->resample = make("audioresample", "resample");
   priv->vol = make("volume", "volume");
   priv->capsfilter = make("capsfilter", "format");
   priv->convert2 = make("audioconvert", "sink-convert");
-  if (!priv->depay || !priv->convert || !priv->resample || !priv->vol || !priv->capsfilter ||
+  if (!priv->depay || !priv->decode || !priv->resample || !priv->vol || !priv->capsfilter ||
       !priv->convert2) {
     GST_ERROR_OBJECT(self, "missing elements; the bin will fail to start");
-    for (GstElement** e : {&priv->jitter, &priv->depay, &priv->convert, &priv->resample, &priv->vol,
+    for (GstElement** e : {&priv->jitter, &priv->depay, &priv->decode, &priv->resample, &priv->vol,
                            &priv->capsfilter, &priv->convert2}) {
       if (*e) gst_object_unref(gst_object_ref_sink(*e));
       *e = NULL;
@@ -2181,10 +1854,11 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
   g_object_set(priv->capsfilter, "caps", f32, NULL);
   gst_caps_unref(f32);
 
-  gst_bin_add_many(GST_BIN(self), priv->depay, priv->convert, priv->resample, priv->vol,
+  gst_bin_add_many(GST_BIN(self), priv->depay, priv->decode, priv->resample, priv->vol,
                    priv->capsfilter, priv->convert2, NULL);
-  gst_element_link_many(priv->depay, priv->convert, priv->resample, priv->vol, priv->capsfilter,
+  gst_element_link_many(priv->depay, priv->decode, priv->resample, priv->vol, priv->capsfilter,
                         priv->convert2, NULL);
+  g_signal_connect(priv->decode, "notify::fec-hold", G_CALLBACK(on_fec_hold), self);
 
   GstPad* target;
   if (priv->jitter) {
@@ -2203,10 +1877,6 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
   gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_BUFFER, sink_buffer_probe, self, NULL);
   gst_object_unref(target);
   gst_element_add_pad(GST_ELEMENT(self), ghost);
-
-  GstPad* depay_src = gst_element_get_static_pad(priv->depay, "src");
-  gst_pad_add_probe(depay_src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, depay_src_probe, self, NULL);
-  gst_object_unref(depay_src);
 
   /* Volume ramps: a linear control source on the volume element, disabled until a
    * change (gst_syncwave_sink_set_gain). */

@@ -35,6 +35,22 @@ inline GstElement* launch(const std::string& desc) {
   return p;
 }
 
+// Plays a pipeline whose clock needs a startup sync (syncwavesink clock=net://...) as an
+// application that does not handle CLOCK_LOST does: PAUSED, wait until the clock the
+// pipeline will select is synchronized, then PLAYING. (syncwavesink never blocks a state
+// change for its clock; it posts CLOCK_LOST when a clock syncs after it was selected.)
+inline GstStateChangeReturn play_when_clock_synced(GstElement* pipe,
+                                                   GstClockTime timeout = 5 * GST_SECOND) {
+  if (gst_element_set_state(pipe, GST_STATE_PAUSED) == GST_STATE_CHANGE_FAILURE)
+    return GST_STATE_CHANGE_FAILURE;
+  if (GstClock* c = gst_element_provide_clock(pipe)) {
+    if (GST_OBJECT_FLAG_IS_SET(c, GST_CLOCK_FLAG_NEEDS_STARTUP_SYNC))
+      gst_clock_wait_for_sync(c, timeout);
+    gst_object_unref(c);
+  }
+  return gst_element_set_state(pipe, GST_STATE_PLAYING);
+}
+
 // Waits for EOS or an error on the pipeline's bus; true on EOS.
 inline bool wait_eos(GstElement* pipeline, GstClockTime timeout) {
   GstBus* bus = gst_element_get_bus(pipeline);

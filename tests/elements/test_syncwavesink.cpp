@@ -304,12 +304,91 @@ TEST(SyncWaveSink, NetClockFollowsTheTimeProvider) {
   GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
   ASSERT_NE(c, nullptr);
   EXPECT_STREQ(G_OBJECT_TYPE_NAME(c), "SyncWaveNetClock");
+  // Nothing blocked in the state change: the clock syncs on its own, within a few
+  // exchanges (20 ms apart).
+  for (int i = 0; i < 250 && !gst_clock_is_synced(c); i++) g_usleep(20000);
   EXPECT_TRUE(gst_clock_is_synced(c));
   double diff_ms =
       std::fabs((double)gst_clock_get_time(c) - (double)gst_clock_get_time(base)) / 1e6;
   EXPECT_LT(diff_ms, 20.0);
   gst_object_unref(c);
   EXPECT_EQ(rx.stat_string("clock"), spec);
+  gst_element_set_state(rx.pipe, GST_STATE_NULL);
+  gst_object_unref(prov);
+  gst_object_unref(base);
+}
+
+// A named clock whose provider is not there yet (a sender started after its receivers):
+// the state change does not wait for it; after clock-timeout the bin warns, and once the
+// provider answers, it posts CLOCK_LOST so that the pipeline selects the clock again on
+// its synchronized timebase.
+TEST(SyncWaveSink, NamedClockThatSyncsLateIsSelectedAgain) {
+  const uint16_t port = syncwave_test::free_udp_port();
+  std::string spec = "net://127.0.0.1:" + std::to_string(port);
+  Receiver rx(spec.c_str());
+  g_object_set(rx.bin, "clock-timeout", 300u, NULL);
+  // As the bin's own outputs: no preroll, so the pipeline is PLAYING at once (a bin
+  // forwards CLOCK_LOST of the clock it selected only when PLAYING).
+  g_object_set(rx.appsink, "async", FALSE, NULL);
+  ASSERT_TRUE(rx.play());
+  GstMessage* m = rx.wait_message(GST_MESSAGE_WARNING, 5 * GST_SECOND);
+  ASSERT_NE(m, nullptr);
+  GError* err = nullptr;
+  gst_message_parse_warning(m, &err, nullptr);
+  EXPECT_NE(std::string(err->message).find("not synchronized"), std::string::npos) << err->message;
+  g_clear_error(&err);
+  gst_message_unref(m);
+  EXPECT_EQ(rx.stat_string("clock"), spec);
+
+  GstClock* base =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  gst_clock_set_calibration(base, 0, 1000 * GST_SECOND, 1, 1);
+  GstNetTimeProvider* prov = gst_net_time_provider_new(base, "127.0.0.1", port);
+  ASSERT_NE(prov, nullptr);
+  m = rx.wait_message(GST_MESSAGE_CLOCK_LOST, 5 * GST_SECOND);
+  ASSERT_NE(m, nullptr) << "no CLOCK_LOST once the clock synced";
+  gst_message_unref(m);
+  gst_element_set_state(rx.pipe, GST_STATE_PAUSED);
+  gst_element_set_state(rx.pipe, GST_STATE_PLAYING);
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(gst_clock_is_synced(c));
+  const double diff_ms =
+      std::fabs((double)gst_clock_get_time(c) - (double)gst_clock_get_time(base)) / 1e6;
+  EXPECT_LT(diff_ms, 20.0);
+  gst_object_unref(c);
+  gst_element_set_state(rx.pipe, GST_STATE_NULL);
+  gst_object_unref(prov);
+  gst_object_unref(base);
+}
+
+// clock=auto whose sender's provider starts late: the bin falls back to the system
+// clock with a warning, keeps listening, and switches to the sender's clock once it
+// answers.
+TEST(SyncWaveSink, AutoFollowsAProviderThatAnswersAfterTheFallback) {
+  const uint16_t port = syncwave_test::free_udp_port();
+  Receiver rx("auto");
+  g_object_set(rx.bin, "auto-clock-port", (guint)port, "clock-timeout", 300u, NULL);
+  g_object_set(rx.appsink, "async", FALSE, NULL);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kRaw);
+  GstMessage* m = rx.wait_message(GST_MESSAGE_WARNING, 5 * GST_SECOND);
+  ASSERT_NE(m, nullptr);
+  gst_message_unref(m);
+  EXPECT_EQ(rx.stat_string("clock"), "system (auto fallback)");
+  GstClock* base =
+      GST_CLOCK(g_object_new(GST_TYPE_SYSTEM_CLOCK, "clock-type", GST_CLOCK_TYPE_REALTIME, NULL));
+  GstNetTimeProvider* prov = gst_net_time_provider_new(base, "127.0.0.1", port);
+  ASSERT_NE(prov, nullptr);
+  m = rx.wait_message(GST_MESSAGE_CLOCK_LOST, 5 * GST_SECOND);
+  ASSERT_NE(m, nullptr) << "the provider that answered late was not taken";
+  gst_message_unref(m);
+  EXPECT_EQ(rx.stat_string("clock"), "net://127.0.0.1:" + std::to_string(port) + " (auto)");
+  gst_element_set_state(rx.pipe, GST_STATE_PAUSED);
+  gst_element_set_state(rx.pipe, GST_STATE_PLAYING);
+  GstClock* c = gst_pipeline_get_clock(GST_PIPELINE(rx.pipe));
+  EXPECT_STREQ(G_OBJECT_TYPE_NAME(c), "SyncWaveNetClock");
+  gst_object_unref(c);
   gst_element_set_state(rx.pipe, GST_STATE_NULL);
   gst_object_unref(prov);
   gst_object_unref(base);

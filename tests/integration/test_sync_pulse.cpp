@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "gst_test_util.h"
 #include "pulse_daemon.h"
 #include "timing.h"
 #include "udp_port.h"
@@ -102,8 +103,8 @@ TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
   GstElement* rb = receiver(port_b);
   ASSERT_NE(ra, nullptr);
   ASSERT_NE(rb, nullptr);
-  ASSERT_NE(gst_element_set_state(ra, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  ASSERT_NE(gst_element_set_state(rb, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(syncwave_test::play_when_clock_synced(ra), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(syncwave_test::play_when_clock_synced(rb), GST_STATE_CHANGE_FAILURE);
 
   // The monitor of the null sink: is anything arriving?
   GstElement* mon = launch("pulsesrc server=" + pulse.server() + " device=" + pulse.monitor_name() +

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "gst_test_util.h"
 #include "udp_port.h"
 
 namespace {
@@ -263,8 +264,8 @@ TEST(TwoReceivers, SameSampleRendersAtTheSameMoment) {
 
   Receiver a(direct_port, clock_port, latency_ms);
   Receiver b(relayed_port, clock_port, latency_ms);
-  ASSERT_NE(gst_element_set_state(a.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
-  ASSERT_NE(gst_element_set_state(b.pipe, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(syncwave_test::play_when_clock_synced(a.pipe), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(syncwave_test::play_when_clock_synced(b.pipe), GST_STATE_CHANGE_FAILURE);
   g_usleep(6 * G_USEC_PER_SEC);
 
   std::vector<double> diffs_ms, due_diffs_ms;
