@@ -231,7 +231,7 @@ class LoadProbe:
             hz = 100
         out = {"loadavg_start": self.load_start,
                "loadavg_end": parse_loadavg(_read("/proc/loadavg")),
-               "wall_s": round(wall, 1)}
+               "wall_s": round(wall, 1), "cores": os.cpu_count()}
         cpu = other_cpu(self.stat0, stat1, _own_cpu() - self.own0, wall, hz)
         if cpu:
             out.update({k: round(v, 3) for k, v in cpu.items()})

@@ -709,8 +709,8 @@ def print_table(meta, results):
 DEPENDS_SECTION = [
     "## What a run depends on",
     "",
-    "Issue 16: the same command gave p99 31–63 µs on one machine and 5–130 ms on a fresh "
-    "one of the same kind. A figure here is only worth what is known of the run behind it, "
+    "Issue 16: the same command (`--only=relay`, 2 receivers) gave p99 31–42 µs here and "
+    "5–132 ms on a fresh machine of the same kind. A figure here is only worth what is known of the run behind it, "
     "so the runner records, in BUILD/bench-results.json and in this file:",
     "",
     "- **The code**: every section's line \"Measured on COMMIT, DATE.\" gives the checkout's "

@@ -243,7 +243,9 @@ def machine_info():
         try:
             out = subprocess.run(["pipewire", "--version"], capture_output=True, text=True,
                                  timeout=10).stdout
-            servers.append(" ".join(out.split()))  # "pipewire Compiled with libpipewire ..."
+            # "pipewire\nCompiled with libpipewire 0.3.65\nLinked with libpipewire 0.3.65"
+            linked = [l.split()[-1] for l in out.splitlines() if l.startswith("Linked with")]
+            servers.append("pipewire " + (linked[0] if linked else " ".join(out.split())))
         except (OSError, subprocess.SubprocessError):
             pass
     state = bench_stale.code_state(SRC_ROOT) or {}
