@@ -18,7 +18,7 @@
 //   bench-render receive --port=P --clock=SPEC --latency=MS --seconds=S --device=SINK
 //       The same receiver playing into a PulseAudio sink (syncwavesink device=SINK,
 //       its own output) instead of fakesink: no "r" lines.
-//   Either way, at the end: "margin n=.. p1=.. p50=.. min=.. late=.." (µs), the
+//   It stops after --seconds, or at SIGINT/SIGTERM. Either way, at the end: "margin n=.. p1=.. p50=.. min=.. late=.." (µs), the
 //   arrival margin of every audio datagram from 2 s after the first (its capture time
 //   + latency - the pipeline clock when udpsrc pushes it: how long before its due time
 //   it arrived, < 0 late; latency: the one the sink plays at, from its
@@ -36,6 +36,7 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
+#include <signal.h>
 #include <time.h>
 
 #include <algorithm>
@@ -181,6 +182,11 @@ void on_handoff(GstElement* sink, GstBuffer* buf, GstPad*, gpointer) {
   gst_buffer_unmap(buf, &m);
 }
 
+// SIGINT or SIGTERM: stop receiving and print what was measured, as after --seconds
+// (so that the runner can stop a receiver as it stops gst-launch-1.0).
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
 struct Margins {
   // The latency the sink plays at: the configured one until it posts
   // "syncwave-latency" (it raises it when too many packets are late).
@@ -270,7 +276,9 @@ int receive(int argc, char** argv) {
   gst_element_set_state(rx, GST_STATE_PLAYING);
   GstBus* bus = gst_element_get_bus(rx);
   GstClockTime end = realtime_ns() + static_cast<guint64>(seconds) * GST_SECOND;
-  while (realtime_ns() < end) {
+  signal(SIGINT, on_stop_signal);
+  signal(SIGTERM, on_stop_signal);
+  while (realtime_ns() < end && !g_stop) {
     GstMessage* msg = gst_bus_timed_pop_filtered(
         bus, 100 * GST_MSECOND,
         static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_CLOCK_LOST |

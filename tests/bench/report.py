@@ -79,9 +79,10 @@ def _depends(res):
     return ["Recorded with it: " + "; ".join(parts) + ".", ""]
 
 
-def margin_lines(cases):
+def margin_lines(cases, key_header="receivers", names=None):
     """Arrival margin per receiver (bench-render's own measurement, see
-    bench_render.cpp) from cases {n: [run, ...]}, each run with "margins": [per receiver]."""
+    bench_render.cpp) from cases {key: [run, ...]}, each run with "margins": [per
+    receiver]; names: {key: what to print for it}."""
     rows = []
     for n, runs in cases.items():
         ok = [r for r in runs if "error" not in r and r.get("margins")]
@@ -98,7 +99,7 @@ def margin_lines(cases):
 
             def col(key, scale=1e-3, digits=1):
                 return _f(_ms([m[key] * scale for m in ms if m.get(key) is not None]), digits)
-            rows.append([n, k, path, col("p1") + " / " + col("p50") + " / " + col("min"),
+            rows.append([(names or {}).get(n, n), k, path, col("p1") + " / " + col("p50") + " / " + col("min"),
                          sum(m.get("late", 0) for m in ms), sum(m.get("n", 0) for m in ms),
                          col("stats-transit-p99-us"), col("stats-late-arrivals", 1, 0),
                          col("stats-late-outputs", 1, 0),
@@ -115,7 +116,7 @@ def margin_lines(cases):
             "expose no margin distribution, only the transit's p99 over the last 2 s "
             "(`transit-p99-us`, read at the end) and counts of packets that arrived late "
             "(`late-arrivals`) or reached the audio sink late (`late-outputs`), also shown:",
-            ""] + _table(["receivers", "receiver", "path", "margin p1 / p50 / min ms",
+            ""] + _table([key_header, "receiver", "path", "margin p1 / p50 / min ms",
                           "late datagrams", "datagrams", "stats transit-p99 ms (end)",
                           "stats late-arrivals", "stats late-outputs",
                           "played latency ms (stats)"], rows)
@@ -402,6 +403,12 @@ def pulse_section(res):
                  "before the sender or together with the server.")
     for k, v in res.get("skipped", {}).items():
         lines.append(f"- {k}: not measured here: {v}.")
+    sw = {c: r for c, r in res["cases"].items() if c.startswith("syncwave")}
+    lines += margin_lines(sw, "system", PULSE_NAMES)
+    if any(r.get("margins") for runs in sw.values() for r in runs):
+        lines += ["", "The SyncWave receivers above are `bench-render receive --device=rxa|rxb` "
+                  "(`udpsrc ! syncwavesink device=...`, plus the margin probe) when it is "
+                  "built; through pulsesink, gst-launch-1.0 (no margins)."]
     cpu_lines = _table(["system", "receiver CPU s/min", "= % of one core", "receiver peak RSS MiB",
                         "server/sender CPU s/min", "server/sender peak RSS MiB"], cpu_table)
     return lines, cpu_lines
@@ -737,8 +744,9 @@ DEPENDS_SECTION = [
     "sections play into mono module-remap-sinks over one module-null-sink, not into the "
     "null sink directly.",
     "- **The receivers' arrival margin** (due time − arrival, per receiver: p1, p50 and "
-    "min over the run) in the relay, render and stability sections, measured by "
-    "`bench-render receive` on its udpsrc pad. syncwavesink and syncwavejitter expose no "
+    "min over the run) in the relay, render and stability sections and for the SyncWave "
+    "receivers of the PulseAudio section, measured by `bench-render receive` on its "
+    "udpsrc pad. syncwavesink and syncwavejitter expose no "
     "margin distribution in their stats: the closest are `transit-p99-us` (capture to "
     "arrival, p99 over the last 2 s), `level-ms` (how far ahead of playout the newest "
     "packet is, at the moment of reading), `late`, `late-arrivals` and `late-outputs`, "

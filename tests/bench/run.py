@@ -526,7 +526,7 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                               "--channels=2", "--raw", "--latency-msec=20"],
                              env=env, stdout=recf, stderr=subprocess.DEVNULL)
     t0 = time.monotonic()
-    servers, clients = [], []
+    servers, clients, outs = [], [], []
     info = {}
     join = case.endswith("-join")
     if join:
@@ -577,7 +577,17 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             # `device` gives the bin's own PulseAudio output (syncwavepulsesink); the
             # -pulsesink case plays through GStreamer's pulsesink instead.
             via_pulsesink = "-pulsesink" in case
+            render_prog = None if via_pulsesink else bench.prog("bench-render")
             def receiver(p, dev):
+                if render_prog:
+                    # The same receiver (latency 60 is the default), which also measures
+                    # every datagram's arrival margin and prints it and its stats when
+                    # stopped by stop_all's SIGINT (issue 16).
+                    f = tempfile.TemporaryFile(mode="w+")
+                    outs.append(f)
+                    return Child([render_prog, "receive", f"--port={p}",
+                                  f"--clock=net://127.0.0.1:{cport}", "--latency=60",
+                                  f"--device={dev}", "--seconds=100000"], env, stdout=f)
                 return Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
                               "address=127.0.0.1", "!", "syncwavesink",
                               f"clock=net://127.0.0.1:{cport}",
@@ -640,6 +650,10 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
     res = analyze(bench, rec)
     os.unlink(rec)
     res.update(info)
+    if outs:
+        res["receiver_program"] = "bench-render receive --device"
+        res["margins"] = [read_receiver_output(f) for f in outs]
+        res["paths"] = ["rxa", "rxb (joins later)" if join else "rxb"]
     cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
     res["client_cpu_s_per_min"] = statistics.mean(cpu) if cpu else None
     res["client_rss_kb"] = max((c.maxrss_kb or 0) for c in clients) if clients else None
@@ -837,11 +851,7 @@ def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=
         f.seek(0)
         d, ds = {}, {}
         st = ""
-        mg = {}
         for line in f:
-            if line.startswith("margin "):
-                mg = bench_env.parse_margin_line(line)
-                continue
             if line.startswith("r "):
                 fields = line.split()
                 k0, now = int(fields[1]), int(fields[2])
@@ -855,8 +865,7 @@ def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=
         renders.append(d)
         scheds.append(ds)
         stats.append(st)
-        mg.update(stats_margin_fields(st))
-        margins.append(mg)
+        margins.append(read_receiver_output(f))
     if not renders or not renders[0]:
         return {"error": "receiver 0 rendered nothing"}
     first = min(renders[0])

@@ -239,6 +239,17 @@ class MarginTest(unittest.TestCase):
                                "played-latency-ms": 60, "transit-p99-us": 11000,
                                "late-arrivals": 0})
 
+    def test_receiver_output(self):
+        import run
+        with tempfile.TemporaryFile(mode="w+") as f:
+            f.write("r 1000 5 6\nstats application/x-syncwave-sink-stats, late=(guint64)7, "
+                    "transit-p99-us=(gint64)41000, played-latency-ms=(uint)90;\n"
+                    "margin n=5 p1=100 p50=200 min=-3 late=1 latency-changes=1\n")
+            got = run.read_receiver_output(f)
+        self.assertEqual(got, {"n": 5, "p1": 100, "p50": 200, "min": -3, "late": 1,
+                               "latency-changes": 1, "stats-late": 7,
+                               "stats-transit-p99-us": 41000, "stats-played-latency-ms": 90})
+
     def test_margin_table(self):
         cases = {"2": [{"margins": [{"n": 10, "p1": 49000, "p50": 53000, "min": 48000,
                                      "late": 0, "stats-transit-p99-us": 11000,
