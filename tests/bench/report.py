@@ -691,22 +691,34 @@ def summary_section(results):
 
 def print_table(meta, results):
     m = meta["machine"]
+    _VERDICTS.clear()
     print(f"\nSyncWave benchmarks — {m['date']} — {m['cpu']}, {m['cores']} cores, "
-          f"kernel {m['kernel']}, {m['gstreamer']}")
+          f"kernel {m['kernel']}, clock source {m.get('clocksource', '?')}, {m['gstreamer']}")
+    print(f"Code: HEAD {m.get('code_head') or 'unknown'}"
+          + (" (+ uncommitted changes to core/elements)" if m.get("code_dirty") else "")
+          + (f"; load over the run: {bench_env.load_text(m['load'], m.get('cores'))}"
+             if m.get("load") else ""))
+
+    def sec(name, lines):
+        # Each section with its provenance and what it depended on (issue 16).
+        return _when(results.get(name)) + lines
     sections = [("Summary against the targets", summary_section(results)),
-                ("Packetization", paydepay_section(results.get("paydepay"))),
-                ("Jitter buffering", jitter_section(results.get("jitter"))),
-                ("Instruction counts", instructions_section(results.get("instructions"))),
-                ("End-to-end latency", latency_section(results.get("latency"))),
-                ("Stability at 20 ms", stability_section(results.get("stability")))]
+                ("Packetization", sec("paydepay", paydepay_section(results.get("paydepay")))),
+                ("Jitter buffering", sec("jitter", jitter_section(results.get("jitter")))),
+                ("Instruction counts", sec("instructions",
+                                           instructions_section(results.get("instructions")))),
+                ("End-to-end latency", sec("latency", latency_section(results.get("latency")))),
+                ("Stability at 20 ms", sec("stability",
+                                           stability_section(results.get("stability"))))]
     sync, cpu = pulse_section(results.get("pulse"))
-    sections += [("Sync through PulseAudio", sync), ("Receiver CPU and memory", cpu),
+    sections += [("Sync through PulseAudio", sec("pulse", sync)),
+                 ("Receiver CPU and memory", cpu),
                  ("Sync at the render position (software), 2 to 8 receivers",
-                  render_section(results.get("render"))),
+                  sec("render", render_section(results.get("render")))),
                  ("Sync of 2 to 8 receivers through the impairment relay, via PulseAudio",
-                  relay_section(results.get("relay"))),
-                 ("Bandwidth", bandwidth_section(results.get("bandwidth"))),
-                 ("Sender fan-out", fanout_section(results.get("fanout")))]
+                  sec("relay", relay_section(results.get("relay")))),
+                 ("Bandwidth", sec("bandwidth", bandwidth_section(results.get("bandwidth")))),
+                 ("Sender fan-out", sec("fanout", fanout_section(results.get("fanout"))))]
     for title, lines in sections:
         print(f"\n== {title}")
         for l in lines:
