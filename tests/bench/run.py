@@ -1190,7 +1190,7 @@ def main(argv):
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
-        elif a.startswith("--"):
+        elif a == "--warn-only" or a.startswith("--docs="):
             pass  # options of --check-stale
         else:
             build = a
