@@ -15,6 +15,16 @@
 //       (base time + running time + latency), carried over to CLOCK_REALTIME by
 //       reading both clocks at once: the render position without the wake-up delay of
 //       the thread that calls the handoff.
+//   bench-render receive --port=P --clock=SPEC --latency=MS --seconds=S --device=SINK
+//       The same receiver playing into a PulseAudio sink (syncwavesink device=SINK,
+//       its own output) instead of fakesink: no "r" lines.
+//   It stops after --seconds, or at SIGINT/SIGTERM. Either way, at the end: "margin n=.. p1=.. p50=.. min=.. late=.." (µs), the
+//   arrival margin of every audio datagram from 2 s after the first (its capture time
+//   + latency - the pipeline clock when udpsrc pushes it: how long before its due time
+//   it arrived, < 0 late; latency: the one the sink plays at, from its
+//   "syncwave-latency" messages),
+//   measured here because syncwavesink's stats keep only the transit's p99 over the
+//   last 2 s (transit-p99-us), and "stats <syncwavesink's stats>".
 //       The realtime clock is the same physical clock for every process on the
 //       host, so two receivers' render moments of the same sample can be compared
 //       whatever clock each pipeline runs on.
@@ -26,8 +36,11 @@
 #include <gst/app/gstappsrc.h>
 #include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
+#include <signal.h>
 #include <time.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -169,16 +182,71 @@ void on_handoff(GstElement* sink, GstBuffer* buf, GstPad*, gpointer) {
   gst_buffer_unmap(buf, &m);
 }
 
+// SIGINT or SIGTERM: stop receiving and print what was measured, as after --seconds
+// (so that the runner can stop a receiver as it stops gst-launch-1.0).
+volatile sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
+struct Margins {
+  // The latency the sink plays at: the configured one until it posts
+  // "syncwave-latency" (it raises it when too many packets are late).
+  std::atomic<int64_t> latency_ns{0};
+  int changes = 0;                           // latency changes seen (main thread)
+  GstClockTime first = GST_CLOCK_TIME_NONE;  // the first datagram's arrival: skip 2 s
+  std::vector<int64_t> us;  // streaming thread only, read after the pipeline stopped
+};
+
+// Every audio datagram (type 0 or 1, then its capture time, u64 LE µs: the wire
+// format's header, docs/wire-format.md) as udpsrc pushes it: its due time minus now.
+GstPadProbeReturn on_datagram(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
+  Margins* m = static_cast<Margins*>(user_data);
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  guint8 head[9];
+  if (gst_buffer_extract(buf, 0, head, sizeof head) != sizeof head || head[0] > 1)
+    return GST_PAD_PROBE_OK;
+  guint64 stamp_us = 0;
+  for (int i = 8; i >= 1; i--) stamp_us = (stamp_us << 8) | head[i];
+  GstElement* el = gst_pad_get_parent_element(pad);
+  GstClock* clock = el ? gst_element_get_clock(el) : NULL;
+  if (el) gst_object_unref(el);
+  if (clock == NULL) return GST_PAD_PROBE_OK;
+  const GstClockTime now = gst_clock_get_time(clock);
+  gst_object_unref(clock);
+  if (!GST_CLOCK_TIME_IS_VALID(m->first)) m->first = now;
+  if (now < m->first + 2 * GST_SECOND) return GST_PAD_PROBE_OK;  // the clock settling
+  const int64_t margin_ns = (int64_t)(stamp_us * 1000) + m->latency_ns - (int64_t)now;
+  if (margin_ns > -10 * (int64_t)GST_SECOND && margin_ns < 10 * (int64_t)GST_SECOND)
+    m->us.push_back(margin_ns / 1000);
+  return GST_PAD_PROBE_OK;
+}
+
+void print_margins(Margins* m) {
+  std::vector<int64_t> v = m->us;
+  std::sort(v.begin(), v.end());
+  size_t late = 0;
+  for (int64_t x : v) late += x < 0;
+  auto at = [&](double q) { return v.empty() ? 0 : v[(size_t)(q * (v.size() - 1) + 0.5)]; };
+  std::printf("margin n=%zu p1=%lld p50=%lld min=%lld late=%zu latency-changes=%d\n", v.size(),
+              static_cast<long long>(at(0.01)), static_cast<long long>(at(0.5)),
+              static_cast<long long>(v.empty() ? 0 : v.front()), late, m->changes);
+}
+
 int receive(int argc, char** argv) {
   int port = std::atoi(arg(argc, argv, "--port", "0"));
   const char* clock = arg(argc, argv, "--clock", "system");
   int latency = std::atoi(arg(argc, argv, "--latency", "60"));
   int seconds = std::atoi(arg(argc, argv, "--seconds", "20"));
-  gchar* desc = g_strdup_printf(
-      "udpsrc port=%d address=127.0.0.1 ! syncwavesink name=sw clock=%s latency=%d "
-      "audio-sink=\"audioconvert ! audio/x-raw,format=F32LE ! fakesink name=fs sync=true "
-      "signal-handoffs=true\"",
-      port, clock, latency);
+  const char* device = arg(argc, argv, "--device", nullptr);
+  gchar* desc =
+      device ? g_strdup_printf(
+                   "udpsrc name=src port=%d address=127.0.0.1 ! syncwavesink name=sw clock=%s "
+                   "latency=%d device=%s",
+                   port, clock, latency, device)
+             : g_strdup_printf(
+                   "udpsrc name=src port=%d address=127.0.0.1 ! syncwavesink name=sw clock=%s "
+                   "latency=%d audio-sink=\"audioconvert ! audio/x-raw,format=F32LE ! "
+                   "fakesink name=fs sync=true signal-handoffs=true\"",
+                   port, clock, latency);
   GError* err = NULL;
   GstElement* rx = gst_parse_launch(desc, &err);
   g_free(desc);
@@ -188,22 +256,43 @@ int receive(int argc, char** argv) {
   }
   GstElement* sw = gst_bin_get_by_name(GST_BIN(rx), "sw");
   GstElement* as = NULL;
-  g_object_get(sw, "audio-sink", &as, NULL);
-  GstElement* fs = as && GST_IS_BIN(as) ? gst_bin_get_by_name(GST_BIN(as), "fs") : NULL;
-  if (!fs) {
-    std::fprintf(stderr, "receiver: no fakesink\n");
-    return 1;
+  GstElement* fs = NULL;
+  if (!device) {
+    g_object_get(sw, "audio-sink", &as, NULL);
+    fs = as && GST_IS_BIN(as) ? gst_bin_get_by_name(GST_BIN(as), "fs") : NULL;
+    if (!fs) {
+      std::fprintf(stderr, "receiver: no fakesink\n");
+      return 1;
+    }
+    g_signal_connect(fs, "handoff", G_CALLBACK(on_handoff), NULL);
   }
-  g_signal_connect(fs, "handoff", G_CALLBACK(on_handoff), NULL);
+  Margins margins;
+  margins.latency_ns = (int64_t)latency * GST_MSECOND;
+  GstElement* src = gst_bin_get_by_name(GST_BIN(rx), "src");
+  GstPad* srcpad = gst_element_get_static_pad(src, "src");
+  gst_pad_add_probe(srcpad, GST_PAD_PROBE_TYPE_BUFFER, on_datagram, &margins, NULL);
+  gst_object_unref(srcpad);
+  gst_object_unref(src);
   gst_element_set_state(rx, GST_STATE_PLAYING);
   GstBus* bus = gst_element_get_bus(rx);
   GstClockTime end = realtime_ns() + static_cast<guint64>(seconds) * GST_SECOND;
-  while (realtime_ns() < end) {
+  signal(SIGINT, on_stop_signal);
+  signal(SIGTERM, on_stop_signal);
+  while (realtime_ns() < end && !g_stop) {
     GstMessage* msg = gst_bus_timed_pop_filtered(
         bus, 100 * GST_MSECOND,
-        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_CLOCK_LOST));
+        static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_CLOCK_LOST |
+                                    GST_MESSAGE_ELEMENT));
     if (!msg) continue;
-    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_CLOCK_LOST) {
+    const GstStructure* ms = gst_message_get_structure(msg);
+    guint played_ms = 0;
+    if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ELEMENT) {
+      if (ms && gst_structure_has_name(ms, "syncwave-latency") &&
+          gst_structure_get_uint(ms, "latency-ms", &played_ms)) {
+        margins.latency_ns = (int64_t)played_ms * GST_MSECOND;
+        margins.changes++;
+      }
+    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_CLOCK_LOST) {
       // As gst-launch-1.0 does: re-select the clock.
       gst_element_set_state(rx, GST_STATE_PAUSED);
       gst_element_set_state(rx, GST_STATE_PLAYING);
@@ -223,11 +312,12 @@ int receive(int argc, char** argv) {
     g_free(s);
     gst_structure_free(stats);
   }
-  std::fflush(stdout);
   gst_element_set_state(rx, GST_STATE_NULL);
+  print_margins(&margins);
+  std::fflush(stdout);
   gst_object_unref(bus);
-  gst_object_unref(fs);
-  gst_object_unref(as);
+  if (fs) gst_object_unref(fs);
+  if (as) gst_object_unref(as);
   gst_object_unref(sw);
   gst_object_unref(rx);
   return 0;
@@ -242,6 +332,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: bench-render send --targets=H:P,... [--seconds=S]\n"
                "       bench-render receive --port=P [--clock=SPEC] [--latency=MS] "
-               "[--seconds=S]\n");
+               "[--seconds=S] [--device=SINK]\n");
   return 2;
 }

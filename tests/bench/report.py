@@ -2,32 +2,37 @@
 
 import os
 import statistics
-import subprocess
+import sys
 
 SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# The code a figure describes: the last commit that changed the elements or their core.
-CODE_PATHS = ["gst-plugin/core", "gst-plugin/elements"]
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import bench_env  # noqa: E402  (same directory)
+import bench_stale  # noqa: E402
+# The code a figure describes: the checkout's HEAD when it was measured, judged against
+# the last commit that changed the elements or their core (bench_stale).
+CODE_PATHS = bench_stale.CODE_PATHS
 
 
 def code_commit():
     """(short hash, date) of the last commit touching CODE_PATHS, plus '+dirty' when
     they have uncommitted changes; (None, None) outside a git checkout."""
-    try:
-        out = subprocess.run(["git", "-C", SRC_ROOT, "log", "-1", "--format=%h %cs", "--"] +
-                             CODE_PATHS, capture_output=True, text=True, timeout=10).stdout.split()
-        dirty = subprocess.run(["git", "-C", SRC_ROOT, "status", "--porcelain", "--"] + CODE_PATHS,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    st = bench_stale.code_state(SRC_ROOT)
+    if not st or not st.get("code_commit"):
         return None, None
-    if len(out) < 2:
-        return None, None
-    return out[0] + ("+dirty" if dirty else ""), out[1]
+    return st["code_commit"] + ("+dirty" if st["dirty"] else ""), st["code_date"]
 
 
-# Set by write_report: the code the tree has now, to flag figures measured on older code.
-_CURRENT_CODE = None
+_VERDICTS = {}  # provenance -> (stale, reason), per report
 
-RATE = 48000
+
+def _verdict_of(res):
+    """(stale, reason) of a section's results, None when it was not measured."""
+    if not isinstance(res, dict) or not res.get("measured"):
+        return None
+    code = res.get("code") or "unknown code"
+    if code not in _VERDICTS:
+        _VERDICTS[code] = bench_stale.verdict(code, SRC_ROOT)
+    return _VERDICTS[code]
 
 
 def _ms(values):
@@ -47,14 +52,77 @@ def _f(triple, digits=2, unit=""):
 
 
 def _when(res):
+    """The section's provenance line (bench_stale.PROVENANCE_RE reads it back) and what
+    the run depended on while it measured this section."""
     if not isinstance(res, dict) or not res.get("measured"):
         return []
-    code = res.get("code")
-    line = f"Measured {res['measured']}" + (f" on code {code}" if code else "") + "."
-    if _CURRENT_CODE and code != _CURRENT_CODE:
-        line += (f" **Stale:** core/ or elements/ changed since (now {_CURRENT_CODE}); "
-                 "re-run this section before quoting it.")
-    return [line, ""]
+    code = res.get("code") or "unknown code"
+    line = f"Measured on {code}, {res['measured']}."
+    stale, reason = _verdict_of(res)
+    if stale:
+        line += f" **Stale:** {reason}; re-run this section before quoting it."
+    return [line, ""] + _depends(res)
+
+
+def _depends(res):
+    """"Recorded with it: load ...; sound server ...; sink chain ..." for one section."""
+    parts = []
+    if res.get("load"):
+        parts.append("load: " + bench_env.load_text(res["load"], res["load"].get("cores")))
+    if res.get("sound_server"):
+        parts.append(f"sound server: {res['sound_server']} (started by the runner)")
+    if res.get("sink_chains"):
+        parts.append("sink chain: " + bench_env.chains_summary(res["sink_chains"]))
+    if not parts:
+        return ["Recorded with it: nothing (load, sound server and sink chain are recorded "
+                "per section since issue 16).", ""]
+    return ["Recorded with it: " + "; ".join(parts) + ".", ""]
+
+
+def margin_lines(cases, key_header="receivers", names=None):
+    """Arrival margin per receiver (bench-render's own measurement, see
+    bench_render.cpp) from cases {key: [run, ...]}, each run with "margins": [per
+    receiver]; names: {key: what to print for it}."""
+    rows = []
+    for n, runs in cases.items():
+        ok = [r for r in runs if "error" not in r and r.get("margins")]
+        if not ok:
+            continue
+        for k in range(max(len(r["margins"]) for r in ok)):
+            ms = [r["margins"][k] for r in ok if k < len(r["margins"]) and r["margins"][k]]
+            ms = [m for m in ms if m.get("n")]
+            if not ms:
+                continue
+            path = "direct" if k == 0 else "relay"
+            if ok[0].get("paths") and k < len(ok[0]["paths"]):
+                path = ok[0]["paths"][k]
+
+            def col(key, scale=1e-3, digits=1):
+                return _f(_ms([m[key] * scale for m in ms if m.get(key) is not None]), digits)
+            rows.append([(names or {}).get(n, n), k, path, col("p1") + " / " + col("p50") + " / " + col("min"),
+                         sum(m.get("late", 0) for m in ms), sum(m.get("n", 0) for m in ms),
+                         col("stats-transit-p99-us"), col("stats-late-arrivals", 1, 0),
+                         col("stats-late-outputs", 1, 0),
+                         col("stats-played-latency-ms", 1, 0) +
+                         (f" ({sum(m.get('latency-changes', 0) for m in ms)} changes)"
+                          if any(m.get("latency-changes") for m in ms) else "")])
+    if not rows:
+        return ["", "Arrival margin: not recorded in this run (recorded per receiver since "
+                "issue 16)."]
+    return ["", "Arrival margin per receiver (due time − arrival: capture time + latency − "
+            "the pipeline clock when udpsrc pushes the datagram, from 2 s after the first, "
+            "measured by `bench-render receive` itself; latency = the one the sink plays at, "
+            "which it raises when too many packets are late; < 0 = late). syncwavesink's stats "
+            "expose no margin distribution, only the transit's p99 over the last 2 s "
+            "(`transit-p99-us`, read at the end) and counts of packets that arrived late "
+            "(`late-arrivals`) or reached the audio sink late (`late-outputs`), also shown:",
+            ""] + _table([key_header, "receiver", "path", "margin p1 / p50 / min ms",
+                          "late datagrams", "datagrams", "stats transit-p99 ms (end)",
+                          "stats late-arrivals", "stats late-outputs",
+                          "played latency ms (stats)"], rows)
+
+
+RATE = 48000
 
 
 def _table(header, rows):
@@ -335,6 +403,12 @@ def pulse_section(res):
                  "before the sender or together with the server.")
     for k, v in res.get("skipped", {}).items():
         lines.append(f"- {k}: not measured here: {v}.")
+    sw = {c: r for c, r in res["cases"].items() if c.startswith("syncwave")}
+    lines += margin_lines(sw, "system", PULSE_NAMES)
+    if any(r.get("margins") for runs in sw.values() for r in runs):
+        lines += ["", "The SyncWave receivers above are `bench-render receive --device=rxa|rxb` "
+                  "(`udpsrc ! syncwavesink device=...`, plus the margin probe) when it is "
+                  "built; through pulsesink, gst-launch-1.0 (no margins)."]
     cpu_lines = _table(["system", "receiver CPU s/min", "= % of one core", "receiver peak RSS MiB",
                         "server/sender CPU s/min", "server/sender peak RSS MiB"], cpu_table)
     return lines, cpu_lines
@@ -372,7 +446,10 @@ def relay_section(res):
               "2 % loss, ±10 ms uniform jitter and a delay growing to 30 ms. Each receiver "
               "plays into its own channel of one 8-channel null sink; offsets of every "
               "receiver against receiver 0 from the monitor, pooled, from 2 s after all are "
-              "audible."]
+              "audible. Receivers are `bench-render receive --device=mK` (`udpsrc ! "
+              "syncwavesink device=mK`, as with gst-launch-1.0, plus the margin probe) when "
+              "it is built."]
+    lines += margin_lines(res["cases"])
     return lines
 
 
@@ -421,6 +498,7 @@ def render_section(res):
               "of a software sink. At the handoff: CLOCK_REALTIME when fakesink's handoff "
               "runs, which adds the wake-up delay of the streaming thread (the machine's "
               "scheduling, not the stream's timing)."]
+    lines += margin_lines(res["cases"])
     return lines
 
 
@@ -441,6 +519,7 @@ def stability_section(res):
               "handoff callback, from 2 s after the first render.",
               "", "Target (issue 3): stable at 20 ms with raw audio on loopback, no late "
               "packets over ten minutes at ±5 ms jitter."]
+    lines += margin_lines({"1": [res]})
     return lines
 
 
@@ -514,12 +593,17 @@ def summary_section(results):
 
     def verdict(ok):
         return "met" if ok else "**not met**"
+
+    def add(name, text):
+        # A figure from a stale section is stale here too.
+        stale = _verdict_of(results.get(name))
+        lines.append(text + (" — **stale**" if stale and stale[0] else ""))
     ins = results.get("instructions") or {}
     for kind, sw, rtp, ident in (("raw", "syncwave-raw", "rtp-l16", "identity-raw"),
                                  ("Opus", "syncwave-opus", "rtp-opus", "identity-opus")):
         r = _ratio_from(ins, sw, rtp, ident)
         if r is not None:
-            lines.append(f"- Packetization {kind}, SyncWave / RTP instructions per audio second: "
+            add("instructions", f"- Packetization {kind}, SyncWave / RTP instructions per audio second: "
                          f"{r:.2f} (target ≤ 1.0: {verdict(r <= 1.0)})")
     jb = ins.get("jitter") or {}
     for pattern in ("reorder5", "loss2"):
@@ -527,7 +611,7 @@ def summary_section(results):
         i = jb.get(f"identity/{pattern}") or 0.0
         if a is not None and b is not None and b - i > 0:
             r = (a - i) / (b - i)
-            lines.append(f"- Jitter buffering ({pattern}), syncwavejitter / rtpjitterbuffer "
+            add("instructions", f"- Jitter buffering ({pattern}), syncwavejitter / rtpjitterbuffer "
                          f"instructions per packet: {r:.2f} (target ≤ 1.0: {verdict(r <= 1.0)})")
     pulse = (results.get("pulse") or {}).get("cases", {})
 
@@ -541,7 +625,7 @@ def summary_section(results):
               if "error" not in r]
     if sw_cpu and sc_cpu:
         a, b = statistics.median(sw_cpu), statistics.median(sc_cpu)
-        lines.append(f"- Receiver CPU, Opus: SyncWave {a:.2f} CPU-s/min against snapclient "
+        add("pulse", f"- Receiver CPU, Opus: SyncWave {a:.2f} CPU-s/min against snapclient "
                      f"{b:.2f} in the same run (target ≤ snapclient: {verdict(a <= b)})")
     sw_med = pulse_stat("syncwave-raw", "after2_median")
     if sw_med is not None:
@@ -552,7 +636,7 @@ def summary_section(results):
         ok = sw_med <= 21 and p95 <= 83 and mx <= 250 and all(sw_med < o for o in others)
         def us(x):
             return "n/a" if x is None else f"{x:.0f} µs"
-        lines.append(f"- Sync through PulseAudio (SyncWave raw, from 2 s): median {sw_med:.0f} µs, "
+        add("pulse", f"- Sync through PulseAudio (SyncWave raw, from 2 s): median {sw_med:.0f} µs, "
                      f"p95 {p95:.0f} µs, max {mx:.0f} µs; Snapcast pcm median "
                      f"{us(pulse_stat('snapcast-pcm', 'after2_median'))}, "
                      f"plain GStreamer {us(pulse_stat('plain', 'after2_median'))} "
@@ -565,15 +649,15 @@ def summary_section(results):
               if r.get("sched_p99_abs_us") is not None and r["sched_p99_abs_us"] == r["sched_p99_abs_us"]]
         if sp:
             sp99 = statistics.median(sp)
-            lines.append(f"- Render position, 2 receivers through the relay: p99 {sp99:.0f} µs at "
+            add("render", f"- Render position, 2 receivers through the relay: p99 {sp99:.0f} µs at "
                          f"the sinks' scheduled render position, {p99:.0f} µs at the handoff "
                          f"callback (target ≤ 100 µs: {verdict(sp99 <= 100)})")
         else:
-            lines.append(f"- Render position, 2 receivers through the relay: p99 {p99:.0f} µs "
+            add("render", f"- Render position, 2 receivers through the relay: p99 {p99:.0f} µs "
                          f"(target ≤ 100 µs: {verdict(p99 <= 100)})")
     stab = results.get("stability") or {}
     if stab and not stab.get("error") and stab.get("pushed"):
-        lines.append(f"- Raw at 20 ms latency, ±5 ms jitter, {stab.get('seconds', 0) / 60:.0f} min: "
+        add("stability", f"- Raw at 20 ms latency, ±5 ms jitter, {stab.get('seconds', 0) / 60:.0f} min: "
                      f"{stab.get('late', 0)} late packets of {stab.get('pushed', 0)} (target 0: "
                      f"{verdict(stab.get('late', 0) == 0)})")
     lat = [r for r in (results.get("latency") or {}).get("rows") or [] if "median_dev_us" in r]
@@ -583,13 +667,13 @@ def summary_section(results):
         worst_med = max(abs(r["median_dev_us"]) for r in raw) if raw else float("nan")
         worst_p99 = max(r["p99_abs_dev_us"] for r in raw) if raw else float("nan")
         late20 = sum(r.get("late", 0) for r in raw if r["latency_ms"] == 20)
-        lines.append(f"- End-to-end latency, raw: median deviation ≤ {worst_med:.0f} µs, p99 up "
+        add("latency", f"- End-to-end latency, raw: median deviation ≤ {worst_med:.0f} µs, p99 up "
                      f"to {worst_p99:.0f} µs over 20/40/60 ms and the raw preset; late packets "
                      f"at 20 ms: {late20} (target within 1 ms: {verdict(worst_p99 <= 1000)} at "
                      f"p99; no late packets at 20 ms: {verdict(late20 == 0)})")
         if opus:
             meds = sorted(r["median_dev_us"] for r in opus)
-            lines.append(f"- End-to-end latency, Opus (every Opus case and preset): median "
+            add("latency", f"- End-to-end latency, Opus (every Opus case and preset): median "
                          f"{meds[0] / 1000:.1f} to {meds[-1] / 1000:.1f} ms from the configured "
                          f"latency (target within 1 ms: "
                          f"{verdict(max(abs(m) for m in meds) <= 1000)})")
@@ -600,41 +684,96 @@ def summary_section(results):
     if ("syncwave-opus", 1) in by and ("syncwave-opus", 100) in by:
         inc = (statistics.median(by[("syncwave-opus", 100)]) -
                statistics.median(by[("syncwave-opus", 1)])) / 99
-        lines.append(f"- Sender fan-out: {inc:.4f} % of a core per added unicast target "
+        add("fanout", f"- Sender fan-out: {inc:.4f} % of a core per added unicast target "
                      f"(target < 0.1 %: {verdict(inc < 0.1)})")
     return lines or ["No figures yet."]
 
 
 def print_table(meta, results):
     m = meta["machine"]
+    _VERDICTS.clear()
     print(f"\nSyncWave benchmarks — {m['date']} — {m['cpu']}, {m['cores']} cores, "
-          f"kernel {m['kernel']}, {m['gstreamer']}")
+          f"kernel {m['kernel']}, clock source {m.get('clocksource', '?')}, {m['gstreamer']}")
+    print(f"Code: HEAD {m.get('code_head') or 'unknown'}"
+          + (" (+ uncommitted changes to core/elements)" if m.get("code_dirty") else "")
+          + (f"; load over the run: {bench_env.load_text(m['load'], m.get('cores'))}"
+             if m.get("load") else ""))
+
+    def sec(name, lines):
+        # Each section with its provenance and what it depended on (issue 16).
+        return _when(results.get(name)) + lines
     sections = [("Summary against the targets", summary_section(results)),
-                ("Packetization", paydepay_section(results.get("paydepay"))),
-                ("Jitter buffering", jitter_section(results.get("jitter"))),
-                ("Instruction counts", instructions_section(results.get("instructions"))),
-                ("End-to-end latency", latency_section(results.get("latency"))),
-                ("Stability at 20 ms", stability_section(results.get("stability")))]
+                ("Packetization", sec("paydepay", paydepay_section(results.get("paydepay")))),
+                ("Jitter buffering", sec("jitter", jitter_section(results.get("jitter")))),
+                ("Instruction counts", sec("instructions",
+                                           instructions_section(results.get("instructions")))),
+                ("End-to-end latency", sec("latency", latency_section(results.get("latency")))),
+                ("Stability at 20 ms", sec("stability",
+                                           stability_section(results.get("stability"))))]
     sync, cpu = pulse_section(results.get("pulse"))
-    sections += [("Sync through PulseAudio", sync), ("Receiver CPU and memory", cpu),
+    sections += [("Sync through PulseAudio", sec("pulse", sync)),
+                 ("Receiver CPU and memory", cpu),
                  ("Sync at the render position (software), 2 to 8 receivers",
-                  render_section(results.get("render"))),
+                  sec("render", render_section(results.get("render")))),
                  ("Sync of 2 to 8 receivers through the impairment relay, via PulseAudio",
-                  relay_section(results.get("relay"))),
-                 ("Bandwidth", bandwidth_section(results.get("bandwidth"))),
-                 ("Sender fan-out", fanout_section(results.get("fanout")))]
+                  sec("relay", relay_section(results.get("relay")))),
+                 ("Bandwidth", sec("bandwidth", bandwidth_section(results.get("bandwidth")))),
+                 ("Sender fan-out", sec("fanout", fanout_section(results.get("fanout"))))]
     for title, lines in sections:
         print(f"\n== {title}")
         for l in lines:
             print(l)
 
 
+DEPENDS_SECTION = [
+    "## What a run depends on",
+    "",
+    "Issue 16: the same command (`--only=relay`, 2 receivers) gave p99 31–42 µs here and "
+    "5–132 ms on a fresh machine of the same kind. A figure here is only worth what is known of the run behind it, "
+    "so the runner records, in BUILD/bench-results.json and in this file:",
+    "",
+    "- **The code**: every section's line \"Measured on COMMIT, DATE.\" gives the checkout's "
+    "HEAD when it ran (`+dirty`: gst-plugin/core or gst-plugin/elements had uncommitted "
+    "changes). `tests/bench/run.sh --check-stale` (tests/bench/bench_stale.py, also run by "
+    "`meson test` as `bench-stale-docs`, which only reports) lists the sections whose "
+    "commit is unknown, not in the repository, dirty, or older than the last commit "
+    "touching gst-plugin/core/ or gst-plugin/elements/; the report marks them **Stale** "
+    "and the summary's lines from them too. Sections measured before the commit was "
+    "recorded say \"unknown code\" and are stale.",
+    "- **The load**, per section: the load average before and after, and the CPU other "
+    "processes used meanwhile (busy time from /proc/stat minus the runner's own and its "
+    "children's, in cores), with the hypervisor's steal time. A p99 or a CPU figure taken "
+    "while other processes used a core is not comparable with one from an idle machine.",
+    "- **The machine**: CPU model, cores online and usable (affinity), frequency governor, "
+    "memory, kernel, the clock source (/sys/devices/system/clocksource/clocksource0; a "
+    "machine on `hpet` or `acpi_pm` instead of `tsc` pays for every clock read), GStreamer "
+    "and Snapcast versions, and the sound servers installed.",
+    "- **The sound server** that the runner started, as it answers (`pactl info`: server "
+    "name and version; PipeWire's pulse server says \"PulseAudio (on PipeWire X)\"), per "
+    "section that plays through one.",
+    "- **The sink chain** of every output a receiver plays to, from `pactl list sinks` "
+    "(each sink's module and channels, down through `device.master_device`): the sync "
+    "sections play into mono module-remap-sinks over one module-null-sink, not into the "
+    "null sink directly.",
+    "- **The receivers' arrival margin** (due time − arrival, per receiver: p1, p50 and "
+    "min over the run) in the relay, render and stability sections and for the SyncWave "
+    "receivers of the PulseAudio section, measured by `bench-render receive` on its "
+    "udpsrc pad. syncwavesink and syncwavejitter expose no "
+    "margin distribution in their stats: the closest are `transit-p99-us` (capture to "
+    "arrival, p99 over the last 2 s), `level-ms` (how far ahead of playout the newest "
+    "packet is, at the moment of reading), `late`, `late-arrivals` and `late-outputs`, "
+    "recorded with the margins. The sink's output margins (buffers reaching the device) are "
+    "only in its DEBUG log.",
+    "",
+]
+
+
 def write_report(path, meta, results, partial=False):
-    global _CURRENT_CODE
-    _CURRENT_CODE = code_commit()[0]
+    _VERDICTS.clear()
     m = meta["machine"]
     sync, cpu = pulse_section(results.get("pulse"))
     cmd = meta["command"]
+    run_load = m.get("load") or {}
     out = [
         "# Benchmarks",
         "",
@@ -651,9 +790,10 @@ def write_report(path, meta, results, partial=False):
         "tests/bench/run.sh build            # everything, ~22 min on 2 cores",
         "tests/bench/run.sh build --quick    # smoke run, ~2 min",
         "tests/bench/run.sh build --only=pulse   # some benchmarks: paydepay, jitter, "
-        "instructions, latency, pulse, relay, render, bandwidth, fanout",
+        "instructions, latency, stability, pulse, relay, render, bandwidth, fanout",
         "tests/bench/run.sh build --report-only  # rewrite this file from "
         "build/bench-results.json",
+        "tests/bench/run.sh --check-stale   # which sections were measured on older code",
         "```",
         "",
         "Needs pulseaudio, pulseaudio-utils (parec), valgrind (instruction counts) and, for the "
@@ -662,21 +802,29 @@ def write_report(path, meta, results, partial=False):
         "and stops them. Raw per-run figures go to BUILD/bench-results.json. Benchmarks are "
         "built with the project (meson option `benchmarks`) and never run by `meson test`.",
         "",
+    ] + DEPENDS_SECTION + [
         "## This run",
         "",
         f"- Date: {m['date']}" + (f" (this run re-measured only: {', '.join(partial)}; the "
                                   "other sections keep the figures of the previous run, "
                                   "each with its own date below)" if partial else ""),
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM, kernel {m['kernel']}",
+        f"- Code: HEAD {m.get('code_head') or 'unknown'}"
+        + (" with uncommitted changes to gst-plugin/core or elements" if m.get("code_dirty")
+           else "") +
+        f"; gst-plugin/core and elements last changed in {m.get('code_commit') or '?'} "
+        f"({m.get('code_date') or '?'})",
+        f"- Machine: {m['cpu']}, {m['cores']} cores"
+        + (f" ({m['cpus_usable']} usable)" if m.get("cpus_usable") not in (None, m["cores"])
+           else "")
+        + f", {m['memory']} RAM, kernel {m['kernel']}, clock source "
+        f"{m.get('clocksource', '?')}"
+        + (f", governor {m['governor']}" if m.get("governor") else ""),
+        f"- Load over the whole run: {bench_env.load_text(run_load, m.get('cores'))}"
+        if run_load else
         f"- Load average (1/5/15 min) at start: {m.get('load_start', '?')}, at end: "
-        f"{m.get('load_end', '?')} (the machine is shared: figures taken under load are "
-        "noisier, which is why every comparison interleaves its sides)",
-        f"- {m['gstreamer']}; Snapcast: {m['snapcast']}",
-        f"- Clock source: {m.get('clocksource', '?')}; sound server: {m.get('sound_server', '?')}; "
-        f"sink chain: {m.get('sink_chain', '?')}",
-        f"- Code measured: {m.get('code_commit', '?')} (last change to gst-plugin/core or "
-        f"gst-plugin/elements, {m.get('code_date', '?')}); a section measured on other code "
-        "says so as stale",
+        f"{m.get('load_end', '?')}",
+        f"- {m['gstreamer']}; Snapcast: {m['snapcast']}; sound servers installed: "
+        f"{m.get('sound_servers_installed') or m.get('sound_server', '?')}",
         f"- Command: `{cmd}`" + (" (quick mode: fewer and shorter repetitions)" if meta["quick"]
                                   else "") + f", {meta['duration_s'] / 60:.1f} min",
         "- SyncWave elements present in the build: " + ", ".join(
@@ -685,12 +833,10 @@ def write_report(path, meta, results, partial=False):
         "",
         "## Summary against the targets (issues 3 and 6)",
         "",
-    ] + summary_section(results) + [
+        "Each figure comes from its section below, with that section's code and load; a "
+        "line from a stale section is marked stale.",
         "",
-        f"Machine load during the measurements: load average {m.get('load_start', '?')} at the "
-        "start on 2 cores (other engineers' builds and tests were running), so the tails "
-        "(p99, max) of the timing figures include scheduling delays of a loaded machine; the "
-        "medians and the instruction counts are the robust figures.",
+    ] + summary_section(results) + [
         "",
         "## 1. Packetization cost (pay ! depay in one process)",
         "",
@@ -748,11 +894,13 @@ def write_report(path, meta, results, partial=False):
     out += ["", "Measured at PulseAudio's output (the null sink's monitor), which includes each "
             "receiver's placement of the stream on its output (syncwavepulsesink). Dropouts "
             "are windows of 5 ms or more of near-silence; the relayed receivers lose 2 % of "
-            "their packets and conceal each loss by fading out and in, which is where they "
-            "are expected to come from (not separated further here).", "",
+            "their packets and conceal each loss (raw: by continuing the waveform, "
+            "docs/reliability.md), which is where they are expected to come from (not "
+            "separated further here).", "",
             "## 5. CPU", "", "### Receiver (and server/sender) CPU, from the PulseAudio runs", "",
             "Whole processes: snapclient, `gst-launch-1.0 ... syncwavesink`, the plain "
             "receiver; CPU seconds per minute of running, and peak RSS (item 7).", ""]
+    out += _when(results.get("pulse"))
     out += cpu
     out += ["", "Reference (issue 6, measured on this kind of machine): snapclient 0.30 CPU-s/min "
             "for PCM, 0.48 for Opus; snapserver 0.81 and 1.3.",

@@ -2,6 +2,7 @@
 """SyncWave benchmarks, side by side with GStreamer's RTP stack and Snapcast (issue 6).
 
 Usage: tests/bench/run.sh [BUILD_DIR] [--quick] [--only=a,b,...] [--no-docs] [--report-only]
+       tests/bench/run.sh --check-stale [--warn-only] [--docs=PATH]
 
 Runs every benchmark, interleaving the two (or three) sides of each comparison in
 one run so machine noise hits all of them, prints a table and rewrites
@@ -28,6 +29,9 @@ import tempfile
 import time
 
 SRC_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import bench_env  # noqa: E402  (same directory: load, sound server, sink chain)
+import bench_stale  # noqa: E402  (the code measured, stale figures)
 RATE = 48000
 MULTI = 8  # receivers in the largest fan-out sync run
 JOIN_AFTER_S = 5  # in the -join cases, the second receiver starts this much later
@@ -208,15 +212,8 @@ class Bench:
 
 
 def machine_info():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    """What the run depends on that does not change between its sections (issue 16)."""
+    cpu = bench_env.cpu_info()
     gst = subprocess.run(["gst-launch-1.0", "--version"], capture_output=True, text=True).stdout
     gst = next((l for l in gst.splitlines() if l.startswith("GStreamer")), "GStreamer ?")
     snap = "not installed"
@@ -241,30 +238,33 @@ def machine_info():
             return ((out.stdout or out.stderr).strip().splitlines() or ["?"])[0]
         except (OSError, subprocess.SubprocessError):
             return "not installed"
-    try:
-        with open("/sys/devices/system/clocksource/clocksource0/current_clocksource") as f:
-            clocksource = f.read().strip()
-    except OSError:
-        clocksource = "?"
     servers = [first_line(["pulseaudio", "--version"])]
     if shutil.which("pipewire"):
         try:
             out = subprocess.run(["pipewire", "--version"], capture_output=True, text=True,
                                  timeout=10).stdout
-            servers.append(" ".join(out.split()))  # "pipewire Compiled with libpipewire ..."
+            # "pipewire\nCompiled with libpipewire 0.3.65\nLinked with libpipewire 0.3.65"
+            linked = [l.split()[-1] for l in out.splitlines() if l.startswith("Linked with")]
+            servers.append("pipewire " + (linked[0] if linked else " ".join(out.split())))
         except (OSError, subprocess.SubprocessError):
             pass
-    code, code_date = code_commit()
+    state = bench_stale.code_state(SRC_ROOT) or {}
     return {
-        "clocksource": clocksource,
-        # The runner starts its own PulseAudio and plays into module-null-sink directly.
-        "sound_server": "; ".join(servers) + " (the runner starts its own PulseAudio)",
-        "sink_chain": "module-null-sink (no remap or filter sink in between)",
-        "code_commit": code,
-        "code_date": code_date,
+        "clocksource": bench_env.clocksource(),
+        # What is installed; the server each section played through (the runner's own
+        # PulseAudio) and its sink chains are recorded with that section.
+        "sound_servers_installed": "; ".join(servers),
+        "code_head": state.get("head"),
+        "code_dirty": state.get("dirty"),
+        "code_commit": state.get("code_commit"),
+        "code_date": state.get("code_date"),
+        "code": bench_stale.provenance(state),
         "load_start": load,
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+        "cpu": cpu["model"],
+        "cores": cpu["cores"],
+        "cpus_usable": cpu["usable"],
+        "governor": cpu["governor"],
+        "cpu_mhz": cpu["mhz"],
         "memory": mem,
         "kernel": platform.release(),
         "os": platform.platform(),
@@ -428,6 +428,14 @@ class Pulse:
                             f"master={master}", "channels=1", "channel_map=mono",
                             f"master_channel_map={pos}", "remix=no"],
                            env=env, capture_output=True, check=True)
+        # What the receivers play through, as the server says (issue 16).
+        self.server = bench_env.read_sound_server(env, [n for n, _, _ in remaps])
+
+    def record(self, out, sinks):
+        """The server and the chains of `sinks` into a section's results."""
+        srv = getattr(self, "server", None) or {}
+        out["sound_server"] = srv.get("server")
+        out["sink_chains"] = {k: v for k, v in srv.get("chains", {}).items() if k in sinks}
 
     def environ(self, base_env):
         env = dict(base_env)
@@ -518,7 +526,7 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
                               "--channels=2", "--raw", "--latency-msec=20"],
                              env=env, stdout=recf, stderr=subprocess.DEVNULL)
     t0 = time.monotonic()
-    servers, clients = [], []
+    servers, clients, outs = [], [], []
     info = {}
     join = case.endswith("-join")
     if join:
@@ -569,7 +577,17 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
             # `device` gives the bin's own PulseAudio output (syncwavepulsesink); the
             # -pulsesink case plays through GStreamer's pulsesink instead.
             via_pulsesink = "-pulsesink" in case
+            render_prog = None if via_pulsesink else bench.prog("bench-render")
             def receiver(p, dev):
+                if render_prog:
+                    # The same receiver (latency 60 is the default), which also measures
+                    # every datagram's arrival margin and prints it and its stats when
+                    # stopped by stop_all's SIGINT (issue 16).
+                    f = tempfile.TemporaryFile(mode="w+")
+                    outs.append(f)
+                    return Child([render_prog, "receive", f"--port={p}",
+                                  f"--clock=net://127.0.0.1:{cport}", "--latency=60",
+                                  f"--device={dev}", "--seconds=100000"], env, stdout=f)
                 return Child(["gst-launch-1.0", "-q", "udpsrc", f"port={p}",
                               "address=127.0.0.1", "!", "syncwavesink",
                               f"clock=net://127.0.0.1:{cport}",
@@ -632,6 +650,10 @@ def run_pulse_case(bench, pulse, case, noise, seconds):
     res = analyze(bench, rec)
     os.unlink(rec)
     res.update(info)
+    if outs:
+        res["receiver_program"] = "bench-render receive --device"
+        res["margins"] = [read_receiver_output(f) for f in outs]
+        res["paths"] = ["rxa", "rxb (joins later)" if join else "rxb"]
     cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
     res["client_cpu_s_per_min"] = statistics.mean(cpu) if cpu else None
     res["client_rss_kb"] = max((c.maxrss_kb or 0) for c in clients) if clients else None
@@ -662,7 +684,8 @@ def run_relay_case(bench, pulse, n, noise, seconds):
                               f"--channels={MULTI}", f"--channel-map={aux}", "--raw",
                               "--latency-msec=20"],
                              env=env, stdout=recf, stderr=subprocess.DEVNULL)
-    procs, clients = [], []
+    procs, clients, outs = [], [], []
+    render_prog = bench.prog("bench-render")
     ports = free_ports(n + 1)
     cport = ports.pop()
     portfile = os.path.join(bench.tmp, "relay.port")
@@ -680,9 +703,19 @@ def run_relay_case(bench, pulse, n, noise, seconds):
             time.sleep(0.05)
         rport = int(open(portfile).read().strip())
         for k in range(n):
-            clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
-                                  "address=127.0.0.1", "!", "syncwavesink",
-                                  f"clock=net://127.0.0.1:{cport}", f"device=m{k}"], env))
+            if render_prog:
+                # The same receiver as gst-launch-1.0 below, which also measures each
+                # datagram's arrival margin (issue 16) and prints its stats at the end.
+                f = tempfile.TemporaryFile(mode="w+")
+                outs.append(f)
+                clients.append(Child([render_prog, "receive", f"--port={ports[k]}",
+                                      f"--clock=net://127.0.0.1:{cport}", "--latency=60",
+                                      f"--device=m{k}", f"--seconds={seconds + 1}"], env,
+                                     stdout=f))
+            else:
+                clients.append(Child(["gst-launch-1.0", "-q", "udpsrc", f"port={ports[k]}",
+                                      "address=127.0.0.1", "!", "syncwavesink",
+                                      f"clock=net://127.0.0.1:{cport}", f"device=m{k}"], env))
         time.sleep(0.3)
         procs.append(Child(["gst-launch-1.0", "-q", "filesrc", f"location={noise}", "!",
                             "rawaudioparse", "format=pcm", "pcm-format=s16le",
@@ -693,6 +726,10 @@ def run_relay_case(bench, pulse, n, noise, seconds):
                             "sync=false", f"clients=127.0.0.1:{ports[0]},127.0.0.1:{rport}"],
                            env))
         time.sleep(seconds)
+        if render_prog:  # they stop by themselves, after printing what they measured
+            deadline = time.monotonic() + 10
+            for c in clients:
+                c.wait(max(0.1, deadline - time.monotonic()))
     finally:
         stop_all(clients)
         stop_all(procs)
@@ -706,6 +743,11 @@ def run_relay_case(bench, pulse, n, noise, seconds):
     cpu = [c.cpu / c.wall * 60.0 for c in clients if c.cpu is not None and c.wall]
     res["client_cpu_s_per_min"] = statistics.mean(cpu) if cpu else None
     res["receivers"] = n
+    res["receiver_program"] = "bench-render receive --device" if render_prog else "gst-launch-1.0"
+    if outs:
+        res["margins"] = [read_receiver_output(f) for f in outs]
+        res["paths"] = ["direct"] + [f"relay delay {round(30 * k / max(1, n - 1))} ms"
+                                     for k in range(1, n)]
     if "error" in res:
         res["error"] += " | " + " / ".join(c.stderr_text()[-200:] for c in clients + procs)
     return res
@@ -726,6 +768,31 @@ def _keep_channels(path, total, keep):
     with open(path, "wb") as f:
         f.write(out.tobytes())
     return path
+
+
+# What syncwavesink's stats say of arrivals, kept next to the measured margins.
+STATS_MARGIN_KEYS = ("transit-p99-us", "late-arrivals", "late-outputs", "late",
+                     "played-latency-ms", "level-ms")
+
+
+def read_receiver_output(f):
+    """bench-render receive's "margin ..." and "stats ..." lines (an open file, any
+    position) -> the margin dict with the stats fields of STATS_MARGIN_KEYS."""
+    f.seek(0)
+    mg, st = {}, ""
+    for line in f:
+        if line.startswith("margin "):
+            mg = bench_env.parse_margin_line(line)
+        elif line.startswith("stats "):
+            st = line[6:]
+    mg.update(stats_margin_fields(st))
+    return mg
+
+
+def stats_margin_fields(st):
+    """STATS_MARGIN_KEYS of a stats string as "stats-KEY" (the margin line has its own
+    "late": datagrams with a negative margin)."""
+    return {f"stats-{k}": v for k, v in bench_env.parse_stats_fields(st, STATS_MARGIN_KEYS).items()}
 
 
 def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=10):
@@ -779,7 +846,7 @@ def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=
         stop_all(clients)
         stop_all(procs)
     period = 1 << 18
-    renders, scheds, stats = [], [], []
+    renders, scheds, stats, margins = [], [], [], []
     for f in outs:
         f.seek(0)
         d, ds = {}, {}
@@ -798,6 +865,7 @@ def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=
         renders.append(d)
         scheds.append(ds)
         stats.append(st)
+        margins.append(read_receiver_output(f))
     if not renders or not renders[0]:
         return {"error": "receiver 0 rendered nothing"}
     first = min(renders[0])
@@ -842,7 +910,9 @@ def run_render_case(bench, n, seconds, latency_ms=60, impair_all=None, frame_ms=
             "e2e_median_dev_us": pct(e2e, 50) if e2e else float("nan"),
             "e2e_p99_abs_dev_us": pct([abs(x) for x in e2e], 99) if e2e else float("nan"),
             "renders": [len(d) for d in renders], "late": late, "lost": lost,
-            "pushed": pushed,
+            "pushed": pushed, "margins": margins,
+            "paths": [f"relay {impair_all}" if impair_all else "direct" if k == 0 else
+                      f"relay delay {round(30 * k / max(1, n - 1))} ms" for k in range(n)],
             "client_cpu_s_per_min": statistics.mean(
                 [c.cpu / c.wall * 60 for c in clients if c.cpu is not None and c.wall]
             ) if clients else None}
@@ -911,6 +981,7 @@ def bench_relay(bench):
     noise = make_noise(bench, seconds + 20)
     pulse = Pulse(bench.tmp)
     pulse.start(bench.env)
+    pulse.record(out, [f"m{k}" for k in range(2 if bench.quick else MULTI)])
     try:
         for r in range(reps):
             for n in (2,) if bench.quick else (2, 4, 8):
@@ -951,6 +1022,7 @@ def bench_pulse(bench):
     noise = make_noise(bench, seconds + 30)
     pulse = Pulse(bench.tmp)
     pulse.start(bench.env)
+    pulse.record(out, ["rxa", "rxb"])
     try:
         for r in range(reps):
             order = cases[r % len(cases):] + cases[:r % len(cases)]
@@ -1083,7 +1155,17 @@ def bench_fanout(bench):
 # ---------------------------------------------------------------- report
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-from report import code_commit, write_report, print_table  # noqa: E402  (same directory)
+from report import write_report, print_table  # noqa: E402  (same directory)
+
+
+def depends_text(res):
+    """One line of what a section depended on, for the terminal."""
+    parts = [bench_env.load_text(res.get("load"), os.cpu_count())]
+    if res.get("sound_server"):
+        parts.append(f"sound server {res['sound_server']}")
+    if res.get("sink_chains"):
+        parts.append("sink chain " + bench_env.chains_summary(res["sink_chains"]))
+    return "; ".join(parts)
 
 
 def main(argv):
@@ -1101,9 +1183,15 @@ def main(argv):
             docs = False
         elif a == "--report-only":
             report_only = True
+        elif a == "--check-stale":
+            # Which sections of docs/benchmarks.md were measured on other code (issue 16).
+            return bench_stale.main([x for x in argv if x.startswith("--docs=") or
+                                     x == "--warn-only"])
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
+        elif a == "--warn-only" or a.startswith("--docs="):
+            pass  # options of --check-stale
         else:
             build = a
     if not os.path.isdir(build):
@@ -1127,6 +1215,7 @@ def main(argv):
         return 0
     bench = Bench(build, quick)
     machine = machine_info()
+    run_load = bench_env.LoadProbe()
     started = time.monotonic()
     steps = [("paydepay", bench_paydepay), ("jitter", bench_jitter),
              ("instructions", bench_instructions),
@@ -1139,18 +1228,19 @@ def main(argv):
                 continue
             log(f"benchmark: {name}")
             t = time.monotonic()
+            probe = bench_env.LoadProbe()
             try:
                 fn(bench)
             except Exception as e:  # report, never fail
                 bench.results[name] = {"error": f"{type(e).__name__}: {e}"}
+            if isinstance(bench.results.get(name), dict):
+                bench.results[name]["load"] = probe.finish()
+                log(f"  {name}: {depends_text(bench.results[name])}")
             log(f"  {name} took {time.monotonic() - t:.0f} s")
     finally:
         bench.cleanup()
-    try:
-        with open("/proc/loadavg") as f:
-            machine["load_end"] = " ".join(f.read().split()[:3])
-    except OSError:
-        machine["load_end"] = "?"
+    machine["load"] = run_load.finish()
+    machine["load_end"] = machine["load"].get("loadavg_end") or "?"
     meta = {"machine": machine, "quick": quick, "elements": bench.elements,
             "duration_s": time.monotonic() - started,
             "command": "tests/bench/run.sh " + " ".join(argv),
@@ -1160,7 +1250,7 @@ def main(argv):
     for r in bench.results.values():
         if isinstance(r, dict):
             r["measured"] = date
-            r["code"] = machine["code_commit"]
+            r["code"] = machine["code"]  # HEAD (+dirty): bench_stale judges it
     if only and os.path.exists(raw_path):
         # Keep the other sections' figures from the previous run, marked as such.
         try:
