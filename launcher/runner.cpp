@@ -418,8 +418,6 @@ class Runner {
   uint64_t probe_bytes_ = 0;
   std::map<std::string, gint64> heard_;     // sender address -> last packet (monotonic us)
   std::set<std::string> senders_reported_;  // --verbose: other senders already shown
-  double transit_sum_us_ = 0;               // since the last sample
-  uint64_t transit_count_ = 0;
 };
 
 // Counts what arrives and who sends it. It only observes: choosing the sender (the
@@ -437,27 +435,13 @@ BOOL WINAPI on_console_event(DWORD type) {
 #endif
 
 GstPadProbeReturn Runner::packet(GstBuffer* buffer) {
+  // Only what udpsrc knows: who sent a datagram and its size. What it carries (its
+  // format, its capture time) is the elements' to read; their stats say it.
   GstNetAddressMeta* meta = gst_buffer_get_net_address_meta(buffer);
   std::string from = meta ? address_string(meta->addr) : "";
   gint64 now = g_get_monotonic_time();
-  // Transit: arrival on this host's wall clock minus the sender's capture timestamp
-  // (audio datagrams: type 0 or 1, then u64 LE microseconds since the Unix epoch).
-  guint8 head[9];
-  bool audio = gst_buffer_extract(buffer, 0, head, sizeof head) == sizeof head &&
-               (head[0] == 0 || head[0] == 1) && gst_buffer_get_size(buffer) >= 11;
-  gint64 transit = 0;
-  if (audio) {
-    guint64 ts = 0;
-    for (int i = 8; i >= 1; i--) ts = (ts << 8) | head[i];
-    transit = g_get_real_time() - static_cast<gint64>(ts);
-  }
   std::lock_guard<std::mutex> guard(lock_);
   if (!from.empty()) heard_[from] = now;
-  // Ignore absurd values (a sender whose clock is off by more than a minute).
-  if (audio && transit > -60 * G_USEC_PER_SEC && transit < 60 * G_USEC_PER_SEC) {
-    transit_sum_us_ += static_cast<double>(transit);
-    transit_count_++;
-  }
   probe_packets_++;
   probe_bytes_ += gst_buffer_get_size(buffer);
   return GST_PAD_PROBE_OK;
@@ -478,9 +462,6 @@ StatsSample Runner::sample() {
       s.bytes = probe_bytes_;
       for (const auto& h : heard_)
         if (now - h.second < kSenderTimeoutUs) s.other_senders.push_back(h.first);
-      if (transit_count_ > 0) s.transit_us = transit_sum_us_ / transit_count_;
-      transit_sum_us_ = 0;
-      transit_count_ = 0;
     }
   }
   if (options_.command == Command::kSend) {
@@ -515,6 +496,10 @@ StatsSample Runner::sample() {
     const bool synced_mode = factory && g_strcmp0(GST_OBJECT_NAME(factory), "syncwavesink") == 0;
     GstStructure* js = element_stats(out);
     const bool have_jitter_stats = js != nullptr;
+    // Transit: syncwavesink's p99 over the last 2 s on the shared clock (capture to
+    // arrival: what the path needs of the latency); without it, the depayloader's mean
+    // on this host's wall clock (the standard-element fallback).
+    if (auto p99 = field(js, {"transit-p99-us"}); p99 && *p99 >= 0) s.transit_us = p99;
     if (!s.transit_us) s.transit_us = field(ds, {"transit-mean-us"});
     s.lost = count(js, {"lost"});
     s.late = count(js, {"late"});
