@@ -78,10 +78,11 @@ const OptionDoc kOptionDocs[] = {
     {"duration", "SECONDS", "Stop after this many seconds", true, true, false},
     {"stats-json", "FILE|-", "Write one JSON object of statistics per second", true, true, false},
     {"secret", "PASSPHRASE",
-     "Secure stream: seal (send) or play only (receive) datagrams with this passphrase", true, true,
-     false},
+     "Secure stream: seal (send) or play only (receive) datagrams with this passphrase; the "
+     "control surface then wants requests signed with it (control: sign with it)",
+     true, true, false, false, true},
     {"secret-file", "PATH", "The same, the passphrase on the first line of PATH", true, true,
-     false},
+     false, false, true},
     {"save-config", nullptr, "Save the options given as defaults in the config file", true, true,
      false},
     {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true},
@@ -159,7 +160,12 @@ const char* examples_for(Command c) {
              "\nExamples:\n"
              "  syncwave-launch control Kitchen volume=0.25\n"
              "  syncwave-launch control \"Living room\" mute=false delay=-150 --sender=192.168.1.10\n"
-             "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable), "
+             "  syncwave-launch control Kitchen mute=true --secret-file=$HOME/.config/syncwave/secret\n"
+             "\nA sender with a secret takes only requests signed with it: --secret, --secret-file, "
+             "or secret-file= in the config file's [control] group (else its [send] or [receive] "
+             "group).\n"
+             "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable, "
+             "secret missing or wrong), "
              "2 usage error.";
     case Command::kNone:
       break;

@@ -65,8 +65,9 @@ struct CommonOptions {
   double duration_s = 0.0;  // 0: until interrupted (or end of file)
   std::string stats_json;   // "" off, "-" stdout, else a path
   std::string preset;
-  // Secure streams (send and receive only): --secret, or the first line of --secret-file.
-  // Empty: plain SYNC v1.
+  // Secure streams (send and receive) and the control surface's authentication (send,
+  // receive, control): --secret, or the first line of --secret-file. Empty: plain SYNC v1
+  // and an open control surface.
   std::string secret;
 };
 
