@@ -9,7 +9,8 @@ what the sinks play and by what the receivers report:
   keeps playing at volume 1; the refusals are counted by reason;
 - `syncwave-launch control` without a secret and with a wrong one: exit 1, one sentence,
   nothing changes; with the right --secret-file Kitchen falls silent and Bedroom plays on;
-  with the secret in the config file's [control] group Kitchen plays again;
+  with the secret in the config file's [send] group Kitchen plays again, and a wrong one
+  in its [control] group wins over that;
 - a change datagram forged from the sender's own address (the attack an open back
   channel allows), with no token and with a wrong one, is dropped by Kitchen and counted
   in its report; a forged report adds no room.
@@ -238,17 +239,24 @@ def main():
               f"Kitchen's sink is silent after control volume=0 with the secret: {quiet['rxa']}")
         check(plays(quiet["rxb"]), f"Bedroom's sink plays on: {quiet['rxb']}")
 
-        # The secret from the config file's [control] group.
+        # The secret from the config file: [send]'s when there is no [control] group
+        # (control run where the sender runs), and [control]'s before it.
         conf_dir = os.path.join(env["XDG_CONFIG_HOME"], "syncwave")
         os.makedirs(conf_dir, exist_ok=True)
-        with open(os.path.join(conf_dir, "syncwave.conf"), "a") as f:
-            f.write(f"\n[control]\nsecret-file={secret}\n")
+        conf = os.path.join(conf_dir, "syncwave.conf")
+        with open(conf, "a") as f:
+            f.write(f"\n[send]\nsecret-file={secret}\n")
         r = cli("Kitchen", "volume=1")
-        check(r.returncode == 0, f"control with [control] secret-file: exit {r.returncode}: "
+        check(r.returncode == 0, f"control with [send] secret-file: exit {r.returncode}: "
               f"{r.stderr.strip()}")
         time.sleep(1.5)
         back = cpu_budget.record(pulse, 1.0)
         check(plays(back["rxa"]), f"Kitchen plays again: {back['rxa']}")
+        with open(conf, "a") as f:
+            f.write("\n[control]\nsecret=not the passphrase\n")
+        r = cli("Kitchen", "volume=0")
+        check(r.returncode == 1 and "does not verify" in r.stderr,
+              f"[control] secret= wins over [send]: exit {r.returncode}: {r.stderr.strip()}")
     finally:
         for p in procs.values():
             if p.poll() is None:
