@@ -456,10 +456,15 @@ function listen() {
   events.onerror = () => {
     if (!auth.has() && !secured) return;  // plain: EventSource retries on its own
     events.close();
-    setTimeout(() => api("GET", "/api/receivers").then(d => { show(d); listen(); }, () => {}), 2000);
+    setTimeout(start, 2000);
   };
 }
-function start() { api("GET", "/api/receivers").then(d => { show(d); listen(); }, () => {}); }
+// The list, then the event stream; while the sender cannot be reached, every 2 s (a
+// refused key stops it: the key form is shown).
+function start() {
+  api("GET", "/api/receivers").then(d => { show(d); listen(); },
+    e => { if (e.message !== "unauthorized") setTimeout(start, 2000); });
+}
 start();
 </script></body></html>
 )HTML";
