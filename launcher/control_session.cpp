@@ -28,7 +28,7 @@ namespace launcher {
 
 namespace c = control;
 #if SYNCWAVE_HAVE_SECURE
-namespace a = control_auth;
+namespace cauth = control_auth;
 #endif
 
 namespace {
@@ -139,9 +139,9 @@ struct ControlSession::Impl {
   // A secret is set: every request signed and checked (docs/control.md, "Authentication").
   bool secured = false;
 #if SYNCWAVE_HAVE_SECURE
-  a::Key key{};
-  std::unique_ptr<a::Verifier> http_auth;  // send: the API's requests
-  std::unique_ptr<a::Verifier> udp_auth;   // send: the reports; receive: the changes
+  cauth::Key key{};
+  std::unique_ptr<cauth::Verifier> http_auth;  // send: the API's requests
+  std::unique_ptr<cauth::Verifier> udp_auth;   // send: the reports; receive: the changes
 #endif
   std::set<std::string> warned;  // "reason host": said once (at most 256)
 
@@ -208,12 +208,12 @@ struct ControlSession::Impl {
     const bool tokened = !rest.empty() && rest[0] != '{' && space != std::string::npos;
     const std::string token = tokened ? rest.substr(0, space) : std::string();
     const std::string json = tokened ? rest.substr(space + 1) : rest;
-    const a::Reject r = udp_auth->verify(token, method, path, json, wall_ms());
-    if (r == a::Reject::kNone) return json;
-    if (r != a::Reject::kReplayed && warned.size() < 256 &&
-        warned.insert(std::string(a::reject_name(r)) + " " + host).second && !options.common.quiet) {
-      std::string why = r == a::Reject::kMissing ? "carry no token: is that side running without the secret?"
-                        : r == a::Reject::kStale
+    const cauth::Reject r = udp_auth->verify(token, method, path, json, wall_ms());
+    if (r == cauth::Reject::kNone) return json;
+    if (r != cauth::Reject::kReplayed && warned.size() < 256 &&
+        warned.insert(std::string(cauth::reject_name(r)) + " " + host).second && !options.common.quiet) {
+      std::string why = r == cauth::Reject::kMissing ? "carry no token: is that side running without the secret?"
+                        : r == cauth::Reject::kStale
                             ? "are more than 30 s off this machine's clock, or too old: are both clocks set?"
                             : "fail authentication: wrong secret?";
       print_event_line(std::string("control: ") + what + " from " + host + " " + why);
@@ -228,7 +228,7 @@ struct ControlSession::Impl {
   std::string seal(const char* prefix, const char* method, const std::string& path,
                    const std::string& json) {
 #if SYNCWAVE_HAVE_SECURE
-    if (secured) return prefix + a::make_token(key, wall_ms(), method, path, json) + " " + json;
+    if (secured) return prefix + cauth::make_token(key, wall_ms(), method, path, json) + " " + json;
 #else
     (void)method, (void)path;
 #endif
@@ -372,13 +372,13 @@ struct ControlSession::Impl {
   bool secure(std::string* error) {
     if (options.common.secret.empty()) return true;
 #if SYNCWAVE_HAVE_SECURE
-    if (!a::control_key_from_passphrase(options.common.secret, &key)) {
+    if (!cauth::control_key_from_passphrase(options.common.secret, &key)) {
       *error = "Cannot derive the control key from the secret (libsodium needs 64 MiB).";
       return false;
     }
     secured = true;
-    udp_auth = std::make_unique<a::Verifier>(key);
-    if (options.command == Command::kSend) http_auth = std::make_unique<a::Verifier>(key);
+    udp_auth = std::make_unique<cauth::Verifier>(key);
+    if (options.command == Command::kSend) http_auth = std::make_unique<cauth::Verifier>(key);
     return true;
 #else
     *error = "This syncwave-launch was built without libsodium: its control surface cannot "
@@ -388,26 +388,26 @@ struct ControlSession::Impl {
   }
 
 #if SYNCWAVE_HAVE_SECURE
-  static std::string counts_json(const a::Verifier& v) {
+  static std::string counts_json(const cauth::Verifier& v) {
     std::string out = "{\"accepted\":" + std::to_string(v.accepted());
-    for (size_t i = 1; i < static_cast<size_t>(a::Reject::kCount); i++)
-      out += std::string(",\"") + a::reject_name(static_cast<a::Reject>(i)) +
-             "\":" + std::to_string(v.rejected(static_cast<a::Reject>(i)));
+    for (size_t i = 1; i < static_cast<size_t>(cauth::Reject::kCount); i++)
+      out += std::string(",\"") + cauth::reject_name(static_cast<cauth::Reject>(i)) +
+             "\":" + std::to_string(v.rejected(static_cast<cauth::Reject>(i)));
     return out + "}";
   }
-  static const char* refusal(a::Reject r) {
+  static const char* refusal(cauth::Reject r) {
     switch (r) {
-      case a::Reject::kMissing:
+      case cauth::Reject::kMissing:
         return "this sender has a secret: the request needs its token (syncwave-launch control "
                "--secret, or the page opened with #key=)";
-      case a::Reject::kMalformed:
+      case cauth::Reject::kMalformed:
         return "the request's token is malformed";
-      case a::Reject::kStale:
+      case cauth::Reject::kStale:
         return "the request's time is more than 30 s from the sender's clock, or too old "
                "(server_time_ms is the sender's)";
-      case a::Reject::kBadMac:
+      case cauth::Reject::kBadMac:
         return "the request's token does not verify: wrong secret or key?";
-      case a::Reject::kReplayed:
+      case cauth::Reject::kReplayed:
         return "the request's token was used before";
       default:
         return "refused";
@@ -464,11 +464,11 @@ struct ControlSession::Impl {
       hooks.authorize = [this](const std::string& token, const std::string& method,
                                const std::string& path, const std::string& body,
                                std::string* err) {
-        const a::Reject r = http_auth->verify(token, method, path, body, wall_ms());
-        if (r == a::Reject::kNone) return true;
+        const cauth::Reject r = http_auth->verify(token, method, path, body, wall_ms());
+        if (r == cauth::Reject::kNone) return true;
         *err = refusal(r);
         if (options.common.verbose)
-          print_event_line(std::string("control: refused a request (") + a::reject_name(r) + ")");
+          print_event_line(std::string("control: refused a request (") + cauth::reject_name(r) + ")");
         return false;
       };
       hooks.now_ms = [] { return wall_ms(); };
@@ -485,7 +485,7 @@ struct ControlSession::Impl {
       std::string fragment;
 #if SYNCWAVE_HAVE_SECURE
       // The page's key: it controls the rooms, but cannot open or seal the audio.
-      if (secured) fragment = "#key=" + a::key_to_hex(key);
+      if (secured) fragment = "#key=" + cauth::key_to_hex(key);
 #endif
       std::fprintf(stderr, "Control page: http://%s:%u/%s\n",
                    addresses.size() > 1 ? addresses[1].c_str() : addresses[0].c_str(),

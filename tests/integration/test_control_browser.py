@@ -33,12 +33,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import cdp_pipe
-from test_control import plays, requirements
+from test_control import plays, requirements, start_test, stop_all
 from test_control_secure import token
 
 # With --secret: the control key the sender prints, for the test's own requests.
@@ -93,20 +92,10 @@ def main(secure):
     if launch is None:
         return SKIP
 
-    tmp = tempfile.mkdtemp(prefix="syncwave-control-browser-")
+    tmp, failures, check, pulse, env = start_test("syncwave-control-browser-", build, cpu_budget)
     procs = {}
-    failures = []
     browser = None
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
-
-    pulse = cpu_budget.Pulse(tmp)
     try:
-        env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
-                   GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
         ports = [cpu_budget.free_port(), cpu_budget.free_port()]
         clock = cpu_budget.free_port()
         control = cpu_budget.free_port(socket.SOCK_STREAM)
@@ -314,21 +303,7 @@ def main(secure):
     finally:
         if browser:
             browser.close()
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs.values():
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        pulse.stop()
-        if failures:
-            for n in ("send", "Kitchen", "Bedroom", "chromium"):
-                path = os.path.join(tmp, n + ".err")
-                if os.path.exists(path):
-                    print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, pulse, tmp, failures, ("send", "Kitchen", "Bedroom", "chromium"))
     print(f"{time.monotonic() - t_start:.1f} s")
     return 1 if failures else 0
 

@@ -24,17 +24,14 @@ import json
 import os
 import re
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from test_control import plays, requirements
+from test_control import plays, requirements, start_test, stop_all
 
 SKIP = 77
 
@@ -66,19 +63,9 @@ def main():
         print("skipped: syncwave-launch control takes no --secret")
         return SKIP
 
-    tmp = tempfile.mkdtemp(prefix="syncwave-control-secure-")
+    tmp, failures, check, pulse, env = start_test("syncwave-control-secure-", build, cpu_budget)
     procs = {}
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
-
-    pulse = cpu_budget.Pulse(tmp)
     try:
-        env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
-                   GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
         secret = os.path.join(tmp, "secret")
         with open(secret, "w") as f:
             f.write("a long passphrase for the house\n")
@@ -258,21 +245,7 @@ def main():
         check(r.returncode == 1 and "does not verify" in r.stderr,
               f"[control] secret= wins over [send]: exit {r.returncode}: {r.stderr.strip()}")
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs.values():
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        pulse.stop()
-        if failures:
-            for n in ("send", "Kitchen", "Bedroom"):
-                path = os.path.join(tmp, n + ".err")
-                if os.path.exists(path):
-                    print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, pulse, tmp, failures)
     return 1 if failures else 0
 
 
