@@ -401,6 +401,7 @@ int main(int argc, char** argv) {
     options.control.settings.assign(cl.positional.begin() + 1, cl.positional.end());
     bool sender_given = false;
     for (const Assignment& a : cl.assignments) sender_given = sender_given || a.first == "sender";
+    for (const Assignment& a : config) sender_given = sender_given || a.first == "sender";
     return run_control(options, sender_given);
   }
 

@@ -170,8 +170,9 @@ def main():
         muted = cpu_budget.record(pulse, 1.0)
         check(muted["rxb"]["silent_windows"] >= muted["rxb"]["windows"] - 2,
               f"Bedroom's sink is silent after control mute=true: {muted['rxb']}")
-        r = cli("Bedroom", "mute=false")
-        check(r.returncode == 0, f"control Bedroom mute=false: {r.returncode} {r.stderr}")
+        # A secret given to control: a sender without one ignores the token.
+        r = cli("Bedroom", "mute=false", "--secret=unused here")
+        check(r.returncode == 0, f"control Bedroom mute=false --secret: {r.returncode} {r.stderr}")
         r = cli("Garage", "volume=0.5")
         check(r.returncode == 1 and 'no receiver named "Garage"' in r.stderr,
               f"control Garage: {r.returncode} {r.stderr.strip()}")

@@ -233,7 +233,8 @@ def main():
         conf = os.path.join(conf_dir, "syncwave.conf")
         with open(conf, "a") as f:
             f.write(f"\n[send]\nsecret-file={secret}\n")
-        r = cli("Kitchen", "volume=1")
+        r = subprocess.run([launch, "control", "Kitchen", "volume=1", f"--control-port={control}"],
+                           env=env, capture_output=True, text=True, timeout=30)
         check(r.returncode == 0, f"control with [send] secret-file: exit {r.returncode}: "
               f"{r.stderr.strip()}")
         time.sleep(1.5)
