@@ -279,7 +279,7 @@ placeholder="64 hex digits"> <button>Use</button></label></form>
 // request, HMAC-SHA256 under the control key over "SWAUTH1\n" ts "\n" nonce "\n" method
 // "\n" path "\n" body. WebCrypto is not there for a page served over plain http from a
 // LAN address, so SHA-256 is written out here (tested against core/control_auth's
-// golden vectors in integration-control-browser).
+// golden token in integration-control-browser-secure).
 const auth = (() => {
   const K = new Uint32Array([
   0x428a2f98,0x71374491,0xb5c0fbcf,0xe9b5dba5,0x3956c25b,0x59f111f1,0x923f82a4,0xab1c5ed5,
