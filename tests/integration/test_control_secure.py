@@ -8,7 +8,9 @@ what the sinks play and by what the receivers report:
   API answers 401 with one sentence and the sender's time, and nothing changes: Kitchen
   keeps playing at volume 1; the refusals are counted by reason;
 - `syncwave-launch control` without a secret and with a wrong one: exit 1, one sentence,
-  nothing changes; with the right --secret-file Kitchen falls silent and Bedroom plays on;
+  nothing changes; against a sender whose clock is 2 minutes ahead it signs again on the
+  time the refusal gives; with the right --secret-file Kitchen falls silent and Bedroom
+  plays on;
   with the secret in the config file's [send] group Kitchen plays again, and a wrong one
   in its [control] group wins over that;
 - a change datagram forged from the sender's own address (the attack an open back
@@ -20,6 +22,7 @@ control key the sender prints ("Control page: http://.../#key=HEX"). Skipped (77
 without pulseaudio/parec, a launcher built without libsoup or without libsodium."""
 import hashlib
 import hmac
+from http.server import BaseHTTPRequestHandler, HTTPServer
 import json
 import os
 import re
@@ -27,6 +30,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -217,6 +221,44 @@ def main():
               req.get("stale", 0) >= 2 and req.get("malformed", 0) >= 1 and
               req.get("replayed", 0) >= 1 and counts.get("reports", {}).get("missing", 0) >= 1,
               f"the refusals are counted by reason: {counts}")
+
+        # A sender whose clock is 2 minutes ahead (played here by a stand-in on
+        # 127.0.0.1): control's first token is stale, it signs again on the time the
+        # refusal gives, and that one verifies.
+        seen = []
+
+        class Ahead(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                tok = self.headers.get("Authorization", "")[len("SyncWave "):]
+                ts = int(tok.split(".")[1]) if tok.count(".") == 3 else 0
+                ahead = int(time.time() * 1000) + 120000
+                good = tok == token(key, "POST", self.path.replace("%20", " "), body, ts=ts,
+                                    nonce=tok.split(".")[2]) if ts else False
+                seen.append((ts - ahead, good))
+                fresh = abs(ts - ahead) <= 30000
+                reply = (b'{"ok":true}' if fresh and good else json.dumps(
+                    {"error": "the request's time is more than 30 s from the sender's clock",
+                     "server_time_ms": ahead}).encode())
+                self.send_response(200 if fresh and good else 401)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+        stand_in = HTTPServer(("127.0.0.1", 0), Ahead)
+        threading.Thread(target=stand_in.serve_forever, daemon=True).start()
+        r = subprocess.run([launch, "control", "Kitchen", "volume=0.5", "--sender=127.0.0.1",
+                            f"--control-port={stand_in.server_address[1]}",
+                            "--secret-file=" + secret], env=env, capture_output=True, text=True,
+                           timeout=30)
+        stand_in.shutdown()
+        check(r.returncode == 0 and len(seen) == 2 and seen[0][1] and seen[1][1] and
+              seen[0][0] < -100000 and abs(seen[1][0]) < 2000,
+              f"control signs again on the time a stale refusal gives: exit {r.returncode} "
+              f"{r.stderr.strip()}; (ms off the sender's clock, verified): {seen}")
 
         r = cli("Kitchen", "volume=0", "--secret-file=" + secret)
         check(r.returncode == 0, f"control with the secret: exit {r.returncode}: {r.stderr.strip()}")
