@@ -33,7 +33,9 @@ namespace cauth = control_auth;
 
 namespace {
 
+#if SYNCWAVE_HAVE_SECURE
 int64_t wall_ms() { return g_get_real_time() / 1000; }
+#endif
 
 bool private_ipv4(uint32_t a) {  // host order
   return (a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||

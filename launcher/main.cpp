@@ -296,6 +296,8 @@ int run_control(const Options& options, bool sender_given) {
       if (secured)
         token = control_auth::make_token(key, g_get_real_time() / 1000 + offset_ms, "POST", path,
                                          body);
+#else
+      (void)offset_ms;
 #endif
       text.clear();
       status = post_change(sender, c.control_port, c.receiver, body, token, &text, &error);
