@@ -50,6 +50,10 @@ const OptionDoc kOptionDocs[] = {
      true, true, false, false, true},
     {"sender", "HOST", "control: the sender serving the control API (default: the senders found on the network, else 127.0.0.1)", false,
      false, false, false, true},
+    {"page-key", nullptr,
+     "control: print the control page's key for the secret (what follows #key= in its "
+     "address) and exit",
+     false, false, false, false, true},
     {"control-bind", "ADDR",
      "Serve the control page on this address; repeat for more (default: this machine's LAN "
      "addresses and 127.0.0.1)",

@@ -394,6 +394,23 @@ int main(int argc, char** argv) {
       if (!options.common.secret.empty()) break;
     }
   }
+  if (cl.command == Command::kControl && options.control.page_key) {
+    // The page's key, for a sender run with --quiet or as a service.
+    if (!cl.positional.empty())
+      return usage_error("control --page-key takes no receiver or setting.");
+    if (options.common.secret.empty())
+      return usage_error("control --page-key needs the secret: --secret, --secret-file or the "
+                         "config file's.");
+#if SYNCWAVE_HAVE_SECURE
+    control_auth::Key key{};
+    if (!control_auth::control_key_from_passphrase(options.common.secret, &key))
+      return runtime_error("Cannot derive the control key from the secret (libsodium needs 64 MiB).");
+    std::printf("%s\n", control_auth::key_to_hex(key).c_str());
+    return kExitOk;
+#else
+    return runtime_error("This syncwave-launch was built without libsodium: there is no page key.");
+#endif
+  }
   if (cl.command == Command::kControl) {
     if (cl.positional.size() < 2)
       return usage_error(

@@ -126,6 +126,8 @@ struct ControlOptions {
   std::vector<std::string> settings;  // "volume=0.25", "mute=false", ...
   std::string sender = "127.0.0.1";   // the sender serving the API (HOST, no port)
   int control_port = kDefaultControlPort;
+  // --page-key: print the control page's key for the secret (#key=...) instead.
+  bool page_key = false;
 };
 
 struct Options {

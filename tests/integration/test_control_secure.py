@@ -17,7 +17,7 @@ what the sinks play and by what the receivers report:
   channel allows), with no token and with a wrong one, is dropped by Kitchen and counted
   in its report; a forged report adds no room.
 
-The tokens are made here, independently of the launcher, with Python's hmac over the
+`control --page-key` prints the key the sender prints. The tokens are made here, independently of the launcher, with Python's hmac over the
 control key the sender prints ("Control page: http://.../#key=HEX"). Skipped (77)
 without pulseaudio/parec, a launcher built without libsoup or without libsodium."""
 import hashlib
@@ -105,6 +105,10 @@ def main():
         check(key is not None, "the sender prints the page's address with #key=")
         if key is None:
             return 1
+        r = subprocess.run([launch, "control", "--page-key", "--secret-file=" + secret], env=env,
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0 and r.stdout.strip() == key.hex(),
+              f"control --page-key prints the same key: {r.returncode} {r.stdout.strip()}")
 
         def listing():
             status, body = http("GET", base + "/api/receivers",
