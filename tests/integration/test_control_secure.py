@@ -47,6 +47,17 @@ def token(key, method, path, body="", ts=None, nonce=None):
     return f"v1.{ts}.{nonce}." + hmac.new(key, text, hashlib.sha256).hexdigest()
 
 
+def still_plays(cpu_budget, pulse, sink, recorded):
+    """plays() of `sink` in `recorded`, or in a second 1 s recording when the first had a
+    hole: on this 2-core machine, other tests' load alone has cut 235 ms out of a null
+    sink's second once; a sink that was silenced stays silent in both."""
+    if plays(recorded[sink]):
+        return recorded[sink]
+    again = cpu_budget.record(pulse, 1.0)[sink]
+    print(f"(recorded {sink} again: {recorded[sink]})")
+    return again if plays(again) else None
+
+
 def http(method, url, body=None, auth=None):
     req = urllib.request.Request(url, method=method, data=body.encode() if body else None)
     if auth:
@@ -209,8 +220,9 @@ def main():
         fake.close()
         time.sleep(1.5)
         after_forgery = cpu_budget.record(pulse, 1.0)
-        check(plays(after_forgery["rxa"]) and
-              abs(after_forgery["rxa"]["rms_dbfs"] - before["rxa"]["rms_dbfs"]) < 1.0,
+        kitchen_on = still_plays(cpu_budget, pulse, "rxa", after_forgery)
+        check(kitchen_on is not None and
+              abs(kitchen_on["rms_dbfs"] - before["rxa"]["rms_dbfs"]) < 1.0,
               f"Kitchen plays on at its level after every refusal: {before['rxa']['rms_dbfs']} -> "
               f"{after_forgery['rxa']}")
         listed = listing()
@@ -270,7 +282,8 @@ def main():
         quiet = cpu_budget.record(pulse, 1.0)
         check(quiet["rxa"]["silent_windows"] >= quiet["rxa"]["windows"] - 2,
               f"Kitchen's sink is silent after control volume=0 with the secret: {quiet['rxa']}")
-        check(plays(quiet["rxb"]), f"Bedroom's sink plays on: {quiet['rxb']}")
+        check(still_plays(cpu_budget, pulse, "rxb", quiet) is not None,
+              f"Bedroom's sink plays on: {quiet['rxb']}")
 
         # The secret from the config file: [send]'s when there is no [control] group
         # (control run where the sender runs), and [control]'s before it.
@@ -285,7 +298,8 @@ def main():
               f"{r.stderr.strip()}")
         time.sleep(1.5)
         back = cpu_budget.record(pulse, 1.0)
-        check(plays(back["rxa"]), f"Kitchen plays again: {back['rxa']}")
+        check(still_plays(cpu_budget, pulse, "rxa", back) is not None,
+              f"Kitchen plays again: {back['rxa']}")
         with open(conf, "a") as f:
             f.write("\n[control]\nsecret=not the passphrase\n")
         r = cli("Kitchen", "volume=0")
