@@ -463,11 +463,9 @@ std::string ReceiverTable::to_json(int64_t now_us) const {
            ",\"level_db\":[";
     for (size_t i = 0; i < r.level_db.size(); i++)
       out += (i ? "," : "") + format_double(std::max(-200.0, r.level_db[i]));
-    out += "],\"volume\":" + format_double(r.volume) +
-           ",\"mute\":" + (r.mute ? "true" : "false") +
+    out += "],\"volume\":" + format_double(r.volume) + ",\"mute\":" + (r.mute ? "true" : "false") +
            ",\"delay_ms\":" + std::to_string(r.delay_ms) +
-           (r.control_refused ? ",\"control_refused\":" + std::to_string(*r.control_refused)
-                              : "") +
+           (r.control_refused ? ",\"control_refused\":" + std::to_string(*r.control_refused) : "") +
            ",\"age_ms\":" + std::to_string(std::max<int64_t>(0, now_us - e.seen_us) / 1000) + "}";
   }
   return out + "]}";

@@ -176,8 +176,8 @@ struct ControlServer::Impl {
                   GHashTable* query, const std::string& body) {
     if (!hooks.authorize) return true;
     std::string token;
-    const char* auth = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
-                                                    "Authorization");
+    const char* auth =
+        soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Authorization");
     const std::string scheme = "SyncWave ";
     if (auth && std::strncmp(auth, scheme.c_str(), scheme.size()) == 0) {
       token = auth + scheme.size();
@@ -190,8 +190,8 @@ struct ControlServer::Impl {
     const int64_t now = hooks.now_ms ? hooks.now_ms() : g_get_real_time() / 1000;
     respond(msg, SOUP_STATUS_UNAUTHORIZED, "application/json",
             "{\"error\":" + json_string(why) + ",\"server_time_ms\":" + std::to_string(now) + "}");
-    soup_message_headers_replace(soup_server_message_get_response_headers(msg),
-                                 "WWW-Authenticate", "SyncWave");
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "WWW-Authenticate",
+                                 "SyncWave");
     return false;
   }
 

@@ -50,8 +50,8 @@ class ControlServer {
         apply;
     // Empty: no authentication (no secret). Otherwise: whether `token` authorises
     // METHOD PATH (the decoded path) with BODY; false with *error (one sentence).
-    std::function<bool(const std::string& token, const std::string& method,
-                       const std::string& path, const std::string& body, std::string* error)>
+    std::function<bool(const std::string& token, const std::string& method, const std::string& path,
+                       const std::string& body, std::string* error)>
         authorize;
     // The wall-clock time in ms since 1970 (told to refused clients so that they can
     // correct their clock); empty: g_get_real_time().

@@ -7,8 +7,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <set>
@@ -34,7 +34,9 @@ namespace cauth = control_auth;
 namespace {
 
 #if SYNCWAVE_HAVE_SECURE
-int64_t wall_ms() { return g_get_real_time() / 1000; }
+int64_t wall_ms() {
+  return g_get_real_time() / 1000;
+}
 #endif
 
 bool private_ipv4(uint32_t a) {  // host order
@@ -213,11 +215,13 @@ struct ControlSession::Impl {
     const cauth::Reject r = udp_auth->verify(token, method, path, json, wall_ms());
     if (r == cauth::Reject::kNone) return json;
     if (r != cauth::Reject::kReplayed && warned.size() < 256 &&
-        warned.insert(std::string(cauth::reject_name(r)) + " " + host).second && !options.common.quiet) {
-      std::string why = r == cauth::Reject::kMissing ? "carry no token: is that side running without the secret?"
-                        : r == cauth::Reject::kStale
-                            ? "are more than 30 s off this machine's clock, or too old: are both clocks set?"
-                            : "fail authentication: wrong secret?";
+        warned.insert(std::string(cauth::reject_name(r)) + " " + host).second &&
+        !options.common.quiet) {
+      std::string why =
+          r == cauth::Reject::kMissing ? "carry no token: is that side running without the secret?"
+          : r == cauth::Reject::kStale
+              ? "are more than 30 s off this machine's clock, or too old: are both clocks set?"
+              : "fail authentication: wrong secret?";
       print_event_line(std::string("control: ") + what + " from " + host + " " + why);
     }
 #else
@@ -383,8 +387,9 @@ struct ControlSession::Impl {
     if (options.command == Command::kSend) http_auth = std::make_unique<cauth::Verifier>(key);
     return true;
 #else
-    *error = "This syncwave-launch was built without libsodium: its control surface cannot "
-             "check the secret.";
+    *error =
+        "This syncwave-launch was built without libsodium: its control surface cannot "
+        "check the secret.";
     return false;
 #endif
   }
@@ -464,13 +469,13 @@ struct ControlSession::Impl {
 #if SYNCWAVE_HAVE_SECURE
     if (secured) {
       hooks.authorize = [this](const std::string& token, const std::string& method,
-                               const std::string& path, const std::string& body,
-                               std::string* err) {
+                               const std::string& path, const std::string& body, std::string* err) {
         const cauth::Reject r = http_auth->verify(token, method, path, body, wall_ms());
         if (r == cauth::Reject::kNone) return true;
         *err = refusal(r);
         if (options.common.verbose)
-          print_event_line(std::string("control: refused a request (") + cauth::reject_name(r) + ")");
+          print_event_line(std::string("control: refused a request (") + cauth::reject_name(r) +
+                           ")");
         return false;
       };
       hooks.now_ms = [] { return wall_ms(); };

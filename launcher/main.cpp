@@ -281,8 +281,9 @@ int run_control(const Options& options, bool sender_given) {
     return runtime_error("Cannot derive the control key from the secret (libsodium needs 64 MiB).");
 #else
   if (secured)
-    return runtime_error("This syncwave-launch was built without libsodium: it cannot sign "
-                         "requests with --secret.");
+    return runtime_error(
+        "This syncwave-launch was built without libsodium: it cannot sign "
+        "requests with --secret.");
 #endif
   std::string last_error;
   for (const std::string& sender : senders) {
@@ -294,8 +295,8 @@ int run_control(const Options& options, bool sender_given) {
       std::string token;
 #if SYNCWAVE_HAVE_SECURE
       if (secured)
-        token = control_auth::make_token(key, g_get_real_time() / 1000 + offset_ms, "POST", path,
-                                         body);
+        token =
+            control_auth::make_token(key, g_get_real_time() / 1000 + offset_ms, "POST", path, body);
 #else
       (void)offset_ms;
 #endif
@@ -310,12 +311,11 @@ int run_control(const Options& options, bool sender_given) {
     }
     if (status == 401) {
       const std::string why = reply_error(text, status);
-      return runtime_error(
-          secured ? c.receiver + ": the sender at " + sender + " refused the request (" + why +
-                        ")."
-                  : c.receiver + ": the sender at " + sender +
-                        " wants its secret: give control --secret=PASSPHRASE or "
-                        "--secret-file=PATH, the sender's.");
+      return runtime_error(secured ? c.receiver + ": the sender at " + sender +
+                                         " refused the request (" + why + ")."
+                                   : c.receiver + ": the sender at " + sender +
+                                         " wants its secret: give control --secret=PASSPHRASE or "
+                                         "--secret-file=PATH, the sender's.");
     }
     if (status == 200) {
       if (!options.common.quiet) std::printf("%s: %s\n", c.receiver.c_str(), body.c_str());
@@ -360,7 +360,8 @@ int main(int argc, char** argv) {
   Assignments config;
   const std::string config_path = config_file_path();
   const bool configured = streams || cl.command == Command::kControl;
-  if (configured && !load_config(config_path, cl.command, &config, &error)) return usage_error(error);
+  if (configured && !load_config(config_path, cl.command, &config, &error))
+    return usage_error(error);
   config = without_repeated_on_command_line(config, cl.assignments);
   std::string preset_name;
   for (const Assignment& a : config)
@@ -399,12 +400,14 @@ int main(int argc, char** argv) {
     if (!cl.positional.empty())
       return usage_error("control --page-key takes no receiver or setting.");
     if (options.common.secret.empty())
-      return usage_error("control --page-key needs the secret: --secret, --secret-file or the "
-                         "config file's.");
+      return usage_error(
+          "control --page-key needs the secret: --secret, --secret-file or the "
+          "config file's.");
 #if SYNCWAVE_HAVE_SECURE
     control_auth::Key key{};
     if (!control_auth::control_key_from_passphrase(options.common.secret, &key))
-      return runtime_error("Cannot derive the control key from the secret (libsodium needs 64 MiB).");
+      return runtime_error(
+          "Cannot derive the control key from the secret (libsodium needs 64 MiB).");
     std::printf("%s\n", control_auth::key_to_hex(key).c_str());
     return kExitOk;
 #else

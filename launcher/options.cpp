@@ -28,12 +28,12 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
 const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet",
-                                               "secret", "secret-file", "page-key"};
+                                               "secret", "secret-file",  "page-key"};
 // Secure streams and the control surface's authentication: options of send, receive
 // and control, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
-const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",   "save-config",
-                                            "broadcast",   "silent",    "json",    "page-key"};
+const std::set<std::string> kFlagOptions = {"print",     "verbose", "quiet", "save-config",
+                                            "broadcast", "silent",  "json",  "page-key"};
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";

@@ -84,24 +84,29 @@ const char* reject_name(Reject r) {
   return "unknown";
 }
 
-bool available() { return secure::available(); }
+bool available() {
+  return secure::available();
+}
 
 bool derive_control_key(const secure::Key& stream_key, Key* control_key) {
   if (!available()) return false;
   static_assert(crypto_kdf_KEYBYTES == secure::kKeySize, "the stream key is a KDF master key");
   static_assert(sizeof kContext - 1 == crypto_kdf_CONTEXTBYTES, "an 8-byte context");
-  return crypto_kdf_derive_from_key(control_key->data(), control_key->size(), kSubkeyId,
-                                    kContext, stream_key.data()) == 0;
+  return crypto_kdf_derive_from_key(control_key->data(), control_key->size(), kSubkeyId, kContext,
+                                    stream_key.data()) == 0;
 }
 
 bool control_key_from_passphrase(const std::string& passphrase, Key* control_key) {
   secure::Key stream{};
-  const bool ok = secure::derive_key(passphrase, &stream) && derive_control_key(stream, control_key);
+  const bool ok =
+      secure::derive_key(passphrase, &stream) && derive_control_key(stream, control_key);
   sodium_memzero(stream.data(), stream.size());
   return ok;
 }
 
-std::string key_to_hex(const Key& key) { return encode_hex(key.data(), key.size()); }
+std::string key_to_hex(const Key& key) {
+  return encode_hex(key.data(), key.size());
+}
 
 bool key_from_hex(const std::string& hex, Key* key) {
   Key k{};

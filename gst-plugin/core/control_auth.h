@@ -95,8 +95,7 @@ std::string signed_text(int64_t ts_ms, const std::string& nonce, const std::stri
                         const std::string& path, const std::string& body);
 // "v1.TS.NONCE.MAC" for this request.
 std::string make_token(const Key& key, int64_t ts_ms, const std::string& nonce,
-                       const std::string& method, const std::string& path,
-                       const std::string& body);
+                       const std::string& method, const std::string& path, const std::string& body);
 // The same with a fresh nonce.
 std::string make_token(const Key& key, int64_t ts_ms, const std::string& method,
                        const std::string& path, const std::string& body);

@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t op = data[i] % 6, arg = data[i + 1];
     switch (op) {
       case 0:  // the clock: forward up to 63.75 s, or back up to 32 s
-        now += arg & 0x80 ? -static_cast<int64_t>(arg & 0x7f) * 250 : static_cast<int64_t>(arg) * 250;
+        now +=
+            arg & 0x80 ? -static_cast<int64_t>(arg & 0x7f) * 250 : static_cast<int64_t>(arg) * 250;
         break;
       case 1: {  // a genuine token, its time within about ±40 s of now
         Issued is;
@@ -71,10 +72,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         is.body = std::string(reinterpret_cast<const char*>(data), std::min<size_t>(i, 40));
         is.ts = now + (static_cast<int64_t>(arg) - 128) * 320;
         char nonce[33];
-        std::snprintf(nonce, sizeof nonce, "%032llx", static_cast<unsigned long long>(++nonce_counter));
+        std::snprintf(nonce, sizeof nonce, "%032llx",
+                      static_cast<unsigned long long>(++nonce_counter));
         is.token = a::make_token(key, is.ts, nonce, is.method, is.path, is.body);
-        const bool fresh = is.ts > newest_accepted && is.ts - now <= a::kMaxSkewMs &&
-                           now - is.ts <= a::kMaxSkewMs;
+        const bool fresh =
+            is.ts > newest_accepted && is.ts - now <= a::kMaxSkewMs && now - is.ts <= a::kMaxSkewMs;
         const a::Reject r = check(is.token, is.method, is.path, is.body, true);
         if (fresh && r != a::Reject::kNone) std::abort();
         issued.push_back(is);
@@ -99,7 +101,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!issued.empty()) {
           const Issued& is = issued[arg % issued.size()];
           check(is.token, is.method, is.path, is.body + "x", false);
-          check(is.token, is.method == std::string("GET") ? "POST" : "GET", is.path, is.body, false);
+          check(is.token, is.method == std::string("GET") ? "POST" : "GET", is.path, is.body,
+                false);
         }
         break;
       case 5: {  // garbage: the rest of the input, up to arg bytes

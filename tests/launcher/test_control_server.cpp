@@ -127,8 +127,8 @@ class ControlServerTest : public ::testing::Test {
     }
     const char* allow = soup_message_headers_get_one(soup_message_get_response_headers(msg), "Allow");
     if (allow) r.allow = allow;
-    const char* www = soup_message_headers_get_one(soup_message_get_response_headers(msg),
-                                                   "WWW-Authenticate");
+    const char* www =
+        soup_message_headers_get_one(soup_message_get_response_headers(msg), "WWW-Authenticate");
     if (www) r.www_authenticate = www;
     g_object_unref(msg);
     return r;
@@ -254,8 +254,9 @@ TEST_F(ControlServerAuthTest, RefusesWithoutATokenBeforeRouting) {
   Reply r = request("GET", "/api/receivers");
   EXPECT_EQ(r.status, 401u);
   EXPECT_EQ(r.www_authenticate, "SyncWave");
-  EXPECT_EQ(r.body, "{\"error\":\"the request's token does not verify: wrong secret or key?\","
-                    "\"server_time_ms\":1764763200000}");
+  EXPECT_EQ(r.body,
+            "{\"error\":\"the request's token does not verify: wrong secret or key?\","
+            "\"server_time_ms\":1764763200000}");
   EXPECT_EQ(r.body.find("Kitchen"), std::string::npos);
   // Unknown receivers and paths: 401 too, not 404 (names stay private); nothing applied.
   EXPECT_EQ(request("POST", "/api/receivers/Garage", "{\"volume\":0}", true).status, 401u);

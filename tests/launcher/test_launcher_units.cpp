@@ -935,8 +935,9 @@ TEST(LauncherSecret, ControlTakesTheSecretAndPageKey) {
   EXPECT_FALSE(options_for(Command::kControl, {}).control.page_key);
   EXPECT_TRUE(is_flag_option("page-key"));
   EXPECT_NE(apply_error(Command::kControl, "secret", "").find("passphrase"), std::string::npos);
-  EXPECT_NE(apply_error(Command::kControl, "secret-file", "/nonexistent/secret").find("readable file"),
-            std::string::npos);
+  EXPECT_NE(
+      apply_error(Command::kControl, "secret-file", "/nonexistent/secret").find("readable file"),
+      std::string::npos);
   EXPECT_NE(apply_error(Command::kControl, "page-key", "maybe").find("true or false"),
             std::string::npos);
   EXPECT_NE(apply_error(Command::kSend, "page-key", "").find("not an option"), std::string::npos);

@@ -72,13 +72,12 @@ TEST(ControlAuth, GoldenTokens) {
             std::string("SWAUTH1\n1764763200000\n000102030405060708090a0b0c0d0e0f\nPOST\n") +
                 kPath + "\n" + kBody);
   EXPECT_EQ(control_auth::make_token(k, kT, kNonce, "POST", kPath, kBody), kGolden);
-  EXPECT_EQ(control_auth::make_token(k, kT, "ffeeddccbbaa99887766554433221100", "GET",
-                                     "/api/events", ""),
-            "v1.1764763200000.ffeeddccbbaa99887766554433221100."
-            "6735eec7bbba586d95b2542f9dddc8d9183c2fe5709a3b2e9940c9ed103c75f2");
-  EXPECT_EQ(control_auth::make_token(k, kT, "00112233445566778899aabbccddeeff",
-                                     "SWCTL1-S", "Living room",
-                                     "{\"mute\":true}"),
+  EXPECT_EQ(
+      control_auth::make_token(k, kT, "ffeeddccbbaa99887766554433221100", "GET", "/api/events", ""),
+      "v1.1764763200000.ffeeddccbbaa99887766554433221100."
+      "6735eec7bbba586d95b2542f9dddc8d9183c2fe5709a3b2e9940c9ed103c75f2");
+  EXPECT_EQ(control_auth::make_token(k, kT, "00112233445566778899aabbccddeeff", "SWCTL1-S",
+                                     "Living room", "{\"mute\":true}"),
             "v1.1764763200000.00112233445566778899aabbccddeeff."
             "ba03dc65c96c3ef85e3e3202afd8484c5decd7c919e527debeb37132fc072a66");
 }
@@ -99,8 +98,9 @@ TEST(ControlAuth, RandomNoncesAreHexAndDiffer) {
   EXPECT_EQ(a.size(), 32u);
   EXPECT_NE(a, b);
   control_auth::Token t;
-  EXPECT_EQ(control_auth::parse_token(control_auth::make_token(control_key(), kT, "GET", "/", ""), &t),
-            Reject::kNone);
+  EXPECT_EQ(
+      control_auth::parse_token(control_auth::make_token(control_key(), kT, "GET", "/", ""), &t),
+      Reject::kNone);
 }
 
 TEST(ControlAuth, AcceptsTheGoldenTokenOnce) {
@@ -119,11 +119,11 @@ TEST(ControlAuth, MissingAndMalformed) {
   for (const std::string& bad : {
            std::string("v2.1764763200000.") + kNonce + "." + mac,
            std::string("1764763200000.") + kNonce + "." + mac,
-           std::string("v1.") + kNonce + "." + mac,                           // no timestamp
-           std::string("v1..") + kNonce + "." + mac,                          // empty timestamp
-           std::string("v1.-1764763200000.") + kNonce + "." + mac,            // a sign
-           std::string("v1.01764763200000.") + kNonce + "." + mac,            // a leading zero
-           std::string("v1.17647632000000000.") + kNonce + "." + mac,         // 17 digits
+           std::string("v1.") + kNonce + "." + mac,                    // no timestamp
+           std::string("v1..") + kNonce + "." + mac,                   // empty timestamp
+           std::string("v1.-1764763200000.") + kNonce + "." + mac,     // a sign
+           std::string("v1.01764763200000.") + kNonce + "." + mac,     // a leading zero
+           std::string("v1.17647632000000000.") + kNonce + "." + mac,  // 17 digits
            std::string("v1.1764763200000.") + std::string(kNonce).substr(1) + "." + mac,
            std::string("v1.1764763200000.") + "000102030405060708090A0B0C0D0E0F." + mac,
            std::string("v1.1764763200000.") + kNonce + "." + mac.substr(1),
@@ -223,11 +223,11 @@ TEST(ControlAuth, TheNonceStoreIsBoundedAndFailsClosed) {
   EXPECT_EQ(v.verify(oldest, "GET", "/", "", kT + 10), Reject::kStale);
   // A genuine token older than everything kept, when full: evicting would put the floor
   // at or above it, so it is stale and nothing it evicted can return either.
-  EXPECT_EQ(v.verify(control_auth::make_token(k, kT + 1, nonce(9), "GET", "/", ""), "GET", "/",
-                     "", kT + 10),
+  EXPECT_EQ(v.verify(control_auth::make_token(k, kT + 1, nonce(9), "GET", "/", ""), "GET", "/", "",
+                     kT + 10),
             Reject::kStale);
-  EXPECT_EQ(v.verify(control_auth::make_token(k, kT + 1, nonce(1), "GET", "/", ""), "GET", "/",
-                     "", kT + 10),
+  EXPECT_EQ(v.verify(control_auth::make_token(k, kT + 1, nonce(1), "GET", "/", ""), "GET", "/", "",
+                     kT + 10),
             Reject::kStale);
   EXPECT_LE(v.nonces(), 4u);
   // Fresh requests still pass.
@@ -246,8 +246,8 @@ TEST(ControlAuth, CountsByReason) {
   const std::string ok = control_auth::make_token(k, kT, "GET", "/", "");
   v.verify(ok, "GET", "/", "", kT);
   v.verify(ok, "GET", "/", "", kT);
-  for (Reject r : {Reject::kMissing, Reject::kMalformed, Reject::kStale, Reject::kBadMac,
-                   Reject::kReplayed})
+  for (Reject r :
+       {Reject::kMissing, Reject::kMalformed, Reject::kStale, Reject::kBadMac, Reject::kReplayed})
     EXPECT_EQ(v.rejected(r), 1u) << control_auth::reject_name(r);
   EXPECT_EQ(v.rejected_total(), 5u);
   EXPECT_EQ(v.accepted(), 1u);
