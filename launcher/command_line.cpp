@@ -48,8 +48,14 @@ const OptionDoc kOptionDocs[] = {
      "send: serve the control page and API on this TCP port (0: off); receive, control: the "
      "sender's control port (default 5580)",
      true, true, false, false, true},
-    {"sender", "HOST", "control: the sender serving the control API (default: the senders found on the network, else 127.0.0.1)", false,
-     false, false, false, true},
+    {"sender", "HOST",
+     "control: the sender serving the control API (default: the senders found on the network, else "
+     "127.0.0.1)",
+     false, false, false, false, true},
+    {"page-key", nullptr,
+     "control: print the control page's key for the secret (what follows #key= in its "
+     "address) and exit",
+     false, false, false, false, true},
     {"control-bind", "ADDR",
      "Serve the control page on this address; repeat for more (default: this machine's LAN "
      "addresses and 127.0.0.1)",
@@ -58,8 +64,9 @@ const OptionDoc kOptionDocs[] = {
     {"latency", "MS", "Playout latency in ms (default 60)", false, true, false},
     {"clock", "auto|system|net:HOST[:PORT]|ptp[:DOMAIN]|ntp:HOST[:PORT]",
      "Shared clock (default auto: the sender's)", false, true, false},
-    {"from", "NAME|HOST", "Play only this sender: its name (see 'list') or host (default: the first heard)",
-     false, true, false},
+    {"from", "NAME|HOST",
+     "Play only this sender: its name (see 'list') or host (default: the first heard)", false, true,
+     false},
     {"name", "NAME", "The name announced on the network (default: the host name)", true, true,
      false},
     {"json", nullptr, "Print JSON instead of one line per service", false, false, false, true},
@@ -78,10 +85,11 @@ const OptionDoc kOptionDocs[] = {
     {"duration", "SECONDS", "Stop after this many seconds", true, true, false},
     {"stats-json", "FILE|-", "Write one JSON object of statistics per second", true, true, false},
     {"secret", "PASSPHRASE",
-     "Secure stream: seal (send) or play only (receive) datagrams with this passphrase", true, true,
-     false},
-    {"secret-file", "PATH", "The same, the passphrase on the first line of PATH", true, true,
-     false},
+     "Secure stream: seal (send) or play only (receive) datagrams with this passphrase; the "
+     "control surface then wants requests signed with it (control: sign with it)",
+     true, true, false, false, true},
+    {"secret-file", "PATH", "The same, the passphrase on the first line of PATH", true, true, false,
+     false, true},
     {"save-config", nullptr, "Save the options given as defaults in the config file", true, true,
      false},
     {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true},
@@ -158,8 +166,16 @@ const char* examples_for(Command c) {
       return "Settings: volume=0..1.5, mute=true|false, delay=MS, latency=MS, name=NAME.\n"
              "\nExamples:\n"
              "  syncwave-launch control Kitchen volume=0.25\n"
-             "  syncwave-launch control \"Living room\" mute=false delay=-150 --sender=192.168.1.10\n"
-             "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable), "
+             "  syncwave-launch control \"Living room\" mute=false delay=-150 "
+             "--sender=192.168.1.10\n"
+             "  syncwave-launch control Kitchen mute=true "
+             "--secret-file=$HOME/.config/syncwave/secret\n"
+             "\nA sender with a secret takes only requests signed with it: --secret, "
+             "--secret-file, "
+             "or secret-file= in the config file's [control] group (else its [send] or [receive] "
+             "group).\n"
+             "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable, "
+             "secret missing or wrong), "
              "2 usage error.";
     case Command::kNone:
       break;

@@ -343,7 +343,9 @@ std::string report_to_json(const ReceiverReport& r) {
          ",\"lost\":" + std::to_string(r.lost) + ",\"late\":" + std::to_string(r.late) +
          ",\"level_db\":" + json_string(levels) + ",\"volume\":" + format_double(r.volume) +
          ",\"mute\":" + (r.mute ? "true" : "false") +
-         ",\"delay_ms\":" + std::to_string(r.delay_ms) + "}";
+         ",\"delay_ms\":" + std::to_string(r.delay_ms) +
+         (r.control_refused ? ",\"control_refused\":" + std::to_string(*r.control_refused) : "") +
+         "}";
 }
 
 bool parse_report(const std::string& json, ReceiverReport* out, std::string* error) {
@@ -399,6 +401,9 @@ bool parse_report(const std::string& json, ReceiverReport* out, std::string* err
     } else if (key == "delay_ms") {
       ok = number(v, -kMaxLatencyMs, kMaxDelayMs, &d);
       out->delay_ms = (int)d;
+    } else if (key == "control_refused") {
+      ok = number(v, 0, 1e15, &d);
+      out->control_refused = (uint64_t)d;
     }
     if (!ok) {
       *error = "bad \"" + key.substr(0, 32) + "\" in a report";
@@ -458,9 +463,9 @@ std::string ReceiverTable::to_json(int64_t now_us) const {
            ",\"level_db\":[";
     for (size_t i = 0; i < r.level_db.size(); i++)
       out += (i ? "," : "") + format_double(std::max(-200.0, r.level_db[i]));
-    out += "],\"volume\":" + format_double(r.volume) +
-           ",\"mute\":" + (r.mute ? "true" : "false") +
+    out += "],\"volume\":" + format_double(r.volume) + ",\"mute\":" + (r.mute ? "true" : "false") +
            ",\"delay_ms\":" + std::to_string(r.delay_ms) +
+           (r.control_refused ? ",\"control_refused\":" + std::to_string(*r.control_refused) : "") +
            ",\"age_ms\":" + std::to_string(std::max<int64_t>(0, now_us - e.seen_us) / 1000) + "}";
   }
   return out + "]}";

@@ -52,6 +52,9 @@ struct ReceiverReport {
   double volume = 1.0;
   bool mute = false;
   int delay_ms = 0;
+  // With a secret: the control datagrams this receiver refused (control_auth.h). Sent
+  // and listed as "control_refused" only when set, so plain reports are as before.
+  std::optional<uint64_t> control_refused;
 };
 
 // A change one client asks for; unset fields stay as they are.
@@ -90,9 +93,14 @@ std::string json_string(const std::string& s);
 constexpr const char* kReportPrefix = "SWCTL1 R ";
 constexpr const char* kChangePrefix = "SWCTL1 S ";
 constexpr size_t kMaxDatagramBytes = 1400;
+// With a secret each is "PREFIX TOKEN JSON" (control_auth.h), the token's METHOD being
+// these, its PATH "" for a report (the name is in it) and the receiver's name for a change.
+constexpr const char* kReportMethod = "SWCTL1-R";
+constexpr const char* kChangeMethod = "SWCTL1-S";
 
 // A report as one flat JSON object: name, state, latency_ms, sync_offset_us, lost, late,
-// level_db (a string "L,R,...": dB per channel), volume, mute, delay_ms.
+// level_db (a string "L,R,...": dB per channel), volume, mute, delay_ms (and
+// control_refused when set).
 std::string report_to_json(const ReceiverReport& r);
 // Parses a report (what report_to_json writes; unknown keys are ignored for newer
 // receivers, wrong types and invalid names refused). `address` is not in it: the

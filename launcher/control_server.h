@@ -9,6 +9,13 @@
 //   GET  /api/events            text/event-stream: the receivers' JSON on every change
 //                               and at least once a second
 //
+// With an `authorize` hook (a secret is set, docs/control.md "Authentication"), every
+// request but the page itself must carry a token: in the `Authorization: SyncWave
+// TOKEN` header, or as `?auth=TOKEN` (EventSource cannot set headers). Without one, or
+// with one the hook refuses, the answer is 401 with {"error", "server_time_ms"} and
+// nothing else happens: the check comes before routing, so an unauthenticated client
+// learns nothing, not even which receivers exist.
+//
 // Every request is rate-limited per client address (429); a POST body must carry a
 // Content-Length of at most control::kMaxBodyBytes (411, 413); other methods get 405,
 // other paths 404, bad values 400 with {"error":"one sentence"}.
@@ -41,6 +48,14 @@ class ControlServer {
     std::function<bool(const std::string& name, const ChangeRequest& change,
                        std::string* error)>
         apply;
+    // Empty: no authentication (no secret). Otherwise: whether `token` authorises
+    // METHOD PATH (the decoded path) with BODY; false with *error (one sentence).
+    std::function<bool(const std::string& token, const std::string& method, const std::string& path,
+                       const std::string& body, std::string* error)>
+        authorize;
+    // The wall-clock time in ms since 1970 (told to refused clients so that they can
+    // correct their clock); empty: g_get_real_time().
+    std::function<int64_t()> now_ms;
   };
 
   explicit ControlServer(Hooks hooks);

@@ -7,23 +7,37 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 
+#include "config.h"
 #include "config_file.h"
 #include "control_model.h"
 #include "control_server.h"
 #include "host_port.h"
 #include "status_format.h"
+#if SYNCWAVE_HAVE_SECURE
+#include "control_auth.h"
+#endif
 
 namespace syncwave {
 namespace launcher {
 
 namespace c = control;
+#if SYNCWAVE_HAVE_SECURE
+namespace cauth = control_auth;
+#endif
 
 namespace {
+
+#if SYNCWAVE_HAVE_SECURE
+int64_t wall_ms() {
+  return g_get_real_time() / 1000;
+}
+#endif
 
 bool private_ipv4(uint32_t a) {  // host order
   return (a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168) ||
@@ -126,6 +140,14 @@ struct ControlSession::Impl {
   // both
   std::vector<GSocket*> sockets;
   std::vector<GSource*> sources;
+  // A secret is set: every request signed and checked (docs/control.md, "Authentication").
+  bool secured = false;
+#if SYNCWAVE_HAVE_SECURE
+  cauth::Key key{};
+  std::unique_ptr<cauth::Verifier> http_auth;  // send: the API's requests
+  std::unique_ptr<cauth::Verifier> udp_auth;   // send: the reports; receive: the changes
+#endif
+  std::set<std::string> warned;  // "reason host": said once (at most 256)
 
   Impl(const Options& o, const std::vector<std::string>& given)
       : options(o), config_path(config_file_path()), command_line(given) {
@@ -178,13 +200,57 @@ struct ControlSession::Impl {
     }
   }
 
+  // A back-channel datagram's text after its prefix: "JSON" plain, "TOKEN JSON" with a
+  // secret. Returns the payload when it may be used (with a secret: its token verified
+  // for METHOD PATH); nothing when refused (counted, said once per reason and host).
+  std::optional<std::string> open(const std::string& rest, const char* method,
+                                  const std::string& path, const std::string& host,
+                                  const char* what) {
+    if (!secured) return rest;
+#if SYNCWAVE_HAVE_SECURE
+    const size_t space = rest.find(' ');
+    const bool tokened = !rest.empty() && rest[0] != '{' && space != std::string::npos;
+    const std::string token = tokened ? rest.substr(0, space) : std::string();
+    const std::string json = tokened ? rest.substr(space + 1) : rest;
+    const cauth::Reject r = udp_auth->verify(token, method, path, json, wall_ms());
+    if (r == cauth::Reject::kNone) return json;
+    if (r != cauth::Reject::kReplayed && warned.size() < 256 &&
+        warned.insert(std::string(cauth::reject_name(r)) + " " + host).second &&
+        !options.common.quiet) {
+      std::string why =
+          r == cauth::Reject::kMissing ? "carry no token: is that side running without the secret?"
+          : r == cauth::Reject::kStale
+              ? "are more than 30 s off this machine's clock, or too old: are both clocks set?"
+              : "fail authentication: wrong secret?";
+      print_event_line(std::string("control: ") + what + " from " + host + " " + why);
+    }
+#else
+    (void)rest, (void)method, (void)path, (void)host, (void)what;
+#endif
+    return std::nullopt;
+  }
+
+  // The datagram for `json`: signed with a secret.
+  std::string seal(const char* prefix, const char* method, const std::string& path,
+                   const std::string& json) {
+#if SYNCWAVE_HAVE_SECURE
+    if (secured) return prefix + cauth::make_token(key, wall_ms(), method, path, json) + " " + json;
+#else
+    (void)method, (void)path;
+#endif
+    return prefix + json;
+  }
+
   // send: a receiver's report.
   void on_report(GSocket* sock, const std::string& text, const std::string& host, int port) {
     const std::string prefix = c::kReportPrefix;
     if (text.compare(0, prefix.size(), prefix) != 0) return;
+    const std::optional<std::string> json =
+        open(text.substr(prefix.size()), c::kReportMethod, "", host, "reports");
+    if (!json) return;
     c::ReceiverReport r;
     std::string error;
-    if (!c::parse_report(text.substr(prefix.size()), &r, &error)) return;
+    if (!c::parse_report(*json, &r, &error)) return;
     r.address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
                 std::to_string(port);
     const bool fresh = table.find(r.name) == nullptr;
@@ -199,9 +265,12 @@ struct ControlSession::Impl {
     const std::string prefix = c::kChangePrefix;
     if (text.compare(0, prefix.size(), prefix) != 0) return;
     if (sender_host.empty() || host != sender_host) return;  // only the played sender
+    const std::optional<std::string> json =
+        open(text.substr(prefix.size()), c::kChangeMethod, my_name(), host, "changes");
+    if (!json) return;
     c::ChangeRequest change;
     std::string error;
-    if (!c::parse_change(text.substr(prefix.size()), latency_ms, &change, &error)) {
+    if (!c::parse_change(*json, latency_ms, &change, &error)) {
       if (options.common.verbose) print_event_line("control: ignored a change: " + error);
       return;
     }
@@ -298,13 +367,65 @@ struct ControlSession::Impl {
     r.volume = volume;
     r.mute = mute;
     r.delay_ms = delay_ms;
+#if SYNCWAVE_HAVE_SECURE
+    if (secured) r.control_refused = udp_auth->rejected_total();
+#endif
     send_text(sockets[0], sender_host, options.receive.control_port,
-              std::string(c::kReportPrefix) + c::report_to_json(r));
+              seal(c::kReportPrefix, c::kReportMethod, "", c::report_to_json(r)));
   }
+
+  // A secret: the control key (Argon2id, as the stream's, then its control subkey).
+  bool secure(std::string* error) {
+    if (options.common.secret.empty()) return true;
+#if SYNCWAVE_HAVE_SECURE
+    if (!cauth::control_key_from_passphrase(options.common.secret, &key)) {
+      *error = "Cannot derive the control key from the secret (libsodium needs 64 MiB).";
+      return false;
+    }
+    secured = true;
+    udp_auth = std::make_unique<cauth::Verifier>(key);
+    if (options.command == Command::kSend) http_auth = std::make_unique<cauth::Verifier>(key);
+    return true;
+#else
+    *error =
+        "This syncwave-launch was built without libsodium: its control surface cannot "
+        "check the secret.";
+    return false;
+#endif
+  }
+
+#if SYNCWAVE_HAVE_SECURE
+  static std::string counts_json(const cauth::Verifier& v) {
+    std::string out = "{\"accepted\":" + std::to_string(v.accepted());
+    for (size_t i = 1; i < static_cast<size_t>(cauth::Reject::kCount); i++)
+      out += std::string(",\"") + cauth::reject_name(static_cast<cauth::Reject>(i)) +
+             "\":" + std::to_string(v.rejected(static_cast<cauth::Reject>(i)));
+    return out + "}";
+  }
+  static const char* refusal(cauth::Reject r) {
+    switch (r) {
+      case cauth::Reject::kMissing:
+        return "this sender has a secret: the request needs its token (syncwave-launch control "
+               "--secret, or the page opened with #key=)";
+      case cauth::Reject::kMalformed:
+        return "the request's token is malformed";
+      case cauth::Reject::kStale:
+        return "the request's time is more than 30 s from the sender's clock, or too old "
+               "(server_time_ms is the sender's)";
+      case cauth::Reject::kBadMac:
+        return "the request's token does not verify: wrong secret or key?";
+      case cauth::Reject::kReplayed:
+        return "the request's token was used before";
+      default:
+        return "refused";
+    }
+  }
+#endif
 
   bool start(std::string* error) {
     if (options.command == Command::kReceive) {
       if (options.receive.control_port == 0) return true;
+      if (!secure(error)) return false;
       restore();
       GSocket* sock = udp_socket("0.0.0.0", 0, error);
       if (!sock) return false;
@@ -312,6 +433,7 @@ struct ControlSession::Impl {
       return true;
     }
     if (options.command != Command::kSend || options.send.control_port == 0) return true;
+    if (!secure(error)) return false;
     const std::vector<std::string> addresses =
         options.send.control_bind.empty() ? default_control_addresses() : options.send.control_bind;
     c::ControlServer::Hooks hooks;
@@ -319,7 +441,14 @@ struct ControlSession::Impl {
       table.expire(g_get_monotonic_time());
       for (auto it = report_socket.begin(); it != report_socket.end();)
         it = table.find(it->first) ? std::next(it) : report_socket.erase(it);
-      return table.to_json(g_get_monotonic_time());
+      std::string json = table.to_json(g_get_monotonic_time());
+#if SYNCWAVE_HAVE_SECURE
+      // With a secret: what was refused, by reason (docs/control.md).
+      if (secured)
+        json.insert(json.size() - 1, ",\"auth\":{\"requests\":" + counts_json(*http_auth) +
+                                         ",\"reports\":" + counts_json(*udp_auth) + "}");
+#endif
+      return json;
     };
     hooks.latency_of = [this](const std::string& name) {
       const c::ReceiverReport* r = table.find(name);
@@ -331,12 +460,27 @@ struct ControlSession::Impl {
       auto via = report_socket.find(name);
       if (!r || !hp.ok() || via == report_socket.end() ||
           !send_text(via->second, hp.value.host, hp.value.port,
-                     std::string(c::kChangePrefix) + c::change_to_json(ch))) {
+                     seal(c::kChangePrefix, c::kChangeMethod, name, c::change_to_json(ch)))) {
         *err = "cannot reach " + name;
         return false;
       }
       return true;
     };
+#if SYNCWAVE_HAVE_SECURE
+    if (secured) {
+      hooks.authorize = [this](const std::string& token, const std::string& method,
+                               const std::string& path, const std::string& body, std::string* err) {
+        const cauth::Reject r = http_auth->verify(token, method, path, body, wall_ms());
+        if (r == cauth::Reject::kNone) return true;
+        *err = refusal(r);
+        if (options.common.verbose)
+          print_event_line(std::string("control: refused a request (") + cauth::reject_name(r) +
+                           ")");
+        return false;
+      };
+      hooks.now_ms = [] { return wall_ms(); };
+    }
+#endif
     server = std::make_unique<c::ControlServer>(hooks);
     if (!server->start(addresses, (uint16_t)options.send.control_port, error)) return false;
     for (const std::string& a : addresses) {
@@ -344,10 +488,16 @@ struct ControlSession::Impl {
       if (!sock) return false;
       watch(sock);
     }
-    if (!options.common.quiet)
-      std::fprintf(stderr, "Control page: http://%s:%u/\n",
+    if (!options.common.quiet) {
+      std::string fragment;
+#if SYNCWAVE_HAVE_SECURE
+      // The page's key: it controls the rooms, but cannot open or seal the audio.
+      if (secured) fragment = "#key=" + cauth::key_to_hex(key);
+#endif
+      std::fprintf(stderr, "Control page: http://%s:%u/%s\n",
                    addresses.size() > 1 ? addresses[1].c_str() : addresses[0].c_str(),
-                   server->port());
+                   server->port(), fragment.c_str());
+    }
     return true;
   }
 };

@@ -5,6 +5,7 @@
 #include <gst/gst.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,9 @@
 #include "control_session.h"
 #endif
 #include "control_model.h"
+#if SYNCWAVE_HAVE_SECURE
+#include "control_auth.h"
+#endif
 #include "options.h"
 #include "pipeline_builder.h"
 #include "preset.h"
@@ -32,6 +36,9 @@
 
 using namespace syncwave::launcher;
 namespace control = syncwave::control;
+#if SYNCWAVE_HAVE_SECURE
+namespace control_auth = syncwave::control_auth;
+#endif
 
 namespace {
 
@@ -184,7 +191,8 @@ constexpr double kFindSendersTimeoutS = 1.5;
 // One POST of `body` to the control API of `sender`. Returns the HTTP status (0: not
 // reached) and the reply's text, or the reason in *error.
 guint post_change(const std::string& sender, int port, const std::string& receiver,
-                  const std::string& body, std::string* text, std::string* error) {
+                  const std::string& body, const std::string& token, std::string* text,
+                  std::string* error) {
   gchar* escaped = g_uri_escape_string(receiver.c_str(), nullptr, FALSE);
   const std::string host = sender.find(':') != std::string::npos ? "[" + sender + "]" : sender;
   const std::string url =
@@ -196,6 +204,9 @@ guint post_change(const std::string& sender, int port, const std::string& receiv
   if (!msg) {
     *error = "Cannot make a request to " + url + ".";
   } else {
+    if (!token.empty())
+      soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                   ("SyncWave " + token).c_str());
     GBytes* b = g_bytes_new(body.data(), body.size());
     soup_message_set_request_body_from_bytes(msg, "application/json", b);
     g_bytes_unref(b);
@@ -221,15 +232,16 @@ guint post_change(const std::string& sender, int port, const std::string& receiv
   return status;
 }
 
-// The one sentence of an {"error":"..."} reply.
+// The one sentence of an {"error":"...", ...} reply: the string up to its closing quote,
+// with JSON's \" and \\ undone.
 std::string reply_error(const std::string& text, guint status) {
   const size_t at = text.find("\"error\":\"");
-  std::string why =
-      at == std::string::npos ? "HTTP status " + std::to_string(status) : text.substr(at + 9);
-  if (!why.empty() && why.back() == '}') why.pop_back();
-  if (!why.empty() && why.back() == '"') why.pop_back();
-  for (size_t i = why.find("\\\""); i != std::string::npos; i = why.find("\\\"", i))
-    why.erase(i, 1);  // JSON's \" back to "
+  if (at == std::string::npos) return "HTTP status " + std::to_string(status);
+  std::string why;
+  for (size_t i = at + 9; i < text.size() && text[i] != '"'; i++) {
+    if (text[i] == '\\' && i + 1 < text.size()) i++;
+    why += text[i];
+  }
   return why;
 }
 #endif
@@ -260,11 +272,51 @@ int run_control(const Options& options, bool sender_given) {
       for (const std::string& s : senders) std::fprintf(stderr, "control: trying %s\n", s.c_str());
   }
   const std::string body = control::change_to_json(change);
+  // With a secret every request is signed (docs/control.md, "Authentication").
+  const std::string path = "/api/receivers/" + c.receiver;
+  const bool secured = !options.common.secret.empty();
+#if SYNCWAVE_HAVE_SECURE
+  control_auth::Key key{};
+  if (secured && !control_auth::control_key_from_passphrase(options.common.secret, &key))
+    return runtime_error("Cannot derive the control key from the secret (libsodium needs 64 MiB).");
+#else
+  if (secured)
+    return runtime_error(
+        "This syncwave-launch was built without libsodium: it cannot sign "
+        "requests with --secret.");
+#endif
   std::string last_error;
   for (const std::string& sender : senders) {
     std::string text;
     error.clear();
-    const guint status = post_change(sender, c.control_port, c.receiver, body, &text, &error);
+    int64_t offset_ms = 0;  // the sender's clock minus ours, from a refusal
+    guint status = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+      std::string token;
+#if SYNCWAVE_HAVE_SECURE
+      if (secured)
+        token =
+            control_auth::make_token(key, g_get_real_time() / 1000 + offset_ms, "POST", path, body);
+#else
+      (void)offset_ms;
+#endif
+      text.clear();
+      status = post_change(sender, c.control_port, c.receiver, body, token, &text, &error);
+      // Refused for our clock: once more on the sender's.
+      const size_t at = text.find("\"server_time_ms\":");
+      if (status != 401 || !secured || attempt > 0 || at == std::string::npos ||
+          text.find("clock") == std::string::npos)
+        break;
+      offset_ms = std::strtoll(text.c_str() + at + 17, nullptr, 10) - g_get_real_time() / 1000;
+    }
+    if (status == 401) {
+      const std::string why = reply_error(text, status);
+      return runtime_error(secured ? c.receiver + ": the sender at " + sender +
+                                         " refused the request (" + why + ")."
+                                   : c.receiver + ": the sender at " + sender +
+                                         " wants its secret: give control --secret=PASSPHRASE or "
+                                         "--secret-file=PATH, the sender's.");
+    }
     if (status == 200) {
       if (!options.common.quiet) std::printf("%s: %s\n", c.receiver.c_str(), body.c_str());
       return kExitOk;
@@ -307,7 +359,9 @@ int main(int argc, char** argv) {
   // Layers, later wins: defaults < preset < config file < command line.
   Assignments config;
   const std::string config_path = config_file_path();
-  if (streams && !load_config(config_path, cl.command, &config, &error)) return usage_error(error);
+  const bool configured = streams || cl.command == Command::kControl;
+  if (configured && !load_config(config_path, cl.command, &config, &error))
+    return usage_error(error);
   config = without_repeated_on_command_line(config, cl.assignments);
   std::string preset_name;
   for (const Assignment& a : config)
@@ -327,6 +381,39 @@ int main(int argc, char** argv) {
   for (const Assignment& a : cl.assignments)
     if (!apply_option(options, a.first, a.second, &error)) return usage_error(error);
   if (!validate_options(options, &error)) return usage_error(error);
+  if (cl.command == Command::kControl && options.common.secret.empty()) {
+    // No secret in [control] or on the command line: the one this machine's sender (or
+    // receiver) is configured with, so that `control` works where they run.
+    for (Command other : {Command::kSend, Command::kReceive}) {
+      Assignments saved;
+      std::string ignored;
+      if (!load_config(config_path, other, &saved, &ignored)) continue;
+      for (const Assignment& a : saved)
+        if ((a.first == "secret" || a.first == "secret-file") &&
+            !apply_option(options, a.first, a.second, &error))
+          return usage_error(error);
+      if (!options.common.secret.empty()) break;
+    }
+  }
+  if (cl.command == Command::kControl && options.control.page_key) {
+    // The page's key, for a sender run with --quiet or as a service.
+    if (!cl.positional.empty())
+      return usage_error("control --page-key takes no receiver or setting.");
+    if (options.common.secret.empty())
+      return usage_error(
+          "control --page-key needs the secret: --secret, --secret-file or the "
+          "config file's.");
+#if SYNCWAVE_HAVE_SECURE
+    control_auth::Key key{};
+    if (!control_auth::control_key_from_passphrase(options.common.secret, &key))
+      return runtime_error(
+          "Cannot derive the control key from the secret (libsodium needs 64 MiB).");
+    std::printf("%s\n", control_auth::key_to_hex(key).c_str());
+    return kExitOk;
+#else
+    return runtime_error("This syncwave-launch was built without libsodium: there is no page key.");
+#endif
+  }
   if (cl.command == Command::kControl) {
     if (cl.positional.size() < 2)
       return usage_error(
@@ -336,6 +423,7 @@ int main(int argc, char** argv) {
     options.control.settings.assign(cl.positional.begin() + 1, cl.positional.end());
     bool sender_given = false;
     for (const Assignment& a : cl.assignments) sender_given = sender_given || a.first == "sender";
+    for (const Assignment& a : config) sender_given = sender_given || a.first == "sender";
     return run_control(options, sender_given);
   }
 

@@ -27,11 +27,13 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "delay",      "volume", "silent", "record",
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
-const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet"};
-// Secure streams: options of send and receive, stored in CommonOptions::secret.
+const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet",
+                                               "secret", "secret-file",  "page-key"};
+// Secure streams and the control surface's authentication: options of send, receive
+// and control, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
-const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
-                                            "save-config", "broadcast", "silent", "json"};
+const std::set<std::string> kFlagOptions = {"print",     "verbose", "quiet", "save-config",
+                                            "broadcast", "silent",  "json",  "page-key"};
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
@@ -448,6 +450,11 @@ bool apply_control(Options& options, const std::string& name, const std::string&
                    std::string* error) {
   ControlOptions& o = options.control;
   if (name == "verbose" || name == "quiet") return apply_common(options.common, name, value, error);
+  if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
+  if (name == "page-key") {
+    if (!parse_flag(value, &o.page_key)) return fail(error, name, value, "expected true or false");
+    return true;
+  }
   if (name == "sender") {
     if (!valid_host(value) || value.find(':') != std::string::npos)
       return fail(error, name, value, "expected the sender's host (the port is --control-port)");

@@ -65,8 +65,9 @@ struct CommonOptions {
   double duration_s = 0.0;  // 0: until interrupted (or end of file)
   std::string stats_json;   // "" off, "-" stdout, else a path
   std::string preset;
-  // Secure streams (send and receive only): --secret, or the first line of --secret-file.
-  // Empty: plain SYNC v1.
+  // Secure streams (send and receive) and the control surface's authentication (send,
+  // receive, control): --secret, or the first line of --secret-file. Empty: plain SYNC v1
+  // and an open control surface.
   std::string secret;
 };
 
@@ -125,6 +126,8 @@ struct ControlOptions {
   std::vector<std::string> settings;  // "volume=0.25", "mute=false", ...
   std::string sender = "127.0.0.1";   // the sender serving the API (HOST, no port)
   int control_port = kDefaultControlPort;
+  // --page-key: print the control page's key for the secret (#key=...) instead.
+  bool page_key = false;
 };
 
 struct Options {

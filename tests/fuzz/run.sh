@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS="$TARGETS $1"; shift ;;
   esac
 done
-[ -n "$TARGETS" ] || TARGETS="fuzz-wire-format fuzz-secure-channel fuzz-depay fuzz-jitter"
+[ -n "$TARGETS" ] || TARGETS="fuzz-wire-format fuzz-secure-channel fuzz-control-auth fuzz-depay fuzz-jitter"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
   FLAGS="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"

@@ -35,6 +35,40 @@ def plays(r):
     return 0 <= r["first_sound_ms"] < 500 and r["silent_windows"] - r["first_sound_ms"] // 5 < 20
 
 
+def start_test(prefix, build, cpu_budget):
+    """(tmp, failures, check, pulse, env): a temporary directory, the list of failures
+    check(ok, what) keeps (it prints "ok"/"FAIL" and what), a private PulseAudio with
+    sinks rxa and rxb, and the environment that runs the launcher against it and the
+    built plugin."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    failures = []
+
+    def check(ok, what):
+        print(("ok   " if ok else "FAIL ") + what)
+        if not ok:
+            failures.append(what)
+
+    pulse = cpu_budget.Pulse(tmp)
+    env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
+               GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
+    return tmp, failures, check, pulse, env
+
+
+def stop_all(procs, pulse, tmp, failures, names=("send", "Kitchen", "Bedroom")):
+    """The test's end: SIGINT to every process still running (killed after 3 s), the
+    private PulseAudio stopped, on a failure the last of each named process's stderr
+    (tmp/NAME.err), and tmp removed."""
+    import cpu_budget  # on the path since requirements()
+    cpu_budget.stop(list(procs.values()) if isinstance(procs, dict) else procs)
+    pulse.stop()
+    if failures:
+        for n in names:
+            path = os.path.join(tmp, n + ".err")
+            if os.path.exists(path):
+                print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def requirements():
     """(launcher, build root, the cpu_budget module: private PulseAudio with sinks rxa and
     rxb, and the analysis), or (None, None, None) after printing why the test skips."""
@@ -59,19 +93,9 @@ def main():
     if launch is None:
         return SKIP
 
-    tmp = tempfile.mkdtemp(prefix="syncwave-control-test-")
+    tmp, failures, check, pulse, env = start_test("syncwave-control-test-", build, cpu_budget)
     procs = []
-    failures = []
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
-
-    pulse = cpu_budget.Pulse(tmp)
     try:
-        env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
-                   GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
         ports = [cpu_budget.free_port(), cpu_budget.free_port()]
         clock = cpu_budget.free_port()
         import socket
@@ -146,8 +170,9 @@ def main():
         muted = cpu_budget.record(pulse, 1.0)
         check(muted["rxb"]["silent_windows"] >= muted["rxb"]["windows"] - 2,
               f"Bedroom's sink is silent after control mute=true: {muted['rxb']}")
-        r = cli("Bedroom", "mute=false")
-        check(r.returncode == 0, f"control Bedroom mute=false: {r.returncode} {r.stderr}")
+        # A secret given to control: a sender without one ignores the token.
+        r = cli("Bedroom", "mute=false", "--secret=unused here")
+        check(r.returncode == 0, f"control Bedroom mute=false --secret: {r.returncode} {r.stderr}")
         r = cli("Garage", "volume=0.5")
         check(r.returncode == 1 and 'no receiver named "Garage"' in r.stderr,
               f"control Garage: {r.returncode} {r.stderr.strip()}")
@@ -196,21 +221,7 @@ def main():
               f"the restarted Kitchen's sink stays silent: {restored['rxa']}")
         check(plays(restored["rxb"]), f"Bedroom plays on: {restored['rxb']}")
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(2)
-        for p in procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        pulse.stop()
-        if failures:
-            for n in ("send", "Kitchen", "Bedroom"):
-                path = os.path.join(tmp, n + ".err")
-                if os.path.exists(path):
-                    print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, pulse, tmp, failures)
     return 1 if failures else 0
 
 

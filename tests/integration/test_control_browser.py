@@ -15,6 +15,15 @@ own null sink of a private PulseAudio, and:
 - rooms named "Living room" and "Living_room" (reported over UDP by the test) are two;
 - the page threw nothing, logged no error and opened no dialog.
 
+With --secret (integration-control-browser-secure, issue 14) everything runs with
+--secret-file: the page opened without a key shows its key form and no room; the page's
+own HMAC-SHA256 gives core/control_auth's golden token; opened at /index.html#key=HEX
+(what the sender prints) it keeps the key, takes the fragment out of the address bar and
+the whole test above passes through signed requests and a signed event stream; at the
+end the key is forgotten, the page reloaded, the key typed into its form, and the rooms
+come back; the sender restarts and the page, not reloaded, shows Kitchen again (its
+signed event stream reopened with a fresh token).
+
 Skipped (77) without chromium, pulseaudio/parec or a launcher built without libsoup."""
 import json
 import math
@@ -24,12 +33,15 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
 import cdp_pipe
-from test_control import plays, requirements
+from test_control import plays, requirements, start_test, stop_all
+from test_control_secure import token
+
+# With --secret: the control key the sender prints, for the test's own requests.
+KEY = None
 
 SKIP = 77
 ROOMS = """[...document.querySelectorAll('.room')].map(e => ({
@@ -46,7 +58,10 @@ def room_js(name, what):
 
 
 def receivers(base):
-    with urllib.request.urlopen(base + "/api/receivers", timeout=5) as r:
+    req = urllib.request.Request(base + "/api/receivers")
+    if KEY:
+        req.add_header("Authorization", "SyncWave " + token(KEY, "GET", "/api/receivers"))
+    with urllib.request.urlopen(req, timeout=5) as r:
         return {x["name"]: x for x in json.loads(r.read())["receivers"]}
 
 
@@ -66,7 +81,8 @@ def poll(fn, timeout, what):
     raise cdp_pipe.BrowserError(f"{what}: not within {timeout} s (last: {last!r})")
 
 
-def main():
+def main(secure):
+    global KEY
     t_start = time.monotonic()
     chromium = shutil.which(os.environ.get("CHROMIUM", "chromium"))
     if not chromium:
@@ -76,29 +92,34 @@ def main():
     if launch is None:
         return SKIP
 
-    tmp = tempfile.mkdtemp(prefix="syncwave-control-browser-")
+    tmp, failures, check, pulse, env = start_test("syncwave-control-browser-", build, cpu_budget)
     procs = {}
-    failures = []
     browser = None
-
-    def check(ok, what):
-        print(("ok   " if ok else "FAIL ") + what)
-        if not ok:
-            failures.append(what)
-
-    pulse = cpu_budget.Pulse(tmp)
     try:
-        env = dict(pulse.env, GST_PLUGIN_PATH=os.path.join(build, "gst-plugin"),
-                   GST_REGISTRY_1_0=os.path.join(tmp, "registry.bin"))
         ports = [cpu_budget.free_port(), cpu_budget.free_port()]
         clock = cpu_budget.free_port()
         control = cpu_budget.free_port(socket.SOCK_STREAM)
         base = f"http://127.0.0.1:{control}"
-        procs["send"] = subprocess.Popen(
-            [launch, "send", "--source=test", "--quiet", f"--clock-port={clock}",
-             f"--control-port={control}", "--control-bind=127.0.0.1"] +
-            [f"--target=127.0.0.1:{p}" for p in ports], env=env,
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "send.err"), "w"))
+        secret = []
+        if secure:
+            with open(os.path.join(tmp, "secret"), "w") as f:
+                f.write("the house's long passphrase\n")
+            secret = ["--secret-file=" + os.path.join(tmp, "secret")]
+        def sender():
+            return subprocess.Popen(
+                [launch, "send", "--source=test", f"--clock-port={clock}",
+                 f"--control-port={control}", "--control-bind=127.0.0.1"] + secret +
+                ([] if secure else ["--quiet"]) +  # secure: the key is on the "Control page" line
+                [f"--target=127.0.0.1:{p}" for p in ports], env=env,
+                stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "send.err"), "a"))
+        procs["send"] = sender()
+        key_hex = None
+        if secure:
+            import re
+            key_hex = poll(lambda: (re.findall(r"#key=([0-9a-f]{64})",
+                                               open(os.path.join(tmp, "send.err")).read()) or
+                                    [None])[0], 10, "the sender prints the page's key")
+            KEY = bytes.fromhex(key_hex)
         poll(lambda: receivers(base) == {}, 10, "the sender answers on " + base)
 
         # The page first, on a phone-sized screen; alert() would block the page and the
@@ -108,6 +129,29 @@ def main():
         page.call("Page.addScriptToEvaluateOnNewDocument",
                   {"source": "window.alert = m => console.error('alert: ' + m);"})
         page.navigate(base + "/")
+        expected_problems = 0
+        if secure:
+            check(page.wait_for("document.getElementById('keyform').style.display === '' && "
+                                "document.querySelectorAll('.room').length === 0", 5,
+                                "the key form"),
+                  "without a key the page shows its key form and no room")
+            golden = page.evaluate(
+                "auth.token('97dbbe3d85caf85f67d7c07b58a0ad8e46bb8f48fdc68fe74eb1c9a23a964d3c', "
+                "1764763200000, '000102030405060708090a0b0c0d0e0f', 'POST', "
+                "'/api/receivers/Kitchen', '{\"volume\":0.25}')")
+            check(golden == "v1.1764763200000.000102030405060708090a0b0c0d0e0f."
+                  "8fd83b194b4a19b435934ecffffbe18e16ea8e9a1c023bef4fd6b913cf6bcd0c",
+                  f"the page's HMAC-SHA256 gives control_auth's golden token: {golden}")
+            long_sha = page.evaluate("auth.hex(auth.sha256(new TextEncoder().encode('a'.repeat(1000))))")
+            import hashlib
+            check(long_sha == hashlib.sha256(b"a" * 1000).hexdigest(),
+                  "the page's SHA-256 of 1000 bytes (16 blocks) is hashlib's")
+            # The 401 the page got is logged by the browser: expected.
+            expected_problems = len(page.problems())
+            page.navigate(base + "/index.html#key=" + key_hex)
+            check(page.evaluate("location.hash === '' && "
+                                f"localStorage.getItem('syncwave-control-key') === '{key_hex}'"),
+                  "opened at #key=, the page keeps the key and takes it out of the address bar")
         page.evaluate("window.loadedOnce = true")  # gone if the page reloads
         check(page.wait_for("document.getElementById('empty').style.display !== 'none' && "
                             "document.querySelectorAll('.room').length === 0", 5,
@@ -118,8 +162,8 @@ def main():
         for name, port, sink in (("Kitchen", ports[0], "rxa"), ("Bedroom", ports[1], "rxb")):
             procs[name] = subprocess.Popen(
                 [launch, "receive", f"--port={port}", f"--clock-port={clock}",
-                 f"--control-port={control}", f"--device={sink}", f"--name={name}", "--quiet"],
-                env=env, stdout=subprocess.DEVNULL,
+                 f"--control-port={control}", f"--device={sink}", f"--name={name}", "--quiet"] +
+                secret, env=env, stdout=subprocess.DEVNULL,
                 stderr=open(os.path.join(tmp, name + ".err"), "w"))
         shown = page.wait_for(
             f"(() => {{ const r = {ROOMS}; return r.length === 2 && "
@@ -204,41 +248,65 @@ def main():
         # way a receiver reports (docs/control.md, the back channel), without playing.
         fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for name in ("Living room", "Living_room"):
-            fake.sendto(b"SWCTL1 R " + json.dumps(
+            report = json.dumps(
                 {"name": name, "state": "synced", "latency_ms": 200, "sync_offset_us": 0,
                  "lost": 0, "late": 0, "level_db": "-20,-20", "volume": 0.5, "mute": False,
-                 "delay_ms": 0}).encode(), ("127.0.0.1", control))
+                 "delay_ms": 0})
+            signed = token(KEY, "SWCTL1-R", "", report) + " " if KEY else ""
+            fake.sendto(("SWCTL1 R " + signed + report).encode(), ("127.0.0.1", control))
         fake.close()
         poll(lambda: len(receivers(base)) == 3, 5, "the sender lists Living room, Living_room")
         three = page.wait_for(f"(() => {{ const r = {ROOMS}; return r.length === 3 && r; }})()",
                               3, "three rooms on the page")
         check(sorted(r["name"] for r in three) == ["Kitchen", "Living room", "Living_room"],
               f"'Living room' and 'Living_room' are two rooms: {three}")
-        problems = page.problems()
+        problems = page.problems()[expected_problems:]
         check(not problems, f"the page reported no problem: {problems}")
+        if secure:
+            # The key forgotten, the page reloaded: its form; the key typed in: the rooms.
+            page.evaluate("auth.forget()")
+            page.navigate(base + "/")
+            page.wait_for("document.getElementById('keyform').style.display === ''", 5,
+                          "the key form after the key was forgotten")
+            expected_problems = len(page.problems())
+            page.evaluate("document.querySelector('#keyform input').value = "
+                          f"'{key_hex.upper()}'; document.querySelector('#keyform button').click()")
+            typed = page.wait_for(f"(() => {{ const r = {ROOMS}; return r.length === 3 && r; }})()",
+                                  5, "the rooms after the key was typed in")
+            check(len(typed) == 3 and
+                  page.evaluate("document.getElementById('keyform').style.display") == "none",
+                  f"the key typed into the page's form: the rooms are back: {typed}")
+            # The sender restarts: the signed event stream cannot reconnect by itself (its
+            # token would be a replay); the page reopens it with a fresh one.
+            page.evaluate("window.loadedOnce = true")
+            procs["send"].send_signal(signal.SIGINT)
+            procs["send"].wait(10)
+            procs["send"] = sender()
+            # Through the new sender: a volume set there shows on the page's slider.
+            poll(lambda: "Kitchen" in receivers(base), 10, "Kitchen reports to the new sender")
+            req = urllib.request.Request(base + "/api/receivers/Kitchen", method="POST",
+                                         data=b'{"volume":0.6}')
+            req.add_header("Authorization", "SyncWave " + token(
+                KEY, "POST", "/api/receivers/Kitchen", '{"volume":0.6}'))
+            urllib.request.urlopen(req, timeout=5).read()
+            back = page.wait_for(room_js("Kitchen", "room && window.loadedOnce && "
+                                         "+room.querySelector('.volume').value === 0.6"), 20,
+                                 "the page follows the new sender")
+            check(bool(back), "after the sender restarted the page, not reloaded, follows it: "
+                  "Kitchen's slider shows the volume set through the new sender")
+            # (The sender's restart cuts the event stream and refuses connections for a
+            # moment: the browser logs those network errors, which are expected.)
+            problems = [p for p in page.problems()[expected_problems:] if "net::ERR_" not in p]
+            check(not problems, f"the page with the typed key reported no problem: {problems}")
     except cdp_pipe.BrowserError as e:
         check(False, str(e))
     finally:
         if browser:
             browser.close()
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs.values():
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        pulse.stop()
-        if failures:
-            for n in ("send", "Kitchen", "Bedroom", "chromium"):
-                path = os.path.join(tmp, n + ".err")
-                if os.path.exists(path):
-                    print(f"--- {n} stderr:\n" + open(path).read()[-2000:])
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, pulse, tmp, failures, ("send", "Kitchen", "Bedroom", "chromium"))
     print(f"{time.monotonic() - t_start:.1f} s")
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("--secret" in sys.argv[1:]))

@@ -195,6 +195,16 @@ TEST(ControlModel, ReportsRoundTripAndBadOnesAreRefused) {
   EXPECT_DOUBLE_EQ(back.volume, 0.8);
   EXPECT_TRUE(back.mute);
   EXPECT_EQ(back.delay_ms, -40);
+  // control_refused (with a secret) only when set: a plain report is as before.
+  EXPECT_EQ(json.find("control_refused"), std::string::npos);
+  EXPECT_FALSE(back.control_refused);
+  r.control_refused = 7;
+  ASSERT_TRUE(c::parse_report(c::report_to_json(r), &back, &error)) << error;
+  EXPECT_EQ(back.control_refused, std::optional<uint64_t>(7));
+  c::ReceiverTable table;
+  ASSERT_TRUE(table.report(back, 0));
+  EXPECT_NE(table.to_json(0).find(",\"control_refused\":7,\"age_ms\""), std::string::npos);
+  EXPECT_FALSE(c::parse_report("{\"name\":\"A\",\"control_refused\":-1}", &back, &error));
   // A newer receiver's extra key is ignored; hostile or broken ones are refused.
   EXPECT_TRUE(c::parse_report("{\"name\":\"A\",\"future\":1}", &back, &error)) << error;
   for (const char* bad : {"{}", "{\"state\":\"synced\"}", "{\"name\":\"a/b\"}",

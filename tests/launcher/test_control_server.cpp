@@ -22,6 +22,7 @@ struct Reply {
   guint status = 0;
   std::string body;
   std::string allow;
+  std::string www_authenticate;
 };
 
 class ControlServerTest : public ::testing::Test {
@@ -61,6 +62,17 @@ class ControlServerTest : public ::testing::Test {
         applied_.push_back(name + " " + c::change_to_json(ch));
         return true;
       };
+      if (secured_) {
+        hooks.authorize = [this](const std::string& token, const std::string& method,
+                                 const std::string& path, const std::string& body,
+                                 std::string* error) {
+          std::lock_guard<std::mutex> lk(lock_);
+          authorized_.push_back(token + "|" + method + "|" + path + "|" + body);
+          *error = "the request's token does not verify: wrong secret or key?";
+          return token == "good";
+        };
+        hooks.now_ms = [] { return int64_t{1764763200000}; };
+      }
       c::ControlServer server(hooks);
       std::string error;
       if (!server.start({"127.0.0.1"}, 0, &error)) {
@@ -90,9 +102,12 @@ class ControlServerTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   Reply request(const char* method, const std::string& path, const std::string& body = "",
-                bool with_body = false) {
+                bool with_body = false, const char* authorization = nullptr) {
     SoupMessage* msg = soup_message_new(method, url(path).c_str());
     EXPECT_NE(msg, nullptr);
+    if (authorization)
+      soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+                                   authorization);
     if (with_body) {
       GBytes* b = g_bytes_new(body.data(), body.size());
       soup_message_set_request_body_from_bytes(msg, "application/json", b);
@@ -112,6 +127,9 @@ class ControlServerTest : public ::testing::Test {
     }
     const char* allow = soup_message_headers_get_one(soup_message_get_response_headers(msg), "Allow");
     if (allow) r.allow = allow;
+    const char* www =
+        soup_message_headers_get_one(soup_message_get_response_headers(msg), "WWW-Authenticate");
+    if (www) r.www_authenticate = www;
     g_object_unref(msg);
     return r;
   }
@@ -122,6 +140,8 @@ class ControlServerTest : public ::testing::Test {
   std::mutex lock_;
   c::ReceiverTable table_{3600'000'000};
   std::vector<std::string> applied_;
+  bool secured_ = false;                 // an authorize hook (a secret is set)
+  std::vector<std::string> authorized_;  // "token|method|path|body" it was asked about
   SoupSession* session_ = nullptr;
   int port_ = 0;
 };
@@ -216,4 +236,65 @@ TEST_F(ControlServerTest, EventStreamCarriesTheReceivers) {
   g_input_stream_close(in, nullptr, nullptr);
   g_object_unref(in);
   g_object_unref(msg);
+}
+
+// With a secret (docs/control.md, "Authentication"): the server hands every request but
+// the page to the authorize hook, with the token from the header or ?auth=, the decoded
+// path and the body; a refusal is 401 before routing.
+class ControlServerAuthTest : public ControlServerTest {
+ protected:
+  ControlServerAuthTest() { secured_ = true; }
+  std::vector<std::string> asked() {
+    std::lock_guard<std::mutex> lk(lock_);
+    return authorized_;
+  }
+};
+
+TEST_F(ControlServerAuthTest, RefusesWithoutATokenBeforeRouting) {
+  Reply r = request("GET", "/api/receivers");
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_EQ(r.www_authenticate, "SyncWave");
+  EXPECT_EQ(r.body,
+            "{\"error\":\"the request's token does not verify: wrong secret or key?\","
+            "\"server_time_ms\":1764763200000}");
+  EXPECT_EQ(r.body.find("Kitchen"), std::string::npos);
+  // Unknown receivers and paths: 401 too, not 404 (names stay private); nothing applied.
+  EXPECT_EQ(request("POST", "/api/receivers/Garage", "{\"volume\":0}", true).status, 401u);
+  EXPECT_EQ(request("POST", "/api/receivers/Kitchen", "{\"volume\":0}", true).status, 401u);
+  EXPECT_EQ(request("GET", "/nothing").status, 401u);
+  EXPECT_EQ(request("GET", "/api/events").status, 401u);
+  EXPECT_EQ(request("GET", "/api/receivers", "", false, "Bearer good").status, 401u);
+  {
+    std::lock_guard<std::mutex> lk(lock_);
+    EXPECT_TRUE(applied_.empty());
+  }
+  const auto a = asked();
+  ASSERT_EQ(a.size(), 6u);
+  EXPECT_EQ(a[0], "|GET|/api/receivers|");
+  EXPECT_EQ(a[2], "|POST|/api/receivers/Kitchen|{\"volume\":0}");
+  EXPECT_EQ(a[5], "|GET|/api/receivers|");  // another scheme is no token
+}
+
+TEST_F(ControlServerAuthTest, ThePageNeedsNoToken) {
+  Reply r = request("GET", "/");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find("keyform"), std::string::npos);
+  EXPECT_TRUE(asked().empty());
+}
+
+TEST_F(ControlServerAuthTest, TakesTheTokenFromTheHeaderOrTheQuery) {
+  Reply r = request("GET", "/api/receivers", "", false, "SyncWave good");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_NE(r.body.find("Kitchen"), std::string::npos);
+  EXPECT_EQ(request("GET", "/api/receivers?auth=good").status, 200u);
+  r = request("POST", "/api/receivers/Living%20room", "{\"mute\":true}", true, "SyncWave good");
+  EXPECT_EQ(r.status, 200u) << r.body;
+  const auto a = asked();
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0], "good|GET|/api/receivers|");
+  EXPECT_EQ(a[1], "good|GET|/api/receivers|");
+  EXPECT_EQ(a[2], "good|POST|/api/receivers/Living room|{\"mute\":true}");
+  std::lock_guard<std::mutex> lk(lock_);
+  ASSERT_EQ(applied_.size(), 1u);
+  EXPECT_EQ(applied_[0], "Living room {\"mute\":true}");
 }

@@ -923,8 +923,24 @@ TEST(LauncherSecret, SecretFileGivesItsFirstLine) {
             std::string::npos);
   g_free(path);
   EXPECT_NE(apply_error(Command::kSend, "secret", "").find("passphrase"), std::string::npos);
-  // Only send and receive take it.
+  // Send, receive and control take it (control signs its requests with it).
   EXPECT_NE(apply_error(Command::kDevices, "secret", "x").find("not an option"), std::string::npos);
+  EXPECT_NE(apply_error(Command::kList, "secret", "x").find("not an option"), std::string::npos);
+}
+
+TEST(LauncherSecret, ControlTakesTheSecretAndPageKey) {
+  Options o = options_for(Command::kControl, {{"secret", "two words"}, {"page-key", ""}});
+  EXPECT_EQ(o.common.secret, "two words");
+  EXPECT_TRUE(o.control.page_key);
+  EXPECT_FALSE(options_for(Command::kControl, {}).control.page_key);
+  EXPECT_TRUE(is_flag_option("page-key"));
+  EXPECT_NE(apply_error(Command::kControl, "secret", "").find("passphrase"), std::string::npos);
+  EXPECT_NE(
+      apply_error(Command::kControl, "secret-file", "/nonexistent/secret").find("readable file"),
+      std::string::npos);
+  EXPECT_NE(apply_error(Command::kControl, "page-key", "maybe").find("true or false"),
+            std::string::npos);
+  EXPECT_NE(apply_error(Command::kSend, "page-key", "").find("not an option"), std::string::npos);
 }
 
 TEST(LauncherSecret, ATemplateWithoutTheSecuredFragmentsIsRefused) {
