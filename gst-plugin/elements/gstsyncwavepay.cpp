@@ -36,7 +36,9 @@
  * now (core LiveStampCheck): pulsesrc, when it provides the pipeline clock, timestamps
  * its first second of buffers half a second behind its own clock, and such stamps are
  * moved to the time they arrived. With `time-provider-port` set, a GstNetTimeProvider
- * serves the wall clock, i.e. the timestamps' timebase in nanoseconds.
+ * serves the wall clock, i.e. the timestamps' timebase in nanoseconds; with a `secret`
+ * a sealed time provider does instead (syncwave-secure.h, core/secure_clock.h), which
+ * answers only receivers with the same secret.
  *
  * Live sources are not held: when upstream answers the latency query as live, output
  * buffers carry no PTS, so a downstream sink with sync=true (udpsink's default) sends
@@ -55,6 +57,7 @@
 #include <gst/audio/audio.h>
 #include <gst/net/gstnettimeprovider.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -103,6 +106,8 @@ enum class Liveness { kUnknown, kLive, kNotLive };
 
 struct SyncWavePayPrivate {
   ~SyncWavePayPrivate() {
+    delete secure_provider;
+    std::fill(clock_key.begin(), clock_key.end(), 0);
     gst_clear_object(&provider);
     gst_clear_object(&sender_clock);
     gst_clear_object(&map_clock);
@@ -149,6 +154,10 @@ struct SyncWavePayPrivate {
   /* Time provider: set on state changes, under lock. */
   GstClock* sender_clock = nullptr;
   GstNetTimeProvider* provider = nullptr;
+  /* With a secret the provider speaks the sealed exchange (core/secure_clock.h) instead. */
+  syncwave::SecureTimeProvider* secure_provider = nullptr;
+  bool have_clock_key = false;
+  std::array<guint8, 32> clock_key{};
 
   /* `secret`: seals every datagram (syncwave-secure.h); its own lock. */
   syncwave::SecureSend secure;
@@ -255,14 +264,18 @@ static GstClockTime gst_syncwave_pay_running_to_wall(GstSyncWavePay* self, GstCl
 static void gst_syncwave_pay_stop_provider(GstSyncWavePay* self) {
   SyncWavePayPrivate* priv = self->priv;
   GstNetTimeProvider* provider;
+  syncwave::SecureTimeProvider* secure_provider;
   GstClock* sender;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     provider = priv->provider;
+    secure_provider = priv->secure_provider;
     sender = priv->sender_clock;
     priv->provider = nullptr;
+    priv->secure_provider = nullptr;
     priv->sender_clock = nullptr;
   }
+  delete secure_provider; /* joins its thread: not under our lock */
   if (provider) gst_object_unref(provider);
   if (sender) gst_object_unref(sender);
 }
@@ -271,13 +284,16 @@ static void gst_syncwave_pay_start_provider(GstSyncWavePay* self) {
   SyncWavePayPrivate* priv = self->priv;
   gint port;
   std::string address;
-  bool running;
+  bool running, secure;
+  std::array<guint8, 32> key{};
   GstClock* clock = gst_element_get_clock(GST_ELEMENT(self));
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     port = priv->time_provider_port;
     address = priv->time_provider_address;
-    running = priv->provider != nullptr;
+    running = priv->provider != nullptr || priv->secure_provider != nullptr;
+    secure = priv->have_clock_key;
+    key = priv->clock_key;
   }
   if (port <= 0 || clock == NULL) {
     if (clock) gst_object_unref(clock);
@@ -292,6 +308,24 @@ static void gst_syncwave_pay_start_provider(GstSyncWavePay* self) {
   GstClock* wall = gst_syncwave_pay_get_wall_clock(self);
   GstClock* sender = syncwave_sender_clock_new(wall, 0);
   gst_object_unref(wall);
+  if (secure) {
+    std::string error;
+    syncwave::SecureTimeProvider* sp =
+        syncwave::SecureTimeProvider::start(sender, address, port, key, &error);
+    std::fill(key.begin(), key.end(), 0);
+    if (sp == NULL) {
+      GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
+                          ("Could not serve the sender clock on %s:%d", address.c_str(), port),
+                          ("%s (port in use?)", error.c_str()));
+      gst_object_unref(sender);
+      return;
+    }
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sender_clock = sender;
+    priv->secure_provider = sp;
+    GST_INFO_OBJECT(self, "serving the sender clock on %s:%d, sealed", address.c_str(), port);
+    return;
+  }
   GstNetTimeProvider* provider = gst_net_time_provider_new(sender, address.c_str(), port);
   if (provider == NULL) {
     GST_ELEMENT_WARNING(self, RESOURCE, OPEN_READ,
@@ -670,8 +704,16 @@ static void gst_syncwave_pay_set_property(GObject* object, guint prop_id, const 
   GstSyncWavePay* self = GST_SYNCWAVE_PAY(object);
   SyncWavePayPrivate* priv = self->priv;
   if (prop_id == PROP_SECRET) {
-    /* Derives the key (slow): not under our lock. */
-    priv->secure.set_secret(GST_ELEMENT(self), g_value_get_string(value));
+    /* Derives the key (slow): not under our lock. The clock exchange's key comes from
+     * the same derivation (the key cache). */
+    const gchar* secret = g_value_get_string(value);
+    priv->secure.set_secret(GST_ELEMENT(self), secret);
+    std::array<guint8, 32> key{};
+    const bool have = syncwave::secure_clock_key(GST_ELEMENT(self), secret, &key);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->have_clock_key = have;
+    priv->clock_key = key;
+    std::fill(key.begin(), key.end(), 0);
     return;
   }
   std::lock_guard<std::mutex> lk(priv->lock);

@@ -61,6 +61,7 @@
 #include <gst/controller/controller.h>
 #include <gst/net/net.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,7 @@
 #include "playout_monitor.h"
 #include "syncwave-clock.h"
 #include "syncwave-device-position.h"
+#include "syncwave-secure.h"
 #include "wire_format.h"
 
 GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
@@ -126,6 +128,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 struct SyncWaveSinkPrivate {
   ~SyncWaveSinkPrivate() {
     gst_clear_object(&custom_sink);
+    std::fill(clock_key.begin(), clock_key.end(), 0);
     gst_clear_object(&clock);
     gst_clear_object(&pending);
     if (timeout_id) gst_clock_id_unref(timeout_id);
@@ -192,6 +195,9 @@ struct SyncWaveSinkPrivate {
   bool waiting = false;
   GstClockID timeout_id = nullptr;
   guint64 clock_generation = 0;
+  /* `secret` set: net and auto clocks speak the sealed exchange (core/secure_clock.h). */
+  bool have_clock_key = false;
+  std::array<guint8, 32> clock_key{};
 
   /* Drift correction and placement (core/output_placer.h): on the streaming thread,
    * stats under the lock. */
@@ -660,7 +666,8 @@ static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStr
   const GstClockTime now = clock != NULL ? gst_clock_get_time(clock) : GST_CLOCK_TIME_NONE;
   if (clock != NULL) gst_object_unref(clock);
   guint clock_port;
-  bool moved;
+  bool moved, have_key = false;
+  std::array<guint8, 32> key{};
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (ia != NULL) {
@@ -683,6 +690,8 @@ static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStr
       return;
     }
     clock_port = priv->auto_clock_port;
+    have_key = priv->have_clock_key;
+    key = priv->clock_key;
   }
   if (ia) g_object_unref(ia);
   GST_INFO_OBJECT(self, "%s %s: asking its clock",
@@ -693,7 +702,8 @@ static void gst_syncwave_sink_sender_changed(GstSyncWaveSink* self, const GstStr
   spec.host = host;
   spec.port = (guint16)clock_port;
   GError* err = NULL;
-  GstClock* net = syncwave_clock_new(spec, NULL, &err);
+  GstClock* net = syncwave_clock_new(spec, NULL, &err, have_key ? key.data() : NULL);
+  std::fill(key.begin(), key.end(), 0);
   if (net == NULL) {
     GST_ELEMENT_WARNING(self, RESOURCE, NOT_FOUND,
                         ("Cannot ask %s:%u for its clock; playing on the system clock", host,
@@ -799,10 +809,14 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
 static gboolean gst_syncwave_sink_make_clock(GstSyncWaveSink* self) {
   SyncWaveSinkPrivate* priv = self->priv;
   syncwave::ClockSpec spec;
+  bool have_key;
+  std::array<guint8, 32> key{};
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (priv->clock != NULL) return TRUE;
     spec = priv->clock_spec;
+    have_key = priv->have_clock_key;
+    key = priv->clock_key;
   }
   GstClock* clock;
   std::string in_use;
@@ -811,7 +825,8 @@ static gboolean gst_syncwave_sink_make_clock(GstSyncWaveSink* self) {
     in_use = "system (auto: waiting for the sender)";
   } else {
     GError* err = NULL;
-    clock = syncwave_clock_new(spec, NULL, &err);
+    clock = syncwave_clock_new(spec, NULL, &err, have_key ? key.data() : NULL);
+    std::fill(key.begin(), key.end(), 0);
     if (clock == NULL) {
       GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS,
                         ("Cannot create the clock %s", syncwave::to_string(spec).c_str()),
@@ -1405,8 +1420,16 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
   SyncWaveSinkPrivate* priv = self->priv;
 
   if (prop_id == PROP_SECRET) {
-    /* A proxy for the jitter element's (it opens every datagram first). */
+    /* A proxy for the jitter element's (it opens every datagram first); the clock
+     * exchange's key from the same derivation (the key cache), for net and auto clocks. */
     if (priv->jitter) g_object_set_property(G_OBJECT(priv->jitter), "secret", value);
+    std::array<guint8, 32> key{};
+    const bool have =
+        syncwave::secure_clock_key(GST_ELEMENT(self), g_value_get_string(value), &key);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->have_clock_key = have;
+    priv->clock_key = key;
+    std::fill(key.begin(), key.end(), 0);
     return;
   }
   switch (prop_id) {

@@ -93,7 +93,7 @@ GstClock* syncwave_clock_new_system(void) {
 }
 
 GstClock* syncwave_clock_new(const syncwave::ClockSpec& spec, const gchar* sender_host,
-                             GError** error) {
+                             GError** error, const guint8* clock_key) {
   ensure_debug();
   switch (spec.kind) {
     case syncwave::ClockKind::kSystem:
@@ -110,7 +110,8 @@ GstClock* syncwave_clock_new(const syncwave::ClockSpec& spec, const gchar* sende
       }
       GST_INFO("net client clock to %s:%d", host, port);
       GError* err = NULL;
-      GstClock* clock = syncwave_net_clock_new("syncwave-net-clock", host, port, &err);
+      GstClock* clock =
+          syncwave_net_clock_new_secure("syncwave-net-clock", host, port, clock_key, &err);
       if (clock == NULL) {
         g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
                     "could not create a network clock for %s:%d: %s", host, port,

@@ -33,9 +33,11 @@ G_END_DECLS
 /* Creates the clock that @spec names. For kAuto, @sender_host (the address the
  * stream comes from) must be set and a net client clock to sender_host:5556 is
  * returned. Returns NULL with @error set when the clock cannot be made (no host for
- * auto, PTP not available without privileges, ...). Does not wait for sync. */
+ * auto, PTP not available without privileges, ...). Does not wait for sync.
+ * @clock_key (32 bytes, a secure stream's clock subkey): net and auto clocks speak the
+ * sealed exchange of core/secure_clock.h; other clocks ignore it. */
 GstClock* syncwave_clock_new(const syncwave::ClockSpec& spec, const gchar* sender_host,
-                             GError** error);
+                             GError** error, const guint8* clock_key = NULL);
 
 /* Waits up to @timeout for @clock to be synchronized (returns TRUE at once for
  * clocks that need no startup sync, such as the system clock). */

@@ -11,7 +11,12 @@
  * sync within it), every 100 ms up to ~10 s, then every 500 ms: on a LAN that is
  * 32 bytes a second per receiver. GstNetClientClock polls once a second once its
  * regression looks good; its estimate moved by up to 1 ms over the first seconds
- * on a loopback link, which two receivers then heard as a 1 ms offset. */
+ * on a loopback link, which two receivers then heard as a 1 ms offset.
+ *
+ * With a clock key (syncwave_net_clock_new_secure: a secure stream's clock subkey) it
+ * speaks the sealed exchange of core/secure_clock.h instead: only answers that
+ * authenticate and echo a request it sent in the last second, once, reach ClockSync; a
+ * forged, replayed or changed one is counted by reason (stats) and never moves it. */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
@@ -20,10 +25,18 @@
 #include <gst/net/net.h>
 
 #include <cmath>
+#include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "clock_sync.h"
 #include "syncwave-net-clock.h"
+#if SYNCWAVE_HAVE_SECURE
+#include <sodium.h>
+
+#include "secure_clock.h"
+#endif
 
 GST_DEBUG_CATEGORY_STATIC(syncwave_net_clock_debug);
 #define GST_CAT_DEFAULT syncwave_net_clock_debug
@@ -31,6 +44,10 @@ GST_DEBUG_CATEGORY_STATIC(syncwave_net_clock_debug);
 struct SyncWaveNetClockPrivate {
   std::mutex lock;
   syncwave::ClockSync sync;
+#if SYNCWAVE_HAVE_SECURE
+  /* Secure mode: set before the thread starts; used by it, counters read under lock. */
+  std::unique_ptr<syncwave::secure::ClockClient> secure;
+#endif
 };
 
 struct _SyncWaveNetClock {
@@ -77,10 +94,62 @@ static void on_exchange(SyncWaveNetClock* self, GstClockTime t1, GstClockTime re
   }
 }
 
+#if SYNCWAVE_HAVE_SECURE
+/* The sealed exchange: the same schedule, requests and answers of core/secure_clock.h. */
+static gpointer poll_secure(SyncWaveNetClock* self) {
+  GstClock* clock = GST_CLOCK(self);
+  SyncWaveNetClockPrivate* priv = self->priv;
+  guint64 n = 0;
+  guint8 buf[256];
+  while (!g_cancellable_is_cancelled(self->cancel)) {
+    const GstClockTime t1 = gst_clock_get_internal_time(clock);
+    std::vector<uint8_t> req;
+    {
+      std::lock_guard<std::mutex> lk(priv->lock);
+      req = priv->secure->request((uint64_t)t1);
+    }
+    GError* err = NULL;
+    if (!req.empty() && g_socket_send_to(self->socket, self->remote, (const gchar*)req.data(),
+                                         req.size(), NULL, &err) < 0) {
+      GST_DEBUG_OBJECT(self, "send failed: %s", err ? err->message : "?");
+      g_clear_error(&err);
+    }
+    const gint64 deadline = g_get_monotonic_time() + poll_interval_us(n++);
+    for (;;) {
+      const gint64 left = deadline - g_get_monotonic_time();
+      if (left <= 0 ||
+          !g_socket_condition_timed_wait(self->socket, G_IO_IN, left, self->cancel, NULL))
+        break;
+      const gssize got = g_socket_receive_from(self->socket, NULL, (gchar*)buf, sizeof buf, NULL, &err);
+      const GstClockTime t2 = gst_clock_get_internal_time(clock);
+      if (got < 0) {
+        g_clear_error(&err);
+        continue;
+      }
+      uint64_t echo_t1 = 0, remote = 0;
+      syncwave::secure::ClockReject r;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        r = priv->secure->open_answer(buf, (size_t)got, (int64_t)t2, &echo_t1, &remote);
+      }
+      if (r != syncwave::secure::ClockReject::kNone) {
+        GST_LOG_OBJECT(self, "answer refused: %s", syncwave::secure::clock_reject_name(r));
+        continue;
+      }
+      on_exchange(self, (GstClockTime)echo_t1, (GstClockTime)remote, t2);
+    }
+  }
+  return NULL;
+}
+#endif
+
 static gpointer poll_thread(gpointer data) {
   SyncWaveNetClock* self = SYNCWAVE_NET_CLOCK(data);
   GstClock* clock = GST_CLOCK(self);
   guint64 n = 0;
+#if SYNCWAVE_HAVE_SECURE
+  if (self->priv->secure) return poll_secure(self);
+#endif
   while (!g_cancellable_is_cancelled(self->cancel)) {
     const GstClockTime t1 = gst_clock_get_internal_time(clock);
     GstNetTimePacket* packet = gst_net_time_packet_new(NULL);
@@ -145,6 +214,18 @@ static void syncwave_net_clock_init(SyncWaveNetClock* self) {
 }
 
 GstClock* syncwave_net_clock_new(const gchar* name, const gchar* host, gint port, GError** error) {
+  return syncwave_net_clock_new_secure(name, host, port, NULL, error);
+}
+
+GstClock* syncwave_net_clock_new_secure(const gchar* name, const gchar* host, gint port,
+                                        const guint8* clock_key, GError** error) {
+#if !SYNCWAVE_HAVE_SECURE
+  if (clock_key != NULL) {
+    g_set_error(error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+                "this build has no secure mode: the clock exchange cannot be authenticated");
+    return NULL;
+  }
+#endif
   GInetAddress* addr = g_inet_address_new_from_string(host);
   if (addr == NULL) {
     GResolver* resolver = g_resolver_get_default();
@@ -165,6 +246,14 @@ GstClock* syncwave_net_clock_new(const gchar* name, const gchar* host, gint port
     gst_object_unref(self);
     return NULL;
   }
+#if SYNCWAVE_HAVE_SECURE
+  if (clock_key != NULL) {
+    syncwave::secure::Key key;
+    std::copy(clock_key, clock_key + key.size(), key.begin());
+    self->priv->secure = std::make_unique<syncwave::secure::ClockClient>(key);
+    sodium_memzero(key.data(), key.size());
+  }
+#endif
   self->thread = g_thread_try_new("syncwave-netclock", poll_thread, self, error);
   if (self->thread == NULL) {
     gst_object_unref(self);
@@ -176,10 +265,26 @@ GstClock* syncwave_net_clock_new(const gchar* name, const gchar* host, gint port
 GstStructure* syncwave_net_clock_get_stats(SyncWaveNetClock* self) {
   std::lock_guard<std::mutex> lk(self->priv->lock);
   const syncwave::ClockSync& s = self->priv->sync;
-  return gst_structure_new("syncwave-net-clock-stats", "exchanges", G_TYPE_UINT64,
-                           (guint64)s.exchanges(), "dropped", G_TYPE_UINT64, (guint64)s.dropped(),
-                           "restarts", G_TYPE_UINT64, (guint64)s.restarts(), "min-rtt-us",
-                           G_TYPE_DOUBLE, s.min_rtt_ns() / 1000.0, "residual-us", G_TYPE_DOUBLE,
-                           s.residual_ns() / 1000.0, "drift-ppm", G_TYPE_DOUBLE, s.drift_ppm(),
-                           "synced", G_TYPE_BOOLEAN, (gboolean)s.synced(), NULL);
+  GstStructure* st = gst_structure_new_empty("syncwave-net-clock-stats");
+  gst_structure_set(st, "exchanges", G_TYPE_UINT64, (guint64)s.exchanges(), NULL);
+  gst_structure_set(st, "dropped", G_TYPE_UINT64, (guint64)s.dropped(), NULL);
+  gst_structure_set(st, "restarts", G_TYPE_UINT64, (guint64)s.restarts(), NULL);
+  gst_structure_set(st, "min-rtt-us", G_TYPE_DOUBLE, s.min_rtt_ns() / 1000.0, NULL);
+  gst_structure_set(st, "residual-us", G_TYPE_DOUBLE, s.residual_ns() / 1000.0, NULL);
+  gst_structure_set(st, "drift-ppm", G_TYPE_DOUBLE, s.drift_ppm(), NULL);
+  gst_structure_set(st, "synced", G_TYPE_BOOLEAN, (gboolean)s.synced(), NULL);
+  gboolean secure = FALSE;
+#if SYNCWAVE_HAVE_SECURE
+  if (const syncwave::secure::ClockClient* c = self->priv->secure.get()) {
+    secure = TRUE;
+    gst_structure_set(st, "rejected", G_TYPE_UINT64, (guint64)c->rejected_total(), NULL);
+    for (size_t i = 1; i < static_cast<size_t>(syncwave::secure::ClockReject::kCount); i++) {
+      const auto r = static_cast<syncwave::secure::ClockReject>(i);
+      const std::string name = std::string("rejected-") + syncwave::secure::clock_reject_name(r);
+      gst_structure_set(st, name.c_str(), G_TYPE_UINT64, (guint64)c->rejected(r), NULL);
+    }
+  }
+#endif
+  gst_structure_set(st, "secure", G_TYPE_BOOLEAN, secure, NULL);
+  return st;
 }

@@ -17,8 +17,15 @@ G_DECLARE_FINAL_TYPE(SyncWaveNetClock, syncwave_net_clock, SYNCWAVE, NET_CLOCK, 
  * address or the socket cannot be made. */
 GstClock* syncwave_net_clock_new(const gchar* name, const gchar* host, gint port, GError** error);
 
+/* The same with the sealed exchange of core/secure_clock.h: @clock_key (32 bytes, a
+ * secure stream's clock subkey; NULL: plain) authenticates every answer. NULL with
+ * @error on a build without secure mode. */
+GstClock* syncwave_net_clock_new_secure(const gchar* name, const gchar* host, gint port,
+                                        const guint8* clock_key, GError** error);
+
 /* Estimator statistics: exchanges, dropped, restarts, min-rtt-us, residual-us,
- * drift-ppm, synced. A new structure. */
+ * drift-ppm, synced, secure; with a clock key also rejected and rejected-<reason>
+ * (core/secure_clock.h). A new structure. */
 GstStructure* syncwave_net_clock_get_stats(SyncWaveNetClock* clock);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include <sodium.h>
 
 #include "secure_channel.h"
+#include "secure_clock.h"
 #else
 /* Never made without secure mode; complete for the unique_ptrs in the header. */
 namespace syncwave {
@@ -384,6 +386,147 @@ void SecureReceive::add_stats(GstStructure* s) {
     const std::string field = std::string("secure-rejected-") + secure::reject_name(r);
     gst_structure_set(s, field.c_str(), G_TYPE_UINT64, (guint64)(o ? o->rejected(r) : 0), NULL);
   }
+#endif
+}
+
+bool secure_clock_key(GstElement* element, const gchar* secret, std::array<guint8, 32>* key) {
+  if (secret == NULL || *secret == '\0') return false;
+#if SYNCWAVE_HAVE_SECURE
+  secure::Key stream{};
+  if (!derive_cached(element, secret, &stream)) return false;
+  secure::Key clock{};
+  const bool ok = secure::derive_clock_key(stream, &clock);
+  sodium_memzero(stream.data(), stream.size());
+  if (ok) std::copy(clock.begin(), clock.end(), key->begin());
+  sodium_memzero(clock.data(), clock.size());
+  return ok;
+#else
+  (void)element;
+  (void)key;
+  return false;
+#endif
+}
+
+/* ---------------------------------------------------------------------------------
+ * SecureTimeProvider */
+
+struct SecureTimeProvider::State {
+  GstClock* clock = nullptr;
+  GSocket* socket = nullptr;
+  GCancellable* cancel = nullptr;
+  GThread* thread = nullptr;
+  std::mutex lock;
+#if SYNCWAVE_HAVE_SECURE
+  std::unique_ptr<secure::ClockServer> server; /* the thread's; counters under lock */
+#endif
+};
+
+SecureTimeProvider* SecureTimeProvider::start(GstClock* clock, const std::string& address,
+                                              int port, const std::array<guint8, 32>& clock_key,
+                                              std::string* error) {
+#if SYNCWAVE_HAVE_SECURE
+  GInetAddress* addr = g_inet_address_new_from_string(address.c_str());
+  if (addr == NULL) {
+    *error = "\"" + address + "\" is not an IP address";
+    return NULL;
+  }
+  GError* err = NULL;
+  GSocket* socket = g_socket_new(g_inet_address_get_family(addr), G_SOCKET_TYPE_DATAGRAM,
+                                 G_SOCKET_PROTOCOL_UDP, &err);
+  GSocketAddress* sa = g_inet_socket_address_new(addr, (guint16)port);
+  g_object_unref(addr);
+  if (socket == NULL || !g_socket_bind(socket, sa, TRUE, &err)) {
+    *error = err ? err->message : "cannot bind";
+    g_clear_error(&err);
+    g_object_unref(sa);
+    if (socket) g_object_unref(socket);
+    return NULL;
+  }
+  g_object_unref(sa);
+  SecureTimeProvider* self = new SecureTimeProvider();
+  self->state_ = new State();
+  self->state_->clock = GST_CLOCK(gst_object_ref(clock));
+  self->state_->socket = socket;
+  self->state_->cancel = g_cancellable_new();
+  secure::Key key;
+  std::copy(clock_key.begin(), clock_key.end(), key.begin());
+  self->state_->server = std::make_unique<secure::ClockServer>(key);
+  sodium_memzero(key.data(), key.size());
+  self->state_->thread = g_thread_try_new("syncwave-timeprov", run, self->state_, &err);
+  if (self->state_->thread == NULL) {
+    *error = err ? err->message : "cannot start a thread";
+    g_clear_error(&err);
+    delete self;
+    return NULL;
+  }
+  return self;
+#else
+  (void)clock;
+  (void)address;
+  (void)port;
+  (void)clock_key;
+  *error = "this build has no secure mode";
+  return NULL;
+#endif
+}
+
+gpointer SecureTimeProvider::run(gpointer data) {
+#if SYNCWAVE_HAVE_SECURE
+  State* st = static_cast<State*>(data);
+  guint8 buf[256];
+  std::vector<uint8_t> answer;
+  while (!g_cancellable_is_cancelled(st->cancel)) {
+    GSocketAddress* from = NULL;
+    GError* err = NULL;
+    const gssize got =
+        g_socket_receive_from(st->socket, &from, (gchar*)buf, sizeof buf, st->cancel, &err);
+    if (got < 0) {
+      g_clear_error(&err);
+      if (from) g_object_unref(from);
+      continue;
+    }
+    /* Stamped when the request is answered: the client's round trip covers the rest. */
+    const GstClockTime now = gst_clock_get_time(st->clock);
+    secure::ClockReject r;
+    {
+      std::lock_guard<std::mutex> lk(st->lock);
+      r = st->server->answer(buf, (size_t)got, (uint64_t)now, &answer);
+    }
+    if (r == secure::ClockReject::kNone && from != NULL)
+      g_socket_send_to(st->socket, from, (const gchar*)answer.data(), answer.size(), NULL, NULL);
+    if (from) g_object_unref(from);
+  }
+#else
+  (void)data;
+#endif
+  return NULL;
+}
+
+SecureTimeProvider::~SecureTimeProvider() {
+  if (state_ == nullptr) return;
+  if (state_->cancel) g_cancellable_cancel(state_->cancel);
+  if (state_->thread) g_thread_join(state_->thread);
+  if (state_->socket) g_object_unref(state_->socket);
+  if (state_->cancel) g_object_unref(state_->cancel);
+  if (state_->clock) gst_object_unref(state_->clock);
+  delete state_;
+}
+
+guint64 SecureTimeProvider::answered() {
+#if SYNCWAVE_HAVE_SECURE
+  std::lock_guard<std::mutex> lk(state_->lock);
+  return state_->server->answered();
+#else
+  return 0;
+#endif
+}
+
+guint64 SecureTimeProvider::rejected() {
+#if SYNCWAVE_HAVE_SECURE
+  std::lock_guard<std::mutex> lk(state_->lock);
+  return state_->server->rejected_total();
+#else
+  return 0;
 #endif
 }
 

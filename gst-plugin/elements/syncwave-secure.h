@@ -23,6 +23,7 @@
 
 #include <gst/gst.h>
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -97,6 +98,32 @@ class SecureReceive {
   SecretState state_ = SecretState::kOff;
   std::unique_ptr<secure::Opener> opener_;
   std::set<std::string> announced_; /* "reason address", at most 256 */
+};
+
+/* The clock exchange's key for `secret` (core/secure_clock.h: the stream key's clock
+ * subkey), through the process's key cache (fast when the element's SecureSend or
+ * SecureReceive derived it already). False when `secret` is NULL or "", the build has no
+ * secure mode, or the key cannot be derived. */
+bool secure_clock_key(GstElement* element, const gchar* secret, std::array<guint8, 32>* key);
+
+/* syncwavepay's time provider in secure mode: answers the sealed requests of
+ * core/secure_clock.h with `clock`'s time, on a thread of its own, on address:port (UDP).
+ * A request that does not authenticate, or was answered before, gets no answer. */
+class SecureTimeProvider {
+ public:
+  /* NULL with *error set when the socket cannot be bound or the build has no secure mode. */
+  static SecureTimeProvider* start(GstClock* clock, const std::string& address, int port,
+                                   const std::array<guint8, 32>& clock_key, std::string* error);
+  ~SecureTimeProvider(); /* stops the thread and closes the socket */
+
+  guint64 answered();
+  guint64 rejected();
+
+ private:
+  SecureTimeProvider() = default;
+  static gpointer run(gpointer self);
+  struct State;
+  State* state_ = nullptr;
 };
 
 }  // namespace syncwave

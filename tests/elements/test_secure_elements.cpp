@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "secure_channel.h"
+#include "udp_port.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -645,4 +646,89 @@ TEST(SecureSink, ForwardsTheSecretAndOnlyAuthenticatedSendersAreSeen) {
   gst_structure_free(s);
   gst_element_set_state(pipe, GST_STATE_NULL);
   gst_object_unref(pipe);
+}
+
+// ---------------------------------------------------------------------------------
+// The clock exchange (core/secure_clock.h)
+
+// A sender `syncwavepay time-provider-port=P secret=S` and a receiver whose syncwavesink
+// asks net://127.0.0.1:P with `secret`: returns whether the receiver's clock synced
+// within `wait`, and the receiver's net clock stats.
+struct ClockPair {
+  GstElement* tx = nullptr;
+  GstElement* rx = nullptr;
+  GstElement* bin = nullptr;
+  ClockPair(const char* tx_secret, const char* rx_secret) {
+    const uint16_t port = syncwave_test::free_udp_port();
+    std::string desc =
+        "audiotestsrc is-live=true ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
+        "syncwavepay name=pay time-provider-address=127.0.0.1 time-provider-port=" +
+        std::to_string(port) + " ! fakesink";
+    GError* err = nullptr;
+    tx = gst_parse_launch(desc.c_str(), &err);
+    EXPECT_NE(tx, nullptr) << (err ? err->message : "");
+    g_clear_error(&err);
+    if (tx_secret) {
+      GstElement* pay = gst_bin_get_by_name(GST_BIN(tx), "pay");
+      g_object_set(pay, "secret", tx_secret, NULL);
+      gst_object_unref(pay);
+    }
+    gst_element_set_state(tx, GST_STATE_PLAYING);
+
+    rx = gst_pipeline_new(nullptr);
+    GstElement* src = gst_element_factory_make("appsrc", nullptr);
+    bin = gst_element_factory_make("syncwavesink", nullptr);
+    GstElement* appsink = gst_element_factory_make("appsink", nullptr);
+    GstCaps* caps = gst_caps_new_empty_simple("application/x-syncwave");
+    g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    g_object_set(appsink, "sync", FALSE, "async", FALSE, NULL);
+    const std::string clock = "net://127.0.0.1:" + std::to_string(port);
+    g_object_set(bin, "clock", clock.c_str(), "clock-timeout", 500u, "audio-sink", appsink, NULL);
+    if (rx_secret) g_object_set(bin, "secret", rx_secret, NULL);
+    gst_bin_add_many(GST_BIN(rx), src, bin, NULL);
+    gst_element_link(src, bin);
+    gst_element_set_state(rx, GST_STATE_PLAYING);
+  }
+  ~ClockPair() {
+    gst_element_set_state(rx, GST_STATE_NULL);
+    gst_object_unref(rx);
+    gst_element_set_state(tx, GST_STATE_NULL);
+    gst_object_unref(tx);
+  }
+  bool synced_within(GstClockTime wait) {
+    const gint64 end = g_get_monotonic_time() + (gint64)(wait / 1000);
+    while (g_get_monotonic_time() < end) {
+      if (stat_bool(bin, "clock-synced")) return true;
+      g_usleep(20000);
+    }
+    return stat_bool(bin, "clock-synced");
+  }
+};
+
+// With the same secret on both sides the receiver's clock syncs to the sender's sealed
+// time provider (the exchange's datagrams are checked in unit-secure-clock).
+TEST(SecureClock, SenderAndReceiverWithTheSecretSync) {
+  ClockPair p(kSecret, kSecret);
+  EXPECT_TRUE(p.synced_within(5 * GST_SECOND));
+}
+
+// A receiver with another secret, or none, never syncs to a secure sender: its requests
+// go unanswered (wrong key) or are plain packets the provider ignores.
+TEST(SecureClock, AnotherSecretOrNoneNeverSyncs) {
+  {
+    ClockPair p(kSecret, kWrongSecret);
+    EXPECT_FALSE(p.synced_within(1500 * GST_MSECOND));
+  }
+  {
+    ClockPair p(kSecret, nullptr);
+    EXPECT_FALSE(p.synced_within(1500 * GST_MSECOND));
+  }
+}
+
+// A secure receiver does not take a plain provider's answers (anyone can answer those):
+// its clock stays unsynced, whatever the plain provider says.
+TEST(SecureClock, SecureReceiverRefusesAPlainProvider) {
+  ClockPair p(nullptr, kSecret);
+  EXPECT_FALSE(p.synced_within(1500 * GST_MSECOND));
 }
