@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "device_position.h"
+#include "timing.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -198,6 +199,7 @@ struct RunResult {
   double drift_ppm = 0;
   uint64_t resyncs = 0;
   uint64_t alignment_steps = 0;
+  uint64_t alignment_steps_startup = 0;  // by 1.5 s of stream time
   double max_step_err = 0;
   double max_step_at = 0;
   uint64_t steps = 0;
@@ -240,7 +242,19 @@ RunResult run(double ppm, double seconds) {
   push(std::vector<uint8_t>(hb.begin(), hb.end()));
   const int packets = static_cast<int>(seconds * kRate / kFrames);
   int64_t n = 1;
+  bool startup_read = false;
   for (int p = 0; p < packets; p++) {
+    if (!startup_read && (double)(n - 1) / kRate >= 1.5) {
+      // The start-up alignment is over by now (the output is first measured in the
+      // first second): what comes later must not step.
+      startup_read = true;
+      GstStructure* st = nullptr;
+      g_object_get(bin, "stats", &st, NULL);
+      if (st) {
+        gst_structure_get_uint64(st, "alignment-steps", &r.alignment_steps_startup);
+        gst_structure_free(st);
+      }
+    }
     uint64_t ts = t0 + (uint64_t)((n - 1) * 1e6 / kRate);
     int64_t wait = (int64_t)ts - 30000 - g_get_real_time();
     if (wait > 0) g_usleep(wait);
@@ -329,9 +343,12 @@ TEST_P(SyncDrift, DeviceStaysOnTheSharedClock) {
   const double uncorrected_ms = std::fabs(ppm) * 1e-6 * (seconds - 3.25) * 1e3;
   EXPECT_LT(std::fabs(r.offset_last_ms - r.offset_first_ms), uncorrected_ms / 2);
   EXPECT_EQ(r.resyncs, 0u);
-  // The start position is aligned at most once (a step in the first second), then
-  // only resampled.
-  EXPECT_LE(r.alignment_steps, 1u);
+  // The start position is aligned in the first second, then only resampled: no step
+  // after start-up (and every frame after 1.5 s is checked below). At start-up one step
+  // is expected; on a loaded machine a second one was seen in a CI run and a suite run
+  // beside helpers' builds (-500 ppm, 2 steps, every frame after 1.5 s still clean).
+  EXPECT_EQ(r.alignment_steps, r.alignment_steps_startup) << "an alignment step after start-up";
+  EXPECT_TIMELY(r.alignment_steps_startup <= 2u) << r.alignment_steps_startup << " start-up steps";
   // The estimate is on its way to the device's real error.
   EXPECT_GT(r.drift_ppm * ppm, 0.0);
   EXPECT_NEAR(r.drift_ppm, ppm, std::fabs(ppm) * 0.5);
