@@ -73,6 +73,12 @@ uint32_t PlayoutMonitor::late(const Series& s) {
   return n;
 }
 
+int64_t PlayoutMonitor::give_up_max(const Series& s) {
+  int64_t g = 0;
+  for (const auto& h : s.slots) g = std::max(g, h.give_up_max);
+  return g;
+}
+
 int64_t PlayoutMonitor::percentile(const Series& s, double q, int64_t bin_origin_ms) {
   const uint32_t n = count(s);
   if (n == 0) return std::numeric_limits<int64_t>::min();
@@ -90,13 +96,15 @@ int64_t PlayoutMonitor::percentile(const Series& s, double q, int64_t bin_origin
 void PlayoutMonitor::on_arrival(int64_t now_ns, int64_t transit_ns, int64_t latency_ns,
                                 int64_t give_up_ns) {
   if (first_arrival_ns_ == INT64_MIN) first_arrival_ns_ = now_ns;
-  give_up_ns_ = std::clamp<int64_t>(give_up_ns, 0, std::max<int64_t>(latency_ns, 0));
-  const bool is_late = transit_ns > latency_ns - give_up_ns_;
+  const int64_t give_up = std::clamp<int64_t>(give_up_ns, 0, std::max<int64_t>(latency_ns, 0));
+  const bool is_late = transit_ns > latency_ns - give_up;
   if (is_late) {
     late_arrivals_total_++;
     last_late_ns_ = now_ns;
   }
   add(&transit_, now_ns, clamp_bin(transit_ns / kMs), is_late);
+  Histogram& h = transit_.slots[transit_.current];
+  h.give_up_max = std::max(h.give_up_max, give_up);
 }
 
 void PlayoutMonitor::on_output(int64_t now_ns, int64_t margin_ns) {
@@ -146,7 +154,7 @@ PlayoutMonitor::Decision PlayoutMonitor::evaluate(int64_t now_ns, int64_t latenc
   // Before any buffer reached the output, a typical overhead stands in for it.
   // When most packets arrive late, the few buffers that reached the output say little.
   const bool mostly_late = late_in > 0.5 && arrivals >= 10;
-  int64_t need = d.transit_p99_ns + give_up_ns_ + config_.guard_ns;
+  int64_t need = d.transit_p99_ns + give_up_max(transit_) + config_.guard_ns;
   if (outputs > 0 && !mostly_late) {
     const int64_t m02 = percentile(margin_, 0.02, kMarginOrigin);
     const int64_t deficit = std::min<int64_t>(config_.guard_ns - m02, config_.max_overhead_ns);
@@ -209,7 +217,6 @@ void PlayoutMonitor::reset() {
   last_on_time_ns_ = INT64_MIN;
   last_late_ns_ = INT64_MIN;
   ignore_output_until_ns_ = INT64_MIN;
-  give_up_ns_ = 0;
   auto_decided_ = false;
   last_raise_late_ = -1;
   futile_ = false;

@@ -75,10 +75,13 @@ class PlayoutMonitor {
   explicit PlayoutMonitor(const Config& config);
 
   // A packet arrived `transit_ns` after its capture time. `give_up_ns`: how long before
-  // its playout time the receiver gives up on a packet that has not come (syncwavejitter
-  // reporting it lost unheard, for a decoder that holds: opusdec with in-band FEC); a
-  // packet arriving later is late, and the path needs that much more latency. 0: a
-  // packet is late only after its playout time.
+  // its playout time the receiver had given up on this packet if it was not there yet
+  // (syncwavejitter reports a missing packet lost `loss-margin` before its time: for a
+  // decoder that holds, opusdec with in-band FEC, always; otherwise when a later packet
+  // arrived first, so for a packet that arrives out of order); a packet arriving later
+  // is late, and the path needs that much more latency. 0: a packet is late only after
+  // its playout time. The need adds the largest give-up of the window's arrivals, not
+  // the last one's: on a reordering path in-order and out-of-order packets alternate.
   void on_arrival(int64_t now_ns, int64_t transit_ns, int64_t latency_ns, int64_t give_up_ns = 0);
   // A buffer reached the output `margin_ns` before its deadline (< 0: late).
   void on_output(int64_t now_ns, int64_t margin_ns);
@@ -106,6 +109,7 @@ class PlayoutMonitor {
     std::array<uint32_t, kBins> bins{};
     uint32_t count = 0;
     uint32_t late = 0;
+    int64_t give_up_max = 0;  // transit series: the largest give-up of its arrivals
   };
   struct Series {
     std::array<Histogram, kSlots> slots;
@@ -118,6 +122,7 @@ class PlayoutMonitor {
   static int64_t percentile(const Series& s, double q, int64_t bin_origin_ms);
   static uint32_t count(const Series& s);
   static uint32_t late(const Series& s);
+  static int64_t give_up_max(const Series& s);
 
   Config config_;
   Series transit_;  // bin = transit ms (clamped to 0..2047)
@@ -127,7 +132,6 @@ class PlayoutMonitor {
   int64_t last_on_time_ns_ = INT64_MIN;
   int64_t last_late_ns_ = INT64_MIN;
   int64_t ignore_output_until_ns_ = INT64_MIN;
-  int64_t give_up_ns_ = 0;  // of the last arrival
   bool auto_decided_ = false;
   double last_raise_late_ = -1;  // late fraction that led to the last raise
   bool futile_ = false;          // raises stopped helping

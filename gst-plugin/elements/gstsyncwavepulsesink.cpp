@@ -507,7 +507,16 @@ static gint gst_syncwave_pulse_sink_write(GstAudioSink* asink, gpointer data, gu
   while (left > 0) {
     if (priv->generation != generation || priv->stream == NULL || priv->corked) {
       /* reset(), stop() or pause(): what is left of this segment is dropped, as a
-       * flush drops it (the base class's thread then waits for the ring buffer). */
+       * flush drops it (the base class's thread then waits for the ring buffer). After
+       * a pause the stream stays, and the ring's index moves past these frames although
+       * they never reach it: they go into the ring-sample offset, or the position read
+       * that much early from then on (up to a segment: issue 16, a receiver whose
+       * stream had just started when the pipeline re-selected its clock played 5 ms
+       * early). */
+      if (priv->generation == generation && priv->stream != NULL) {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        if (priv->have_offset) priv->sample_offset += (gint64)(left / priv->bpf);
+      }
       p += left;
       break;
     }

@@ -225,6 +225,7 @@ struct SyncWaveSinkPrivate {
   gsize played_addr_len = 0;
   guint16 played_port = 0;
   GstClockTime last_played = GST_CLOCK_TIME_NONE;
+  guint64 newest_stamp_us = 0; /* the played sender's newest capture time seen (0: none) */
   guint loss_margin_ms = DEFAULT_LOSS_MARGIN_MS;      /* what the jitter element has */
 };
 
@@ -782,10 +783,18 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
     std::lock_guard<std::mutex> lk(priv->lock);
     if (!from_played_sender_locked(priv, meta, now, &priv->last_played)) return GST_PAD_PROBE_OK;
     const gint64 latency = (gint64)priv->played_latency_ms * GST_MSECOND;
-    /* With in-band FEC the jitter gives up on a packet loss-margin before its time
-     * (unheard-loss): one arriving later is late, and the path needs that much more. */
-    const gint64 give_up =
-        priv->fec_hold_ms > 0 ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2) : 0;
+    /* A packet older than one already seen comes out of order: the jitter knew of its
+     * gap since the later one came, and reported it lost loss-margin before its time
+     * (at most half the latency), so arriving after that it is dropped as late. With
+     * in-band FEC the jitter gives up on every packet that early (unheard-loss). On a
+     * reordering path (a relay with jitter) these were dropped and concealed while the
+     * monitor counted them in time (issue 16). A stamp a second older: a restart. */
+    const bool out_of_order = priv->newest_stamp_us != 0 && stamp_us < priv->newest_stamp_us &&
+                              priv->newest_stamp_us - stamp_us < G_USEC_PER_SEC;
+    if (!out_of_order) priv->newest_stamp_us = stamp_us;
+    const gint64 give_up = priv->fec_hold_ms > 0 || out_of_order
+                               ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2)
+                               : 0;
     priv->playout.on_arrival((gint64)now, transit, latency, give_up);
     /* Without a device position (appsink, fakesink), arriving in time is playing. */
     if (!priv->placer.output_measured()) priv->playout.on_output((gint64)now, latency - transit);
@@ -1179,6 +1188,7 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
       priv->latency_need_ms = 0;
       priv->played_addr_len = 0;
       priv->last_played = GST_CLOCK_TIME_NONE;
+      priv->newest_stamp_us = 0;
       gst_clear_object(&priv->clock);
       priv->clock_in_use.clear();
       break;

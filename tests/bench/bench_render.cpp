@@ -282,7 +282,7 @@ int receive(int argc, char** argv) {
     GstMessage* msg = gst_bus_timed_pop_filtered(
         bus, 100 * GST_MSECOND,
         static_cast<GstMessageType>(GST_MESSAGE_ERROR | GST_MESSAGE_CLOCK_LOST |
-                                    GST_MESSAGE_ELEMENT));
+                                    GST_MESSAGE_ELEMENT | GST_MESSAGE_LATENCY));
     if (!msg) continue;
     const GstStructure* ms = gst_message_get_structure(msg);
     guint played_ms = 0;
@@ -292,6 +292,13 @@ int receive(int argc, char** argv) {
         margins.latency_ns = (int64_t)played_ms * GST_MSECOND;
         margins.changes++;
       }
+    } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_LATENCY) {
+      // As gst-launch-1.0 and syncwave-launch do: when syncwavesink moves its playout
+      // point the jitter element's latency changes, and the audio sink renders at the
+      // new latency only once the pipeline's latency is redistributed. Without this the
+      // jitter waited for the new latency while the sink still played at the old one,
+      // and every buffer it held reached the output late (issue 16).
+      gst_bin_recalculate_latency(GST_BIN(rx));
     } else if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_CLOCK_LOST) {
       // As gst-launch-1.0 does: re-select the clock.
       gst_element_set_state(rx, GST_STATE_PAUSED);

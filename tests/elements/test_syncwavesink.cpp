@@ -708,12 +708,21 @@ void stream_with_transit(Receiver* rx, int ms, int transit_ms) {
   }
 }
 
-guint stat_uint(Receiver* rx, const char* field) {
+template <typename T, gboolean (*Get)(const GstStructure*, const gchar*, T*)>
+T stat_field(Receiver* rx, const char* field) {
   GstStructure* s = rx->stats();
-  guint v = 0;
-  if (s) gst_structure_get_uint(s, field, &v);
+  T v = 0;
+  if (s) Get(s, field, &v);
   if (s) gst_structure_free(s);
   return v;
+}
+
+guint stat_uint(Receiver* rx, const char* field) {
+  return stat_field<guint, gst_structure_get_uint>(rx, field);
+}
+
+guint64 stat_uint64(Receiver* rx, const char* field) {
+  return stat_field<guint64, gst_structure_get_uint64>(rx, field);
 }
 
 }  // namespace
@@ -759,6 +768,44 @@ TEST(SyncWaveSink, APathSlowerThanTheLatencyIsPlayedAtTheLatencyItNeeds) {
   // Once it fits, what arrives plays.
   stream_with_transit(&rx, 300, 100);
   EXPECT_EQ(rx.stat_string("playback"), "playing");
+}
+
+namespace {
+
+// Packets in swapped pairs every 20 ms (the later one of each pair first): the earlier
+// one arrives out of order `transit_ms` after its capture.
+void stream_reordered(Receiver* rx, int ms, int transit_ms) {
+  for (int t = 0; t < ms; t += 20) {
+    const uint64_t a = now_us() - transit_ms * 1000;
+    rx->push_raw(a + 10000, 0.25f);
+    rx->push_raw(a, 0.25f);
+    g_usleep(20000);
+  }
+}
+
+}  // namespace
+
+// Issue 16: a relay that reorders, packets 30-40 ms after capture, latency 60. The
+// jitter reports a missing packet lost loss-margin (at most half the latency, 30 ms)
+// before its time once a later one has come, so every packet that came out of order
+// 40 ms after capture was dropped as late and concealed, while the receiver counted
+// it in time (it is, for the latency) and stayed at 60 ms: half the stream concealed.
+// Such packets are late: the receiver plays at a latency at which they arrive before
+// the jitter gives up on them, and then none is dropped.
+TEST(SyncWaveSink, OutOfOrderPacketsAfterTheLossMarginAreLateAndRaiseTheLatency) {
+  Receiver rx("system", 60);
+  ASSERT_TRUE(rx.play());
+  rx.push_header(wire::Compression::kRaw);
+  stream_reordered(&rx, 2000, 40);
+  const guint played = stat_uint(&rx, "played-latency-ms");
+  EXPECT_GE(played, 80u) << "the out-of-order packets arrive after the jitter gave up on them";
+  EXPECT_LE(played, 120u);
+  EXPECT_GT(stat_uint64(&rx, "late-arrivals"), 0u);
+  stream_reordered(&rx, 700, 40);  // past the change and the hole it makes
+  const guint64 dropped = stat_uint64(&rx, "late");
+  stream_reordered(&rx, 1000, 40);
+  EXPECT_EQ(stat_uint64(&rx, "late"), dropped) << "no packet dropped as late once it fits";
+  EXPECT_EQ(stat_uint64(&rx, "latency-changes"), 1u);
 }
 
 TEST(SyncWaveSink, AutoLatencyPicksTheSmallestThatFits) {

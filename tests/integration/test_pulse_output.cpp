@@ -181,6 +181,72 @@ TEST_P(PulseOutput, PausesResumesAndStopsWithoutBlocking) {
   gst_object_unref(play);
 }
 
+TEST_P(PulseOutput, APauseKeepsThePositionOnTheRingBuffersIndex) {
+  // Issue 16: a pause drops the rest of the segment being written, and the ring
+  // buffer's index moves past those frames all the same. Where the stream goes on
+  // (the position plus the queue: the ring sample the stream takes next) must stay the
+  // segment the writer thread is on. Before, each pause put it up to a segment behind,
+  // and the position read that much early from then on (a receiver whose stream had
+  // just started when the pipeline re-selected its clock played up to 5 ms early).
+  GstElement* play = launch(
+      "audiotestsrc is-live=true ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
+      "syncwavepulsesink name=out " +
+      sink_args());
+  ASSERT_NE(play, nullptr);
+  gst_element_set_state(play, GST_STATE_PLAYING);
+  ASSERT_NE(gst_element_get_state(play, nullptr, nullptr, 5 * GST_SECOND),
+            GST_STATE_CHANGE_FAILURE);
+  GstElement* sink = gst_bin_get_by_name(GST_BIN(play), "out");
+  GstClock* clock = GST_AUDIO_BASE_SINK(sink)->provided_clock;
+  ASSERT_TRUE(GST_IS_AUDIO_CLOCK(clock));
+  GstAudioRingBuffer* rb = GST_AUDIO_BASE_SINK(sink)->ringbuffer;
+  // Frames from where the stream goes on to the start of the writer's segment: in
+  // [-segment, 0] while it writes that segment.
+  auto behind = [&]() -> double {
+    const GstClockTime pos = GST_AUDIO_CLOCK(clock)->func(clock, GST_AUDIO_CLOCK(clock)->user_data);
+    if (!GST_CLOCK_TIME_IS_VALID(pos)) return NAN;
+    const double next = (double)pos * 48000 / GST_SECOND + gst_audio_ring_buffer_delay(rb);
+    const gint segtotal = rb->spec.segtotal;
+    const gint rings = (rb->segbase + segtotal - 1) / segtotal;
+    const double seg_start =
+        (double)((gint64)g_atomic_int_get(&rb->segdone) - (gint64)rings * segtotal) *
+        rb->samples_per_seg;
+    return seg_start - next;
+  };
+  // The position is fitted from timing reports again after each resume.
+  auto settled = [&]() {
+    double b = NAN;
+    for (int i = 0; i < 100 && std::isnan(b); i++) {
+      g_usleep(20000);
+      b = behind();
+    }
+    return b;
+  };
+  g_usleep(300000);
+  const double sps = rb->samples_per_seg;
+  const double before = settled();
+  EXPECT_LE(before, 48.0);
+  EXPECT_GE(before, -sps - 48.0);
+  for (int i = 0; i < 6; i++) {
+    gst_element_set_state(play, GST_STATE_PAUSED);
+    gst_element_get_state(play, nullptr, nullptr, 5 * GST_SECOND);
+    g_usleep(30000);
+    gst_element_set_state(play, GST_STATE_PLAYING);
+    gst_element_get_state(play, nullptr, nullptr, 5 * GST_SECOND);
+    g_usleep(200000);
+  }
+  const double after = settled();
+  printf("stream goes on %.1f frames behind the writer's segment before 6 pauses, %.1f after "
+         "(segment %.0f frames)\n",
+         before, after, sps);
+  EXPECT_LE(after, 48.0) << "the frames a pause dropped are missing from the ring offset";
+  EXPECT_GE(after, -sps - 48.0);
+  EXPECT_EQ(bus_error(play), "");
+  gst_element_set_state(play, GST_STATE_NULL);
+  gst_object_unref(sink);
+  gst_object_unref(play);
+}
+
 TEST_P(PulseOutput, UnknownDeviceSaysWhereToLook) {
   GstElement* play =
       launch("audiotestsrc num-buffers=10 ! syncwavepulsesink server=" + pulse_.server() +

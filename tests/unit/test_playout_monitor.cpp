@@ -93,6 +93,36 @@ TEST(PlayoutMonitor, PacketsLaterThanTheGiveUpTimeAreLateAndRaiseTheLatency) {
   EXPECT_EQ(plain.late_arrivals(), 0u);
 }
 
+// A reordering path (issue 16: a relay with 30 +- 10 ms of delay, latency 60): the
+// jitter gives up on a missing packet 30 ms before its time once a later one has come,
+// so the packets that arrive out of order after that are dropped; the in-order ones
+// between them are not. Every fourth packet here comes out of order, all 40.5 ms after
+// capture, and the monitor decides after an in-order one: the latency must rise to
+// where the out-of-order packets arrive before the give-up time (41 + 30 + guard), not
+// by one step (70 ms, at which they would still be dropped).
+TEST(PlayoutMonitor, OutOfOrderPacketsLaterThanTheGiveUpRaiseItPastTheGiveUp) {
+  PlayoutMonitor m;
+  int64_t now = 1'000'000 * kMs;
+  const int64_t latency = 60 * kMs, give_up = 30 * kMs;
+  PlayoutMonitor::Decision last;
+  bool changed = false;
+  for (int i = 0; i < 400 && !changed; i++) {
+    now += 5 * kMs;
+    const bool out_of_order = i % 4 == 0;
+    const int64_t transit = 40 * kMs + 500'000;
+    m.on_arrival(now, transit, latency, out_of_order ? give_up : 0);
+    if (out_of_order) continue;  // dropped by the jitter: never reaches the output
+    m.on_output(now, latency - transit);
+    last = m.evaluate(now, latency, false);
+    changed = last.change;
+  }
+  ASSERT_TRUE(changed);
+  // p99 41 + give-up 30 + guard 10 = 81, on the grid.
+  EXPECT_EQ(last.latency_ns, 90 * kMs);
+  EXPECT_GE(last.latency_ns - give_up, 41 * kMs);
+  EXPECT_GT(m.late_arrivals(), 0u);
+}
+
 TEST(PlayoutMonitor, LatenessAtTheOutputCountsToo) {
   // Packets arrive in time (102 ms of 120) but a decoder holding a frame for FEC
   // makes them 20 ms late at the output: the case that played silence.
