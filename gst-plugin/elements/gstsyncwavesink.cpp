@@ -25,11 +25,13 @@
  *
  * - The bin provides the shared clock to its pipeline (provide_clock): every sample
  *   renders when that clock reads its capture time + latency + delay. `clock` picks
- *   it (syncwave-clock.h); `auto` starts on the system clock and, as soon as the first
- *   packet tells the sender's address, switches to a net client clock to port 5556 of
- *   that address by posting CLOCK_LOST (the application re-selects the clock by going
- *   PAUSED→PLAYING, as gst-launch-1.0 does). When nothing answers within
- *   `clock-timeout`, it warns and stays on the system clock.
+ *   it (syncwave-clock.h); `auto` starts on the system clock and, as soon as the
+ *   jitter names the played sender, switches to a net client clock to port 5556 of
+ *   that address by posting CLOCK_LOST once it synced (the application re-selects the
+ *   clock by going PAUSED→PLAYING, as gst-launch-1.0 does). A clock is waited for only
+ *   through its `synced` signal (watch_clock): nothing blocks. When nothing answers
+ *   within `clock-timeout`, it warns and plays on the system clock until it does.
+ *   With `secret`, net and auto clocks speak the sealed exchange (core/secure_clock.h).
  * - The latency query is answered with the latency upstream of the audio sink (the
  *   jitter's plus decoding), so the sink's own buffering does not move the render time.
  * - Drift and placement [rate]: GStreamer's audio sinks only compute where each
