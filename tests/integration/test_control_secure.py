@@ -35,7 +35,7 @@ import time
 import urllib.error
 import urllib.request
 
-from test_control import plays, requirements, start_test, stop_all
+from test_control import STARTUP_S, plays, polls, requirements, start_test, stop_all
 
 SKIP = 77
 
@@ -107,7 +107,7 @@ def main():
 
         # The page's key, as the sender prints it.
         key = None
-        for _ in range(100):
+        for _ in polls(STARTUP_S):
             m = re.search(r"Control page: http://[^/]+/#key=([0-9a-f]{64})", open(send_err).read())
             if m:
                 key = bytes.fromhex(m.group(1))
@@ -129,7 +129,7 @@ def main():
         def rooms():
             return {r["name"]: r for r in listing().get("receivers", [])}
         states = {}
-        for _ in range(200):
+        for _ in polls(STARTUP_S):
             try:
                 states = {n: r["state"] for n, r in rooms().items()}
             except OSError:

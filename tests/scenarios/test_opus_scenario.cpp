@@ -20,6 +20,7 @@
 #include "impair_model.h"
 #include "impair_relay.h"
 #include "scenario_util.h"
+#include "timing.h"
 
 using namespace syncwave;
 using namespace syncwave::scenario;
@@ -144,7 +145,13 @@ TEST(OpusScenario, LossesAreConcealedNeverSilentBeyondOnePacket) {
   // Every copy the relay made is dropped: as a duplicate, or (a copy that comes after
   // the original's slot has passed) as late; a copy of a header counts as a header.
   const guint64 header_copies = stat_u64(js, "headers") > 5 ? stat_u64(js, "headers") - 5 : 0;
-  EXPECT_EQ(stat_u64(js, "duplicates") + stat_u64(js, "late") + header_copies, c.duplicated);
+  const guint64 dropped = stat_u64(js, "duplicates") + stat_u64(js, "late") + header_copies;
+  EXPECT_GE(dropped, c.duplicated) << "a copy reached the decoder";
+  EXPECT_LE(stat_u64(js, "duplicates") + header_copies, c.duplicated);
+  // Late beyond the copies: a packet of the stream itself came after its slot (the
+  // relay's 25 ms on a 150 ms latency leaves room; the sanitizer build on two loaded
+  // cores once had one).
+  EXPECT_TIMELY(dropped == c.duplicated) << dropped << " dropped, " << c.duplicated << " copies";
   EXPECT_GE(stat_u64(js, "lost"), c.lost_random - 6);  // the relay may have lost headers
   EXPECT_GT(stat_u64(js, "lost"), 20u);                // concealed by opusdec, checked below
   gst_structure_free(js);
