@@ -336,16 +336,22 @@ struct ControlSession::Impl {
       what += " latency " + std::to_string(latency_ms) + " ms";
     }
     if (!pipeline) return;
-    for (size_t i = 0; i < options.receive.outputs.size(); i++) {
+    // The receiver (one syncwavesink) and its device outputs, output0..outputN-1 (with
+    // --silent there are none; the monitor output after them is left as it is).
+    GstElement* receiver = gst_bin_get_by_name(GST_BIN(pipeline), "receiver");
+    if (receiver == nullptr) return;
+    if (ch.latency_ms) g_object_set(receiver, "latency", (guint)latency_ms, nullptr);
+    const size_t devices = options.receive.silent ? 0 : options.receive.outputs.size();
+    for (size_t i = 0; i < devices; i++) {
       GstElement* out =
-          gst_bin_get_by_name(GST_BIN(pipeline), ("out" + std::to_string(i)).c_str());
+          gst_bin_get_by_name(GST_BIN(receiver), ("output" + std::to_string(i)).c_str());
       if (!out) continue;
       if (ch.volume) g_object_set(out, "volume", volume, nullptr);
       if (ch.mute) g_object_set(out, "mute", (gboolean)mute, nullptr);
       if (ch.delay_ms) g_object_set(out, "delay", (gint)delay_ms, nullptr);
-      if (ch.latency_ms) g_object_set(out, "latency", (guint)latency_ms, nullptr);
       gst_object_unref(out);
     }
+    gst_object_unref(receiver);
     if (!what.empty() && !options.common.quiet)
       print_event_line("control:" + what + " (from " + from + ")");
   }

@@ -138,31 +138,17 @@ std::string clock_port_property(const ReceiveOptions& r) {
   return " auto-clock-port=" + std::to_string(r.clock_port);
 }
 
-// Playing without --record, the first output's syncwavesink meters what it plays (its
-// level element, `meter-interval`): no second receive chain (jitter buffer, decoder,
-// clock) only for the meters. --record and --silent keep the monitor chain.
+// Playing without --record, the first output meters what it plays (its level element,
+// `meter-interval`). --record and --silent add the monitor output (receiver_element).
 bool meters_on_first_output(const ReceiveOptions& r, const BuildEnvironment& env) {
   return env.have_syncwavesink && !r.silent && r.record.empty() && !r.outputs.empty();
 }
 
+// Without syncwavesink: one chain of standard elements per output.
+// No shared clock, so the jitter element runs in slave mode (smooth playback, no
+// cross-device sync).
 std::string playback_branch(const ReceiveOptions& r, const Output& out, size_t index,
                             const BuildEnvironment& env, const std::string& secret) {
-  if (env.have_syncwavesink) {
-    std::string s = "syncwavesink name=out" + std::to_string(index) +
-                    " latency=" + std::to_string(r.latency_ms) + " clock=" + gst_quote(r.clock) +
-                    clock_port_property(r);
-    if (r.auto_latency) s += " auto-latency=true";
-    if (!out.device.empty()) s += " device=" + gst_quote(out.device);
-    if (out.delay_ms != 0) s += " delay=" + std::to_string(out.delay_ms);
-    if (out.volume != 1.0) s += " volume=" + num(out.volume);
-    // --from: the sink's jitter element (a child named "jitter") locks to that sender.
-    if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
-    // The meters: the first output meters what it plays (see playout_fragment).
-    if (index == 0 && meters_on_first_output(r, env)) s += " meter-interval=1000000000";
-    return s + secret_property(secret);
-  }
-  // Standard elements until syncwavesink is available: no shared clock, so the
-  // jitter element runs in slave mode (smooth playback, no cross-device sync).
   std::string s;
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=out" + std::to_string(index) +
@@ -211,18 +197,10 @@ std::string monitor_chain(const ReceiveOptions& r, bool quoted) {
   return meter + "fakesink sync=false async=false";
 }
 
-// Decodes what arrives for the meters, --record and --silent, apart from playback: a
-// syncwavesink of its own (same jitter buffer, concealment, raw/Opus switching) whose
-// audio sink is the meter and the file.
+// Without syncwavesink: decodes what arrives for the meters, --record and --silent,
+// apart from playback.
 std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env,
                            const std::string& secret) {
-  if (env.have_syncwavesink) {
-    std::string s = "syncwavesink name=monitor latency=" + std::to_string(r.latency_ms) +
-                    " clock=" + gst_quote(r.clock) + clock_port_property(r);
-    if (r.auto_latency) s += " auto-latency=true";
-    if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
-    return s + secret_property(secret) + " audio-sink=" + gst_quote(monitor_chain(r, true));
-  }
   std::string s;
   if (env.have_syncwavejitter)
     s += "syncwavejitter name=rxjitter mode=slave latency=" + std::to_string(r.latency_ms) +
@@ -230,14 +208,43 @@ std::string monitor_branch(const ReceiveOptions& r, const BuildEnvironment& env,
   return s + "syncwavedepay name=rxdepay ! decodebin ! " + monitor_chain(r, false);
 }
 
+// With syncwavesink: one receiver, one jitter buffer, decoder and clock, and one output
+// per --device (syncwavesink outputs=N; output 0's properties on the element itself,
+// the others' as outputN::device=...). --record and --silent add an output whose audio
+// sink meters and records (or drops) the same decoded stream.
+std::string receiver_element(const ReceiveOptions& r, const BuildEnvironment& env,
+                             const std::string& secret) {
+  std::string s = "syncwavesink name=receiver latency=" + std::to_string(r.latency_ms) +
+                  " clock=" + gst_quote(r.clock) + clock_port_property(r);
+  if (r.auto_latency) s += " auto-latency=true";
+  // --from: the sink's jitter element (a child named "jitter") locks to that sender.
+  if (!r.from.empty()) s += " jitter::sender=" + gst_quote(r.from);
+  const size_t devices = r.silent ? 0 : r.outputs.size();
+  const bool monitor = !meters_on_first_output(r, env);
+  const size_t n = devices + (monitor ? 1 : 0);
+  if (n > 1) s += " outputs=" + std::to_string(n);
+  auto prefix = [](size_t i) { return i == 0 ? std::string(" ") : " output" + std::to_string(i) + "::"; };
+  for (size_t i = 0; i < devices; i++) {
+    const Output& out = r.outputs[i];
+    if (!out.device.empty()) s += prefix(i) + "device=" + gst_quote(out.device);
+    if (out.delay_ms != 0) s += prefix(i) + "delay=" + std::to_string(out.delay_ms);
+    if (out.volume != 1.0) s += prefix(i) + "volume=" + num(out.volume);
+    // The meters: the first output meters what it plays.
+    if (i == 0 && !monitor) s += " meter-interval=1000000000";
+  }
+  if (monitor) s += prefix(devices) + "audio-sink=" + gst_quote(monitor_chain(r, true));
+  return s + secret_property(secret);
+}
+
 std::string playout_fragment(const ReceiveOptions& r, const BuildEnvironment& env,
                              const std::string& secret) {
+  if (env.have_syncwavesink) return receiver_element(r, env, secret);
   std::vector<std::string> branches;
   if (!r.silent) {
     for (size_t i = 0; i < r.outputs.size(); i++)
       branches.push_back(playback_branch(r, r.outputs[i], i, env, secret));
   }
-  if (!meters_on_first_output(r, env)) branches.push_back(monitor_branch(r, env, secret));
+  branches.push_back(monitor_branch(r, env, secret));
   if (branches.size() == 1) return branches[0];
   std::string out = "tee name=rx";
   for (const std::string& b : branches) out += " rx. ! queue ! " + b;

@@ -486,9 +486,10 @@ StatsSample Runner::sample() {
   } else {
     GstElement* depay = gst_bin_get_by_name(GST_BIN(pipeline_), "rxdepay");
     GstStructure* ds = element_stats(depay);
-    // Playback statistics come from the first output; with --silent from the monitor.
-    GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline_), "out0");
-    if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "monitor");
+    // Playback statistics come from the receiver (syncwavesink: output 0's figures);
+    // with standard elements from the first output's jitter element, or the monitor's.
+    GstElement* out = gst_bin_get_by_name(GST_BIN(pipeline_), "receiver");
+    if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "out0");
     if (!out) out = gst_bin_get_by_name(GST_BIN(pipeline_), "rxjitter");
     // Only syncwavesink runs on the shared clock; a jitter element in slave mode maps
     // arrival to sender time, and its offset is not a clock offset worth showing.

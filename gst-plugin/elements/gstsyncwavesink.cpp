@@ -18,10 +18,13 @@
  */
 /* syncwavesink: a bin that plays a SyncWave stream in sync with every other receiver.
  *
- *   sink ─► syncwavejitter ─► syncwavedepay ─► syncwavedecodebin ─► audioresample ─► volume
+ *   sink ─► syncwavejitter ─► syncwavedepay ─► syncwavedecodebin ─► audioresample ─► output0
  *            (latency)                        (opusdec when the caps are audio/x-opus,
  *                                              then audioconvert)
- *        ─► F32LE ─►[rate]─► audioconvert ─►(pad offset = delay)─►[level]─► audio-sink
+ *   with outputs=N > 1:           audioresample ─► tee ─► queue ─► output0
+ *                                                      └► queue ─► output1 ...
+ *   each output a syncwaveoutput (gstsyncwaveoutput.cpp): volume, drift correction and
+ *   placement on the shared clock, delay, meter and its audio sink.
  *
  * - The bin provides the shared clock to its pipeline (provide_clock): every sample
  *   renders when that clock reads its capture time + latency + delay. `clock` picks
@@ -32,26 +35,15 @@
  *   through its `synced` signal (watch_clock): nothing blocks. When nothing answers
  *   within `clock-timeout`, it warns and plays on the system clock until it does.
  *   With `secret`, net and auto clocks speak the sealed exchange (core/secure_clock.h).
- * - The latency query is answered with the latency upstream of the audio sink (the
- *   jitter's plus decoding), so the sink's own buffering does not move the render time.
- * - Drift and placement [rate]: GStreamer's audio sinks only compute where each
- *   buffer should land (slave-method=resample); the data is never resampled, so drift
- *   accumulates until the sink jumps (alignment-threshold). Here, when the audio sink
- *   is (or contains) a GstAudioBaseSink, a buffer probe reads where the device is and
- *   hands each buffer to an OutputPlacer (core/output_placer.h: drift loop, one-off
- *   alignment steps, gaps for content that jumped, resampling), which returns the
- *   samples to write and their place on the output's own contiguous timeline. The
- *   device is read through supported APIs only: the syncwave-device-position query
- *   (syncwave-device-position.h; answered by syncwavepulsesink: absolute placement),
- *   else the clock the sink provides (anchored drift correction).
- *   `drift-correction` turns it off; sinks without a clock (appsink, fakesink) are
- *   left untouched.
- * - The audio sink: `audio-sink` if set; else syncwavepulsesink (with `device`) when a
- *   PulseAudio server answers: its clock is the play position fitted from the server's
- *   timing reports, microseconds where pulsesink's interpolated stream time wanders by
- *   half a millisecond; else pulsesink/alsasink with `device`, or autoaudiosink.
- * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
- *   not drop or insert samples.
+ * - The latency query is answered with the latency upstream of the outputs (the
+ *   jitter's plus decoding), so a device's own buffering does not move the render time.
+ * - One jitter buffer, decoder and clock for every output. The outputs tell the bin
+ *   what it needs of them: how much their devices hold (notify::device-queue-us: the
+ *   jitter reports losses ahead of the fullest) and how early each buffer reached its
+ *   device (a margin callback into the playout monitor).
+ * - The single-output properties (device, audio-sink, volume, mute, delay,
+ *   drift-correction, meter-interval) are output 0's; the others are set on their
+ *   children (output1::device=...).
  *
  * Example: gst-launch-1.0 udpsrc port=5555 ! syncwavesink latency=60
  */
@@ -60,21 +52,20 @@
 #endif
 
 #include <gst/audio/audio.h>
-#include <gst/controller/controller.h>
 #include <gst/net/net.h>
 
 #include <algorithm>
-#include <cmath>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "clock_spec.h"
+#include "gstsyncwaveoutput.h"
 #include "gstsyncwavesink.h"
-#include "output_placer.h"
 #include "playout_monitor.h"
 #include "syncwave-clock.h"
-#include "syncwave-device-position.h"
 #include "syncwave-secure.h"
 #include "wire_format.h"
 
@@ -96,15 +87,13 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define DEFAULT_CLOCK "auto"
 #define DEFAULT_VOLUME 1.0
 #define DEFAULT_MUTE FALSE
-/* A volume or mute change goes to its new gain in this much stream time (linear). */
-#define VOLUME_RAMP (20 * GST_MSECOND)
-#define RAMP_LEAD (20 * GST_USECOND)
 #define DEFAULT_DELAY_MS 0
 #define DEFAULT_DRIFT_CORRECTION TRUE
 #define DEFAULT_CLOCK_TIMEOUT_MS 2000
 #define DEFAULT_AUTO_CLOCK_PORT syncwave::kDefaultNetClockPort
 #define MAX_DELAY_MS 10000
 #define MAX_LATENCY_MS 10000
+#define MAX_OUTPUTS 16
 
 enum {
   PROP_0,
@@ -122,6 +111,7 @@ enum {
   PROP_METER_INTERVAL,
   PROP_STATS,
   PROP_SECRET,
+  PROP_OUTPUTS,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
@@ -129,58 +119,38 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
 
 struct SyncWaveSinkPrivate {
   ~SyncWaveSinkPrivate() {
-    gst_clear_object(&custom_sink);
     std::fill(clock_key.begin(), clock_key.end(), 0);
     gst_clear_object(&clock);
     gst_clear_object(&pending);
     if (timeout_id) gst_clock_id_unref(timeout_id);
-    gst_clear_object(&device_clock);
-    gst_clear_object(&device_sink);
   }
 
   std::mutex lock;
 
-  /* Properties. */
+  /* Properties (the outputs' own are theirs: device, volume, delay, ...). */
   guint latency_ms = DEFAULT_LATENCY_MS;
   bool auto_latency = DEFAULT_AUTO_LATENCY;
   std::string clock_str = DEFAULT_CLOCK;
   syncwave::ClockSpec clock_spec;
   guint clock_timeout_ms = DEFAULT_CLOCK_TIMEOUT_MS;
   guint auto_clock_port = DEFAULT_AUTO_CLOCK_PORT;
-  std::string device;
-  guint64 meter_interval = 0; /* ns; 0: no level element */
-  GstElement* custom_sink = nullptr;
-  gdouble volume = DEFAULT_VOLUME;
-  gboolean mute = DEFAULT_MUTE;
-  gint delay_ms = DEFAULT_DELAY_MS;
-  bool drift_enabled = DEFAULT_DRIFT_CORRECTION;
 
   /* Children (owned by the bin). */
   GstElement* jitter = nullptr;
   GstElement* depay = nullptr;
   GstElement* decode = nullptr; /* syncwavedecodebin: opusdec when Opus, and audioconvert */
   GstElement* resample = nullptr;
-  GstElement* vol = nullptr;
-  GstElement* capsfilter = nullptr;
-  GstElement* convert2 = nullptr;
-  GstElement* meter = nullptr; /* level, meter-interval > 0; owned by the bin */
-  /* Volume and mute changes ramp over VOLUME_RAMP (see gst_syncwave_sink_set_gain): a
-   * linear control source on the volume element's "volume", enabled only while a ramp
-   * runs (the element's static path costs less). Times are the volume element's
-   * stream time. Under the lock. */
-  GstControlSource* gain_source = nullptr;
-  GstControlBinding* gain_binding = nullptr;
-  GstSegment vol_segment;
-  GstClockTime vol_next = GST_CLOCK_TIME_NONE; /* stream time where the next buffer starts */
-  GstClockTime ramp_end = GST_CLOCK_TIME_NONE; /* a ramp runs until this stream time */
-  double ramp_from = 1.0, ramp_to = 1.0;       /* gains of the ramp running */
-  bool gain_pending = false; /* volume/mute changed: a ramp starts at the next buffer */
-  GstElement* sink = nullptr;
-  bool own_sink = false; /* made here (not audio-sink): does not preroll */
+  /* syncwaveoutput "output0", "output1", ...; with more than one, a tee ("outputs") and a
+   * queue per output ("output-queueN") between the resampler and them. */
+  std::vector<GstElement*> outputs;
+  std::vector<GstElement*> queues;
+  GstElement* tee = nullptr;
   /* With in-band FEC opusdec outputs a packet only when the next one (or the next
    * gap) has come: a loss must reach it this much earlier for the packet before it to
    * be in time (syncwavedecodebin's fec-hold; 0 without FEC). Added to the loss margin. */
   guint fec_hold_ms = 0;
+  /* The most any output's device holds (syncwaveoutput device-queue-us), -1 unknown. */
+  gint64 sink_delay_us = -1;
 
   /* The shared clock. */
   GstClock* clock = nullptr;
@@ -201,23 +171,12 @@ struct SyncWaveSinkPrivate {
   bool have_clock_key = false;
   std::array<guint8, 32> clock_key{};
 
-  /* Drift correction and placement (core/output_placer.h): on the streaming thread,
-   * stats under the lock. */
-  GstElement* device_sink = nullptr; /* the GstAudioBaseSink inside audio-sink */
-  GstClock* device_clock = nullptr;  /* the clock it provides */
-  bool device_looked_up = false;
-  syncwave::OutputPlacer placer;
-  std::vector<float> scratch;
-  /* The capsfilter before the output holds the device's format (see rate_probe). */
-  bool output_pinned = false;
-  GstAudioInfo info;
-  bool info_valid = false;
-  gint64 sink_delay_us = -1;
-
-  /* Playout (core/playout_monitor.h): is audio reaching the output on time, and the
+  /* Playout (core/playout_monitor.h): is audio reaching the outputs on time, and the
    * latency actually played at (latency_ms unless the path needed more). Packets are
-   * observed on the sink pad (udpsrc's thread), buffers before the audio sink. */
+   * observed on the sink pad (udpsrc's thread), buffers by the outputs (their margin
+   * callback, on_output_margin). */
   syncwave::PlayoutMonitor playout;
+  bool output_measured = false; /* an output reported a margin: its device is measured */
   guint played_latency_ms = DEFAULT_LATENCY_MS;
   GstClockTime next_eval = 0;
   gint64 transit_p99_us = -1;
@@ -248,178 +207,175 @@ static GstElement* make(const gchar* factory, const gchar* name) {
   return e;
 }
 
-static void set_delay_offset(GstSyncWaveSink* self, gint delay_ms) {
-  SyncWaveSinkPrivate* priv = self->priv;
-  if (priv->convert2 == NULL) return;
-  GstPad* src = gst_element_get_static_pad(priv->convert2, "src");
-  gst_pad_set_offset(src, (gint64)delay_ms * GST_MSECOND);
-  gst_object_unref(src);
-}
-
-/* Finds the GstAudioBaseSink in the audio sink (itself, or inside a bin such as
- * autoaudiosink). Returns a new reference or NULL. */
-static GstElement* find_audio_base_sink(GstElement* e) {
-  if (GST_IS_AUDIO_BASE_SINK(e)) return GST_ELEMENT(gst_object_ref(e));
-  if (!GST_IS_BIN(e)) return NULL;
-  GstElement* found = NULL;
-  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(e));
-  GValue item = G_VALUE_INIT;
-  gboolean done = FALSE;
-  while (!done && found == NULL) {
-    switch (gst_iterator_next(it, &item)) {
-      case GST_ITERATOR_OK: {
-        GstElement* child = GST_ELEMENT(g_value_get_object(&item));
-        if (GST_IS_AUDIO_BASE_SINK(child)) found = GST_ELEMENT(gst_object_ref(child));
-        g_value_reset(&item);
-        break;
-      }
-      case GST_ITERATOR_RESYNC:
-        gst_iterator_resync(it);
-        break;
-      default:
-        done = TRUE;
-        break;
-    }
-  }
-  g_value_unset(&item);
-  gst_iterator_free(it);
-  return found;
-}
-
-/* syncwavepulsesink (the exact play position from PulseAudio's own timing reports)
- * when it is built and a PulseAudio server answers; NULL otherwise. Like
- * autoaudiosink, the candidate is opened (READY) to find out. */
-static GstElement* make_pulse_output(const std::string& device) {
-  GstElement* sink = gst_element_factory_make("syncwavepulsesink", "audio-sink");
-  if (sink == NULL) return NULL;
-  if (!device.empty()) g_object_set(sink, "device", device.c_str(), NULL);
-  if (gst_element_set_state(sink, GST_STATE_READY) != GST_STATE_CHANGE_SUCCESS) {
-    gst_element_set_state(sink, GST_STATE_NULL);
-    gst_object_unref(gst_object_ref_sink(sink));
-    return NULL;
-  }
-  return sink;
-}
-
-/* Puts the audio sink in place (NULL→READY): the user's; else syncwavepulsesink when
- * a PulseAudio server answers; else the platform sink with `device`, or
- * autoaudiosink. */
-/* async=false on a sink that has the property (GstBaseSink). */
-static void set_no_preroll(GstElement* sink) {
-  if (g_object_class_find_property(G_OBJECT_GET_CLASS(sink), "async") != NULL)
-    g_object_set(sink, "async", FALSE, NULL);
-}
-
-/* autoaudiosink makes its real sink when it starts: that one does not preroll either
- * (see gst_syncwave_sink_setup_audio_sink). */
-static void gst_syncwave_sink_deep_element_added(GstBin* bin, GstBin* sub_bin, GstElement* child) {
-  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(bin);
-  bool own;
-  GstElement* sink;
-  {
-    std::lock_guard<std::mutex> lk(self->priv->lock);
-    own = self->priv->own_sink;
-    sink = self->priv->sink != NULL ? GST_ELEMENT(gst_object_ref(self->priv->sink)) : NULL;
-  }
-  if (own && sink != NULL && GST_IS_BASE_SINK(child) &&
-      gst_object_has_as_ancestor(GST_OBJECT(child), GST_OBJECT(sink)))
-    set_no_preroll(child);
-  if (sink != NULL) gst_object_unref(sink);
-  GST_BIN_CLASS(parent_class)->deep_element_added(bin, sub_bin, child);
-}
-
-static gboolean gst_syncwave_sink_setup_audio_sink(GstSyncWaveSink* self) {
-  SyncWaveSinkPrivate* priv = self->priv;
-  GstElement* sink = NULL;
-  std::string device;
-  guint64 meter_interval = 0;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->sink != NULL) return TRUE;
-    if (priv->custom_sink != NULL) sink = GST_ELEMENT(gst_object_ref(priv->custom_sink));
-    device = priv->device;
-    meter_interval = priv->meter_interval;
-  }
-  const bool own = sink == NULL;
-  if (sink == NULL) sink = make_pulse_output(device);
-  if (sink == NULL && !device.empty()) {
-    sink = make("pulsesink", "audio-sink");
-    if (sink == NULL) sink = make("alsasink", "audio-sink");
-    if (sink != NULL) g_object_set(sink, "device", device.c_str(), NULL);
-  } else if (sink == NULL) {
-    sink = make("autoaudiosink", "audio-sink");
-  }
-  if (sink == NULL) {
-    GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("No audio sink available"), (NULL));
-    return FALSE;
-  }
-  /* The output made here does not preroll (async=false; inside autoaudiosink, see
-   * deep_element_added). A receiver is live: its pipeline takes a base time when set
-   * to PLAYING and the jitter stamps packets on it. An async sink that had not
-   * prerolled yet (no packet so far) sends the pipeline back to PAUSED until the first
-   * packet reaches it, and PLAYING again takes a new base time: that packet, stamped
-   * on the old one, lies as far in the future as the receiver waited, and blocks the
-   * output that long (issue 11: a receiver started before its sender was silent about
-   * as long as it ran alone). A user's audio-sink is left as given. */
-  if (own) set_no_preroll(sink);
-  /* A new element's floating ref goes to the bin; for the user's element the bin
-   * takes its own and we drop the one taken above. */
-  const bool floating = g_object_is_floating(sink);
-  gst_bin_add(GST_BIN(self), sink);
-  if (!floating) gst_object_unref(sink);
-  /* meter-interval: a level element between the last converter and the audio sink
-   * meters what is played (in place, no copy). */
-  GstElement* upstream = priv->convert2;
-  if (priv->meter != NULL) {
-    /* Added for a previous audio sink: it stays linked to convert2. */
-    upstream = priv->meter;
-  } else if (meter_interval > 0) {
-    GstElement* level = make("level", "meter");
-    if (level != NULL) {
-      g_object_set(level, "interval", meter_interval, "post-messages", TRUE, NULL);
-      gst_bin_add(GST_BIN(self), level);
-      gst_element_sync_state_with_parent(level);
-      if (gst_element_link(priv->convert2, level)) {
-        upstream = priv->meter = level; /* owned by the bin */
-      } else {
-        gst_bin_remove(GST_BIN(self), level);
-      }
-    }
-  }
-  if (!gst_element_link(upstream, sink)) {
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Cannot link the audio sink"), (NULL));
-    gst_bin_remove(GST_BIN(self), sink);
-    return FALSE;
-  }
+/* Output 0, the one the single-output properties (device, volume, delay, ...) are
+ * proxied to: a new reference or NULL. */
+static GstElement* first_output(SyncWaveSinkPrivate* priv) {
   std::lock_guard<std::mutex> lk(priv->lock);
-  priv->sink = sink;
-  priv->own_sink = own;
-  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
-  return TRUE;
+  return priv->outputs.empty() ? NULL : GST_ELEMENT(gst_object_ref(priv->outputs[0]));
 }
 
-static void gst_syncwave_sink_remove_audio_sink(GstSyncWaveSink* self) {
+/* Every output, each a new reference (for calling into them without our lock). */
+static std::vector<GstElement*> ref_outputs(SyncWaveSinkPrivate* priv) {
+  std::lock_guard<std::mutex> lk(priv->lock);
+  std::vector<GstElement*> outs;
+  for (GstElement* o : priv->outputs) outs.push_back(GST_ELEMENT(gst_object_ref(o)));
+  return outs;
+}
+
+static void unref_outputs(std::vector<GstElement*>& outs) {
+  for (GstElement* o : outs) gst_object_unref(o);
+  outs.clear();
+}
+
+/* The loss margin the jitter element needs: losses concealed before the device wants
+ * the data, as far ahead of its time as the fullest output buffers, and some; with
+ * in-band FEC one packet more, since opusdec releases the packet before a loss only when
+ * the loss reaches it. Returns the new margin when it moved by more than
+ * LOSS_MARGIN_STEP_MS, else 0. Under the lock. */
+static guint wanted_loss_margin_locked(const SyncWaveSinkPrivate* priv) {
+  return (priv->sink_delay_us >= 0 ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
+                                   : DEFAULT_LOSS_MARGIN_MS) +
+         priv->fec_hold_ms;
+}
+
+static guint update_loss_margin_locked(SyncWaveSinkPrivate* priv) {
+  const guint want = wanted_loss_margin_locked(priv);
+  if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
+      want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
+    priv->loss_margin_ms = want;
+    return want;
+  }
+  return 0;
+}
+
+/* An output's device queue moved (syncwaveoutput's notify::device-queue-us, on its
+ * streaming thread): the jitter reports losses ahead of the fullest one. */
+static void on_device_queue(GObject*, GParamSpec*, gpointer user_data) {
+  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
   SyncWaveSinkPrivate* priv = self->priv;
-  GstElement* sink;
+  std::vector<GstElement*> outs = ref_outputs(priv);
+  gint64 most = -1;
+  for (GstElement* o : outs) {
+    gint64 q = -1;
+    g_object_get(o, "device-queue-us", &q, NULL);
+    most = std::max(most, q);
+  }
+  unref_outputs(outs);
+  guint margin;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    sink = priv->sink;
-    priv->sink = NULL;
-    gst_clear_object(&priv->device_clock);
-    gst_clear_object(&priv->device_sink);
-    priv->device_looked_up = false;
+    priv->sink_delay_us = most;
+    margin = update_loss_margin_locked(priv);
   }
-  if (sink == NULL) return;
-  gst_element_set_state(sink, GST_STATE_NULL);
-  gst_bin_remove(GST_BIN(self), sink);
+  if (margin > 0 && priv->jitter != NULL) {
+    GST_DEBUG_OBJECT(self, "devices hold up to %" G_GINT64_FORMAT " us: losses reported %u ms ahead",
+                     most, margin);
+    g_object_set(priv->jitter, "loss-margin", margin, NULL);
+  }
+}
+
+/* Each buffer an output placed on its device: how early it got there, for the playout
+ * monitor (on that output's streaming thread, without its lock). */
+static void on_output_margin(GstSyncWaveOutput*, gint64 now_ns, gint64 margin_ns,
+                             gpointer user_data) {
+  SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->output_measured = true;
+  priv->playout.on_output(now_ns, margin_ns);
+}
+
+/* Makes output N (a syncwaveoutput named outputN), wired to this bin. */
+static GstElement* new_output(GstSyncWaveSink* self, guint n) {
+  std::string name = "output" + std::to_string(n);
+  GstElement* out = make("syncwaveoutput", name.c_str());
+  if (out == NULL) return NULL;
+  g_signal_connect(out, "notify::device-queue-us", G_CALLBACK(on_device_queue), self);
+  gst_syncwave_output_set_margin_func(GST_SYNCWAVE_OUTPUT(out), on_output_margin, self);
+  return out;
+}
+
+/* Builds the outputs part for `n` outputs (in the NULL state): output 0 right after the
+ * resampler; more than one behind a tee, each after its own queue (each output waits for
+ * its device on its own thread). Outputs that exist are kept with their properties. */
+static gboolean set_output_count(GstSyncWaveSink* self, guint n) {
+  SyncWaveSinkPrivate* priv = self->priv;
+  if (priv->resample == NULL || n == 0) return FALSE;
+  std::vector<GstElement*> keep, drop, branches;
+  GstElement* tee;
+  {
+    std::lock_guard<std::mutex> lk(priv->lock);
+    if (n == priv->outputs.size()) return TRUE;
+    for (size_t i = 0; i < priv->outputs.size(); i++)
+      (i < n ? keep : drop).push_back(priv->outputs[i]);
+    branches = priv->queues;
+    tee = priv->tee;
+    priv->queues.clear();
+    priv->tee = NULL;
+    priv->outputs.clear();
+  }
+  /* Take the old wiring apart. */
+  if (tee != NULL) {
+    gst_element_unlink(priv->resample, tee);
+    for (size_t i = 0; i < branches.size(); i++) {
+      if (i < keep.size() + drop.size()) {
+        GstElement* o = i < keep.size() ? keep[i] : drop[i - keep.size()];
+        gst_element_unlink(branches[i], o);
+      }
+      gst_element_unlink(tee, branches[i]);
+      gst_bin_remove(GST_BIN(self), branches[i]);
+    }
+    gst_bin_remove(GST_BIN(self), tee);
+  } else if (!keep.empty()) {
+    gst_element_unlink(priv->resample, keep[0]);
+  }
+  for (GstElement* o : drop) gst_bin_remove(GST_BIN(self), o);
+  for (guint i = keep.size(); i < n; i++) {
+    GstElement* o = new_output(self, i);
+    if (o == NULL) break;
+    gst_bin_add(GST_BIN(self), o);
+    keep.push_back(o);
+  }
+  /* The new wiring. */
+  bool ok = keep.size() == n;
+  tee = NULL;
+  branches.clear();
+  if (ok && n == 1) {
+    ok = gst_element_link(priv->resample, keep[0]);
+  } else if (ok) {
+    tee = make("tee", "outputs");
+    ok = tee != NULL;
+    if (ok) {
+      gst_bin_add(GST_BIN(self), tee);
+      ok = gst_element_link(priv->resample, tee);
+    }
+    for (guint i = 0; ok && i < n; i++) {
+      std::string qname = "output-queue" + std::to_string(i);
+      GstElement* q = make("queue", qname.c_str());
+      if (q == NULL) {
+        ok = false;
+        break;
+      }
+      gst_bin_add(GST_BIN(self), q);
+      branches.push_back(q);
+      ok = gst_element_link(tee, q) && gst_element_link(q, keep[i]);
+    }
+  }
+  /* Removing children recomputes the bin's flags from what is left. */
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
+  GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);
+  std::lock_guard<std::mutex> lk(priv->lock);
+  priv->outputs = keep;
+  priv->queues = branches;
+  priv->tee = tee;
+  if (!ok) GST_ERROR_OBJECT(self, "cannot build %u outputs", n);
+  return ok;
 }
 
 /* The decoder's in-band FEC hold changed (syncwavedecodebin decided it from the first
  * Opus packet, or switched): opusdec then outputs a packet only when the next item has
  * reached it, so a missing packet must be reported before its deadline even before a
  * later one reveals it (up to three in a row), and the loss margin has the hold added
- * (rate_probe keeps it as the device moves). On the streaming thread. */
+ * (on_device_queue keeps it as the devices move). On the streaming thread. */
 static void on_fec_hold(GObject* decode, GParamSpec*, gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
   guint hold_ms = 0;
@@ -427,16 +383,13 @@ static void on_fec_hold(GObject* decode, GParamSpec*, gpointer user_data) {
   guint margin_ms;
   {
     std::lock_guard<std::mutex> lk(priv->lock);
-    margin_ms = (priv->sink_delay_us >= 0
-                     ? (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS
-                     : DEFAULT_LOSS_MARGIN_MS) +
-                hold_ms;
     priv->fec_hold_ms = hold_ms;
-    priv->loss_margin_ms = margin_ms;
+    margin_ms = priv->loss_margin_ms = wanted_loss_margin_locked(priv);
   }
   if (priv->jitter != NULL)
     g_object_set(priv->jitter, "unheard-loss", hold_ms * 3, "loss-margin", margin_ms, NULL);
 }
+
 
 /* ---------------------------------------------------------------- the clock */
 
@@ -799,7 +752,7 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
                                : 0;
     priv->playout.on_arrival((gint64)now, transit, latency, give_up);
     /* Without a device position (appsink, fakesink), arriving in time is playing. */
-    if (!priv->placer.output_measured()) priv->playout.on_output((gint64)now, latency - transit);
+    if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
     if (now < priv->next_eval) return GST_PAD_PROBE_OK;
     priv->next_eval = now + PLAYOUT_EVAL_PERIOD;
     d = priv->playout.evaluate((gint64)now, latency, priv->auto_latency);
@@ -870,249 +823,6 @@ static GstClock* gst_syncwave_sink_provide_clock(GstElement* element) {
   return GST_CLOCK(gst_object_ref(self->priv->clock));
 }
 
-/* ---------------------------------------------------------------- drift correction */
-
-/* Looks up the audio sink's GstAudioBaseSink once per run, and its clock until it
- * has one (gst_element_provide_clock: NULL while the sink's ring buffer flushes). */
-static void lookup_device(SyncWaveSinkPrivate* priv, GstElement** dsink, GstClock** dev) {
-  GstElement* found = NULL;
-  bool set_slave = false;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (!priv->device_looked_up && priv->sink != NULL) {
-      priv->device_looked_up = true;
-      priv->device_sink = find_audio_base_sink(priv->sink);
-      set_slave = priv->device_sink != NULL && priv->drift_enabled;
-    }
-    if (priv->device_sink) found = GST_ELEMENT(gst_object_ref(priv->device_sink));
-    if (priv->device_clock) *dev = GST_CLOCK(gst_object_ref(priv->device_clock));
-  }
-  if (found != NULL && set_slave) {
-    /* The drift loop resamples to the device and places the stream itself: the sink
-     * must not also slave (skew jumps samples, resample re-times them). The
-     * audio-sink property's documentation says so. */
-    g_object_set(found, "slave-method", GST_AUDIO_BASE_SINK_SLAVE_NONE, NULL);
-  }
-  if (found != NULL && *dev == NULL) {
-    GstClock* c = gst_element_provide_clock(found);
-    if (c != NULL) {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      if (priv->device_clock == NULL) priv->device_clock = GST_CLOCK(gst_object_ref(c));
-      *dev = c;
-    }
-  }
-  *dsink = found;
-}
-
-/* What is known of the device now, through supported APIs only: the
- * syncwave-device-position query (an output that knows its play position answers
- * it), the clock the sink provides, and its latency. Without our lock: the sink may
- * call into its audio server. */
-static syncwave::OutputPlacer::Device read_device(GstElement* dsink, GstClock* dev) {
-  syncwave::OutputPlacer::Device d;
-  if (dsink == NULL) return d;
-  GstPad* pad = gst_element_get_static_pad(dsink, "sink");
-  if (pad != NULL) {
-    GstQuery* q = syncwave_device_position_query_new();
-    GstClockTime position, queue;
-    guint64 next_sample;
-    if (gst_pad_query(pad, q) &&
-        syncwave_device_position_query_parse(q, &position, &next_sample, &queue)) {
-      d.has_position = true;
-      d.position_ns = (int64_t)position;
-      d.next_sample = next_sample;
-      d.queue_ns = GST_CLOCK_TIME_IS_VALID(queue) ? (int64_t)queue : -1;
-    }
-    gst_query_unref(q);
-    gst_object_unref(pad);
-  }
-  d.latency_ns = (int64_t)(gst_base_sink_get_latency(GST_BASE_SINK(dsink)) +
-                           gst_base_sink_get_render_delay(GST_BASE_SINK(dsink)));
-  if (dev != NULL) d.internal_ns = (int64_t)gst_clock_get_internal_time(dev);
-  return d;
-}
-/* On the F32LE stream before the audio sink: measure, control, resample. */
-static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
-  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
-  SyncWaveSinkPrivate* priv = self->priv;
-
-  if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
-    GstEvent* event = GST_PAD_PROBE_INFO_EVENT(info);
-    GstCaps* pin = NULL; /* set on the capsfilter once our lock is released */
-    /* Whether the output is a device (a GstAudioBaseSink), found without our lock. */
-    bool device = false;
-    if (GST_EVENT_TYPE(event) == GST_EVENT_CAPS) {
-      GstElement* out = NULL;
-      {
-        std::lock_guard<std::mutex> lk(priv->lock);
-        if (priv->sink) out = GST_ELEMENT(gst_object_ref(priv->sink));
-      }
-      if (out != NULL) {
-        GstElement* base = find_audio_base_sink(out);
-        device = base != NULL;
-        if (base) gst_object_unref(base);
-        gst_object_unref(out);
-      }
-    }
-    std::unique_lock<std::mutex> lk(priv->lock);
-    switch (GST_EVENT_TYPE(event)) {
-      case GST_EVENT_CAPS: {
-        GstCaps* caps;
-        gst_event_parse_caps(event, &caps);
-        GstAudioInfo new_info;
-        const bool valid = gst_audio_info_from_caps(&new_info, caps);
-        /* The same format again (the stream upstream changed and was converted to
-         * the output's): the output runs on. */
-        if (valid && priv->info_valid && gst_audio_info_is_equal(&new_info, &priv->info)) break;
-        priv->info = new_info;
-        priv->info_valid = valid;
-        if (valid) priv->placer.configure(GST_AUDIO_INFO_RATE(&new_info),
-                                          GST_AUDIO_INFO_CHANNELS(&new_info));
-        else priv->placer.reset();
-        /* A device keeps the format it was opened with: a stream in another format
-         * later (another sender, a restarted one) is converted and resampled to it
-         * by audioconvert/audioresample. Renegotiating the device instead opens a new
-         * stream on the audio server, whose clock starts again at 0 while the audio
-         * sink still places by the old one's: silent for as long as the old one ran. */
-        if (valid && !priv->output_pinned && device) {
-          priv->output_pinned = true;
-          pin = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "F32LE", "layout",
-                                    G_TYPE_STRING, "interleaved", "rate", G_TYPE_INT,
-                                    GST_AUDIO_INFO_RATE(&new_info), "channels", G_TYPE_INT,
-                                    GST_AUDIO_INFO_CHANNELS(&new_info), NULL);
-          if (GST_AUDIO_INFO_CHANNELS(&new_info) > 1) {
-            guint64 mask = 0;
-            if (gst_audio_channel_positions_to_mask(
-                    new_info.position, GST_AUDIO_INFO_CHANNELS(&new_info), FALSE, &mask))
-              gst_caps_set_simple(pin, "channel-mask", GST_TYPE_BITMASK, mask, NULL);
-          }
-        }
-        break;
-      }
-      case GST_EVENT_FLUSH_STOP:
-      case GST_EVENT_STREAM_START:
-      case GST_EVENT_SEGMENT:
-        priv->placer.reset();
-        break;
-      default:
-        break;
-    }
-    lk.unlock();
-    if (pin != NULL) {
-      GST_INFO_OBJECT(self, "the output keeps %" GST_PTR_FORMAT, pin);
-      g_object_set(priv->capsfilter, "caps", pin, NULL);
-      gst_caps_unref(pin);
-    }
-    return GST_PAD_PROBE_OK;
-  }
-
-  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-  /* The volume element marks its output GAP at volume 0 or muted (the samples are
-   * zeros): it is still what plays, placed and measured like any other buffer. With
-   * the flag left on, a receiver muted from the control page read as "no audio" and
-   * came back 170 ms late when unmuted (integration-control). */
-  if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_GAP)) {
-    buf = gst_buffer_make_writable(buf);
-    GST_BUFFER_FLAG_UNSET(buf, GST_BUFFER_FLAG_GAP);
-    GST_PAD_PROBE_INFO_DATA(info) = buf;
-  }
-  GstClock* master = gst_element_get_clock(GST_ELEMENT(self));
-  GstClockTime base_time = gst_element_get_base_time(GST_ELEMENT(self));
-  GstEvent* seg_event = gst_pad_get_sticky_event(pad, GST_EVENT_SEGMENT, 0);
-  GstBuffer* out = NULL;
-  bool drop = false;
-  guint new_loss_margin = 0; /* set on the jitter element after our lock is released */
-  /* The device is read before our lock is taken (it may call into the audio server). */
-  GstClock* dev = NULL;
-  GstElement* dsink = NULL;
-  lookup_device(priv, &dsink, &dev);
-  const syncwave::OutputPlacer::Device device = read_device(dsink, dev);
-  const GstClockTime now = master ? gst_clock_get_time(master) : GST_CLOCK_TIME_NONE;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (device.queue_ns >= 0) {
-      priv->sink_delay_us = device.queue_ns / 1000;
-      /* A loss must be concealed before the device wants the data: as far ahead of
-       * its time as the device buffers, and some; with in-band FEC one packet more,
-       * since opusdec releases the packet before a loss only when the loss reaches it. */
-      const guint want = (guint)(priv->sink_delay_us / 1000) + LOSS_MARGIN_EXTRA_MS +
-                         priv->fec_hold_ms;
-      if (want > priv->loss_margin_ms + LOSS_MARGIN_STEP_MS ||
-          want + LOSS_MARGIN_STEP_MS < priv->loss_margin_ms) {
-        priv->loss_margin_ms = want;
-        new_loss_margin = want;
-      }
-    }
-    if (dev == NULL || master == NULL || dev == master || seg_event == NULL || !priv->info_valid ||
-        !GST_BUFFER_PTS_IS_VALID(buf) || !priv->drift_enabled) {
-      goto done;
-    }
-    const GstSegment* seg;
-    gst_event_parse_segment(seg_event, &seg);
-    GstClockTime rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
-    if (!GST_CLOCK_TIME_IS_VALID(rt)) goto done;
-    GstMapInfo imap;
-    if (!gst_buffer_map(buf, &imap, GST_MAP_READ)) {
-      drop = true;
-      goto done;
-    }
-    syncwave::OutputPlacer::Buffer in;
-    in.now_ns = (int64_t)now;
-    in.base_ns = (int64_t)base_time;
-    in.content_ns = (int64_t)rt;
-    in.pts_ns = (int64_t)GST_BUFFER_PTS(buf);
-    in.discont = GST_BUFFER_IS_DISCONT(buf);
-    in.delay_ns = (int64_t)priv->delay_ms * GST_MSECOND;
-    in.samples = reinterpret_cast<const float*>(imap.data);
-    in.frames = imap.size / GST_AUDIO_INFO_BPF(&priv->info);
-    const guint64 steps = priv->placer.aligner().steps();
-    const guint64 jumps = priv->placer.aligner().jumps();
-    const syncwave::OutputPlacer::Block b = priv->placer.process(device, in, &priv->scratch);
-    gst_buffer_unmap(buf, &imap);
-    if (priv->placer.aligner().steps() != steps)
-      GST_INFO_OBJECT(self, "output was %s: %s %" G_GINT64_FORMAT " frames",
-                      priv->placer.last_step_frames() > 0 ? "ahead" : "behind",
-                      priv->placer.last_step_frames() > 0 ? "inserting" : "dropping",
-                      std::abs(priv->placer.last_step_frames()));
-    if (priv->placer.aligner().jumps() != jumps)
-      GST_INFO_OBJECT(self, "content jumped: placed on the output timeline");
-    if (b.margin_valid) priv->playout.on_output((gint64)now, (gint64)b.margin_ns);
-    GST_LOG_OBJECT(self, "phase error %.1f us, heard %.1f us (%s), ratio %.6f, drift %.1f ppm",
-                   priv->placer.phase_error_us(), priv->placer.heard_error_us(),
-                   priv->placer.absolute() ? "absolute" : "relative", priv->placer.ratio(),
-                   priv->placer.drift().drift_ppm());
-    if (b.frames == 0) {
-      drop = true; /* all of it dropped by a step */
-      goto done;
-    }
-    out = gst_buffer_new_memdup(priv->scratch.data(),
-                                b.frames * GST_AUDIO_INFO_BPF(&priv->info));
-    gst_buffer_copy_into(out, buf,
-                         (GstBufferCopyFlags)(GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_META), 0, -1);
-    /* A new timeline keeps the input's DISCONT (the sink places it by its timestamp);
-     * after a gap the sink must put it where its timestamp says, on the same timeline. */
-    if (b.discont) GST_BUFFER_FLAG_SET(out, GST_BUFFER_FLAG_DISCONT);
-    else GST_BUFFER_FLAG_UNSET(out, GST_BUFFER_FLAG_DISCONT);
-    GST_BUFFER_PTS(out) = (GstClockTime)b.pts_ns;
-    GST_BUFFER_DURATION(out) = (GstClockTime)b.duration_ns;
-  }
-done:
-  if (new_loss_margin > 0 && priv->jitter != NULL) {
-    GST_DEBUG_OBJECT(self, "device holds %" G_GINT64_FORMAT " us: losses reported %u ms ahead",
-                     device.queue_ns / 1000, new_loss_margin);
-    g_object_set(priv->jitter, "loss-margin", new_loss_margin, NULL);
-  }
-  if (dev) gst_object_unref(dev);
-  if (dsink) gst_object_unref(dsink);
-  if (seg_event) gst_event_unref(seg_event);
-  if (master) gst_object_unref(master);
-  if (drop) return GST_PAD_PROBE_DROP;
-  if (out != NULL) {
-    gst_buffer_unref(buf);
-    GST_PAD_PROBE_INFO_DATA(info) = out;
-  }
-  return GST_PAD_PROBE_OK;
-}
 /* ---------------------------------------------------------------- element */
 
 static gboolean gst_syncwave_sink_query(GstElement* element, GstQuery* query) {
@@ -1144,13 +854,22 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
   SyncWaveSinkPrivate* priv = self->priv;
 
   switch (transition) {
-    case GST_STATE_CHANGE_NULL_TO_READY:
+    case GST_STATE_CHANGE_NULL_TO_READY: {
       if (priv->depay == NULL) {
         GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("syncwavedepay is not available"), (NULL));
         return GST_STATE_CHANGE_FAILURE;
       }
-      if (!gst_syncwave_sink_setup_audio_sink(self)) return GST_STATE_CHANGE_FAILURE;
+      bool have_outputs;
+      {
+        std::lock_guard<std::mutex> lk(priv->lock);
+        have_outputs = !priv->outputs.empty();
+      }
+      if (!have_outputs) {
+        GST_ELEMENT_ERROR(self, CORE, MISSING_PLUGIN, ("syncwaveoutput is not available"), (NULL));
+        return GST_STATE_CHANGE_FAILURE;
+      }
       break;
+    }
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       if (!gst_syncwave_sink_make_clock(self)) return GST_STATE_CHANGE_FAILURE;
       break;
@@ -1161,48 +880,35 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
   if (ret == GST_STATE_CHANGE_FAILURE) return ret;
 
-  switch (transition) {
-    case GST_STATE_CHANGE_PAUSED_TO_READY: {
-      stop_watching(priv);
-      bool unpin;
-      {
-        std::lock_guard<std::mutex> lk(priv->lock);
-        unpin = priv->output_pinned;
-        priv->output_pinned = false;
-        priv->info_valid = false;
-      }
-      if (unpin) {
-        /* The next run opens the device in the format of its first stream. */
-        GstCaps* f32 = gst_caps_from_string("audio/x-raw, format=F32LE, layout=interleaved");
-        g_object_set(priv->capsfilter, "caps", f32, NULL);
-        gst_caps_unref(f32);
-      }
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->placer.reset();
-      gst_clear_object(&priv->device_clock);
-      gst_clear_object(&priv->device_sink);
-      priv->device_looked_up = false;
-      priv->sender_host.clear();
-      priv->auto_fallback = false;
-      priv->playout.reset();
-      priv->next_eval = 0;
-      priv->transit_p99_us = -1;
-      priv->latency_need_ms = 0;
-      priv->played_addr_len = 0;
-      priv->last_played = GST_CLOCK_TIME_NONE;
-      priv->newest_stamp_us = 0;
-      gst_clear_object(&priv->clock);
-      priv->clock_in_use.clear();
-      break;
-    }
-    case GST_STATE_CHANGE_READY_TO_NULL:
-      /* Drop the audio sink so that audio-sink/device changes apply next time. */
-      gst_syncwave_sink_remove_audio_sink(self);
-      break;
-    default:
-      break;
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY) {
+    stop_watching(priv);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->sender_host.clear();
+    priv->auto_fallback = false;
+    priv->playout.reset();
+    priv->output_measured = false;
+    priv->sink_delay_us = -1;
+    priv->next_eval = 0;
+    priv->transit_p99_us = -1;
+    priv->latency_need_ms = 0;
+    priv->played_addr_len = 0;
+    priv->last_played = GST_CLOCK_TIME_NONE;
+    priv->newest_stamp_us = 0;
+    gst_clear_object(&priv->clock);
+    priv->clock_in_use.clear();
   }
   return ret;
+}
+
+/* The fields of an output's stats into the receiver's, under `prefix`. */
+static void merge_output_stats(GstStructure* s, const GstStructure* os, const std::string& prefix) {
+  const gint n = gst_structure_n_fields(os);
+  for (gint i = 0; i < n; i++) {
+    const gchar* name = gst_structure_nth_field_name(os, i);
+    if (prefix.empty() && strcmp(name, "device") == 0) continue; /* the device property's */
+    std::string key = prefix + name;
+    gst_structure_set_value(s, key.c_str(), gst_structure_get_value(os, name));
+  }
 }
 
 static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
@@ -1216,24 +922,14 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   gchar* decoder = NULL;
   guint64 decoder_switches = 0;
   if (priv->decode) g_object_get(priv->decode, "decoder", &decoder, "switches", &decoder_switches, NULL);
-  /* The output's underruns, when it counts them (syncwavepulsesink). */
-  GstElement* out = NULL;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->device_sink) out = GST_ELEMENT(gst_object_ref(priv->device_sink));
+  std::vector<GstElement*> outs = ref_outputs(priv);
+  std::vector<GstStructure*> output_stats;
+  for (GstElement* o : outs) {
+    GstStructure* os = NULL;
+    g_object_get(o, "stats", &os, NULL);
+    output_stats.push_back(os);
   }
-  guint64 underruns = 0;
-  bool have_underruns = false;
-  if (out != NULL) {
-    GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(out), "stats");
-    if (spec != NULL && spec->value_type == GST_TYPE_STRUCTURE) {
-      GstStructure* os = NULL;
-      g_object_get(out, "stats", &os, NULL);
-      if (os) have_underruns = gst_structure_get_uint64(os, "underruns", &underruns);
-      if (os) gst_structure_free(os);
-    }
-    gst_object_unref(out);
-  }
+  unref_outputs(outs);
 
   GstStructure* s = jitter_stats ? gst_structure_copy(jitter_stats)
                                  : gst_structure_new_empty("application/x-syncwave-sink-stats");
@@ -1243,12 +939,15 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
     gst_structure_get_uint64(depay_stats, "concealed", &concealed);
     gst_structure_set(s, "concealed", G_TYPE_UINT64, concealed, NULL);
     /* The rest of the depayloader's figures under a depay- prefix. */
-    gint n = gst_structure_n_fields(depay_stats);
-    for (gint i = 0; i < n; i++) {
-      const gchar* name = gst_structure_nth_field_name(depay_stats, i);
-      std::string key = std::string("depay-") + name;
-      gst_structure_set_value(s, key.c_str(), gst_structure_get_value(depay_stats, name));
-    }
+    merge_output_stats(s, depay_stats, "depay-");
+  }
+  /* Output 0's figures as they are (drift-ppm, alignment-steps, ...), the others' under
+   * an outputN- prefix. */
+  gst_structure_set(s, "outputs", G_TYPE_UINT, (guint)output_stats.size(), NULL);
+  for (size_t i = 0; i < output_stats.size(); i++) {
+    if (output_stats[i] == NULL) continue;
+    merge_output_stats(s, output_stats[i], i == 0 ? "" : "output" + std::to_string(i) + "-");
+    gst_structure_free(output_stats[i]);
   }
   /* The shared clock's time, read before our lock is taken. */
   GstClock* shared = NULL;
@@ -1260,31 +959,11 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   const gboolean synced = shared ? gst_clock_is_synced(shared) : FALSE;
   if (shared) gst_object_unref(shared);
   std::lock_guard<std::mutex> lk(priv->lock);
-  const syncwave::OutputPlacer& placer = priv->placer;
   gst_structure_set(s, "clock", G_TYPE_STRING, priv->clock_in_use.c_str(), NULL);
   gst_structure_set(s, "clock-synced", G_TYPE_BOOLEAN, synced, NULL);
   gst_structure_set(s, "sender-host", G_TYPE_STRING, priv->sender_host.c_str(), NULL);
   gst_structure_set(s, "decoder", G_TYPE_STRING, decoder ? decoder : "none", NULL);
   gst_structure_set(s, "decoder-switches", G_TYPE_UINT64, decoder_switches, NULL);
-  gst_structure_set(s, "drift-ppm", G_TYPE_DOUBLE, placer.drift().drift_ppm(), NULL);
-  gst_structure_set(s, "drift-measured-ppm", G_TYPE_DOUBLE, placer.drift().measured_drift_ppm(),
-                    NULL);
-  gst_structure_set(s, "drift-ratio", G_TYPE_DOUBLE, placer.ratio(), NULL);
-  gst_structure_set(s, "drift-corrections", G_TYPE_UINT64, (guint64)placer.drift().corrections(),
-                    NULL);
-  gst_structure_set(s, "drift-active", G_TYPE_BOOLEAN, priv->device_clock != NULL, NULL);
-  gst_structure_set(s, "phase-error-us", G_TYPE_DOUBLE, placer.phase_error_us(), NULL);
-  gst_structure_set(s, "sink-resyncs", G_TYPE_UINT64, (guint64)placer.resyncs(), NULL);
-  gst_structure_set(s, "phase-steps", G_TYPE_UINT64, (guint64)placer.phase_steps(), NULL);
-  gst_structure_set(s, "alignment-steps", G_TYPE_UINT64, (guint64)placer.aligner().steps(), NULL);
-  gst_structure_set(s, "alignment-last-step-frames", G_TYPE_INT64,
-                    (gint64)placer.last_step_frames(), NULL);
-  gst_structure_set(s, "absolute-position", G_TYPE_BOOLEAN, (gboolean)placer.absolute(), NULL);
-  gst_structure_set(s, "heard-error-us", G_TYPE_DOUBLE, placer.heard_error_us(), NULL);
-  gst_structure_set(s, "output-timelines", G_TYPE_UINT64, (guint64)placer.timelines(), NULL);
-  gst_structure_set(s, "output-jumps", G_TYPE_UINT64, (guint64)placer.aligner().jumps(), NULL);
-  gst_structure_set(s, "sink-delay-us", G_TYPE_INT64, priv->sink_delay_us, NULL);
-  gst_structure_set(s, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
   const char* playback = "no-audio";
   if (GST_CLOCK_TIME_IS_VALID(now)) {
     switch (priv->playout.health((gint64)now)) {
@@ -1307,123 +986,19 @@ static GstStructure* gst_syncwave_sink_build_stats(GstSyncWaveSink* self) {
   gst_structure_set(s, "transit-p99-us", G_TYPE_INT64, priv->transit_p99_us, NULL);
   gst_structure_set(s, "late-arrivals", G_TYPE_UINT64, priv->playout.late_arrivals(), NULL);
   gst_structure_set(s, "late-outputs", G_TYPE_UINT64, priv->playout.late_outputs(), NULL);
-  if (have_underruns) gst_structure_set(s, "underruns", G_TYPE_UINT64, underruns, NULL);
   if (jitter_stats) gst_structure_free(jitter_stats);
   if (depay_stats) gst_structure_free(depay_stats);
   g_free(decoder);
   return s;
 }
 
-/* The gain the volume element applies at stream time t during the ramp running (or its
- * end). Under the lock. */
-static double ramp_gain_locked(SyncWaveSinkPrivate* priv, GstClockTime t) {
-  if (!GST_CLOCK_TIME_IS_VALID(priv->ramp_end) || t >= priv->ramp_end) return priv->ramp_to;
-  const GstClockTime start = priv->ramp_end - MIN(priv->ramp_end, VOLUME_RAMP);
-  if (t <= start) return priv->ramp_from;
-  return priv->ramp_from +
-         (priv->ramp_to - priv->ramp_from) * (double)(t - start) / (double)VOLUME_RAMP;
-}
 
-/* volume/mute changed: the volume element goes there in VOLUME_RAMP (linear), from
- * the start of the next buffer it gets, so that a change is never a click. The ramp is
- * started by vol_sink_probe on the streaming thread, before the element processes
- * that buffer (no buffer can slip through between a decision here and the element).
- * Before the first buffer (or without a control source) it is set at once. Muted is
- * gain 0; the element's own mute is set once the ramp reached 0. */
-static void gst_syncwave_sink_set_gain(GstSyncWaveSink* self) {
-  SyncWaveSinkPrivate* priv = self->priv;
-  if (priv->vol == NULL) return;
-  double volume;
-  bool mute;
-  {
-    std::lock_guard<std::mutex> lk(priv->lock);
-    volume = priv->volume;
-    mute = priv->mute;
-    if (priv->gain_source != NULL && GST_CLOCK_TIME_IS_VALID(priv->vol_next)) {
-      priv->gain_pending = true;
-      return;
-    }
-    priv->ramp_end = GST_CLOCK_TIME_NONE;
-    priv->ramp_from = priv->ramp_to = mute ? 0.0 : volume;
-  }
-  g_object_set(priv->vol, "volume", volume, "mute", (gboolean)mute, NULL);
-}
-
-/* The control source for a ramp from `from` at t0 to `to` at t0 + VOLUME_RAMP. */
-static void set_ramp_points(SyncWaveSinkPrivate* priv, GstClockTime t0, double from, double to) {
-  GstTimedValueControlSource* cs = GST_TIMED_VALUE_CONTROL_SOURCE(priv->gain_source);
-  gst_timed_value_control_source_unset_all(cs);
-  /* From stream time 0, so that no sample before the ramp has no value. */
-  gst_timed_value_control_source_set(cs, 0, from);
-  if (t0 > 0) gst_timed_value_control_source_set(cs, t0, from);
-  gst_timed_value_control_source_set(cs, t0 + VOLUME_RAMP, to);
-}
-
-/* The volume element's input, on its streaming thread: starts a ramp asked for at this
- * buffer; a ramp that has passed hands back to the element's static volume and mute. */
-static GstPadProbeReturn vol_sink_probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
-  (void)pad;
-  GstSyncWaveSink* self = GST_SYNCWAVE_SINK(user_data);
-  SyncWaveSinkPrivate* priv = self->priv;
-  bool to_static = false, start = false;
-  double volume = 1.0, from = 1.0, to = 1.0;
-  bool mute = false;
-  GstClockTime t0 = GST_CLOCK_TIME_NONE;
-  if (info->type & (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
-    GstEvent* ev = GST_PAD_PROBE_INFO_EVENT(info);
-    if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT || GST_EVENT_TYPE(ev) == GST_EVENT_FLUSH_STOP) {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) gst_event_copy_segment(ev, &priv->vol_segment);
-      /* Stream time starts again: what runs or waits ends at its target now. */
-      to_static = GST_CLOCK_TIME_IS_VALID(priv->ramp_end) || priv->gain_pending;
-      priv->vol_next = GST_CLOCK_TIME_NONE;
-      priv->ramp_end = GST_CLOCK_TIME_NONE;
-      priv->gain_pending = false;
-      volume = priv->volume;
-      mute = priv->mute;
-      priv->ramp_from = priv->ramp_to = mute ? 0.0 : volume;
-    }
-  } else if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
-    GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
-    std::lock_guard<std::mutex> lk(priv->lock);
-    if (priv->vol_segment.format == GST_FORMAT_TIME && GST_BUFFER_PTS_IS_VALID(buf)) {
-      const GstClockTime st =
-          gst_segment_to_stream_time(&priv->vol_segment, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
-      if (GST_CLOCK_TIME_IS_VALID(st)) {
-        const GstClockTime dur = GST_BUFFER_DURATION_IS_VALID(buf) ? GST_BUFFER_DURATION(buf) : 0;
-        priv->vol_next = st + dur;
-        volume = priv->volume;
-        mute = priv->mute;
-        if (priv->gain_pending) {
-          priv->gain_pending = false;
-          start = true;
-          /* The ramp starts a sample's time (20 µs) before the buffer: at exactly its
-           * old gain 1.0 the volume element would pass this buffer through unramped. */
-          t0 = st - MIN(st, RAMP_LEAD);
-          from = ramp_gain_locked(priv, t0);
-          to = mute ? 0.0 : volume;
-          priv->ramp_from = from;
-          priv->ramp_to = to;
-          priv->ramp_end = t0 + VOLUME_RAMP;
-        } else if (GST_CLOCK_TIME_IS_VALID(priv->ramp_end) && st >= priv->ramp_end) {
-          to_static = true;
-          priv->ramp_end = GST_CLOCK_TIME_NONE;
-        }
-      }
-    }
-  }
-  if (start) {
-    set_ramp_points(priv, t0, from, to);
-    g_object_set(priv->vol, "mute", FALSE, NULL);
-    gst_control_binding_set_disabled(priv->gain_binding, FALSE);
-    GST_DEBUG_OBJECT(self, "gain %.3f -> %.3f from stream time %" GST_TIME_FORMAT, from, to,
-                     GST_TIME_ARGS(t0));
-  } else if (to_static && priv->gain_binding != NULL) {
-    /* The element's static path again (this buffer is past the ramp). */
-    gst_control_binding_set_disabled(priv->gain_binding, TRUE);
-    g_object_set(priv->vol, "volume", volume, "mute", (gboolean)mute, NULL);
-  }
-  return GST_PAD_PROBE_OK;
+/* Sets one of output 0's properties (device, audio-sink, volume, ...), without our lock. */
+static void set_on_first_output(SyncWaveSinkPrivate* priv, const gchar* name, const GValue* value) {
+  GstElement* out = first_output(priv);
+  if (out == NULL) return;
+  g_object_set_property(G_OBJECT(out), name, value);
+  gst_object_unref(out);
 }
 
 static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const GValue* value,
@@ -1453,13 +1028,20 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
         priv->latency_ms = l;
         priv->played_latency_ms = l;
         priv->playout.reset();
-        if (priv->delay_ms < -(gint)l) priv->delay_ms = -(gint)l;
         jitter = priv->jitter ? GST_ELEMENT(gst_object_ref(priv->jitter)) : NULL;
       }
       if (jitter) {
         g_object_set(jitter, "latency", l, NULL);
         gst_object_unref(jitter);
       }
+      /* No output plays before its capture time: delays stay at or above -latency. */
+      std::vector<GstElement*> outs = ref_outputs(priv);
+      for (GstElement* o : outs) {
+        gint d = 0;
+        g_object_get(o, "delay", &d, NULL);
+        if (d < -(gint)l) g_object_set(o, "delay", -(gint)l, NULL);
+      }
+      unref_outputs(outs);
       break;
     }
     case PROP_AUTO_LATENCY: {
@@ -1492,63 +1074,45 @@ static void gst_syncwave_sink_set_property(GObject* object, guint prop_id, const
       priv->auto_clock_port = g_value_get_uint(value);
       break;
     }
-    case PROP_DEVICE: {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      const gchar* d = g_value_get_string(value);
-      priv->device = d ? d : "";
-      break;
-    }
-    case PROP_AUDIO_SINK: {
-      GstElement* sink = GST_ELEMENT(g_value_get_object(value));
-      std::lock_guard<std::mutex> lk(priv->lock);
-      gst_clear_object(&priv->custom_sink);
-      if (sink) priv->custom_sink = GST_ELEMENT(gst_object_ref_sink(sink));
-      break;
-    }
-    /* The volume element is set without our lock held: never call into a child
-     * element (it takes its own locks, and may be streaming) under it. */
-    case PROP_VOLUME: {
-      const gdouble v = g_value_get_double(value);
-      {
-        std::lock_guard<std::mutex> lk(priv->lock);
-        priv->volume = v;
+    case PROP_OUTPUTS: {
+      GstState state;
+      GST_OBJECT_LOCK(self);
+      state = GST_STATE(self);
+      GST_OBJECT_UNLOCK(self);
+      if (state != GST_STATE_NULL) {
+        GST_WARNING_OBJECT(self, "outputs can only be changed in the NULL state");
+        break;
       }
-      gst_syncwave_sink_set_gain(self);
-      break;
-    }
-    case PROP_MUTE: {
-      const gboolean m = g_value_get_boolean(value);
-      {
-        std::lock_guard<std::mutex> lk(priv->lock);
-        priv->mute = m;
-      }
-      gst_syncwave_sink_set_gain(self);
-      break;
-    }
-    case PROP_DRIFT_CORRECTION: {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->drift_enabled = g_value_get_boolean(value);
+      set_output_count(self, g_value_get_uint(value));
       break;
     }
     case PROP_DELAY: {
       gint d = g_value_get_int(value);
+      guint latency;
       {
         std::lock_guard<std::mutex> lk(priv->lock);
-        if (d < -(gint)priv->latency_ms) {
-          GST_WARNING_OBJECT(self, "delay %d ms below -latency, clamped to %d ms", d,
-                             -(gint)priv->latency_ms);
-          d = -(gint)priv->latency_ms;
-        }
-        priv->delay_ms = d;
+        latency = priv->latency_ms;
       }
-      set_delay_offset(self, d);
+      if (d < -(gint)latency) {
+        GST_WARNING_OBJECT(self, "delay %d ms below -latency, clamped to %d ms", d, -(gint)latency);
+        d = -(gint)latency;
+      }
+      GValue v = G_VALUE_INIT;
+      g_value_init(&v, G_TYPE_INT);
+      g_value_set_int(&v, d);
+      set_on_first_output(priv, "delay", &v);
+      g_value_unset(&v);
       break;
     }
-    case PROP_METER_INTERVAL: {
-      std::lock_guard<std::mutex> lk(priv->lock);
-      priv->meter_interval = g_value_get_uint64(value);
+    /* Output 0's: set without our lock held (never call into a child under it). */
+    case PROP_DEVICE:
+    case PROP_AUDIO_SINK:
+    case PROP_VOLUME:
+    case PROP_MUTE:
+    case PROP_DRIFT_CORRECTION:
+    case PROP_METER_INTERVAL:
+      set_on_first_output(priv, pspec->name, value);
       break;
-    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
       break;
@@ -1560,9 +1124,28 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
   SyncWaveSinkPrivate* priv = self->priv;
 
-  if (prop_id == PROP_STATS) {
-    g_value_take_boxed(value, gst_syncwave_sink_build_stats(self));
-    return;
+  switch (prop_id) {
+    case PROP_STATS:
+      g_value_take_boxed(value, gst_syncwave_sink_build_stats(self));
+      return;
+    case PROP_DEVICE:
+    case PROP_AUDIO_SINK:
+    case PROP_VOLUME:
+    case PROP_MUTE:
+    case PROP_DELAY:
+    case PROP_DRIFT_CORRECTION:
+    case PROP_METER_INTERVAL: {
+      GstElement* out = first_output(priv);
+      if (out != NULL) {
+        g_object_get_property(G_OBJECT(out), pspec->name, value);
+        gst_object_unref(out);
+      } else {
+        g_param_value_set_default(pspec, value);
+      }
+      return;
+    }
+    default:
+      break;
   }
   std::lock_guard<std::mutex> lk(priv->lock);
   switch (prop_id) {
@@ -1578,29 +1161,11 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
     case PROP_CLOCK_TIMEOUT:
       g_value_set_uint(value, priv->clock_timeout_ms);
       break;
-    case PROP_METER_INTERVAL:
-      g_value_set_uint64(value, priv->meter_interval);
-      break;
     case PROP_AUTO_CLOCK_PORT:
       g_value_set_uint(value, priv->auto_clock_port);
       break;
-    case PROP_DEVICE:
-      g_value_set_string(value, priv->device.empty() ? NULL : priv->device.c_str());
-      break;
-    case PROP_AUDIO_SINK:
-      g_value_set_object(value, priv->sink ? priv->sink : priv->custom_sink);
-      break;
-    case PROP_VOLUME:
-      g_value_set_double(value, priv->volume);
-      break;
-    case PROP_MUTE:
-      g_value_set_boolean(value, priv->mute);
-      break;
-    case PROP_DRIFT_CORRECTION:
-      g_value_set_boolean(value, priv->drift_enabled);
-      break;
-    case PROP_DELAY:
-      g_value_set_int(value, priv->delay_ms);
+    case PROP_OUTPUTS:
+      g_value_set_uint(value, (guint)priv->outputs.size());
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
@@ -1610,17 +1175,30 @@ static void gst_syncwave_sink_get_property(GObject* object, guint prop_id, GValu
 
 static void gst_syncwave_sink_dispose(GObject* object) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
-  if (self->priv) stop_watching(self->priv);
+  if (self->priv) {
+    stop_watching(self->priv);
+    std::vector<GstElement*> outs = ref_outputs(self->priv);
+    for (GstElement* o : outs) {
+      gst_syncwave_output_set_margin_func(GST_SYNCWAVE_OUTPUT(o), NULL, NULL);
+      g_signal_handlers_disconnect_by_data(o, self);
+    }
+    unref_outputs(outs);
+    std::lock_guard<std::mutex> lk(self->priv->lock);
+    /* The bin drops its children after this: no pointer to them stays. */
+    self->priv->outputs.clear();
+    self->priv->queues.clear();
+    self->priv->tee = NULL;
+  }
   G_OBJECT_CLASS(parent_class)->dispose(object);
 }
 
 static void gst_syncwave_sink_finalize(GObject* object) {
   GstSyncWaveSink* self = GST_SYNCWAVE_SINK(object);
-  if (self->priv) gst_clear_object(&self->priv->gain_source);
   delete self->priv;
   self->priv = nullptr;
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
+
 
 static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
@@ -1804,6 +1382,9 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
    *                               over, an outage) placed on the running output timeline
    *   sink-delay-us      gint64   the device's own delay (ring buffer + hardware), -1 unknown
    *   delay-ms           gint     the delay property
+   *   (drift-ppm to delay-ms, and underruns, are output 0's: syncwaveoutput's stats)
+   *   outputs            guint    the outputs property
+   *   outputN-*                   output N's stats (N >= 1), device included
    *   playback           string   "playing" (audio reached the output on time in the
    *                               last 0.5 s and nothing was late), "late" (packets or
    *                               buffers missed their time in the last 0.5 s),
@@ -1836,6 +1417,22 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
       g_param_spec_boxed("stats", "Statistics", "Receiver statistics", GST_TYPE_STRUCTURE,
                          (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
   /**
+   * GstSyncWaveSink:outputs:
+   * How many outputs play the stream, 1..16, from one jitter buffer, decoder and clock.
+   * Each is a syncwaveoutput child named output0, output1, ... with its own device,
+   * audio-sink, volume, mute, delay, drift-correction and meter-interval
+   * (`outputs=2 output1::device=B output1::delay=-150`). This bin's properties of the
+   * same names are output 0's. Set in the NULL state; outputs that exist keep their
+   * properties.
+   */
+  g_object_class_install_property(
+      gobject_class, PROP_OUTPUTS,
+      g_param_spec_uint("outputs", "Outputs",
+                        "Number of outputs (children output0, output1, ...) fed by one receive "
+                        "chain",
+                        1, MAX_OUTPUTS, 1,
+                        (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS)));
+  /**
    * GstSyncWaveSink:secret:
    * Passphrase of a secure stream: passed to syncwavejitter's `secret`, which opens
    * every datagram before anything else in the bin reads it, and drops and counts
@@ -1848,7 +1445,6 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_WRITABLE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_syncwave_sink_change_state);
-  GST_BIN_CLASS(klass)->deep_element_added = GST_DEBUG_FUNCPTR(gst_syncwave_sink_deep_element_added);
   GST_BIN_CLASS(klass)->handle_message = GST_DEBUG_FUNCPTR(gst_syncwave_sink_handle_message);
   element_class->provide_clock = GST_DEBUG_FUNCPTR(gst_syncwave_sink_provide_clock);
   element_class->query = GST_DEBUG_FUNCPTR(gst_syncwave_sink_query);
@@ -1866,34 +1462,23 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
 static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
   SyncWaveSinkPrivate* priv = new SyncWaveSinkPrivate();
   self->priv = priv;
-  gst_audio_info_init(&priv->info);
 
   priv->jitter = gst_element_factory_make("syncwavejitter", "jitter");
   priv->depay = make("syncwavedepay", "depay");
   priv->decode = make("syncwavedecodebin", "decode");
   priv->resample = make("audioresample", "resample");
-  priv->vol = make("volume", "volume");
-  priv->capsfilter = make("capsfilter", "format");
-  priv->convert2 = make("audioconvert", "sink-convert");
-  if (!priv->depay || !priv->decode || !priv->resample || !priv->vol || !priv->capsfilter ||
-      !priv->convert2) {
+  if (!priv->depay || !priv->decode || !priv->resample) {
     GST_ERROR_OBJECT(self, "missing elements; the bin will fail to start");
-    for (GstElement** e : {&priv->jitter, &priv->depay, &priv->decode, &priv->resample, &priv->vol,
-                           &priv->capsfilter, &priv->convert2}) {
+    for (GstElement** e : {&priv->jitter, &priv->depay, &priv->decode, &priv->resample}) {
       if (*e) gst_object_unref(gst_object_ref_sink(*e));
       *e = NULL;
     }
     return;
   }
-  GstCaps* f32 = gst_caps_from_string("audio/x-raw, format=F32LE, layout=interleaved");
-  g_object_set(priv->capsfilter, "caps", f32, NULL);
-  gst_caps_unref(f32);
-
-  gst_bin_add_many(GST_BIN(self), priv->depay, priv->decode, priv->resample, priv->vol,
-                   priv->capsfilter, priv->convert2, NULL);
-  gst_element_link_many(priv->depay, priv->decode, priv->resample, priv->vol, priv->capsfilter,
-                        priv->convert2, NULL);
+  gst_bin_add_many(GST_BIN(self), priv->depay, priv->decode, priv->resample, NULL);
+  gst_element_link_many(priv->depay, priv->decode, priv->resample, NULL);
   g_signal_connect(priv->decode, "notify::fec-hold", G_CALLBACK(on_fec_hold), self);
+  set_output_count(self, 1);
 
   GstPad* target;
   if (priv->jitter) {
@@ -1912,33 +1497,6 @@ static void gst_syncwave_sink_init(GstSyncWaveSink* self) {
   gst_pad_add_probe(target, GST_PAD_PROBE_TYPE_BUFFER, sink_buffer_probe, self, NULL);
   gst_object_unref(target);
   gst_element_add_pad(GST_ELEMENT(self), ghost);
-
-  /* Volume ramps: a linear control source on the volume element, disabled until a
-   * change (gst_syncwave_sink_set_gain). */
-  gst_segment_init(&priv->vol_segment, GST_FORMAT_UNDEFINED);
-  priv->gain_source = gst_interpolation_control_source_new();
-  g_object_set(priv->gain_source, "mode", GST_INTERPOLATION_MODE_LINEAR, NULL);
-  priv->gain_binding =
-      gst_direct_control_binding_new_absolute(GST_OBJECT(priv->vol), "volume", priv->gain_source);
-  if (priv->gain_binding != NULL && gst_object_add_control_binding(GST_OBJECT(priv->vol), priv->gain_binding)) {
-    gst_control_binding_set_disabled(priv->gain_binding, TRUE);
-    GstPad* vol_sink = gst_element_get_static_pad(priv->vol, "sink");
-    gst_pad_add_probe(
-        vol_sink, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
-                                    GST_PAD_PROBE_TYPE_EVENT_FLUSH),
-        vol_sink_probe, self, NULL);
-    gst_object_unref(vol_sink);
-  } else {
-    GST_WARNING_OBJECT(self, "no control binding on the volume element: volume changes do not ramp");
-    priv->gain_binding = NULL;
-    gst_clear_object(&priv->gain_source);
-  }
-
-  GstPad* rate_src = gst_element_get_static_pad(priv->capsfilter, "src");
-  gst_pad_add_probe(
-      rate_src, (GstPadProbeType)(GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM),
-      rate_probe, self, NULL);
-  gst_object_unref(rate_src);
 
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_PROVIDE_CLOCK);
   GST_OBJECT_FLAG_SET(self, GST_ELEMENT_FLAG_SINK);

@@ -9,6 +9,7 @@
 #include "gstsyncwavedecodebin.h"
 #include "gstsyncwavedepay.h"
 #include "gstsyncwavejitter.h"
+#include "gstsyncwaveoutput.h"
 #include "gstsyncwavepay.h"
 #include "gstsyncwavesink.h"
 #ifdef HAVE_LIBPULSE
@@ -25,6 +26,7 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (syncwavedepay, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavedecodebin, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavejitter, plugin);
+  ret |= GST_ELEMENT_REGISTER (syncwaveoutput, plugin);
   ret |= GST_ELEMENT_REGISTER (syncwavesink, plugin);
 #ifdef HAVE_LIBPULSE
   ret |= GST_ELEMENT_REGISTER (syncwavepulsesink, plugin);

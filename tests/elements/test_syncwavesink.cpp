@@ -230,7 +230,9 @@ TEST(SyncWaveSink, MakesItsOwnAudioSink) {
     GstElement* sink = gst_bin_get_by_name(GST_BIN(bin), "audio-sink");
     ASSERT_NE(sink, nullptr) << "round " << round;
     EXPECT_TRUE(GST_IS_ELEMENT(sink));
-    EXPECT_EQ(GST_OBJECT_PARENT(sink), GST_OBJECT(bin));
+    // Inside output 0, the syncwaveoutput child that plays.
+    EXPECT_TRUE(gst_object_has_as_ancestor(GST_OBJECT(sink), GST_OBJECT(bin)));
+    EXPECT_STREQ(GST_OBJECT_NAME(GST_OBJECT_PARENT(sink)), "output0");
     gst_object_unref(sink);
     gst_element_set_state(bin, GST_STATE_NULL);
   }
@@ -1068,4 +1070,121 @@ TEST(SyncWaveSink, DeviceKeepsItsFormatAndPlacesTheNextSendersContent) {
   EXPECT_EQ(jumps, 1u);
   EXPECT_EQ(timelines, 1u);
   EXPECT_EQ(rx.stat_string("sender"), "127.0.0.1:40001");
+}
+
+namespace {
+
+int count_factory(GstElement* bin, const char* factory) {
+  int n = 0;
+  GstIterator* it = gst_bin_iterate_recurse(GST_BIN(bin));
+  GValue item = G_VALUE_INIT;
+  while (gst_iterator_next(it, &item) == GST_ITERATOR_OK) {
+    GstElement* e = GST_ELEMENT(g_value_get_object(&item));
+    GstElementFactory* f = gst_element_get_factory(e);
+    if (f && g_strcmp0(GST_OBJECT_NAME(f), factory) == 0) n++;
+    g_value_reset(&item);
+  }
+  g_value_unset(&item);
+  gst_iterator_free(it);
+  return n;
+}
+
+}  // namespace
+
+TEST(SyncWaveSink, OutputsAreChildrenThatGstLaunchCanSet) {
+  // The gst-launch-1.0 syntax of the README: outputs=2 and output1's own properties.
+  GError* err = nullptr;
+  GstElement* bin = gst_parse_launch(
+      "syncwavesink name=rx outputs=2 device=first output1::device=second output1::delay=-20 "
+      "output1::volume=0.5",
+      &err);
+  ASSERT_NE(bin, nullptr) << (err ? err->message : "");
+  guint outputs = 0;
+  g_object_get(bin, "outputs", &outputs, NULL);
+  EXPECT_EQ(outputs, 2u);
+  GstElement* o0 = gst_bin_get_by_name(GST_BIN(bin), "output0");
+  GstElement* o1 = gst_bin_get_by_name(GST_BIN(bin), "output1");
+  ASSERT_NE(o0, nullptr);
+  ASSERT_NE(o1, nullptr);
+  gchar *d0 = nullptr, *d1 = nullptr;
+  gint delay1 = 0;
+  gdouble vol1 = 0;
+  g_object_get(o0, "device", &d0, NULL);
+  g_object_get(o1, "device", &d1, "delay", &delay1, "volume", &vol1, NULL);
+  EXPECT_STREQ(d0, "first");
+  EXPECT_STREQ(d1, "second");
+  EXPECT_EQ(delay1, -20);
+  EXPECT_DOUBLE_EQ(vol1, 0.5);
+  g_free(d0);
+  g_free(d1);
+  // One receive chain: one jitter buffer, depayloader and decoder for both.
+  EXPECT_EQ(count_factory(bin, "syncwavejitter"), 1);
+  EXPECT_EQ(count_factory(bin, "syncwavedepay"), 1);
+  EXPECT_EQ(count_factory(bin, "syncwavedecodebin"), 1);
+  EXPECT_EQ(count_factory(bin, "syncwaveoutput"), 2);
+  // Back to one: output 0 keeps its properties, output 1 is gone.
+  g_object_set(bin, "outputs", 1, NULL);
+  EXPECT_EQ(count_factory(bin, "syncwaveoutput"), 1);
+  GstElement* gone = gst_bin_get_by_name(GST_BIN(bin), "output1");
+  EXPECT_EQ(gone, nullptr);
+  if (gone) gst_object_unref(gone);
+  gchar* d = nullptr;
+  g_object_get(bin, "device", &d, NULL);
+  EXPECT_STREQ(d, "first");
+  g_free(d);
+  gst_object_unref(o0);
+  gst_object_unref(o1);
+  gst_object_unref(bin);
+}
+
+TEST(SyncWaveSink, TwoOutputsPlayTheSameSamplesEachWithItsDelay) {
+  Receiver rx("system", 40);
+  g_object_set(rx.bin, "outputs", 2, NULL);
+  GstElement* o1 = gst_bin_get_by_name(GST_BIN(rx.bin), "output1");
+  ASSERT_NE(o1, nullptr);
+  GstElement* second = gst_element_factory_make("appsink", nullptr);
+  g_object_set(second, "sync", FALSE, "max-buffers", 1000, "emit-signals", FALSE, NULL);
+  g_object_set(o1, "audio-sink", second, "delay", 100, NULL);
+  ASSERT_TRUE(rx.play());
+  const uint64_t t0 = now_us();
+  rx.push_header(wire::Compression::kRaw);
+  for (int i = 0; i < 10; i++) rx.push_raw(t0 + i * 10000, 0.05f * (i + 1));
+  auto pull_all = [](GstElement* sink, std::vector<std::pair<GstClockTime, float>>* got) {
+    while (got->size() < 10) {
+      GstSample* s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 3 * GST_SECOND);
+      if (s == nullptr) break;
+      GstMapInfo m;
+      gst_buffer_map(gst_sample_get_buffer(s), &m, GST_MAP_READ);
+      const float v = m.size >= 4 ? reinterpret_cast<const float*>(m.data)[0] : 0.0f;
+      gst_buffer_unmap(gst_sample_get_buffer(s), &m);
+      got->emplace_back(sample_running_time(s), v);
+      gst_sample_unref(s);
+    }
+  };
+  std::vector<std::pair<GstClockTime, float>> a, b;
+  pull_all(rx.appsink, &a);
+  pull_all(second, &b);
+  ASSERT_EQ(a.size(), 10u);
+  ASSERT_EQ(b.size(), 10u);
+  for (size_t i = 0; i < 10; i++) {
+    EXPECT_FLOAT_EQ(a[i].second, 0.05f * (i + 1)) << i;
+    EXPECT_FLOAT_EQ(b[i].second, a[i].second) << i;
+    // The same sample, 100 ms later on output 1 (its delay), exactly.
+    EXPECT_EQ(b[i].first, a[i].first + 100 * GST_MSECOND) << i;
+  }
+  GstStructure* st = rx.stats();
+  guint outputs = 0;
+  gint delay0 = -1, delay1 = -1;
+  EXPECT_TRUE(gst_structure_get_uint(st, "outputs", &outputs));
+  EXPECT_TRUE(gst_structure_get_int(st, "delay-ms", &delay0));
+  EXPECT_TRUE(gst_structure_get_int(st, "output1-delay-ms", &delay1));
+  EXPECT_TRUE(gst_structure_has_field(st, "output1-alignment-steps"));
+  guint64 pushed = 0;
+  EXPECT_TRUE(gst_structure_get_uint64(st, "pushed", &pushed));
+  gst_structure_free(st);
+  EXPECT_EQ(outputs, 2u);
+  EXPECT_EQ(delay0, 0);
+  EXPECT_EQ(delay1, 100);
+  EXPECT_EQ(pushed, 10u);  // one jitter buffer: each packet once
+  gst_object_unref(o1);
 }

@@ -521,7 +521,7 @@ TEST(LauncherPipeline, BroadcastAndMulticastDestinations) {
   EXPECT_NE(d.find("ttl-mc=3 auto-multicast=true"), std::string::npos) << d;
 }
 
-TEST(LauncherPipeline, ReceivePlaysEachDeviceBehindATee) {
+TEST(LauncherPipeline, ReceivePlaysEveryDeviceFromOneChain) {
   Options o = options_for(Command::kReceive, {{"port", "6000"},
                                               {"latency", "80"},
                                               {"clock", "net:10.0.0.2"},
@@ -533,22 +533,17 @@ TEST(LauncherPipeline, ReceivePlaysEachDeviceBehindATee) {
                                               {"record", "/tmp/x y.flac"}});
   std::string d = build(o);
   EXPECT_EQ(d.find("udpsrc name=src port=6000 caps=application/x-syncwave"), 0u) << d;
-  EXPECT_EQ(count_of(d, "tee name=rx"), 1);
-  EXPECT_EQ(count_of(d, "rx. ! queue ! "), 3);
-  EXPECT_NE(d.find("syncwavesink name=out0 latency=80 clock=net:10.0.0.2 device=hdmi "
-                   "jitter::sender=10.0.0.2"),
+  // One receiver (one jitter buffer, decoder and clock) with three outputs: the two
+  // devices and the monitor, which meters and records the same decoded stream.
+  EXPECT_EQ(count_of(d, "syncwavesink"), 1) << d;
+  EXPECT_EQ(d.find("tee"), std::string::npos) << d;
+  EXPECT_NE(d.find("syncwavesink name=receiver latency=80 clock=net:10.0.0.2 "
+                   "jitter::sender=10.0.0.2 outputs=3 device=hdmi output1::device=bluez "
+                   "output1::delay=-40 output1::volume=0.8 output2::audio-sink=\"audioconvert ! "
+                   "level name=meter "),
             std::string::npos)
       << d;
-  EXPECT_NE(d.find("syncwavesink name=out1 latency=80 clock=net:10.0.0.2 device=bluez delay=-40 "
-                   "volume=0.8"),
-            std::string::npos)
-      << d;
-  // The monitor: its own syncwavesink whose audio sink meters and records (the file
-  // name escaped inside the quoted audio-sink description).
-  EXPECT_NE(d.find("syncwavesink name=monitor latency=80 clock=net:10.0.0.2 "
-                   "jitter::sender=10.0.0.2 audio-sink=\"audioconvert ! level name=meter "),
-            std::string::npos)
-      << d;
+  // The file name escaped inside the quoted audio-sink description.
   EXPECT_NE(d.find("flacenc ! filesink name=record location=/tmp/x\\\\ y.flac\""),
             std::string::npos)
       << d;
@@ -558,10 +553,10 @@ TEST(LauncherPipeline, SilentReceiverHasNoPlayback) {
   Options o = options_for(Command::kReceive, {{"silent", ""}, {"multicast", "239.1.2.3"}});
   std::string d = build(o);
   EXPECT_EQ(count_of(d, "syncwavesink"), 1);
-  EXPECT_EQ(d.find("name=out0"), std::string::npos);
+  EXPECT_EQ(d.find("outputs="), std::string::npos);
   EXPECT_EQ(d.find("tee"), std::string::npos);
   EXPECT_NE(d.find("address=239.1.2.3 auto-multicast=true"), std::string::npos);
-  EXPECT_NE(d.find("! syncwavesink name=monitor latency=60 clock=auto audio-sink=\"audioconvert ! "
+  EXPECT_NE(d.find("! syncwavesink name=receiver latency=60 clock=auto audio-sink=\"audioconvert ! "
                    "level name=meter interval=1000000000 ! fakesink sync=false async=false\""),
             std::string::npos)
       << d;
@@ -863,7 +858,7 @@ TEST(LauncherPipeline, LatencyAutoAsksEverySyncWaveSinkToPickItsLatency) {
   EXPECT_TRUE(o.receive.auto_latency);
   EXPECT_EQ(o.receive.latency_ms, 60);  // where it starts
   std::string d = build(o);
-  EXPECT_NE(d.find("syncwavesink name=out0 latency=60 clock=auto auto-latency=true"),
+  EXPECT_NE(d.find("syncwavesink name=receiver latency=60 clock=auto auto-latency=true"),
             std::string::npos)
       << d;
   Options fixed = options_for(Command::kReceive, {{"latency", "auto"}, {"latency", "90"}});
@@ -878,11 +873,11 @@ TEST(LauncherPipeline, LatencyAutoAsksEverySyncWaveSinkToPickItsLatency) {
 TEST(LauncherPipeline, MetersComeFromTheFirstOutput) {
   Options o = options_for(Command::kReceive, {{"device", "hdmi"}, {"device", "bluez"}});
   std::string d = build(o);
-  EXPECT_EQ(d.find("name=monitor"), std::string::npos) << d;
-  EXPECT_EQ(count_of(d, "syncwavesink"), 2) << d;
+  EXPECT_EQ(d.find("audio-sink="), std::string::npos) << d;
+  EXPECT_EQ(count_of(d, "syncwavesink"), 1) << d;
   EXPECT_EQ(count_of(d, "meter-interval=1000000000"), 1) << d;
-  EXPECT_NE(d.find("syncwavesink name=out0 latency=60 clock=auto device=hdmi "
-                   "meter-interval=1000000000"),
+  EXPECT_NE(d.find("syncwavesink name=receiver latency=60 clock=auto outputs=2 device=hdmi "
+                   "meter-interval=1000000000 output1::device=bluez"),
             std::string::npos)
       << d;
   Options one = options_for(Command::kReceive, {});
@@ -901,7 +896,7 @@ TEST(LauncherSecret, SecretGoesToThePayloaderAndEveryReceiver) {
   Options rx = options_for(Command::kReceive,
                            {{"device", "a"}, {"device", "b"}, {"secret", "two words"}});
   const std::string r = build(rx);
-  EXPECT_EQ(count_of(r, " secret=\"two words\""), 2) << r;  // out0 and out1 (no monitor)
+  EXPECT_EQ(count_of(r, " secret=\"two words\""), 1) << r;  // the one receiver
   BuildEnvironment plain_elements;
   plain_elements.have_syncwavesink = false;
   EXPECT_EQ(count_of(build(rx, plain_elements), " secret=\"two words\""), 3);
