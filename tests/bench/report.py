@@ -926,5 +926,23 @@ def write_report(path, meta, results, partial=False):
     out += bandwidth_section(results.get("bandwidth"))
     out += ["", "## 7. Memory", "", "Peak RSS of receivers and senders is in the CPU table "
             "of section 5 (VmHWM of each process, read just before it is stopped).", ""]
+    out += kept_by_hand(path)
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+BY_HAND = "## 8. Measured by hand or by other scripts (kept by the runner)"
+
+
+def kept_by_hand(path):
+    """The part of the existing file from BY_HAND on (profiles, receiver_cost.py), which
+    the runner does not measure and keeps as it is."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return []
+    at = text.find("\n" + BY_HAND + "\n")
+    if at < 0:
+        return []
+    return text[at + 1:].rstrip("\n").split("\n") + [""]
