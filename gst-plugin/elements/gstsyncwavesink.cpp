@@ -78,6 +78,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_syncwave_sink_debug);
 #define PLAYOUT_EVAL_PERIOD (100 * GST_MSECOND)
 /* A transit further off than this: the clock does not read the sender's timebase. */
 #define PLAYOUT_MAX_TRANSIT (10 * GST_SECOND)
+/* An output's margin counts as its device being measured for this long. */
+#define OUTPUT_MEASURED_FOR (200 * GST_MSECOND)
 /* Losses are reported this much before their time on top of what the device holds
  * (syncwavejitter loss-margin), and that is set again when the device's queue moves
  * by more than LOSS_MARGIN_STEP. Before the device is known: DEFAULT_LOSS_MARGIN. */
@@ -176,7 +178,10 @@ struct SyncWaveSinkPrivate {
    * observed on the sink pad (udpsrc's thread), buffers by the outputs (their margin
    * callback, on_output_margin). */
   syncwave::PlayoutMonitor playout;
-  bool output_measured = false; /* an output reported a margin: its device is measured */
+  /* When an output last reported a margin (its device is measured): without one in the
+   * last OUTPUT_MEASURED_FOR, arriving in time is playing (appsink, fakesink, a device
+   * being measured again). */
+  GstClockTime last_margin = GST_CLOCK_TIME_NONE;
   guint played_latency_ms = DEFAULT_LATENCY_MS;
   GstClockTime next_eval = 0;
   gint64 transit_p99_us = -1;
@@ -280,7 +285,7 @@ static void on_output_margin(GstSyncWaveOutput*, gint64 now_ns, gint64 margin_ns
                              gpointer user_data) {
   SyncWaveSinkPrivate* priv = GST_SYNCWAVE_SINK(user_data)->priv;
   std::lock_guard<std::mutex> lk(priv->lock);
-  priv->output_measured = true;
+  priv->last_margin = (GstClockTime)now_ns;
   priv->playout.on_output(now_ns, margin_ns);
 }
 
@@ -751,8 +756,10 @@ static GstPadProbeReturn sink_buffer_probe(GstPad* pad, GstPadProbeInfo* info, g
                                ? MIN((gint64)priv->loss_margin_ms * GST_MSECOND, latency / 2)
                                : 0;
     priv->playout.on_arrival((gint64)now, transit, latency, give_up);
-    /* Without a device position (appsink, fakesink), arriving in time is playing. */
-    if (!priv->output_measured) priv->playout.on_output((gint64)now, latency - transit);
+    /* Without a measured device (appsink, fakesink, a device being measured again: no
+     * output margin lately), arriving in time is playing. */
+    if (!GST_CLOCK_TIME_IS_VALID(priv->last_margin) || now > priv->last_margin + OUTPUT_MEASURED_FOR)
+      priv->playout.on_output((gint64)now, latency - transit);
     if (now < priv->next_eval) return GST_PAD_PROBE_OK;
     priv->next_eval = now + PLAYOUT_EVAL_PERIOD;
     d = priv->playout.evaluate((gint64)now, latency, priv->auto_latency);
@@ -886,7 +893,7 @@ static GstStateChangeReturn gst_syncwave_sink_change_state(GstElement* element,
     priv->sender_host.clear();
     priv->auto_fallback = false;
     priv->playout.reset();
-    priv->output_measured = false;
+    priv->last_margin = GST_CLOCK_TIME_NONE;
     priv->sink_delay_us = -1;
     priv->next_eval = 0;
     priv->transit_p99_us = -1;
@@ -1326,9 +1333,10 @@ static void gst_syncwave_sink_class_init(GstSyncWaveSinkClass* klass) {
           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING)));
   /**
    * GstSyncWaveSink:delay:
-   * Extra delay (ms) of this output, -latency..10000, to compensate a device that
-   * is early or late (a Bluetooth speaker: negative). Shifts running time with a pad
-   * offset; no samples are dropped or inserted.
+   * Extra delay (ms) of output 0, -latency..10000, to compensate a device that is
+   * early or late (a Bluetooth speaker: negative). Changed while playing on a device
+   * that reports its position it is a faded step, never a click (syncwaveoutput's
+   * delay).
    */
   g_object_class_install_property(
       gobject_class, PROP_DELAY,
