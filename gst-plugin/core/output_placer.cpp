@@ -49,7 +49,20 @@ void OutputPlacer::reset_loop() {
   pending_gap_ = 0;
   gap_discont_ = false;
   timeline_valid_ = false;
+  move_pending_ = false;
+  move_frames_ = 0;
+  fade_in_pending_ = false;
   if (resampler_) resampler_->reset();
+}
+
+bool OutputPlacer::move(int64_t delta_ns) {
+  if (!absolute_ || !aligner_.tracking() || !timeline_valid_ || pending_step_ != 0 ||
+      pending_gap_ != 0 || move_pending_)
+    return false;
+  move_frames_ = std::llround(static_cast<double>(delta_ns) * rate_ / kSecond);
+  move_pending_ = true;
+  moves_++;
+  return true;
 }
 
 void OutputPlacer::reset() {
@@ -192,7 +205,12 @@ OutputPlacer::Block OutputPlacer::process(const Device& device, const Buffer& in
   if (jumped && in.base_ns != records_base_) absolute = false;
   // Nothing tells where the device is: a new timeline, placed by the sink.
   if (jumped && !absolute) reset_loop();
-  if (absolute) {
+  // The buffer a move fades out is measured with the new delay but not yet moved: not
+  // observed (a content jump cancels the move: the jump is placed with the new delay).
+  if (jumped) move_pending_ = false;
+  if (absolute && move_pending_) {
+    // Still absolute, nothing measured.
+  } else if (absolute) {
     absolute = observe_absolute(device, in, jumped, &err_ns, &have_error, &block);
   } else {
     if (device.internal_ns >= config_.device_settle_ns && !records_.empty() &&
@@ -266,14 +284,30 @@ double OutputPlacer::render(const Buffer& in, std::vector<float>* out, size_t* o
   out->assign(inserted * channels_, 0.0f);
   const size_t splice = out->size();
   const size_t frames = inserted + resampler_->process(data, in_frames, out);
-  if (inserted > 0 || dropped > 0) {
-    // No click at the splice: the content after it fades in.
+  // No click at a splice: the content after it fades in (after a drop that ended with
+  // a buffer, the next buffer's content).
+  if (inserted > 0 || dropped > 0) fade_in_pending_ = true;
+  if (fade_in_pending_ && frames > splice / channels_) {
+    fade_in_pending_ = false;
     const size_t fade = config_.step_fade_frames;
     for (size_t f = 0; f < fade && splice / channels_ + f < frames; f++) {
       const float g = 0.5f - 0.5f * std::cos(static_cast<float>(M_PI) * static_cast<float>(f) /
                                              static_cast<float>(fade));
       for (int c = 0; c < channels_; c++) (*out)[splice + f * channels_ + c] *= g;
     }
+  }
+  if (move_pending_) {
+    // A delay move: this buffer fades out; the next one starts with the step.
+    const size_t fade = std::min(config_.step_fade_frames, frames);
+    for (size_t f = 0; f < fade; f++) {
+      const float g = 0.5f + 0.5f * std::cos(static_cast<float>(M_PI) * static_cast<float>(f + 1) /
+                                             static_cast<float>(fade));
+      for (int c = 0; c < channels_; c++) (*out)[(frames - fade + f) * channels_ + c] *= g;
+    }
+    move_pending_ = false;
+    pending_step_ = move_frames_;
+    last_step_ = move_frames_;
+    move_frames_ = 0;
   }
   written_frames_ += frames;
   *out_frames = frames;

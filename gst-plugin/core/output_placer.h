@@ -120,6 +120,17 @@ class OutputPlacer {
   // configure() first.
   Block process(const Device& device, const Buffer& in, std::vector<float>* out);
 
+  // The output's delay changes by `delta_ns` (> 0: later) while it plays, without a
+  // click and without touching the output timeline: the next process() fades its
+  // buffer out at the end, and the buffer after it starts with that much silence
+  // inserted (later) or content dropped (earlier), fading in. Pass the new delay in
+  // Buffer::delay_ns from that buffer on; the running time the sink sees does not move
+  // (a new timeline later is placed by the sink, then measured and stepped as at the
+  // start). False when the output is not placed absolutely and tracking, or a step or
+  // move is under way: the caller moves the running time instead (the sink re-places
+  // the stream).
+  bool move(int64_t delta_ns);
+
   // Running time of the content at output frame `frame` (extrapolated past the ends);
   // 0 before anything was written.
   double content_at(double frame) const;
@@ -137,6 +148,7 @@ class OutputPlacer {
   int64_t last_step_frames() const { return last_step_; }
   uint64_t timelines() const { return timeline_restarts_; }
   uint64_t written_frames() const { return written_frames_; }
+  uint64_t moves() const { return moves_; }  // delay changes made as faded steps
 
  private:
   struct Record {
@@ -178,6 +190,11 @@ class OutputPlacer {
   uint64_t timeline_frame0_ = 0;
   uint64_t timeline_restarts_ = 0;
   int64_t last_step_ = 0;
+  // move(): the next process() fades out and then steps by move_frames_.
+  bool move_pending_ = false;
+  int64_t move_frames_ = 0;
+  bool fade_in_pending_ = false;  // a step's splice: the next frames written fade in
+  uint64_t moves_ = 0;
 
   int anchor_count_ = 0;
   double anchor_sum_ = 0;

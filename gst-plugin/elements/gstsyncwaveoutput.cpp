@@ -41,8 +41,9 @@
  *   (appsink, fakesink, an encoder to a file) are left untouched.
  * - The audio sink: `audio-sink` if set; else syncwavepulsesink (with `device`) when a
  *   PulseAudio server answers; else pulsesink/alsasink with `device`, or autoaudiosink.
- * - `delay` is a pad offset before the audio sink: it shifts the running time, it does
- *   not drop or insert samples.
+ * - `delay`: a pad offset before the audio sink (it shifts the running time the sink
+ *   places the stream by); changed while the output is placed absolutely, a faded step
+ *   of the OutputPlacer on the same timeline instead (OutputPlacer::move).
  * - What the parent needs: `device-queue-us` (notify when it moves: the jitter buffer
  *   reports losses that far ahead) and the margin callback (the playout monitor).
  */
@@ -114,6 +115,13 @@ struct SyncWaveOutputPrivate {
   gboolean mute = DEFAULT_MUTE;
   gint delay_ms = DEFAULT_DELAY_MS;
   bool drift_enabled = DEFAULT_DRIFT_CORRECTION;
+  /* The delay as the streaming thread applied it: in the placer (placed_delay_ms) and
+   * as the pad offset before the audio sink (offset_ms). A change while the output is
+   * placed absolutely is a faded step of the placer and leaves the offset; otherwise
+   * the offset moves (the sink re-places the stream). A new timeline takes the offset
+   * to the delay again. */
+  gint placed_delay_ms = DEFAULT_DELAY_MS;
+  gint offset_ms = DEFAULT_DELAY_MS;
 
   /* Children (owned by the bin). */
   GstElement* vol = nullptr;
@@ -521,10 +529,21 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
   lookup_device(priv, &dsink, &dev);
   const syncwave::OutputPlacer::Device device = read_device(priv, dsink, dev);
   const GstClockTime now = master ? gst_clock_get_time(master) : GST_CLOCK_TIME_NONE;
+  gint new_offset_ms = G_MININT; /* the pad offset to set, once our lock is released */
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     margin_func = priv->margin_func;
     margin_data = priv->margin_data;
+    if (priv->delay_ms != priv->placed_delay_ms) {
+      /* The delay changed: a faded step on the same timeline when the output is placed
+       * absolutely and tracking, else the running time moves. */
+      const gint64 delta_ns = (gint64)(priv->delay_ms - priv->placed_delay_ms) * GST_MSECOND;
+      const bool moved = priv->info_valid && priv->drift_enabled && priv->placer.move(delta_ns);
+      if (!moved) new_offset_ms = priv->delay_ms;
+      GST_INFO_OBJECT(self, "delay %d -> %d ms: %s", priv->placed_delay_ms, priv->delay_ms,
+                      moved ? "a faded step on the output" : "the sink re-places the stream");
+      priv->placed_delay_ms = priv->delay_ms;
+    }
     if (device.queue_ns >= 0) {
       priv->queue_us = device.queue_ns / 1000;
       if (priv->notified_queue_us < 0 ||
@@ -552,7 +571,7 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     in.content_ns = (int64_t)rt;
     in.pts_ns = (int64_t)GST_BUFFER_PTS(buf);
     in.discont = GST_BUFFER_IS_DISCONT(buf);
-    in.delay_ns = (int64_t)priv->delay_ms * GST_MSECOND;
+    in.delay_ns = (int64_t)priv->placed_delay_ms * GST_MSECOND;
     in.samples = reinterpret_cast<const float*>(imap.data);
     in.frames = imap.size / GST_AUDIO_INFO_BPF(&priv->info);
     const guint64 steps = priv->placer.aligner().steps();
@@ -572,6 +591,9 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
                    priv->placer.phase_error_us(), priv->placer.heard_error_us(),
                    priv->placer.absolute() ? "absolute" : "relative", priv->placer.ratio(),
                    priv->placer.drift().drift_ppm());
+    /* A new timeline is placed by the sink from its running time: with the delay. */
+    if (b.new_timeline && priv->offset_ms != priv->placed_delay_ms)
+      new_offset_ms = priv->placed_delay_ms;
     if (b.frames == 0) {
       drop = true; /* all of it dropped by a step */
       goto done;
@@ -589,6 +611,12 @@ static GstPadProbeReturn rate_probe(GstPad* pad, GstPadProbeInfo* info, gpointer
     GST_BUFFER_DURATION(out) = (GstClockTime)b.duration_ns;
   }
 done:
+  if (new_offset_ms != G_MININT) {
+    /* On the audioconvert's src pad, downstream of this probe: from this buffer on. */
+    set_delay_offset(self, new_offset_ms);
+    std::lock_guard<std::mutex> lk(priv->lock);
+    priv->offset_ms = new_offset_ms;
+  }
   if (notify_queue) g_object_notify_by_pspec(G_OBJECT(self), properties[PROP_DEVICE_QUEUE]);
   if (margin_valid && margin_func != NULL) margin_func(self, (gint64)now, margin_ns, margin_data);
   if (dev) gst_object_unref(dev);
@@ -827,6 +855,7 @@ static GstStructure* build_stats(GstSyncWaveOutput* self) {
   gst_structure_set(s, "output-jumps", G_TYPE_UINT64, (guint64)placer.aligner().jumps(), NULL);
   gst_structure_set(s, "sink-delay-us", G_TYPE_INT64, priv->queue_us, NULL);
   gst_structure_set(s, "delay-ms", G_TYPE_INT, priv->delay_ms, NULL);
+  gst_structure_set(s, "delay-moves", G_TYPE_UINT64, (guint64)placer.moves(), NULL);
   if (have_underruns) gst_structure_set(s, "underruns", G_TYPE_UINT64, underruns, NULL);
   return s;
 }
@@ -873,12 +902,9 @@ static void gst_syncwave_output_set_property(GObject* object, guint prop_id, con
       break;
     }
     case PROP_DELAY: {
-      const gint d = g_value_get_int(value);
-      {
-        std::lock_guard<std::mutex> lk(priv->lock);
-        priv->delay_ms = d;
-      }
-      set_delay_offset(self, d);
+      /* Applied by the streaming thread at the next buffer (rate_probe). */
+      std::lock_guard<std::mutex> lk(priv->lock);
+      priv->delay_ms = g_value_get_int(value);
       break;
     }
     case PROP_METER_INTERVAL: {
@@ -994,8 +1020,13 @@ static void gst_syncwave_output_class_init(GstSyncWaveOutputClass* klass) {
   /**
    * GstSyncWaveOutput:delay:
    * Extra delay (ms) of this output, to compensate a device that is early or late (a
-   * Bluetooth speaker: negative). Shifts running time with a pad offset; no samples are
-   * dropped or inserted. syncwavesink keeps it at or above -latency.
+   * Bluetooth speaker: negative). syncwavesink keeps it at or above -latency. Set
+   * before playing, or on an output without a device position, it shifts the running
+   * time the audio sink sees (a pad offset: the sink re-places the stream). Changed
+   * while the output is placed absolutely (syncwavepulsesink), it is a faded step: the
+   * sound fades out, the silence of a later delay is inserted or the content an
+   * earlier one skips is dropped, and it fades in, on the same output timeline (stats
+   * delay-moves).
    */
   properties[PROP_DELAY] =
       g_param_spec_int("delay", "Delay", "Per-device delay in milliseconds", -MAX_DELAY_MS,

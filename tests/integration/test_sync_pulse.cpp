@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "gst_test_util.h"
+#include "monitor_recorder.h"
 #include "pulse_daemon.h"
 #include "timing.h"
 #include "udp_port.h"
@@ -307,6 +308,87 @@ TEST_P(SyncPulse, HeardSoonAfterStartOnTheSendersClock) {
 // in the future. The bin's own output no longer prerolls (async=false).
 TEST_P(SyncPulse, HeardSoonWhenTheReceiverStartedFirst) {
   heard_soon_after_start(GetParam(), true, 2000, G_USEC_PER_SEC);
+}
+
+// A delay change while playing (the control page's slider, issue 13): through the
+// server, on syncwavepulsesink (absolute placement), `delay` 0 -> 100 ms on a playing
+// receiver is a faded step: what the null sink plays has one silence of 100 ms, and no
+// sample-to-sample jump beyond what a 440 Hz sine at 0.5 and the fades make (a click, a
+// jump of the pad offset, was a step of up to 0.5). The output keeps its timeline.
+TEST_P(SyncPulse, ADelayChangeWhilePlayingIsAFadedStep) {
+  const Server server = GetParam();
+  if (!syncwave_test::PulseDaemon::available(server))
+    GTEST_SKIP() << syncwave_test::PulseDaemon::missing(server);
+  if (!syncwave_test::have("pulsesrc")) GTEST_SKIP() << "GStreamer pulseaudio plugin missing";
+  syncwave_test::PulseDaemon pulse;
+  if (!pulse.start(server))
+    GTEST_SKIP() << "cannot start " << syncwave_test::PulseDaemon::name(server) << ": "
+                 << pulse.error();
+  setenv("PULSE_SERVER", pulse.server().c_str(), 1);
+  syncwave_test::MonitorRecorder rec(pulse.server(), pulse.monitor_name());
+  ASSERT_TRUE(rec.ok());
+  const uint16_t port = syncwave_test::free_udp_port();
+  GstElement* rx = launch("udpsrc address=127.0.0.1 port=" + std::to_string(port) +
+                          " ! syncwavesink name=rx clock=system device=" + pulse.sink_name());
+  GstElement* tx = launch(
+      "audiotestsrc is-live=true wave=sine freq=440 volume=0.5 ! "
+      "audio/x-raw,format=F32LE,rate=48000,channels=2 ! syncwavepay "
+      "! udpsink sync=false host=127.0.0.1 port=" + std::to_string(port));
+  ASSERT_NE(rx, nullptr);
+  ASSERT_NE(tx, nullptr);
+  ASSERT_NE(gst_element_set_state(rx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  ASSERT_NE(gst_element_set_state(tx, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement* bin = gst_bin_get_by_name(GST_BIN(rx), "rx");
+  auto stat = [&](const char* field) { return syncwave_test::stat(bin, field); };
+  // Placed and tracking (the start-up step done) before the change.
+  g_usleep(3 * G_USEC_PER_SEC);
+  const size_t from = rec.frames();
+  const guint64 timelines = stat("output-timelines");
+  g_object_set(bin, "delay", 100, NULL);
+  g_usleep(1500 * 1000);
+  std::vector<float> got = rec.since(from);
+  const guint64 moves = stat("delay-moves");
+  const guint64 timelines_after = stat("output-timelines");
+  gboolean absolute = FALSE;
+  GstStructure* st = nullptr;
+  g_object_get(bin, "stats", &st, NULL);
+  if (st) gst_structure_get_boolean(st, "absolute-position", &absolute);
+  if (st) gst_structure_free(st);
+  EXPECT_EQ(bus_error(rx), "");
+  for (GstElement* p : {tx, rx}) gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(bin);
+  gst_object_unref(tx);
+  gst_object_unref(rx);
+  unsetenv("PULSE_SERVER");
+
+  ASSERT_TRUE(absolute) << "syncwavepulsesink did not report its position";
+  EXPECT_EQ(moves, 1u);
+  EXPECT_EQ(timelines_after, timelines);
+  ASSERT_GE(got.size(), (size_t)48000 * 2);
+  // Channel 0: the longest run of near-silence (the step), and the largest change
+  // between samples within 50 ms of it (elsewhere a loaded server's own underrun would
+  // count; it is printed).
+  size_t run = 0, longest = 0, longest_end = 0;
+  for (size_t f = 0; f < got.size() / 2; f++) {
+    run = std::fabs(got[2 * f]) < 0.01f ? run + 1 : 0;
+    if (run > longest) {
+      longest = run;
+      longest_end = f;
+    }
+  }
+  float jump = 0, elsewhere = 0;
+  for (size_t f = 0; f + 1 < got.size() / 2; f++) {
+    const float d = std::fabs(got[2 * f + 2] - got[2 * f]);
+    const bool near = f + longest + 2400 >= longest_end && f <= longest_end + 2400;
+    (near ? jump : elsewhere) = std::max(near ? jump : elsewhere, d);
+  }
+  printf("%s: delay 0 -> 100 ms: longest silence %.2f ms, largest sample step around it %.4f "
+         "(elsewhere %.4f)\n",
+         syncwave_test::PulseDaemon::name(server), longest / 48.0, jump, elsewhere);
+  // 100 ms of silence (4800 frames), give or take the fades' quiet ends.
+  EXPECT_TIMELY(longest >= 4750 && longest <= 4900) << longest << " frames";
+  // A 440 Hz sine at 0.5 steps by up to 0.029 per sample; the 2 ms fades add 0.008.
+  EXPECT_TIMELY(jump < 0.05f) << jump;
 }
 
 INSTANTIATE_TEST_SUITE_P(Servers, SyncPulse,

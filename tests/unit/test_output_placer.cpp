@@ -49,6 +49,12 @@ class World {
   int discont_blocks = 0;
   int timeline_breaks = 0;  // a buffer not where the one before ended, without discont
   std::vector<float> step_out;  // the first buffer written shorter or longer by a step
+  // A delay move: at content time move_at_ns the output's delay changes by move_by_ns
+  // (OutputPlacer::move; when it declines, the sink's running time moves instead, as
+  // the delay's pad offset does); the buffer it was asked at and the one after it.
+  int64_t move_at_ns = -1, move_by_ns = 0;
+  bool move_accepted = false;
+  std::vector<float> move_out, after_move_out;
 
  private:
   static constexpr int64_t kBase = 5 * kSecond;
@@ -71,6 +77,13 @@ class World {
       d.position_ns = d.internal_ns;
       d.next_sample = (uint64_t)std::llround(next_index_);
     }
+    bool moving = false;
+    if (move_at_ns >= 0 && !moved_ && buffer_ * 10 * kMs >= move_at_ns) {
+      moved_ = moving = true;
+      move_accepted = placer.move(move_by_ns);
+      delay_ns_ += move_by_ns;
+      if (!move_accepted) offset_ns_ += move_by_ns;
+    }
     bool discont = buffer_ == 0;
     if (!jumped_ && jump_at_ns >= 0 && buffer_ * 10 * kMs >= jump_at_ns) {
       jumped_ = true;
@@ -84,11 +97,14 @@ class World {
     b.content_ns = content_now;
     b.pts_ns = content_now;
     b.discont = discont;
+    b.delay_ns = delay_ns_;
     b.samples = in.data();
     b.frames = kFrames;
     std::vector<float> out;
     const OutputPlacer::Block block = placer.process(d, b, &out);
     buffer_++;
+    if (moving) move_out = out;
+    else if (moved_ && after_move_out.empty()) after_move_out = out;
     if (block.frames == 0) return;
     EXPECT_EQ(out.size(), block.frames);
     if (step_out.empty() && started_ && std::llabs((long long)block.frames - (long long)kFrames) > 20)
@@ -96,19 +112,21 @@ class World {
     // The simulated audio sink: a new timeline is placed from its (imperfect)
     // calibration, a discont buffer by its timestamp, anything else right after the
     // last one.
+    // The running time the sink sees: the timestamp plus the delay's pad offset.
+    const int64_t spts = block.pts_ns + offset_ns_;
     if (block.new_timeline) {
-      const double due_at = (double)block.pts_ns + kLatency;  // running time it plays
+      const double due_at = (double)spts + kLatency;  // running time it plays
       next_index_ = played(kBase) + (due_at + placement_error_ns_) * kRate / kSecond;
-      pts0_ = block.pts_ns;
+      pts0_ = spts;
       index0_ = next_index_;
       started_ = true;
     } else if (block.discont) {
       discont_blocks++;
-      next_index_ = index0_ + (double)(block.pts_ns - pts0_) * kRate / kSecond;
-    } else if (last_end_pts_ >= 0 && std::llabs(block.pts_ns - last_end_pts_) > 1) {
+      next_index_ = index0_ + (double)(spts - pts0_) * kRate / kSecond;
+    } else if (last_end_pts_ >= 0 && std::llabs(spts - last_end_pts_) > 1) {
       timeline_breaks++;
     }
-    last_end_pts_ = block.pts_ns + block.duration_ns;
+    last_end_pts_ = spts + block.duration_ns;
     // What these frames carry: the input's content spread over the output frames
     // (inserted frames at a step are silence before it; they play as its start).
     written_.push_back({next_index_, (double)content_now, 10.0 * kMs / block.frames, block.frames});
@@ -122,7 +140,7 @@ class World {
       if (it->index <= idx) {
         if (idx > it->index + it->frames + 1) return;  // a gap is playing
         const double content = it->content_ns + (idx - it->index) * it->ns_per_frame;
-        const double due = (double)(now_ - kBase) - kLatency;
+        const double due = (double)(now_ - kBase) - kLatency - (double)delay_ns_;
         errors_ns.push_back(content - due);
         error_times.push_back(now_ - kBase);
         return;
@@ -136,6 +154,8 @@ class World {
   int64_t now_ = kBase;
   int64_t buffer_ = 0;
   bool jumped_ = false;
+  bool moved_ = false;
+  int64_t delay_ns_ = 0, offset_ns_ = 0;
   bool started_ = false;
   double next_index_ = 0;
   double index0_ = 0;
@@ -267,6 +287,64 @@ TEST(OutputPlacer, ContentAtMapsFramesBackThroughTheRatio) {
   EXPECT_EQ(block.pts_ns, 7 * kMs);
   EXPECT_EQ(block.duration_ns, (int64_t)block.frames * kSecond / 48000);
   EXPECT_NEAR(p.content_at(240), 7 * kMs + 5 * kMs, 1.0);
+}
+
+// A delay change while playing (the control page's slider): a fade out, 150 ms of
+// silence, a fade in, on one contiguous output timeline (the sink's running time does
+// not move), and the output is where the new delay wants it at once (no
+// re-measurement, no click). Earlier by 80 ms: a fade out, 80 ms of content dropped, a
+// fade in.
+TEST(OutputPlacer, ADelayMoveIsAFadedStepOnTheSameTimeline) {
+  for (int64_t by : {150 * kMs, -80 * kMs}) {
+    World w(200.0, 2.0, true);
+    configure(&w);
+    w.move_at_ns = 5 * kSecond;
+    w.move_by_ns = by;
+    w.run(10 * kSecond);
+    ASSERT_TRUE(w.move_accepted) << by;
+    EXPECT_EQ(w.placer.moves(), 1u);
+    EXPECT_EQ(w.placer.last_step_frames(), std::llround((double)by * kRate / kSecond));
+    // The buffer it was asked at fades out to silence at its end.
+    ASSERT_GE(w.move_out.size(), 200u);
+    EXPECT_NEAR(w.move_out[w.move_out.size() - 200], 0.5f, 1e-3) << by;
+    EXPECT_LT(std::fabs(w.move_out.back()), 1e-3) << by;
+    for (size_t i = w.move_out.size() - 96; i + 1 < w.move_out.size(); i++)
+      EXPECT_LE(w.move_out[i + 1], w.move_out[i] + 1e-6) << i;
+    // The next one: the inserted silence (later) or nothing (earlier), then a fade in.
+    ASSERT_FALSE(w.after_move_out.empty());
+    const size_t silence = by > 0 ? (size_t)std::llround((double)by * kRate / kSecond) : 0;
+    if (by < 0) {
+      // Dropped content spans several buffers: the first one written after it.
+      EXPECT_LE(w.after_move_out.size(), kFrames) << by;
+    }
+    ASSERT_GT(w.after_move_out.size(), silence + 96);
+    for (size_t i = 0; i < silence; i++) ASSERT_EQ(w.after_move_out[i], 0.0f) << i;
+    EXPECT_LT(std::fabs(w.after_move_out[silence]), 1e-3);
+    EXPECT_NEAR(w.after_move_out[silence + 96], 0.5f, 1e-3);
+    // One contiguous timeline for the sink, no re-placement, no extra alignment step.
+    EXPECT_EQ(w.timeline_breaks, 0) << by;
+    EXPECT_EQ(w.discont_blocks, 0) << by;
+    EXPECT_EQ(w.placer.timelines(), 1u) << by;
+    const uint64_t steps = w.placer.aligner().steps();
+
+    // Where the new delay wants it once the device's queue of old content and the step
+    // itself are played (the test's accounting spreads a block's content over its
+    // frames, so it cannot judge the inserted silence), within 50 µs.
+    EXPECT_LT(worst(w, 5 * kSecond + std::llabs(by) + 100 * kMs, 10 * kSecond), 50e3) << by;
+    EXPECT_LE(steps, 2u) << by;  // the start-up's only
+  }
+}
+
+// Not placed absolutely yet (or only the device's clock): move() declines and the
+// caller re-places the stream by its running time, as before.
+TEST(OutputPlacer, ADelayMoveBeforeThePlacementIsDeclined) {
+  World w(0.0, 2.0, false);
+  configure(&w);
+  w.move_at_ns = 3 * kSecond;
+  w.move_by_ns = 100 * kMs;
+  w.run(4 * kSecond);
+  EXPECT_FALSE(w.move_accepted);
+  EXPECT_EQ(w.placer.moves(), 0u);
 }
 
 }  // namespace
