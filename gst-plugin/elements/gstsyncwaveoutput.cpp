@@ -19,7 +19,9 @@
  * |[
  * gst-launch-1.0 udpsrc port=5555 ! syncwavesink outputs=2 device=alsa_output.hdmi output1::device=bluez_sink.XX output1::delay=-150
  * ]|
- * By hand, on the system clock:
+ * By hand (the pipeline's clock is then GStreamer's monotonic system clock, which does not
+ * follow the sender's: syncwavejitter warns and plays unsynchronized; for sync use
+ * `syncwavesink outputs=2`, or give the pipeline the sender's clock):
  * |[
  * gst-launch-1.0 udpsrc port=5555 ! syncwavejitter ! syncwavedepay ! syncwavedecodebin ! audioresample ! tee name=t t. ! queue ! syncwaveoutput device=A t. ! queue ! syncwaveoutput device=B
  * ]|
