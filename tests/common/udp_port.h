@@ -7,8 +7,9 @@
 namespace syncwave_test {
 
 // Binds a UDP socket to 127.0.0.1:0, reads the port the kernel chose and closes it.
-// Another process may take it before the caller binds; it is the usual test trade-off.
-// Returns 0 on failure.
+// Never the same port twice in one process (two receivers of one test asked for ports
+// before the first bound its own). Another process may take it before the caller
+// binds; it is the usual test trade-off. Returns 0 on failure.
 uint16_t free_udp_port();
 
 }  // namespace syncwave_test
