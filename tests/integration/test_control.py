@@ -40,10 +40,23 @@ def polls(seconds, step=0.1):
     return range(int(seconds / step))
 
 
+# Under the sanitizers (.ci/sanitize-wrapper.sh sets it) the code runs 2-5 times slower
+# on two loaded cores: holes in what plays are real-time bounds there, printed and not
+# judged, as tests/common/timing.h does for the C++ tests. That it plays is judged.
+SANITIZED = os.environ.get("SYNCWAVE_SANITIZED") == "1"
+
+
 def plays(r):
     """Sound within 0.5 s of the recording's start (parec itself starts late under the
-    sanitizers) and almost no silence after it."""
-    return 0 <= r["first_sound_ms"] < 500 and r["silent_windows"] - r["first_sound_ms"] // 5 < 20
+    sanitizers) and almost no silence after it (under the sanitizers: sound in most of
+    it)."""
+    heard = 0 <= r["first_sound_ms"] < 500
+    holes = r["silent_windows"] - r["first_sound_ms"] // 5
+    if SANITIZED and heard and 20 <= holes < r["windows"] // 2:
+        print(f"real-time bound missed (not judged under the sanitizers): {holes} silent 5 ms "
+              f"windows: {r}")
+        return True
+    return heard and holes < 20
 
 
 def start_test(prefix, build, cpu_budget):

@@ -160,7 +160,10 @@ TEST_P(ReceiverBehindASlowPath, IsHeardAndSaysWhatThePathNeeds) {
   EXPECT_EQ(syncwave_test::strongest_frequency(tail.data(), tail.size() / 2, 2, kRate,
                                                {220, 440, 880}),
             440);
-  EXPECT_EQ(playback, "playing");
+  // It never says "no-audio" while the tone plays; "late" is a real-time bound (under the
+  // sanitizers the output underran in one CI run: 3 silent windows, rightly "late").
+  EXPECT_NE(playback, "no-audio");
+  EXPECT_TIMELY(playback == "playing") << playback;
   // The path is slower than the latency asked for: it plays later, and says so.
   if (p.delay_ms >= (int)configured) {
     EXPECT_GT(played, configured);
