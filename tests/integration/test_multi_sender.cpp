@@ -295,8 +295,12 @@ void expect_played_through(const Outcome& o, const std::vector<SenderPlan>& plan
       o.played_breaks, o.played_holes, o.longest_hole, (unsigned long long)o.underruns,
       (unsigned long long)o.alignment_steps, show(o.windows).c_str());
   // Heard at least from before the others started until it stopped (generous: the
-  // receiver's first second and the tail are not counted).
-  EXPECT_GT(o.played_s, a.stop_s - others_from + 0.5) << show(o.windows);
+  // receiver's first second and the tail are not counted). That it plays most of it is
+  // judged everywhere; the whole of it is a real-time bound (under the sanitizers, 3.46 s
+  // against 3.5 with 5 output underruns in one CI run).
+  EXPECT_GT(o.played_s, (a.stop_s - others_from + 0.5) / 2) << show(o.windows);
+  EXPECT_TIMELY(o.played_s > a.stop_s - others_from + 0.5)
+      << o.played_s << " s (" << o.underruns << " underruns)" << show(o.windows);
 }
 
 }  // namespace
