@@ -31,7 +31,9 @@
  *   estimator. Downstream renders at PTS + `latency`. In synced mode, a sender
  *   time more than 10 s away from the clock means the clock does not read the
  *   sender's timebase (say a monotonic clock in a plain gst-launch pipeline): the
- *   element warns once and plays on slave timing (stats clock-mismatch).
+ *   element warns once and plays on slave timing (stats clock-mismatch). With a
+ *   secret there is no such fallback: that audio is dropped and counted (stats
+ *   stale), the freshness check that keeps replays of old secure streams out.
  * - syncwave::JitterBuffer decides: duplicates and packets past PTS + latency are
  *   dropped, out-of-order packets are held and released in order, in-order ones go
  *   out at once. A gap (known when a later packet arrives, as in rtpjitterbuffer:
@@ -223,6 +225,8 @@ struct SyncWaveJitterPrivate {
   wire::StreamHeader header;
   GstClockTime last_base_time = GST_CLOCK_TIME_NONE; /* of the packets held and sent */
   bool clock_mismatch = false;                       /* synced mode running on slave timing */
+  guint64 stale = 0;         /* secure mode: audio too far from the clock, dropped */
+  bool stale_warned = false; /* the first of them was announced */
 
   /* Sender lock. */
   /* The last sender address seen and its text form, so that the text is made once
@@ -419,6 +423,8 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
   bool took_over = false; /* or locked onto the first sender */
   std::string previous_key;
   bool warn_mismatch = false;
+  bool warn_stale = false;
+  bool stale = false;
   std::string locked_key;
   GstFlowReturn ret = GST_FLOW_OK;
   {
@@ -533,7 +539,17 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
           const bool mismatch =
               GST_CLOCK_TIME_IS_VALID(now) &&
               (!GST_CLOCK_TIME_IS_VALID(pts) || syncwave::time_abs_diff(pts, now) > CLOCK_MISMATCH);
-          if (mismatch != priv->clock_mismatch) {
+          if (mismatch && priv->secure.on()) {
+            /* The freshness check of secure mode: the capture time is authenticated,
+             * and audio plays only near it on the clock. A recording of an old secure
+             * stream that the secure layer no longer remembers (a restarted receiver,
+             * more than 16 streams since) is dropped here instead of played on slave
+             * timing; so is a stream on a clock that does not read the sender's time. */
+            stale = true;
+            priv->stale++;
+            if (!priv->stale_warned) warn_stale = true;
+            priv->stale_warned = true;
+          } else if (mismatch != priv->clock_mismatch) {
             gst_syncwave_jitter_drain(priv);
             priv->skew.update(send_ns, arrival);
             smoothed_now = priv->skew.map(send_ns);
@@ -542,18 +558,33 @@ static GstFlowReturn gst_syncwave_jitter_chain(GstPad* pad, GstObject* parent, G
           }
           if (mismatch) pts = smoothed_now;
         }
-        buf = gst_buffer_make_writable(buf);
-        syncwave::JitterVerdict v = priv->jb.insert(timestamp_us, duration, pts, now,
-                                                    syncwave::JitterPayload(buf, unref_buffer));
-        buf = nullptr;
-        GST_LOG_OBJECT(self, "audio %" G_GUINT64_FORMAT " us pts %" GST_TIME_FORMAT ": %d",
-                       timestamp_us, GST_TIME_ARGS(pts), static_cast<int>(v));
-        gst_syncwave_jitter_collect(priv, now);
+        if (stale) {
+          GST_LOG_OBJECT(self, "stale audio %" G_GUINT64_FORMAT " us (secure mode): dropped",
+                         timestamp_us);
+          gst_buffer_unref(buf);
+          buf = nullptr;
+        } else {
+          buf = gst_buffer_make_writable(buf);
+          syncwave::JitterVerdict v = priv->jb.insert(timestamp_us, duration, pts, now,
+                                                      syncwave::JitterPayload(buf, unref_buffer));
+          buf = nullptr;
+          GST_LOG_OBJECT(self, "audio %" G_GUINT64_FORMAT " us pts %" GST_TIME_FORMAT ": %d",
+                         timestamp_us, GST_TIME_ARGS(pts), static_cast<int>(v));
+          gst_syncwave_jitter_collect(priv, now);
+        }
       }
     }
     gst_syncwave_jitter_wake(priv);
   }
 
+  if (warn_stale) {
+    GST_ELEMENT_WARNING(self, STREAM, FAILED,
+                        ("Dropping audio whose capture time is more than 10 s from the clock: "
+                         "with a secret, audio plays only on the sender's clock. A replay of "
+                         "an old recording looks like this; so does a pipeline clock that is "
+                         "not the sender's (use syncwavesink, whose clock follows the sender)"),
+                        ("secure mode: no slave-timing fallback (stats: stale)"));
+  }
   if (warn_mismatch) {
     GST_ELEMENT_WARNING(self, STREAM, FAILED,
                         ("The pipeline clock does not follow the sender's clock: playing "
@@ -960,6 +991,7 @@ static GstStructure* gst_syncwave_jitter_stats(GstSyncWaveJitter* self) {
   gst_structure_set(s, "sender-changes", G_TYPE_UINT64, (guint64)priv->selector.changes(), NULL);
   gst_structure_set(s, "format-changes", G_TYPE_UINT64, priv->format_resets, NULL);
   gst_structure_set(s, "clock-mismatch", G_TYPE_BOOLEAN, (gboolean)priv->clock_mismatch, NULL);
+  gst_structure_set(s, "stale", G_TYPE_UINT64, priv->stale, NULL);
   gst_structure_set(s, "sender", G_TYPE_STRING, sender.c_str(), NULL);
   gst_structure_set(s, "foreign-senders", G_TYPE_UINT, (guint)priv->selector.foreign_senders(),
                     NULL);
@@ -1168,7 +1200,9 @@ static void gst_syncwave_jitter_class_init(GstSyncWaveJitterClass* klass) {
    * syncwavedepay: they are dropped here first), before-header, headers, held,
    * sender-changes, format-changes, foreign-senders (addresses heard besides the played
    * one), sender-pending (a name in `sender` is being resolved), clock-mismatch (synced mode, but
-   * the clock does not read the sender's timebase: playing on slave timing), sender ("HOST:PORT" of
+   * the clock does not read the sender's timebase: playing on slave timing), stale (with a
+   * secret, audio more than 10 s from the clock: dropped instead, see docs/reliability.md),
+   * sender ("HOST:PORT" of
    * the locked sender, "" when unknown), latency-ms; clock-offset-us (arrival clock time - sender
    * time, minimum-filtered) once a packet arrived and drift-ppm after 10 s of stream;
    * secure (a secret is set) and, on a build with secure mode, secure-opened,

@@ -298,6 +298,11 @@ bool SecureReceive::check_start(GstElement* element) {
   return check_state(element, state);
 }
 
+bool SecureReceive::on() {
+  std::lock_guard<std::mutex> lk(lock_);
+  return state_ == SecretState::kOn;
+}
+
 GstPadProbeReturn SecureReceive::probe(GstPad* pad, GstPadProbeInfo* info, gpointer user_data) {
   (void)pad;
   return static_cast<SecureReceive*>(user_data)->open(info);

@@ -82,6 +82,8 @@ class SecureReceive {
   /* `secret` (any thread): NULL or "" is plain mode (every datagram passes). */
   void set_secret(GstElement* element, const gchar* secret);
   bool check_start(GstElement* element);
+  /* A secret is in force (any thread). */
+  bool on();
 
   /* secure (boolean), secure-opened, secure-rejected and secure-rejected-<reason>
    * for each reason (plain, truncated, bad-version, auth-failed, replayed, too-old),

@@ -492,6 +492,58 @@ TEST(SecureJitter, ReplayedDatagramsAreNotPlayed) {
   EXPECT_EQ(j.stat("secure-rejected-replayed"), 2 * s.sealed.size() + 2);
 }
 
+// The freshness check: a receiver that restarted no longer knows an old stream's counters,
+// so a recording of it passes the secure layer. Its capture times are an hour behind the
+// clock: a plain receiver would play it on slave timing (clock-mismatch), a secure one
+// drops it, counts it (stale) and says so once.
+TEST(SecureJitter, AnOldStreamTheReceiverNoLongerRemembersIsNotPlayed) {
+  secure::Sealer sealer(golden_key(), 0x77);
+  Stream s(sealer, 0, 20);
+  const GstClockTime an_hour_later = pts(0) + 3600 * GST_SECOND;
+
+  Jitter sec(kSecret), plain(nullptr);
+  for (size_t i = 0; i < s.sealed.size(); i++) {
+    const GstClockTime t = an_hour_later + i * 10 * GST_MSECOND;
+    gst_harness_set_time(sec.h, t);
+    gst_harness_set_time(plain.h, t);
+    sec.push(datagram(s.sealed[i]));
+    plain.push(datagram(s.plain[i]));
+  }
+  // Plain mode plays the old stream (the fallback that secure mode must not have).
+  for (size_t i = 0; i < s.plain.size(); i++) EXPECT_FALSE(plain.pull().bytes.empty());
+  EXPECT_EQ(plain.stat("pushed"), 20u);
+  EXPECT_TRUE(stat_bool(plain.h->element, "clock-mismatch"));
+  EXPECT_EQ(plain.stat("stale"), 0u);
+
+  // Secure mode: the header goes out (it carries no time), no audio does.
+  EXPECT_EQ(sec.pull().bytes, header_bytes());
+  EXPECT_TRUE(sec.pull_ready().empty());
+  EXPECT_EQ(sec.stat("secure-opened"), 21u);
+  EXPECT_EQ(sec.stat("stale"), 20u);
+  EXPECT_EQ(sec.stat("pushed"), 0u);
+  EXPECT_FALSE(stat_bool(sec.h->element, "clock-mismatch"));
+  const std::vector<std::string> w = sec.warnings();
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_NE(w[0].find("more than 10 s from the clock"), std::string::npos) << w[0];
+
+  // The live stream, on the clock, still plays (a new stream id from the same sender).
+  secure::Sealer live(golden_key(), 0x78);
+  std::vector<Bytes> now_stream;
+  const std::vector<float> samples(480 * 2, 0.25f);
+  for (int i = 0; i < 5; i++) {
+    const Bytes p = wire::serialize_audio(wire::PacketType::kRaw,
+                                          an_hour_later / 1000 + 200000 + i * 10000,
+                                          reinterpret_cast<const uint8_t*>(samples.data()),
+                                          samples.size() * sizeof(float));
+    now_stream.push_back(live.seal(p.data(), p.size()));
+  }
+  gst_harness_set_time(sec.h, an_hour_later + 205 * GST_MSECOND);
+  for (const Bytes& d : now_stream) sec.push(datagram(d));
+  for (int i = 0; i < 5; i++) EXPECT_FALSE(sec.pull().bytes.empty());
+  EXPECT_EQ(sec.stat("pushed"), 5u);
+  EXPECT_EQ(sec.stat("stale"), 20u);
+}
+
 // 20 forged datagrams around every real one (garbage behind the marker, another key's
 // datagrams with the stream's id and counters ahead, plain datagrams from the sender's
 // own address, replays): the stream comes out as if alone.
