@@ -306,9 +306,15 @@ int run_calibrate(const Options& options) {
     const control::ReceiverReport* r = control.receiver(t.name);
     return r && r->state == "synced";
   };
+  auto recording_started = [&] {
+    std::lock_guard<std::mutex> guard(recording.lock);
+    return GST_CLOCK_TIME_IS_VALID(recording.start);
+  };
   pump_until(
       [&] {
         if (!bus_error(pipeline).empty()) return true;
+        // The microphone's first buffers can come after the receivers have synced.
+        if (!recording_started()) return false;
         for (const Destination& t : targets)
           if (!synced(t)) return false;
         return true;
@@ -318,6 +324,12 @@ int run_calibrate(const Options& options) {
   if (!broken.empty()) {
     stop();
     return fail("The calibration stopped (" + broken + ").");
+  }
+  if (!recording_started()) {
+    stop();
+    return fail("The microphone '" + (k.microphone.empty() ? std::string("default") : k.microphone) +
+                "' delivered nothing in " + std::to_string(static_cast<int>(kSyncTimeoutS)) +
+                " s: is it a capture device ('syncwave-launch devices')?");
   }
   std::vector<CalibrationRow> rows(targets.size());
   std::vector<size_t> measured;  // indices into targets
@@ -382,6 +394,13 @@ int run_calibrate(const Options& options) {
     mic = recording.samples;
     mic_start = recording.start;
   }
+  if (options.common.verbose)
+    std::fprintf(stderr,
+                 "  microphone: %.3f s recorded from running time %.3f s (%zu jumps), probes "
+                 "from %.3f s\n",
+                 static_cast<double>(mic.size()) / kRate,
+                 GST_CLOCK_TIME_IS_VALID(mic_start) ? mic_start / 1e9 : -1.0, recording.jumps,
+                 t0 / 1e9);
   std::vector<std::vector<Arrival>> arrivals(targets.size());
   for (const ProbeSchedule::Slot& s : schedule.slots) {
     const size_t i = measured[s.receiver];
