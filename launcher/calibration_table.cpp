@@ -64,7 +64,8 @@ std::string format_calibration_table(const std::vector<CalibrationRow>& rows) {
                 11) +
            "   " + (r.problem.empty() ? applied_text(r) : "unchanged: not measured") + "\n";
     if (!r.problem.empty()) {
-      notes += "  " + r.name + ": " + r.problem + ".\n";
+      const char last = r.problem.back();
+      notes += "  " + r.name + ": " + r.problem + (last == '?' || last == '.' ? "\n" : ".\n");
     } else if (!measured) {
       notes += "  " + r.name + ": " + verdict_name(r.measurement.verdict) + ", " +
                verdict_advice(r.measurement.verdict) + " (" + std::to_string(r.measurement.ok) +

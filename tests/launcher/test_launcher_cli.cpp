@@ -320,6 +320,12 @@ TEST_F(LauncherCli, UsageErrorsExit2WithOneSentenceNamingTheOption) {
       {{"receive", "--name="}, "--name=''"},
       {{"list", "--timeout=0"}, "--timeout='0'"},
       {{"list", "--target=h"}, "--target"},
+      {{"calibrate", "--repeats=1", "--receiver=A", "--receiver=B"}, "--repeats='1'"},
+      {{"calibrate", "--receiver=A@h:0", "--receiver=B"}, "--receiver='A@h:0'"},
+      {{"calibrate", "--receiver=A"}, "at least two --receiver"},
+      {{"calibrate", "--receiver=A", "--receiver=B", "--reference=C"}, "--reference='C'"},
+      {{"calibrate", "--target=h"}, "--target"},
+      {{"calibrate", "Kitchen"}, "'Kitchen'"},
   };
   for (const Case& c : cases) {
     Result r = run(c.argv);
