@@ -31,6 +31,8 @@ namespace {
 constexpr double kFindReceiversTimeoutS = 3.0;
 // How long the receivers get to lock to this clock and report "synced".
 constexpr double kSyncTimeoutS = 12.0;
+// How long a receiver must have been synced before it is measured.
+constexpr double kSettleS = 1.0;
 // How long a receiver gets to report the delay it was sent.
 constexpr double kConfirmTimeoutS = 3.0;
 constexpr int kRate = kSampleRate;
@@ -302,9 +304,19 @@ int run_calibrate(const Options& options) {
   if (!quiet)
     std::fprintf(stderr, "Waiting for %zu receivers to play the calibration stream...\n",
                  targets.size());
-  auto synced = [&](const Destination& t) {
-    const control::ReceiverReport* r = control.receiver(t.name);
-    return r && r->state == "synced";
+  // Synced for kSettleS: a receiver that has just locked to this clock still places
+  // its outputs (a step, then the drift loop pulls the rest in at up to 1000 ppm); a
+  // sweep played meanwhile moves with it (a spread of 1.7 ms in one test run).
+  std::vector<gint64> synced_since(targets.size(), 0);
+  auto synced = [&](size_t i) {
+    const control::ReceiverReport* r = control.receiver(targets[i].name);
+    if (!r || r->state != "synced") {
+      synced_since[i] = 0;
+      return false;
+    }
+    const gint64 now = g_get_monotonic_time();
+    if (synced_since[i] == 0) synced_since[i] = now;
+    return now - synced_since[i] >= static_cast<gint64>(kSettleS * 1e6);
   };
   auto recording_started = [&] {
     std::lock_guard<std::mutex> guard(recording.lock);
@@ -315,9 +327,9 @@ int run_calibrate(const Options& options) {
         if (!bus_error(pipeline).empty()) return true;
         // The microphone's first buffers can come after the receivers have synced.
         if (!recording_started()) return false;
-        for (const Destination& t : targets)
-          if (!synced(t)) return false;
-        return true;
+        bool all = true;
+        for (size_t i = 0; i < targets.size(); i++) all = synced(i) && all;
+        return all;
       },
       kSyncTimeoutS);
   const std::string broken = bus_error(pipeline);
