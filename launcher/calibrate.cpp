@@ -31,8 +31,9 @@ namespace {
 constexpr double kFindReceiversTimeoutS = 3.0;
 // How long the receivers get to lock to this clock and report "synced".
 constexpr double kSyncTimeoutS = 12.0;
-// How long a receiver must have been synced before it is measured.
-constexpr double kSettleS = 1.0;
+// How long a receiver must have been synced before it is measured: two reports in a
+// row (they come once a second).
+constexpr double kSettleS = 0.8;
 // How long a receiver gets to report the delay it was sent.
 constexpr double kConfirmTimeoutS = 3.0;
 constexpr int kRate = kSampleRate;
@@ -85,7 +86,8 @@ GstPadProbeReturn write_probe(GstPad*, GstPadProbeInfo* info, gpointer data) {
     if (!gst_buffer_map(buf, &map, GST_MAP_WRITE)) continue;
     float* out = reinterpret_cast<float*>(map.data);
     // Sample i of the buffer is at pts + i/rate; the probe's sample k at start + k/rate.
-    const double first = (static_cast<double>(pts) - static_cast<double>(start)) * kRate / GST_SECOND;
+    const double first =
+        (static_cast<double>(pts) - static_cast<double>(start)) * kRate / GST_SECOND;
     for (size_t i = 0; i < frames; i++) {
       const long k = std::lround(first + static_cast<double>(i));
       if (k < 0 || k >= static_cast<long>(samples.size())) continue;
@@ -155,10 +157,10 @@ std::string pipeline_description(const Options& options, const std::vector<Desti
          " is-live=true wave=silence samplesperbuffer=480 ! audio/x-raw,format=F32LE,"
          "layout=interleaved,rate=" +
          std::to_string(kRate) + ",channels=" + std::to_string(kChannels) +
-         " ! syncwavepay name=pay" + n + " header-interval=150 time-provider-port=" +
-         std::to_string(i == 0 ? k.clock_port : 0) + " ! udpsink name=net" + n +
-         " host=" + gst_quote(targets[i].host) + " port=" + std::to_string(targets[i].port) +
-         " sync=false async=false ";
+         " ! syncwavepay name=pay" + n +
+         " header-interval=150 time-provider-port=" + std::to_string(i == 0 ? k.clock_port : 0) +
+         " ! udpsink name=net" + n + " host=" + gst_quote(targets[i].host) +
+         " port=" + std::to_string(targets[i].port) + " sync=false async=false ";
   }
   // provide-clock=false: the pipeline runs on the system clock, as `send` does, and the
   // microphone's buffers are stamped on it.
@@ -210,14 +212,16 @@ int run_calibrate(const Options& options) {
   // 1. The receivers and their addresses.
   std::vector<Destination> targets;
   bool need_discovery = k.receivers.empty();
-  for (const CalibrateTarget& t : k.receivers) need_discovery = need_discovery || t.address.host.empty();
+  for (const CalibrateTarget& t : k.receivers)
+    need_discovery = need_discovery || t.address.host.empty();
   std::vector<Peer> found;
   if (need_discovery) {
     std::string problem;
     std::unique_ptr<Discovery> d = make_discovery(&problem);
     if (!d)
-      return fail(problem + " Without discovery give each receiver's address: "
-                            "--receiver=NAME@HOST:PORT.");
+      return fail(problem +
+                  " Without discovery give each receiver's address: "
+                  "--receiver=NAME@HOST:PORT.");
     found = find_receivers(d.get(), kFindReceiversTimeoutS);
   }
   if (k.receivers.empty()) {
@@ -236,7 +240,8 @@ int run_calibrate(const Options& options) {
         if (x.host.empty())
           return fail("No receiver called '" + t.name +
                       "' was found on the network: is it running ('syncwave-launch list')? "
-                      "Or give its address: --receiver=" + t.name + "@HOST:PORT.");
+                      "Or give its address: --receiver=" +
+                      t.name + "@HOST:PORT.");
       }
       targets.push_back(x);
     }
@@ -253,7 +258,8 @@ int run_calibrate(const Options& options) {
   ControlSession control(options);
   std::string error;
   if (!control.start(&error))
-    return fail(error + " Is a sender running on this machine? calibrate takes its place: stop it.");
+    return fail(error +
+                " Is a sender running on this machine? calibrate takes its place: stop it.");
 
   // 3. The probe, its analysis and the pipeline.
   const LogSweep probe;
@@ -271,8 +277,8 @@ int run_calibrate(const Options& options) {
     return fail("Cannot build the calibration pipeline (" + why +
                 "): are GStreamer's pulseaudio and app plugins installed?");
   }
-  std::vector<std::unique_ptr<ProbeTrack>> tracks;
-  std::vector<std::unique_ptr<ProbeWriter>> writers;
+  std::vector<std::unique_ptr<ProbeTrack> > tracks;
+  std::vector<std::unique_ptr<ProbeWriter> > writers;
   for (size_t i = 0; i < targets.size(); i++) {
     tracks.push_back(std::make_unique<ProbeTrack>());
     writers.push_back(std::make_unique<ProbeWriter>(ProbeWriter{&probe, tracks.back().get()}));
@@ -304,9 +310,10 @@ int run_calibrate(const Options& options) {
   if (!quiet)
     std::fprintf(stderr, "Waiting for %zu receivers to play the calibration stream...\n",
                  targets.size());
-  // Synced for kSettleS: a receiver that has just locked to this clock still places
-  // its outputs (a step, then the drift loop pulls the rest in at up to 1000 ppm); a
-  // sweep played meanwhile moves with it (a spread of 1.7 ms in one test run).
+  // Synced in two reports in a row (kSettleS): a receiver that has just locked to this
+  // clock still places its outputs (a step, then the drift loop pulls the rest in at up
+  // to 1000 ppm); a sweep played meanwhile moves with it (a spread of 1.7 ms in one test
+  // run).
   std::vector<gint64> synced_since(targets.size(), 0);
   auto synced = [&](size_t i) {
     const control::ReceiverReport* r = control.receiver(targets[i].name);
@@ -339,7 +346,8 @@ int run_calibrate(const Options& options) {
   }
   if (!recording_started()) {
     stop();
-    return fail("The microphone '" + (k.microphone.empty() ? std::string("default") : k.microphone) +
+    return fail("The microphone '" +
+                (k.microphone.empty() ? std::string("default") : k.microphone) +
                 "' delivered nothing in " + std::to_string(static_cast<int>(kSyncTimeoutS)) +
                 " s: is it a capture device ('syncwave-launch devices')?");
   }
@@ -384,16 +392,16 @@ int run_calibrate(const Options& options) {
     const GstClockTimeDiff ahead =
         static_cast<GstClockTimeDiff>(latency_ms[i] + rows[i].current_delay_ms) * GST_MSECOND;
     std::lock_guard<std::mutex> guard(tracks[i]->lock);
-    tracks[i]->starts.push_back(static_cast<GstClockTime>(
-        static_cast<GstClockTimeDiff>(play_time(s)) - ahead));
+    tracks[i]->starts.push_back(
+        static_cast<GstClockTime>(static_cast<GstClockTimeDiff>(play_time(s)) - ahead));
   }
   if (!schedule.slots.empty()) {
     if (!quiet)
-      std::fprintf(stderr, "Measuring %zu receivers, %d times each (%.1f s)...\n",
-                   measured.size(), k.repeats, schedule.duration_s);
+      std::fprintf(stderr, "Measuring %zu receivers, %d times each (%.1f s)...\n", measured.size(),
+                   k.repeats, schedule.duration_s);
     // The microphone's buffers arrive a capture period (and its latency) after.
-    const GstClockTime end = t0 + static_cast<GstClockTime>(schedule.duration_s * GST_SECOND) +
-                             300 * GST_MSECOND;
+    const GstClockTime end =
+        t0 + static_cast<GstClockTime>(schedule.duration_s * GST_SECOND) + 300 * GST_MSECOND;
     pump_until([&] { return running_now(pipeline) >= end || !bus_error(pipeline).empty(); },
                schedule.duration_s + 5);
   }
@@ -413,19 +421,19 @@ int run_calibrate(const Options& options) {
                  static_cast<double>(mic.size()) / kRate,
                  GST_CLOCK_TIME_IS_VALID(mic_start) ? mic_start / 1e9 : -1.0, recording.jumps,
                  t0 / 1e9);
-  std::vector<std::vector<Arrival>> arrivals(targets.size());
+  std::vector<std::vector<Arrival> > arrivals(targets.size());
   for (const ProbeSchedule::Slot& s : schedule.slots) {
     const size_t i = measured[s.receiver];
-    const double offset_s = GST_CLOCK_TIME_IS_VALID(mic_start)
-                                ? (static_cast<double>(play_time(s)) -
-                                   static_cast<double>(mic_start)) / GST_SECOND
-                                : 0.0;
+    const double offset_s =
+        GST_CLOCK_TIME_IS_VALID(mic_start)
+            ? (static_cast<double>(play_time(s)) - static_cast<double>(mic_start)) / GST_SECOND
+            : 0.0;
     Arrival a = mic.empty() ? Arrival{Verdict::kNoRecording}
                             : measure_arrival(probe, mic.data(), mic.size(), offset_s, analysis);
     if (options.common.verbose)
       std::fprintf(stderr, "  %s #%zu: %s %.3f ms (peak %.1f dB over the noise)\n",
-                   targets[i].name.c_str(), s.repeat + 1, verdict_name(a.verdict),
-                   a.delay_s * 1000, a.peak_to_noise_db);
+                   targets[i].name.c_str(), s.repeat + 1, verdict_name(a.verdict), a.delay_s * 1000,
+                   a.peak_to_noise_db);
     arrivals[i].push_back(a);
   }
   std::vector<ReceiverDelay> inputs;
@@ -455,8 +463,8 @@ int run_calibrate(const Options& options) {
     if (measured[j] == reference) ref_index = j, ref_measured = true;
   std::vector<DelayPlan> plans;
   if (ref_measured) {
-    plans = align_delays(inputs, k.reference.empty() ? Target::kLatest : Target::kReference,
-                         ref_index);
+    plans =
+        align_delays(inputs, k.reference.empty() ? Target::kLatest : Target::kReference, ref_index);
   } else {
     plans.assign(inputs.size(), DelayPlan{Change::kNoReference});
   }

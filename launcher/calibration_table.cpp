@@ -57,12 +57,12 @@ std::string format_calibration_table(const std::vector<CalibrationRow>& rows) {
   std::string notes;
   for (const CalibrationRow& r : rows) {
     const bool measured = r.problem.empty() && r.measurement.verdict == Verdict::kOk;
-    const bool has_delay = r.problem.empty() && std::isfinite(r.acoustic_delay_s) &&
-                           r.measurement.ok > 0;
-    out += pad(r.name, name_width) + lpad(has_delay ? ms(r.acoustic_delay_s, 2) : "-", 15) +
-           lpad(r.problem.empty() && r.measurement.ok > 1 ? ms(r.measurement.spread_s, 3) : "-",
-                11) +
-           "   " + (r.problem.empty() ? applied_text(r) : "unchanged: not measured") + "\n";
+    const bool has_delay =
+        r.problem.empty() && std::isfinite(r.acoustic_delay_s) && r.measurement.ok > 0;
+    out +=
+        pad(r.name, name_width) + lpad(has_delay ? ms(r.acoustic_delay_s, 2) : "-", 15) +
+        lpad(r.problem.empty() && r.measurement.ok > 1 ? ms(r.measurement.spread_s, 3) : "-", 11) +
+        "   " + (r.problem.empty() ? applied_text(r) : "unchanged: not measured") + "\n";
     if (!r.problem.empty()) {
       const char last = r.problem.back();
       notes += "  " + r.name + ": " + r.problem + (last == '?' || last == '.' ? "\n" : ".\n");

@@ -106,10 +106,10 @@ const OptionDoc kOptionDocs[] = {
      "calibrate: align the others to this receiver, which keeps its delay (default: to the "
      "latest, nobody is made earlier)",
      false, false, false, false, false, true},
-    {"dry-run", nullptr, "calibrate: measure and print, change nothing", false, false, false,
+    {"dry-run", nullptr, "calibrate: measure and print, change nothing", false, false, false, false,
+     false, true},
+    {"repeats", "N", "calibrate: measurements per receiver, 2..20 (default 3)", false, false, false,
      false, false, true},
-    {"repeats", "N", "calibrate: measurements per receiver, 2..20 (default 3)", false, false,
-     false, false, false, true},
     {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true,
      false, true},
     {"quiet", nullptr, "Show only errors and the summary", true, true, true, true, false, true},

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// syncwave-launch: send, receive, devices, presets, list, control and calibrate. Usage errors exit 2, runtime
-// errors 1, a clean run or an interruption 0 (see docs/launcher.md).
+// syncwave-launch: send, receive, devices, presets, list, control and calibrate. Usage errors exit
+// 2, runtime errors 1, a clean run or an interruption 0 (see docs/launcher.md).
 
 #include <gst/gst.h>
 

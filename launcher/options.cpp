@@ -28,16 +28,16 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
 const std::set<std::string> kCalibrateOptions = {
-    "microphone", "receiver",     "reference", "dry-run", "repeats", "port",
-    "clock-port", "control-port", "verbose",   "quiet"};
+    "microphone", "receiver",   "reference",    "dry-run", "repeats",
+    "port",       "clock-port", "control-port", "verbose", "quiet"};
 const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet",
                                                "secret", "secret-file",  "page-key"};
 // Secure streams and the control surface's authentication: options of send, receive
 // and control, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
-const std::set<std::string> kFlagOptions = {"print",     "verbose", "quiet", "save-config",
-                                            "broadcast", "silent",  "json",  "page-key",
-                                            "dry-run"};
+const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
+                                            "save-config", "broadcast", "silent",
+                                            "json",        "page-key",  "dry-run"};
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
@@ -526,7 +526,8 @@ bool apply_calibrate(Options& options, const std::string& name, const std::strin
   }
   if (name == "clock-port") {
     if (!int_in_range(value, 1, 65535, &o.clock_port))
-      return fail(error, name, value, "expected the receivers' clock port (their --clock-port), 1 to 65535");
+      return fail(error, name, value,
+                  "expected the receivers' clock port (their --clock-port), 1 to 65535");
     return true;
   }
   if (name == "control-port") {
@@ -578,13 +579,15 @@ bool validate_options(const Options& options, std::string* error) {
     for (const CalibrateTarget& t : k.receivers) known = known || t.name == k.reference;
     if (!known) {
       if (error)
-        *error = "--reference='" + k.reference + "' is not one of the receivers given with --receiver.";
+        *error =
+            "--reference='" + k.reference + "' is not one of the receivers given with --receiver.";
       return false;
     }
     if (k.receivers.size() == 1) {
       if (error)
-        *error = "calibrate aligns receivers to each other: give at least two --receiver (or "
-                 "none, for every receiver found on the network).";
+        *error =
+            "calibrate aligns receivers to each other: give at least two --receiver (or "
+            "none, for every receiver found on the network).";
       return false;
     }
   }

@@ -139,13 +139,13 @@ struct CalibrateTarget {
 // `calibrate` (docs/launcher.md): measures each receiver's acoustic delay with a
 // microphone and sets its delay through the control back channel.
 struct CalibrateOptions {
-  std::string microphone;                 // a capture device; empty: the default input
+  std::string microphone;                  // a capture device; empty: the default input
   std::vector<CalibrateTarget> receivers;  // empty: every receiver discovered
-  std::string reference;                  // --reference=NAME; empty: align to the latest
+  std::string reference;                   // --reference=NAME; empty: align to the latest
   bool dry_run = false;
   int repeats = 3;
-  int port = kDefaultPort;                // receivers' port when @HOST gives none
-  int clock_port = kDefaultClockPort;     // the clock served to the receivers
+  int port = kDefaultPort;                 // receivers' port when @HOST gives none
+  int clock_port = kDefaultClockPort;      // the clock served to the receivers
   int control_port = kDefaultControlPort;  // where the receivers report (their --control-port)
 };
 

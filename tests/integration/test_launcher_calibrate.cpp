@@ -66,7 +66,9 @@ double channel_lag(const std::vector<float>& stereo, double max_lag_s) {
   fft.inverse(&l);
   // c[lag] = sum l[t + lag] r[t]: lag k at index k (negative ones wrap around).
   const long max_lag = static_cast<long>(max_lag_s * kRate);
-  auto at = [&](long lag) { return l[static_cast<size_t>((lag + static_cast<long>(size)) % static_cast<long>(size))].real(); };
+  auto at = [&](long lag) {
+    return l[static_cast<size_t>((lag + static_cast<long>(size)) % static_cast<long>(size))].real();
+  };
   long best = 0;
   for (long lag = -max_lag; lag <= max_lag; lag++)
     if (at(lag) > at(best)) best = lag;
@@ -113,12 +115,13 @@ class LauncherCalibrate : public ::testing::Test {
                              &out),
                 0)
           << out;
-      ASSERT_EQ(pulse_.pactl(std::string("load-module module-loopback source=src_") + side +
-                                 " sink=room latency_msec=" + (channel == "front-left" ? "40" : "160") +
-                                 " adjust_time=0 channels=1 channel_map=" + channel +
-                                 " remix=no source_dont_move=true sink_dont_move=true",
-                             &out),
-                0)
+      ASSERT_EQ(
+          pulse_.pactl(std::string("load-module module-loopback source=src_") + side +
+                           " sink=room latency_msec=" + (channel == "front-left" ? "40" : "160") +
+                           " adjust_time=0 channels=1 channel_map=" + channel +
+                           " remix=no source_dont_move=true sink_dont_move=true",
+                       &out),
+          0)
           << out;
     }
     clock_port_ = syncwave_test::free_udp_port();
@@ -147,7 +150,8 @@ class LauncherCalibrate : public ::testing::Test {
     std::snprintf(v, sizeof v, "%g", volume);
     noise_ = syncwave_test::launch("audiotestsrc is-live=true wave=" + wave + " volume=" + v +
                                    " ! audio/x-raw,format=F32LE,rate=48000,channels=2 ! "
-                                   "pulsesink server=" + pulse_.server() + " device=" + sink);
+                                   "pulsesink server=" +
+                                   pulse_.server() + " device=" + sink);
     ASSERT_NE(noise_, nullptr);
     gst_element_set_state(noise_, GST_STATE_PLAYING);
   }
@@ -181,7 +185,8 @@ class LauncherCalibrate : public ::testing::Test {
   }
 
   Outcome calibrate(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {launcher_, "calibrate",
+    std::vector<std::string> argv = {launcher_,
+                                     "calibrate",
                                      "--receiver=A@127.0.0.1:" + std::to_string(port_a_),
                                      "--receiver=B@127.0.0.1:" + std::to_string(port_b_),
                                      "--clock-port=" + std::to_string(clock_port_),
@@ -245,7 +250,8 @@ TEST_F(LauncherCalibrate, TwoReceiversPlayAlignedInTheRoomAfterwards) {
   // Receivers lock to the sender's clock within a few seconds; judge the last 2 s of 7.
   g_usleep(7 * G_USEC_PER_SEC);
   const std::vector<float> room = rec.tail(2 * kRate);
-  ASSERT_GE(room.size(), static_cast<size_t>(3 * kRate)) << "the room's monitor recorded too little";
+  ASSERT_GE(room.size(), static_cast<size_t>(3 * kRate))
+      << "the room's monitor recorded too little";
   const double level_a = rms(room, 0), level_b = rms(room, 1);
   ASSERT_GT(level_a, 0.01) << "A is not heard in the room\n" << receivers_[0]->err();
   ASSERT_GT(level_b, 0.01) << "B is not heard in the room\n" << receivers_[1]->err();

@@ -5,8 +5,8 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <unistd.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -245,16 +245,15 @@ TEST(LauncherCalibrateOptions, DefaultsAndValues) {
   EXPECT_EQ(d.calibrate.clock_port, kDefaultClockPort);
   EXPECT_EQ(d.calibrate.control_port, kDefaultControlPort);
 
-  Options o = options_for(Command::kCalibrate,
-                          {{"microphone", "alsa_input.usb-mic"},
-                           {"receiver", "Kitchen"},
-                           {"receiver", "Living room@192.168.1.20"},
-                           {"receiver", "B@127.0.0.1:5602"},
-                           {"reference", "Kitchen"},
-                           {"dry-run", ""},
-                           {"repeats", "5"},
-                           {"clock-port", "6000"},
-                           {"control-port", "6001"}});
+  Options o = options_for(Command::kCalibrate, {{"microphone", "alsa_input.usb-mic"},
+                                                {"receiver", "Kitchen"},
+                                                {"receiver", "Living room@192.168.1.20"},
+                                                {"receiver", "B@127.0.0.1:5602"},
+                                                {"reference", "Kitchen"},
+                                                {"dry-run", ""},
+                                                {"repeats", "5"},
+                                                {"clock-port", "6000"},
+                                                {"control-port", "6001"}});
   std::string err;
   EXPECT_TRUE(validate_options(o, &err)) << err;
   EXPECT_EQ(o.calibrate.microphone, "alsa_input.usb-mic");
@@ -278,18 +277,18 @@ TEST(LauncherCalibrateOptions, BadValuesAreOneSentenceNamingTheOption) {
   auto one_sentence = [](const std::string& e) {
     return !e.empty() && e.back() == '.' && e.find('\n') == std::string::npos;
   };
-  for (const auto& bad : std::vector<std::pair<std::string, std::string>>{
-           {"repeats", "1"},
-           {"repeats", "21"},
-           {"repeats", "three"},
-           {"microphone", ""},
-           {"receiver", ""},
-           {"receiver", "A@"},
-           {"receiver", "A@host:99999"},
-           {"reference", ""},
-           {"dry-run", "maybe"},
-           {"clock-port", "0"},
-           {"control-port", "70000"}}) {
+  for (const auto& bad :
+       std::vector<std::pair<std::string, std::string>>{{"repeats", "1"},
+                                                        {"repeats", "21"},
+                                                        {"repeats", "three"},
+                                                        {"microphone", ""},
+                                                        {"receiver", ""},
+                                                        {"receiver", "A@"},
+                                                        {"receiver", "A@host:99999"},
+                                                        {"reference", ""},
+                                                        {"dry-run", "maybe"},
+                                                        {"clock-port", "0"},
+                                                        {"control-port", "70000"}}) {
     const std::string e = apply_error(Command::kCalibrate, bad.first, bad.second);
     EXPECT_NE(e.find("--" + bad.first), std::string::npos) << e;
     EXPECT_TRUE(one_sentence(e)) << e;
