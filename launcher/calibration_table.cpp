@@ -73,6 +73,10 @@ std::string format_calibration_table(const std::vector<CalibrationRow>& rows) {
       if (r.measurement.verdict == Verdict::kSpreadTooLarge)
         notes += ", spread " + ms(r.measurement.spread_s, 3) + " over the 1 ms limit";
       notes += "). Nothing was changed for it.\n";
+    } else if (r.plan.change == Change::kOutOfRange) {
+      notes += "  " + r.name + ": the delay it needs, " + ms(r.plan.exact_delay_s, 1) +
+               ", is outside what it takes (from minus its latency to 2000 ms): raise its "
+               "latency, or calibrate without --reference. Nothing was changed for it.\n";
     }
   }
   return out + notes;

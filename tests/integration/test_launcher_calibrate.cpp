@@ -312,3 +312,16 @@ TEST_F(LauncherCalibrate, AReceiverThatIsNotThereIsNamed) {
             std::string::npos)
       << run.out;
 }
+
+TEST_F(LauncherCalibrate, AReferenceThatWouldMakeAnotherTooEarlyChangesNothing) {
+  // Aligned to A, B would need about -120 ms: more than its 60 ms latency allows.
+  play_noise(0.05);
+  start_receiver("A", port_a_, "spk_a");
+  start_receiver("B", port_b_, "spk_b");
+  const Outcome run = calibrate({"--microphone=room.monitor", "--reference=A"});
+  EXPECT_EQ(run.code, 1);
+  EXPECT_NE(run.out.find("outside -latency..2000 ms"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("(already aligned)"), std::string::npos) << run.out;  // A, the reference
+  EXPECT_EQ(room_config("A").find("delay="), std::string::npos) << room_config("A");
+  EXPECT_EQ(room_config("B").find("delay="), std::string::npos) << room_config("B");
+}

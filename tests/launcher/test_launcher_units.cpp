@@ -391,6 +391,13 @@ TEST(LauncherCalibrateTable, OneLinePerReceiverAndWhyNothingChanged) {
   a.dry_run = false;
   a.confirmed = false;
   EXPECT_NE(format_calibration_table({a}).find("not confirmed"), std::string::npos);
+  // --reference asking for more than the latency allows: unchanged, and what to do.
+  b.plan.change = Change::kOutOfRange;
+  b.plan.exact_delay_s = -0.1203;
+  const std::string early = format_calibration_table({b});
+  EXPECT_NE(early.find("needs -120 ms"), std::string::npos) << early;
+  EXPECT_NE(early.find("B: the delay it needs, -120.3 ms, is outside"), std::string::npos) << early;
+  EXPECT_NE(early.find("raise its latency"), std::string::npos) << early;
 }
 
 // ---------------------------------------------------------------- command line
