@@ -301,7 +301,8 @@ int run_calibrate(const Options& options) {
   if (gst_element_set_state(pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     const std::string why = bus_error(pipeline);
     stop();
-    return fail("Cannot start the calibration (" + why + "): is the microphone '" +
+    return fail("Cannot start the calibration (" + why +
+                "): is PulseAudio or PipeWire running, and the microphone '" +
                 (k.microphone.empty() ? std::string("default") : k.microphone) +
                 "' a capture device ('syncwave-launch devices')?");
   }
@@ -362,7 +363,8 @@ int run_calibrate(const Options& options) {
       rows[i].problem = "no report from it at " + targets[i].host + ":" +
                         std::to_string(targets[i].port) +
                         ": is it running there with --name=" + targets[i].name +
-                        " and --control-port=" + std::to_string(k.control_port) + "?";
+                        " and --control-port=" + std::to_string(k.control_port) +
+                        ", and not playing another sender (stop it; no --from)?";
       continue;
     }
     if (r->state != "synced") {
