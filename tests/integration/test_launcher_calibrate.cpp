@@ -34,6 +34,7 @@
 #include "gst_test_util.h"
 #include "monitor_recorder.h"
 #include "pulse_daemon.h"
+#include "timing.h"
 #include "udp_port.h"
 
 namespace {
@@ -232,7 +233,7 @@ TEST_F(LauncherCalibrate, TwoReceiversPlayAlignedInTheRoomAfterwards) {
   EXPECT_GT(delay_a, 100);
   EXPECT_LT(delay_a, 140);
   EXPECT_EQ(room_config("B").find("delay="), std::string::npos) << room_config("B");
-  EXPECT_LT(run.seconds, 15.0);
+  EXPECT_TIMELY(run.seconds < 15.0) << run.seconds << " s";
 
   // Restarted with their names, playing one stream: aligned in the room.
   stop_receivers();
@@ -287,8 +288,9 @@ TEST_F(LauncherCalibrate, AMicrophoneThatHearsNothingChangesNothing) {
 }
 
 TEST_F(LauncherCalibrate, QuietSpeakersInALoudRoomChangeNothing) {
-  // Full-scale pink noise, receivers at -28 dB: the sweeps come out 15-19 dB over the
-  // noise, under the 20 dB a measurement needs.
+  // Full-scale pink noise, receivers at -28 dB: the sweeps come out 14-18 dB over the
+  // noise, under the 20 dB a measurement needs (mostly too-noisy, some not-heard; at
+  // -30 dB all are not-heard, at -26 dB up to 19.7 dB: too close to 20).
   play_noise(1.0);
   start_receiver("A", port_a_, "spk_a", {"--volume=0.04"});
   start_receiver("B", port_b_, "spk_b", {"--volume=0.04"});
