@@ -349,6 +349,12 @@ TEST_F(LauncherCli, RuntimeErrorsExit1SayingWhatToDo) {
   EXPECT_EQ(busy.code, 1);
   EXPECT_NE(busy.err.find("already in use"), std::string::npos) << busy.err;
   expect_one_line_error(busy);
+
+  // calibrate by name without an mDNS daemon: how to name the receivers instead.
+  Result nameless = run({"calibrate", "--receiver=A", "--receiver=B"});
+  EXPECT_EQ(nameless.code, 1);
+  EXPECT_NE(nameless.err.find("--receiver=NAME@HOST:PORT"), std::string::npos) << nameless.err;
+  expect_one_line_error(nameless);
   Result clock_busy = run({"send", "--source=test", "--target=127.0.0.1", "--duration=1",
                            port_arg("clock-port", holder.port())});
   EXPECT_EQ(clock_busy.code, 1);
