@@ -19,6 +19,7 @@ struct OptionDoc {
   bool send, receive, other;  // other: devices, presets
   bool list = false;
   bool control = false;
+  bool calibrate = false;
 };
 
 const OptionDoc kOptionDocs[] = {
@@ -39,15 +40,16 @@ const OptionDoc kOptionDocs[] = {
     {"multicast", "GROUP[:PORT]", "Send to (send) or receive from (receive) a multicast group",
      true, true, false},
     {"ttl", "HOPS", "Multicast TTL (default 1)", true, false, false},
-    {"port", "PORT", "UDP port (default 5555)", true, true, false},
+    {"port", "PORT", "UDP port (default 5555; calibrate: of a --receiver=NAME@HOST without one)",
+     true, true, false, false, false, true},
     {"clock-port", "PORT",
      "send: serve the clock on this UDP port (0: off); receive: the sender's clock port that "
-     "--clock=auto asks (default 5556)",
-     true, true, false},
+     "--clock=auto asks (default 5556); calibrate: the receivers' --clock-port",
+     true, true, false, false, false, true},
     {"control-port", "PORT",
      "send: serve the control page and API on this TCP port (0: off); receive, control: the "
-     "sender's control port (default 5580)",
-     true, true, false, false, true},
+     "sender's control port (default 5580); calibrate: the receivers' --control-port",
+     true, true, false, false, true, true},
     {"sender", "HOST",
      "control: the sender serving the control API (default: the senders found on the network, else "
      "127.0.0.1)",
@@ -92,8 +94,25 @@ const OptionDoc kOptionDocs[] = {
      false, true},
     {"save-config", nullptr, "Save the options given as defaults in the config file", true, true,
      false},
-    {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true},
-    {"quiet", nullptr, "Show only errors and the summary", true, true, true, true},
+    {"microphone", "SOURCE",
+     "calibrate: the capture device that hears the receivers (see 'devices'; default: the "
+     "default input)",
+     false, false, false, false, false, true},
+    {"receiver", "NAME[@HOST[:PORT]]",
+     "calibrate: this receiver (its --name); repeat for each. Without @HOST it is found on the "
+     "network; no --receiver: every receiver found",
+     false, false, false, false, false, true},
+    {"reference", "NAME",
+     "calibrate: align the others to this receiver, which keeps its delay (default: to the "
+     "latest, nobody is made earlier)",
+     false, false, false, false, false, true},
+    {"dry-run", nullptr, "calibrate: measure and print, change nothing", false, false, false, false,
+     false, true},
+    {"repeats", "N", "calibrate: measurements per receiver, 2..20 (default 3)", false, false, false,
+     false, false, true},
+    {"verbose", nullptr, "Show more: element warnings, every sender heard", true, true, true, true,
+     false, true},
+    {"quiet", nullptr, "Show only errors and the summary", true, true, true, true, false, true},
 };
 
 struct ParseState {
@@ -111,7 +130,8 @@ gboolean on_option(const gchar* option_name, const gchar* value, gpointer data, 
 bool applies(const OptionDoc& d, Command c) {
   return (c == Command::kSend && d.send) || (c == Command::kReceive && d.receive) ||
          ((c == Command::kDevices || c == Command::kPresets) && d.other) ||
-         (c == Command::kList && d.list) || (c == Command::kControl && d.control);
+         (c == Command::kList && d.list) || (c == Command::kControl && d.control) ||
+         (c == Command::kCalibrate && d.calibrate);
 }
 
 const char* summary_for(Command c) {
@@ -128,6 +148,8 @@ const char* summary_for(Command c) {
       return "- list the SyncWave senders and receivers on the network";
     case Command::kControl:
       return "NAME KEY=VALUE... - change one receiver through a sender's control API";
+    case Command::kCalibrate:
+      return "- measure each receiver's acoustic delay with a microphone and set its delay";
     case Command::kNone:
       break;
   }
@@ -177,6 +199,18 @@ const char* examples_for(Command c) {
              "\nExit status: 0 changed, 1 runtime error (no such receiver, sender not reachable, "
              "secret missing or wrong), "
              "2 usage error.";
+    case Command::kCalibrate:
+      return "calibrate is the receivers' sender while it runs: stop the sender first. Each "
+             "receiver plays a short sweep in turn, the microphone records them on the shared "
+             "clock, and each receiver's delay is set (and kept in its config) so that all of "
+             "them arrive together at the microphone.\n"
+             "\nExamples:\n"
+             "  syncwave-launch calibrate --receiver=Kitchen --receiver=\"Living room\"\n"
+             "  syncwave-launch calibrate --microphone=alsa_input.usb-mic --dry-run\n"
+             "  syncwave-launch calibrate --receiver=TV --receiver=Soundbar --reference=TV\n"
+             "  syncwave-launch calibrate --receiver=A@127.0.0.1:5601 --receiver=B@127.0.0.1:5602\n"
+             "\nExit status: 0 every receiver measured (and set), 1 a measurement not trusted "
+             "or a receiver not reached (nothing changed for it), 2 usage error.";
     case Command::kNone:
       break;
   }
@@ -197,6 +231,7 @@ std::string general_help() {
          "  presets    list the preset pipelines (--preset=NAME on send and receive)\n"
          "  list       list the senders and receivers on the network (mDNS)\n"
          "  control    change a receiver's volume, mute, delay or latency (the sender's API)\n"
+         "  calibrate  measure each receiver's delay in the room with a microphone and set it\n"
          "\n"
          "Run 'syncwave-launch COMMAND --help' for the options of a command.\n"
          "\n"
@@ -267,7 +302,7 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   if (argc < 2) {
     *error =
         "A command is missing: run 'syncwave-launch --help' (send, receive, devices, "
-        "presets, list or control).";
+        "presets, list, control or calibrate).";
     return false;
   }
   std::string first = argv[1];
@@ -285,7 +320,7 @@ bool parse_command_line(int argc, const char* const* argv, CommandLine* result,
   Command command = command_from_name(first);
   if (command == Command::kNone) {
     *error = "'" + first +
-             "' is not a command: use send, receive, devices, presets, list or control.";
+             "' is not a command: use send, receive, devices, presets, list, control or calibrate.";
     return false;
   }
   result->command = command;

@@ -192,7 +192,7 @@ struct ControlSession::Impl {
     std::string text, host;
     int port = 0;
     while (receive_text(sock, &text, &host, &port)) {
-      if (options.command == Command::kSend) {
+      if (options.command == Command::kSend || options.command == Command::kCalibrate) {
         on_report(sock, text, host, port);
       } else {
         on_change(text, host);
@@ -380,6 +380,20 @@ struct ControlSession::Impl {
               seal(c::kReportPrefix, c::kReportMethod, "", c::report_to_json(r)));
   }
 
+  // send, calibrate: a change to receiver NAME, to where its reports come from.
+  bool send_change(const std::string& name, const c::ChangeRequest& ch, std::string* err) {
+    const c::ReceiverReport* r = table.find(name);
+    const HostPortResult hp = r ? parse_host_port(r->address) : HostPortResult{};
+    auto via = report_socket.find(name);
+    if (!r || !hp.ok() || via == report_socket.end() ||
+        !send_text(via->second, hp.value.host, hp.value.port,
+                   seal(c::kChangePrefix, c::kChangeMethod, name, c::change_to_json(ch)))) {
+      *err = "cannot reach " + name;
+      return false;
+    }
+    return true;
+  }
+
   // A secret: the control key (Argon2id, as the stream's, then its control subkey).
   bool secure(std::string* error) {
     if (options.common.secret.empty()) return true;
@@ -438,6 +452,16 @@ struct ControlSession::Impl {
       watch(sock);
       return true;
     }
+    if (options.command == Command::kCalibrate) {
+      // Only the back channel: the receivers report here, their changes go from here.
+      if (!secure(error)) return false;
+      for (const std::string& a : default_control_addresses()) {
+        GSocket* sock = udp_socket(a, options.calibrate.control_port, error);
+        if (!sock) return false;
+        watch(sock);
+      }
+      return true;
+    }
     if (options.command != Command::kSend || options.send.control_port == 0) return true;
     if (!secure(error)) return false;
     const std::vector<std::string> addresses =
@@ -461,16 +485,7 @@ struct ControlSession::Impl {
       return r ? r->latency_ms : -1;
     };
     hooks.apply = [this](const std::string& name, const c::ChangeRequest& ch, std::string* err) {
-      const c::ReceiverReport* r = table.find(name);
-      const HostPortResult hp = r ? parse_host_port(r->address) : HostPortResult{};
-      auto via = report_socket.find(name);
-      if (!r || !hp.ok() || via == report_socket.end() ||
-          !send_text(via->second, hp.value.host, hp.value.port,
-                     seal(c::kChangePrefix, c::kChangeMethod, name, c::change_to_json(ch)))) {
-        *err = "cannot reach " + name;
-        return false;
-      }
-      return true;
+      return send_change(name, ch, err);
     };
 #if SYNCWAVE_HAVE_SECURE
     if (secured) {
@@ -513,6 +528,16 @@ ControlSession::ControlSession(const Options& options, const std::vector<std::st
 ControlSession::~ControlSession() = default;
 
 bool ControlSession::start(std::string* error) { return impl_->start(error); }
+
+const control::ReceiverReport* ControlSession::receiver(const std::string& name) {
+  impl_->table.expire(g_get_monotonic_time());
+  return impl_->table.find(name);
+}
+
+bool ControlSession::send_change(const std::string& name, const control::ChangeRequest& change,
+                                 std::string* error) {
+  return impl_->send_change(name, change, error);
+}
 
 RunHooks ControlSession::hooks(RunHooks inner) {
   RunHooks h;

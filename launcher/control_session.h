@@ -7,7 +7,10 @@
 //     applies the changes that sender sends back (volume, mute, delay, latency) to its
 //     outputs, and keeps them in its config file under its name ([room NAME],
 //     config_file.h): they are applied again when it starts, unless the command line
-//     gives that option.
+//     gives that option;
+//   - calibrate: takes the receivers' reports on --control-port (as send does, without
+//     the page and API) and sends each the delay it measured, by the same datagram as
+//     a change asked for over HTTP.
 // Nothing here is part of the SYNC audio stream. Runs on the default GMainContext.
 #pragma once
 
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "control_model.h"
 #include "options.h"
 #include "runner.h"
 
@@ -36,6 +40,13 @@ class ControlSession {
   bool start(std::string* error);
   // `inner`'s hooks, then this session's.
   RunHooks hooks(RunHooks inner);
+
+  // send, calibrate: the last report of receiver NAME, null when none came within 5 s.
+  const control::ReceiverReport* receiver(const std::string& name);
+  // send, calibrate: sends `change` to receiver NAME over the back channel (what POST
+  // /api/receivers/NAME does). False with one sentence in *error.
+  bool send_change(const std::string& name, const control::ChangeRequest& change,
+                   std::string* error);
 
  private:
   struct Impl;

@@ -271,6 +271,19 @@ std::vector<std::string> find_senders(Discovery* discovery, double timeout_s) {
   return local;
 }
 
+std::vector<Peer> find_receivers(Discovery* discovery, double timeout_s) {
+  Browse b;
+  browse_for(discovery, &b, timeout_s, true);
+  std::vector<Peer> out;
+  for (const Peer& p : b.table.peers()) {
+    if (p.role != Role::kReceiver || p.address.empty() || p.port <= 0) continue;
+    Peer q = p;
+    if (q.local) q.address = "127.0.0.1";
+    out.push_back(q);
+  }
+  return out;
+}
+
 int run_list(const Options& options) {
   std::string problem;
   std::unique_ptr<Discovery> d = make_discovery(&problem);

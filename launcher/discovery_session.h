@@ -52,6 +52,10 @@ std::string find_sender(Discovery* discovery, const std::string& name, double ti
 // addresses of all found, this computer's first ("127.0.0.1" for those).
 std::vector<std::string> find_senders(Discovery* discovery, double timeout_s);
 
+// `calibrate` without addresses: browses for up to `timeout_s` and returns the receivers
+// found (this computer's at 127.0.0.1), by name.
+std::vector<Peer> find_receivers(Discovery* discovery, double timeout_s);
+
 // `list`: browses for options.list.timeout_s and prints one line per service (or JSON).
 // Returns the exit code.
 int run_list(const Options& options);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// syncwave-launch: send, receive, devices and presets. Usage errors exit 2, runtime
-// errors 1, a clean run or an interruption 0 (see docs/launcher.md).
+// syncwave-launch: send, receive, devices, presets, list, control and calibrate. Usage errors exit
+// 2, runtime errors 1, a clean run or an interruption 0 (see docs/launcher.md).
 
 #include <gst/gst.h>
 
@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "calibrate.h"
 #include "command_line.h"
 #include "config.h"
 #include "config_file.h"
@@ -453,6 +454,8 @@ int main(int argc, char** argv) {
     code = show_presets(options);
   } else if (cl.command == Command::kList) {
     code = run_list(options);
+  } else if (cl.command == Command::kCalibrate) {
+    code = run_calibrate(options);
   } else {
     BuildEnvironment env;
     // Discovery (discovery.h): not for --print; without a daemon one sentence, and the

@@ -27,13 +27,17 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "delay",      "volume", "silent", "record",
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
+const std::set<std::string> kCalibrateOptions = {
+    "microphone", "receiver",   "reference",    "dry-run", "repeats",
+    "port",       "clock-port", "control-port", "verbose", "quiet"};
 const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet",
                                                "secret", "secret-file",  "page-key"};
 // Secure streams and the control surface's authentication: options of send, receive
 // and control, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
-const std::set<std::string> kFlagOptions = {"print",     "verbose", "quiet", "save-config",
-                                            "broadcast", "silent",  "json",  "page-key"};
+const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
+                                            "save-config", "broadcast", "silent",
+                                            "json",        "page-key",  "dry-run"};
 
 std::string quoted(const std::string& s) {
   return "'" + s + "'";
@@ -414,6 +418,8 @@ const char* command_name(Command command) {
       return "list";
     case Command::kControl:
       return "control";
+    case Command::kCalibrate:
+      return "calibrate";
     case Command::kNone:
       break;
   }
@@ -427,12 +433,14 @@ Command command_from_name(const std::string& name) {
   if (name == "presets") return Command::kPresets;
   if (name == "list") return Command::kList;
   if (name == "control") return Command::kControl;
+  if (name == "calibrate") return Command::kCalibrate;
   return Command::kNone;
 }
 
 bool is_known_option(Command command, const std::string& name) {
   if (command == Command::kList) return kListOptions.count(name) > 0;
   if (command == Command::kControl) return kControlOptions.count(name) > 0;
+  if (command == Command::kCalibrate) return kCalibrateOptions.count(name) > 0;
   if (kCommonOptions.count(name)) return true;
   if (kSecretOptions.count(name)) return command == Command::kSend || command == Command::kReceive;
   if (command == Command::kSend) return kSendOptions.count(name) > 0;
@@ -469,6 +477,68 @@ bool apply_control(Options& options, const std::string& name, const std::string&
   return false;
 }
 
+// --receiver=NAME or NAME@HOST[:PORT] (the name before the last '@': a name may hold one).
+bool apply_calibrate_receiver(CalibrateOptions& o, const std::string& value, std::string* error) {
+  CalibrateTarget t;
+  const size_t at = value.rfind('@');
+  t.name = at == std::string::npos ? value : value.substr(0, at);
+  if (!valid_service_name(t.name, nullptr) || t.name.size() > 63)
+    return fail(error, "receiver", value,
+                "expected a receiver's name (its --name), optionally NAME@HOST or NAME@HOST:PORT");
+  if (at != std::string::npos && !parse_endpoint(value.substr(at + 1), &t.address))
+    return fail(error, "receiver", value, "expected NAME@HOST or NAME@HOST:PORT after the name");
+  for (const CalibrateTarget& other : o.receivers)
+    if (other.name == t.name)
+      return fail(error, "receiver", value, "that receiver is already named once");
+  o.receivers.push_back(t);
+  return true;
+}
+
+bool apply_calibrate(Options& options, const std::string& name, const std::string& value,
+                     std::string* error) {
+  CalibrateOptions& o = options.calibrate;
+  if (name == "verbose" || name == "quiet") return apply_common(options.common, name, value, error);
+  if (name == "microphone") {
+    if (value.empty()) return fail(error, name, value, "expected a capture device (see 'devices')");
+    o.microphone = value == "default" ? "" : value;
+    return true;
+  }
+  if (name == "receiver") return apply_calibrate_receiver(o, value, error);
+  if (name == "reference") {
+    if (!valid_service_name(value, nullptr))
+      return fail(error, name, value, "expected the name of one of the receivers");
+    o.reference = value;
+    return true;
+  }
+  if (name == "dry-run") {
+    if (!parse_flag(value, &o.dry_run)) return fail(error, name, value, "expected true or false");
+    return true;
+  }
+  if (name == "repeats") {
+    if (!int_in_range(value, 2, 20, &o.repeats))
+      return fail(error, name, value, "expected a number of measurements from 2 to 20");
+    return true;
+  }
+  if (name == "port") {
+    if (!int_in_range(value, 1, 65535, &o.port))
+      return fail(error, name, value, "expected a UDP port from 1 to 65535");
+    return true;
+  }
+  if (name == "clock-port") {
+    if (!int_in_range(value, 1, 65535, &o.clock_port))
+      return fail(error, name, value,
+                  "expected the receivers' clock port (their --clock-port), 1 to 65535");
+    return true;
+  }
+  if (name == "control-port") {
+    if (!int_in_range(value, 1, 65535, &o.control_port))
+      return fail(error, name, value,
+                  "expected the receivers' control port (their --control-port), 1 to 65535");
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool apply_option(Options& options, const std::string& name, const std::string& value,
@@ -482,6 +552,7 @@ bool apply_option(Options& options, const std::string& name, const std::string& 
   if (kCommonOptions.count(name)) return apply_common(options.common, name, value, error);
   if (options.command == Command::kList) return apply_list(options.list, name, value, error);
   if (options.command == Command::kControl) return apply_control(options, name, value, error);
+  if (options.command == Command::kCalibrate) return apply_calibrate(options, name, value, error);
   if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
   if (options.command == Command::kSend) return apply_send(options.send, name, value, error);
   return apply_receive(options.receive, name, value, error);
@@ -499,6 +570,24 @@ bool validate_options(const Options& options, std::string* error) {
       if (error)
         *error = "--fec=" + std::to_string(s.fec_percent) +
                  " needs --codec=opus: raw audio has no forward error correction.";
+      return false;
+    }
+  }
+  if (options.command == Command::kCalibrate) {
+    const CalibrateOptions& k = options.calibrate;
+    bool known = k.reference.empty() || k.receivers.empty();
+    for (const CalibrateTarget& t : k.receivers) known = known || t.name == k.reference;
+    if (!known) {
+      if (error)
+        *error =
+            "--reference='" + k.reference + "' is not one of the receivers given with --receiver.";
+      return false;
+    }
+    if (k.receivers.size() == 1) {
+      if (error)
+        *error =
+            "calibrate aligns receivers to each other: give at least two --receiver (or "
+            "none, for every receiver found on the network).";
       return false;
     }
   }

@@ -19,7 +19,7 @@
 namespace syncwave {
 namespace launcher {
 
-enum class Command { kNone, kSend, kReceive, kDevices, kPresets, kList, kControl };
+enum class Command { kNone, kSend, kReceive, kDevices, kPresets, kList, kControl, kCalibrate };
 
 // Exit codes of syncwave-launch.
 constexpr int kExitOk = 0;
@@ -130,6 +130,25 @@ struct ControlOptions {
   bool page_key = false;
 };
 
+// `calibrate`: one receiver to measure, --receiver=NAME[@HOST[:PORT]].
+struct CalibrateTarget {
+  std::string name;
+  Endpoint address;  // host empty: found by discovery; port 0: --port
+};
+
+// `calibrate` (docs/launcher.md): measures each receiver's acoustic delay with a
+// microphone and sets its delay through the control back channel.
+struct CalibrateOptions {
+  std::string microphone;                  // a capture device; empty: the default input
+  std::vector<CalibrateTarget> receivers;  // empty: every receiver discovered
+  std::string reference;                   // --reference=NAME; empty: align to the latest
+  bool dry_run = false;
+  int repeats = 3;
+  int port = kDefaultPort;                 // receivers' port when @HOST gives none
+  int clock_port = kDefaultClockPort;      // the clock served to the receivers
+  int control_port = kDefaultControlPort;  // where the receivers report (their --control-port)
+};
+
 struct Options {
   Command command = Command::kNone;
   CommonOptions common;
@@ -137,6 +156,7 @@ struct Options {
   ReceiveOptions receive;
   ListOptions list;
   ControlOptions control;
+  CalibrateOptions calibrate;
 };
 
 // An option as given: long name without dashes ("target") and its value ("" for

@@ -6,7 +6,7 @@ step. Usage: check_man_page.py docs/launcher.md docs/syncwave-launch.1"""
 import re
 import sys
 
-COMMANDS = ["send", "receive", "devices", "presets", "list", "control"]
+COMMANDS = ["send", "receive", "devices", "presets", "list", "control", "calibrate"]
 # Mentioned in docs/launcher.md or the man page but not options of syncwave-launch
 # (`meson test --suite`; `systemctl --user enable --now`, `systemctl --global`).
 NOT_LAUNCHER_OPTIONS = {"--suite", "--user", "--now", "--global"}

@@ -320,6 +320,12 @@ TEST_F(LauncherCli, UsageErrorsExit2WithOneSentenceNamingTheOption) {
       {{"receive", "--name="}, "--name=''"},
       {{"list", "--timeout=0"}, "--timeout='0'"},
       {{"list", "--target=h"}, "--target"},
+      {{"calibrate", "--repeats=1", "--receiver=A", "--receiver=B"}, "--repeats='1'"},
+      {{"calibrate", "--receiver=A@h:0", "--receiver=B"}, "--receiver='A@h:0'"},
+      {{"calibrate", "--receiver=A"}, "at least two --receiver"},
+      {{"calibrate", "--receiver=A", "--receiver=B", "--reference=C"}, "--reference='C'"},
+      {{"calibrate", "--target=h"}, "--target"},
+      {{"calibrate", "Kitchen"}, "'Kitchen'"},
   };
   for (const Case& c : cases) {
     Result r = run(c.argv);
@@ -343,6 +349,12 @@ TEST_F(LauncherCli, RuntimeErrorsExit1SayingWhatToDo) {
   EXPECT_EQ(busy.code, 1);
   EXPECT_NE(busy.err.find("already in use"), std::string::npos) << busy.err;
   expect_one_line_error(busy);
+
+  // calibrate by name without an mDNS daemon: how to name the receivers instead.
+  Result nameless = run({"calibrate", "--receiver=A", "--receiver=B"});
+  EXPECT_EQ(nameless.code, 1);
+  EXPECT_NE(nameless.err.find("--receiver=NAME@HOST:PORT"), std::string::npos) << nameless.err;
+  expect_one_line_error(nameless);
   Result clock_busy = run({"send", "--source=test", "--target=127.0.0.1", "--duration=1",
                            port_arg("clock-port", holder.port())});
   EXPECT_EQ(clock_busy.code, 1);

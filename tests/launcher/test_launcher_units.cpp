@@ -5,8 +5,8 @@
 
 #include <glib.h>
 #include <glib/gstdio.h>
-#include <unistd.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "calibrate.h"
 #include "command_line.h"
 #include "config_file.h"
 #include "device_list.h"
@@ -233,6 +234,170 @@ TEST(LauncherOptions, CrossOptionChecks) {
   EXPECT_FALSE(validate_options(silent, &err));
   Options both = options_for(Command::kSend, {{"verbose", ""}, {"quiet", ""}, {"target", "h"}});
   EXPECT_FALSE(validate_options(both, &err));
+}
+
+TEST(LauncherCalibrateOptions, DefaultsAndValues) {
+  Options d = options_for(Command::kCalibrate, {});
+  EXPECT_EQ(d.calibrate.microphone, "");  // the default input
+  EXPECT_TRUE(d.calibrate.receivers.empty());
+  EXPECT_EQ(d.calibrate.repeats, 3);
+  EXPECT_FALSE(d.calibrate.dry_run);
+  EXPECT_EQ(d.calibrate.clock_port, kDefaultClockPort);
+  EXPECT_EQ(d.calibrate.control_port, kDefaultControlPort);
+
+  Options o = options_for(Command::kCalibrate, {{"microphone", "alsa_input.usb-mic"},
+                                                {"receiver", "Kitchen"},
+                                                {"receiver", "Living room@192.168.1.20"},
+                                                {"receiver", "B@127.0.0.1:5602"},
+                                                {"reference", "Kitchen"},
+                                                {"dry-run", ""},
+                                                {"repeats", "5"},
+                                                {"clock-port", "6000"},
+                                                {"control-port", "6001"}});
+  std::string err;
+  EXPECT_TRUE(validate_options(o, &err)) << err;
+  EXPECT_EQ(o.calibrate.microphone, "alsa_input.usb-mic");
+  ASSERT_EQ(o.calibrate.receivers.size(), 3u);
+  EXPECT_EQ(o.calibrate.receivers[0].name, "Kitchen");
+  EXPECT_EQ(o.calibrate.receivers[0].address.host, "");  // found by discovery
+  EXPECT_EQ(o.calibrate.receivers[1].name, "Living room");
+  EXPECT_EQ(o.calibrate.receivers[1].address.host, "192.168.1.20");
+  EXPECT_EQ(o.calibrate.receivers[1].address.port, 0);  // --port
+  EXPECT_EQ(o.calibrate.receivers[2].address.port, 5602);
+  EXPECT_EQ(o.calibrate.reference, "Kitchen");
+  EXPECT_TRUE(o.calibrate.dry_run);
+  EXPECT_EQ(o.calibrate.repeats, 5);
+  EXPECT_EQ(o.calibrate.clock_port, 6000);
+  EXPECT_EQ(o.calibrate.control_port, 6001);
+  EXPECT_TRUE(is_flag_option("dry-run"));
+  EXPECT_EQ(options_for(Command::kCalibrate, {{"microphone", "default"}}).calibrate.microphone, "");
+}
+
+TEST(LauncherCalibrateOptions, BadValuesAreOneSentenceNamingTheOption) {
+  auto one_sentence = [](const std::string& e) {
+    return !e.empty() && e.back() == '.' && e.find('\n') == std::string::npos;
+  };
+  for (const auto& bad :
+       std::vector<std::pair<std::string, std::string>>{{"repeats", "1"},
+                                                        {"repeats", "21"},
+                                                        {"repeats", "three"},
+                                                        {"microphone", ""},
+                                                        {"receiver", ""},
+                                                        {"receiver", "A@"},
+                                                        {"receiver", "A@host:99999"},
+                                                        {"reference", ""},
+                                                        {"dry-run", "maybe"},
+                                                        {"clock-port", "0"},
+                                                        {"control-port", "70000"}}) {
+    const std::string e = apply_error(Command::kCalibrate, bad.first, bad.second);
+    EXPECT_NE(e.find("--" + bad.first), std::string::npos) << e;
+    EXPECT_TRUE(one_sentence(e)) << e;
+  }
+  // Options of other commands are refused by name.
+  EXPECT_NE(apply_error(Command::kCalibrate, "target", "h").find("not an option of 'calibrate'"),
+            std::string::npos);
+  EXPECT_NE(apply_error(Command::kCalibrate, "delay", "5").find("--delay"), std::string::npos);
+  EXPECT_NE(apply_error(Command::kSend, "microphone", "x").find("not an option of 'send'"),
+            std::string::npos);
+  // A receiver named twice.
+  Options twice;
+  twice.command = Command::kCalibrate;
+  std::string err;
+  EXPECT_TRUE(apply_option(twice, "receiver", "A", &err));
+  EXPECT_FALSE(apply_option(twice, "receiver", "A@10.0.0.2", &err));
+  EXPECT_NE(err.find("already"), std::string::npos) << err;
+}
+
+TEST(LauncherCalibrateOptions, CrossChecks) {
+  std::string err;
+  Options one = options_for(Command::kCalibrate, {{"receiver", "A"}});
+  EXPECT_FALSE(validate_options(one, &err));
+  EXPECT_NE(err.find("at least two"), std::string::npos) << err;
+  Options unknown =
+      options_for(Command::kCalibrate, {{"receiver", "A"}, {"receiver", "B"}, {"reference", "C"}});
+  EXPECT_FALSE(validate_options(unknown, &err));
+  EXPECT_NE(err.find("--reference='C'"), std::string::npos) << err;
+  // No --receiver: every receiver found, the reference among them (checked at run time).
+  Options found = options_for(Command::kCalibrate, {{"reference", "C"}});
+  EXPECT_TRUE(validate_options(found, &err)) << err;
+  Options both = options_for(Command::kCalibrate, {{"verbose", ""}, {"quiet", ""}});
+  EXPECT_FALSE(validate_options(both, &err));
+}
+
+TEST(LauncherCalibrateOptions, CommandLineUsageErrors) {
+  CommandLine cl;
+  std::string err;
+  const char* ok[] = {"syncwave-launch", "calibrate", "--receiver=A", "--receiver=B", "--dry-run"};
+  ASSERT_TRUE(parse_command_line(5, ok, &cl, &err)) << err;
+  EXPECT_EQ(cl.command, Command::kCalibrate);
+  ASSERT_EQ(cl.assignments.size(), 3u);
+  EXPECT_EQ(cl.assignments[2].first, "dry-run");
+  const char* unknown[] = {"syncwave-launch", "calibrate", "--codec=raw"};
+  EXPECT_FALSE(parse_command_line(3, unknown, &cl, &err));
+  EXPECT_NE(err.find("--codec"), std::string::npos) << err;
+  const char* positional[] = {"syncwave-launch", "calibrate", "Kitchen"};
+  EXPECT_FALSE(parse_command_line(3, positional, &cl, &err));
+  EXPECT_NE(err.find("'Kitchen'"), std::string::npos) << err;
+  const char* help[] = {"syncwave-launch", "calibrate", "--help"};
+  ASSERT_TRUE(parse_command_line(3, help, &cl, &err));
+  EXPECT_NE(cl.help_text.find("--microphone"), std::string::npos);
+  EXPECT_NE(cl.help_text.find("--reference"), std::string::npos);
+  EXPECT_NE(general_help().find("calibrate"), std::string::npos);
+}
+
+TEST(LauncherCalibrateTable, OneLinePerReceiverAndWhyNothingChanged) {
+  using syncwave::Change;
+  using syncwave::Verdict;
+  CalibrationRow a;
+  a.name = "A";
+  a.measurement.verdict = Verdict::kOk;
+  a.measurement.ok = a.measurement.repeats = 3;
+  a.measurement.spread_s = 0.000012;
+  a.acoustic_delay_s = 0.03533;
+  a.plan.change = Change::kApplied;
+  a.plan.new_delay_ms = 120;
+  a.confirmed = true;
+  CalibrationRow b = a;
+  b.name = "B";
+  b.acoustic_delay_s = 0.15527;
+  b.plan.change = Change::kUnchanged;
+  b.plan.new_delay_ms = 0;
+  CalibrationRow c;
+  c.name = "Kitchen";
+  c.measurement.verdict = Verdict::kNotHeard;
+  c.measurement.repeats = 3;
+  c.acoustic_delay_s = NAN;
+  c.plan.change = Change::kRefused;
+  CalibrationRow d;
+  d.name = "Gone";
+  d.problem = "no report from it at 127.0.0.1:5602: is it running?";
+  const std::string t = format_calibration_table({a, b, c, d});
+  EXPECT_NE(t.find("receiver"), std::string::npos) << t;
+  EXPECT_NE(t.find("acoustic delay"), std::string::npos) << t;
+  EXPECT_NE(t.find("35.33 ms"), std::string::npos) << t;
+  EXPECT_NE(t.find("0.012 ms"), std::string::npos) << t;
+  EXPECT_NE(t.find("0 -> 120 ms"), std::string::npos) << t;
+  EXPECT_NE(t.find("155.27 ms"), std::string::npos) << t;
+  EXPECT_NE(t.find("already aligned"), std::string::npos) << t;
+  EXPECT_NE(t.find("Kitchen: not-heard"), std::string::npos) << t;
+  EXPECT_NE(t.find("Nothing was changed for it."), std::string::npos) << t;
+  EXPECT_NE(t.find("Gone: no report from it at 127.0.0.1:5602: is it running?\n"),
+            std::string::npos)
+      << t;
+  EXPECT_EQ(count_of(t, "\n"), 1 + 4 + 2) << t;  // heading, rows, the two reasons
+  // --dry-run and an unconfirmed change say so.
+  a.dry_run = true;
+  EXPECT_NE(format_calibration_table({a}).find("dry run: not applied"), std::string::npos);
+  a.dry_run = false;
+  a.confirmed = false;
+  EXPECT_NE(format_calibration_table({a}).find("not confirmed"), std::string::npos);
+  // --reference asking for more than the latency allows: unchanged, and what to do.
+  b.plan.change = Change::kOutOfRange;
+  b.plan.exact_delay_s = -0.1203;
+  const std::string early = format_calibration_table({b});
+  EXPECT_NE(early.find("needs -120 ms"), std::string::npos) << early;
+  EXPECT_NE(early.find("B: the delay it needs, -120.3 ms, is outside"), std::string::npos) << early;
+  EXPECT_NE(early.find("raise its latency"), std::string::npos) << early;
 }
 
 // ---------------------------------------------------------------- command line
