@@ -48,7 +48,6 @@
 #include <pulse/pulseaudio.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -89,10 +88,7 @@ struct SyncWavePulseSinkPrivate {
   pa_buffer_attr buffer_attr{};
   guint bpf = 0;
   guint64 generation = 0;   /* bumped by reset(): a blocked write() gives up */
-  /* Frames written into the current stream: written under the mainloop lock, read
-   * without it by delay() (on the streaming thread, several times per buffer), so that
-   * the streaming thread never waits for the mainloop's (priority-inheriting) lock. */
-  std::atomic<gint64> stream_frames{0};
+  gint64 stream_frames = 0; /* frames written into the current stream */
   bool timing_pending = false;
   gint64 last_timing_us = 0;
   bool corked = false;
@@ -498,12 +494,12 @@ static gint gst_syncwave_pulse_sink_write(GstAudioSink* asink, gpointer data, gu
   {
     std::lock_guard<std::mutex> lk(priv->lock);
     if (!priv->have_offset) {
-      priv->sample_offset = ring_sample_of_write(rb, length, priv->bpf) - priv->stream_frames.load();
+      priv->sample_offset = ring_sample_of_write(rb, length, priv->bpf) - priv->stream_frames;
       priv->have_offset = true;
       GST_INFO_OBJECT(self,
                       "stream frame %" G_GINT64_FORMAT " is ring sample %" G_GINT64_FORMAT
                       " (segdone %d, segbase %d, %u bytes left in the segment)",
-                      (gint64)priv->stream_frames.load(), priv->stream_frames.load() + priv->sample_offset,
+                      priv->stream_frames, priv->stream_frames + priv->sample_offset,
                       g_atomic_int_get(&rb->segdone), rb->segbase, length);
     }
   }
@@ -570,7 +566,9 @@ static gint gst_syncwave_pulse_sink_write(GstAudioSink* asink, gpointer data, gu
 static guint gst_syncwave_pulse_sink_delay(GstAudioSink* asink) {
   SyncWavePulseSinkPrivate* priv = GST_SYNCWAVE_PULSE_SINK(asink)->priv;
   if (priv->mainloop == NULL) return 0;
-  const gint64 written = priv->stream_frames.load(std::memory_order_relaxed);
+  pa_threaded_mainloop_lock(priv->mainloop);
+  const gint64 written = priv->stream_frames;
+  pa_threaded_mainloop_unlock(priv->mainloop);
   std::lock_guard<std::mutex> lk(priv->lock);
   if (!priv->fit.valid()) return 0;
   const double played = priv->fit.position_at(g_get_monotonic_time() * 1000);
