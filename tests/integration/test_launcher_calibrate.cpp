@@ -222,7 +222,18 @@ TEST_F(LauncherCalibrate, TwoReceiversPlayAlignedInTheRoomAfterwards) {
   play_noise(0.05);
   start_receiver("A", port_a_, "spk_a");
   start_receiver("B", port_b_, "spk_b");
-  const Outcome run = calibrate({"--microphone=room.monitor", "--verbose"});
+  Outcome run = calibrate({"--microphone=room.monitor", "--verbose"});
+  // module-loopback, this room's air, sometimes moves by 1-2 ms between two repeats when
+  // the machine is loaded (its own resync; about one loaded run in four: A measured
+  // 29.48, 29.48 and then 27.60 ms in a full suite run). calibrate then rightly refuses
+  // that receiver (spread-too-large) and changes nothing; that is the test room, not the
+  // command, so the room is measured again, at most twice.
+  for (int again = 0; again < 2 && run.code != 0 &&
+                      (run.out + run.err).find("spread-too-large") != std::string::npos;
+       again++) {
+    std::printf("the room's loopback moved between repeats: calibrating again\n");
+    run = calibrate({"--microphone=room.monitor", "--verbose"});
+  }
   ASSERT_EQ(run.code, 0) << run.out << run.err;
   EXPECT_NE(run.out.find("acoustic delay"), std::string::npos) << run.out;
   // A is 120 ms closer: it is delayed by about that much; B, the latest, keeps its delay.
