@@ -158,9 +158,16 @@ TEST_P(SyncPulse, TwoReceiversIntoOneNullSink) {
     // Through PipeWire the aligner steps more: 4-20 steps of about 90 frames (1.9 ms)
     // in loaded suite runs, none of them underruns, 0-3 when the machine is idle
     // (2026-12-02, open in issues 16 and 20); bounded there so that a receiver that
-    // keeps stepping still fails.
+    // keeps stepping still fails. An underrun moves the device's play position, and
+    // the aligner steps once to put the output back (output_aligner.h): that step is
+    // the recovery, not a fault, so each underrun the output counted allows one. (A
+    // fresh-clone CI run, 2026-12-04, had 34 and 36 underruns on PulseAudio, a starved
+    // machine, and 14 and 16 steps.)
     const bool pipewire = GetParam() == syncwave_test::PulseDaemon::Server::kPipeWire;
-    EXPECT_TIMELY(steps <= (pipewire ? 25u : 3u)) << steps << " steps";
+    guint64 underruns = 0;
+    gst_structure_get_uint64(st, "underruns", &underruns);
+    EXPECT_TIMELY(steps <= (pipewire ? 25u : 3u) + underruns)
+        << steps << " steps, " << underruns << " underruns";
     EXPECT_GE(sink_delay, 0);
     EXPECT_LE(std::fabs(drift), 1500.0);
     gst_structure_free(st);
