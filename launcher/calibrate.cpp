@@ -288,6 +288,15 @@ int run_calibrate(const Options& options) {
     gst_object_unref(pad);
     gst_object_unref(src);
   }
+  // --secret: the probes are sealed as `send --secret` seals, and its clock answers only
+  // receivers with the secret. Set here, not in the description, which --verbose prints.
+  if (!options.common.secret.empty()) {
+    for (size_t i = 0; i < targets.size(); i++) {
+      GstElement* pay = gst_bin_get_by_name(GST_BIN(pipeline), ("pay" + std::to_string(i)).c_str());
+      g_object_set(pay, "secret", options.common.secret.c_str(), NULL);
+      gst_object_unref(pay);
+    }
+  }
   Recording recording;
   GstElement* rec = gst_bin_get_by_name(GST_BIN(pipeline), "rec");
   GstAppSinkCallbacks callbacks = {};
@@ -364,7 +373,10 @@ int run_calibrate(const Options& options) {
                         std::to_string(targets[i].port) +
                         ": is it running there with --name=" + targets[i].name +
                         " and --control-port=" + std::to_string(k.control_port) +
-                        ", and not playing another sender (stop it; no --from)?";
+                        ", and not playing another sender (stop it; no --from)?" +
+                        (options.common.secret.empty()
+                             ? " A receiver with --secret plays only a calibrate given it too."
+                             : " Has it the same --secret?");
       continue;
     }
     if (r->state != "synced") {

@@ -88,10 +88,11 @@ const OptionDoc kOptionDocs[] = {
     {"stats-json", "FILE|-", "Write one JSON object of statistics per second", true, true, false},
     {"secret", "PASSPHRASE",
      "Secure stream: seal (send) or play only (receive) datagrams with this passphrase; the "
-     "control surface then wants requests signed with it (control: sign with it)",
-     true, true, false, false, true},
+     "control surface then wants requests signed with it (control: sign with it; calibrate: "
+     "the receivers' secret, for its probes and their delays)",
+     true, true, false, false, true, true},
     {"secret-file", "PATH", "The same, the passphrase on the first line of PATH", true, true, false,
-     false, true},
+     false, true, true},
     {"save-config", nullptr, "Save the options given as defaults in the config file", true, true,
      false},
     {"microphone", "SOURCE",

@@ -28,12 +28,12 @@ const std::set<std::string> kReceiveOptions = {"clock-port", "port",   "bind",  
                                                "name",       "control-port"};
 const std::set<std::string> kListOptions = {"json", "timeout", "verbose", "quiet"};
 const std::set<std::string> kCalibrateOptions = {
-    "microphone", "receiver",   "reference",    "dry-run", "repeats",
-    "port",       "clock-port", "control-port", "verbose", "quiet"};
+    "microphone", "receiver",     "reference", "dry-run", "repeats",     "port",
+    "clock-port", "control-port", "verbose",   "quiet",   "secret",      "secret-file"};
 const std::set<std::string> kControlOptions = {"sender", "control-port", "verbose", "quiet",
                                                "secret", "secret-file",  "page-key"};
-// Secure streams and the control surface's authentication: options of send, receive
-// and control, stored in CommonOptions::secret.
+// Secure streams and the control surface's authentication: options of send, receive,
+// control and calibrate, stored in CommonOptions::secret.
 const std::set<std::string> kSecretOptions = {"secret", "secret-file"};
 const std::set<std::string> kFlagOptions = {"print",       "verbose",   "quiet",
                                             "save-config", "broadcast", "silent",
@@ -498,6 +498,7 @@ bool apply_calibrate(Options& options, const std::string& name, const std::strin
                      std::string* error) {
   CalibrateOptions& o = options.calibrate;
   if (name == "verbose" || name == "quiet") return apply_common(options.common, name, value, error);
+  if (kSecretOptions.count(name)) return apply_secret(options.common, name, value, error);
   if (name == "microphone") {
     if (value.empty()) return fail(error, name, value, "expected a capture device (see 'devices')");
     o.microphone = value == "default" ? "" : value;

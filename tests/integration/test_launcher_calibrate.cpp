@@ -343,3 +343,35 @@ TEST_F(LauncherCalibrate, AReferenceThatWouldMakeAnotherTooEarlyChangesNothing) 
   EXPECT_EQ(room_config("A").find("delay="), std::string::npos) << room_config("A");
   EXPECT_EQ(room_config("B").find("delay="), std::string::npos) << room_config("B");
 }
+
+// Secure receivers (--secret): calibrate with the same secret seals its probes and signs
+// its delay changes, and they take them; without it they play nothing of it, and it
+// changes nothing.
+TEST_F(LauncherCalibrate, SecureReceiversAreCalibratedWithTheirSecret) {
+  play_noise(0.05);
+  start_receiver("A", port_a_, "spk_a", {"--secret=calibrate this room"});
+  start_receiver("B", port_b_, "spk_b", {"--secret=calibrate this room"});
+  Outcome plain = calibrate({"--microphone=room.monitor", "--dry-run"});
+  EXPECT_EQ(plain.code, 1);
+  EXPECT_NE(plain.out.find("A: no report"), std::string::npos) << plain.out;
+  EXPECT_NE(plain.out.find("plays only a calibrate given it too"), std::string::npos)
+      << plain.out;
+  EXPECT_EQ(room_config("A").find("delay="), std::string::npos) << room_config("A");
+
+  Outcome run = calibrate({"--microphone=room.monitor", "--secret=calibrate this room"});
+  for (int again = 0; again < 2 && run.code != 0 &&
+                      (run.out + run.err).find("spread-too-large") != std::string::npos;
+       again++) {
+    std::printf("the room's loopback moved between repeats: calibrating again\n");
+    run = calibrate({"--microphone=room.monitor", "--secret=calibrate this room"});
+  }
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  const std::string a = room_config("A");
+  const size_t at = a.find("delay=");
+  ASSERT_NE(at, std::string::npos) << a;
+  EXPECT_GT(std::atoi(a.c_str() + at + 6), 20) << a;
+  EXPECT_EQ(room_config("B").find("delay="), std::string::npos) << room_config("B");
+  // The passphrase is not printed.
+  EXPECT_EQ((run.out + run.err).find("calibrate this room"), std::string::npos)
+      << run.out << run.err;
+}

@@ -253,9 +253,11 @@ TEST(LauncherCalibrateOptions, DefaultsAndValues) {
                                                 {"dry-run", ""},
                                                 {"repeats", "5"},
                                                 {"clock-port", "6000"},
-                                                {"control-port", "6001"}});
+                                                {"control-port", "6001"},
+                                                {"secret", "the house's"}});
   std::string err;
   EXPECT_TRUE(validate_options(o, &err)) << err;
+  EXPECT_EQ(o.common.secret, "the house's");  // for its probes and the delays it sets
   EXPECT_EQ(o.calibrate.microphone, "alsa_input.usb-mic");
   ASSERT_EQ(o.calibrate.receivers.size(), 3u);
   EXPECT_EQ(o.calibrate.receivers[0].name, "Kitchen");
