@@ -184,13 +184,19 @@ std::string monitor_chain(const ReceiveOptions& r, bool quoted) {
   const std::string location = quoted ? gst_escape(r.record) : gst_quote(r.record);
   const std::string file = "filesink name=record location=" + location;
   const std::string meter = "audioconvert ! level name=meter interval=1000000000 ! ";
+  // A file is one contiguous timeline: audiorate drops what overlaps (the timeline
+  // restarted earlier: a discontinuity of the sender's stamps) and fills gaps with
+  // silence; within 1 ms it leaves the timestamps alone. Encoders refuse timestamps
+  // that go back ("buffer going too far back in time": flacenc and vorbisenc stopped a
+  // loaded receiver's recording after 40 ms), and wavenc would write the overlap twice.
+  const std::string rate = "audiorate skip-to-first=true tolerance=1000000 ! ";
   switch (r.record_format) {
     case RecordFormat::kWav:
-      return meter + "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! " + file;
+      return meter + rate + "audioconvert ! audio/x-raw,format=S16LE ! wavenc ! " + file;
     case RecordFormat::kFlac:
-      return meter + "audioconvert ! flacenc ! " + file;
+      return meter + rate + "audioconvert ! flacenc ! " + file;
     case RecordFormat::kOgg:
-      return meter + "audioconvert ! vorbisenc ! oggmux ! " + file;
+      return meter + rate + "audioconvert ! vorbisenc ! oggmux ! " + file;
     case RecordFormat::kNone:
       break;
   }

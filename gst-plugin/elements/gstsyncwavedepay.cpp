@@ -28,7 +28,10 @@
  *   (TimestampAligner): a function of the stream, so every receiver places every
  *   sample alike whatever the stamps' jitter and whenever it joined; stamps beyond
  *   `alignment-threshold` of the line (for `discont-wait`) restart the timeline and
- *   mark DISCONT.
+ *   mark DISCONT. The restarted timeline may begin before the previous buffer ended:
+ *   an audio sink plays each sample at its time (and skips what is late), but an
+ *   encoder refuses timestamps that go back, so put `audiorate` before one (as
+ *   `syncwave-launch receive --record` does).
  * - The loss event of syncwavejitter (syncwave-lost-event.h) becomes a GAP event for
  *   Opus (the decoder conceals) and, for raw audio, a concealment buffer (the
  *   waveform continued by pitch-period repetition, core/raw_concealer.h) crossfaded
