@@ -46,6 +46,10 @@ def polls(seconds, step=0.1):
 SANITIZED = os.environ.get("SYNCWAVE_SANITIZED") == "1"
 
 
+# Recordings that plays() found with holes in this run (real-time bounds missed).
+HOLES = []
+
+
 def plays(r):
     """Sound within 0.5 s of the recording's start (parec itself starts late under the
     sanitizers) and almost no silence after it (under the sanitizers: sound in most of
@@ -56,7 +60,22 @@ def plays(r):
         print(f"real-time bound missed (not judged under the sanitizers): {holes} silent 5 ms "
               f"windows: {r}")
         return True
+    if heard and holes >= 20:
+        HOLES.append(r)
     return heard and holes < 20
+
+
+def run_once_more_after_holes(main, *args):
+    """main(*args); when it failed in a run whose sinks played with holes (a real-time
+    bound, and a level measured across a hole is off too), once more at once, failing
+    only if that run fails too (as tests/common/timing_main.cpp does for gtest)."""
+    rc = main(*args)
+    if rc == 1 and HOLES and not SANITIZED:
+        print(f"[ RETRY    ] the sinks played with holes ({len(HOLES)} recordings): running "
+              "once more, at once; it fails if it fails again")
+        del HOLES[:]
+        rc = main(*args)
+    return rc
 
 
 def start_test(prefix, build, cpu_budget):
@@ -254,4 +273,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_once_more_after_holes(main))

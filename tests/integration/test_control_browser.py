@@ -37,7 +37,8 @@ import time
 import urllib.request
 
 import cdp_pipe
-from test_control import SANITIZED, plays, requirements, start_test, stop_all
+from test_control import (SANITIZED, plays, requirements, run_once_more_after_holes,
+                          start_test, stop_all)
 from test_control_secure import token
 
 # With --secret: the control key the sender prints, for the test's own requests.
@@ -318,4 +319,4 @@ def main(secure):
 
 
 if __name__ == "__main__":
-    sys.exit(main("--secret" in sys.argv[1:]))
+    sys.exit(run_once_more_after_holes(main, "--secret" in sys.argv[1:]))

@@ -23,7 +23,10 @@ runs on 2026-12-04 had medians of -0.99 to +0.89, p95 up to 1.3, so 2 is the bou
 loaded machine does not trip for nothing.) The p95 and the largest offset are printed,
 not judged: a fresh-clone CI run had a median of +0.05 but a p95 of 34 and a window at
 243 samples, a transient the test cannot tell from the machine's load; how often that
-happens is a benchmark's figure. A receiver that stays off, or is off at the end, fails.
+happens is a benchmark's figure. (Another had 3-6 underruns per receiver, and windows
+at +98 and -57 samples around them.) A receiver that stays off, or is off at the end,
+fails. These are real-time bounds: when one is missed the test runs once more on new
+hosts, and fails if it misses again.
 A silence on both channels at once is in the sender's capture (the noise player
 starved), and the windows it touches are not judged. Under the sanitizers
 (SYNCWAVE_SANITIZED) only the median is judged, against 12 samples; the rest is printed.
@@ -88,18 +91,33 @@ def main():
     # bus, and nothing started here runs under the sanitizers' preload.
     os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
     os.environ.pop("LD_PRELOAD", None)
-    t = dn.Test(os.path.abspath(launcher))
-    try:
-        t.setup()
-        return scenario(t, launcher, analyze, sanitized)
-    except dn.Failure as e:
-        print("FAIL: %s" % e)
-        for p in t.procs:
-            if getattr(p, "log", None):
-                print("--- %s\n%s" % (p.tag, t.log_of(p)[-2000:]))
-        return 1
-    finally:
-        t.cleanup()
+    # Not in step is a real-time bound: run once more on new hosts, at once, and fail
+    # only if they are out of step again (as tests/common/timing_main.cpp does).
+    for attempt in (1, 2):
+        t = dn.Test(os.path.abspath(launcher))
+        try:
+            t.setup()
+            return scenario(t, launcher, analyze, sanitized)
+        except NotInStep as e:
+            print("FAIL: %s" % e)
+            if attempt == 1:
+                print("[ RETRY    ] a real-time bound missed: running once more, at once; it "
+                      "fails if it misses again")
+                continue
+            return 1
+        except dn.Failure as e:
+            print("FAIL: %s" % e)
+            for p in t.procs:
+                if getattr(p, "log", None):
+                    print("--- %s\n%s" % (p.tag, t.log_of(p)[-2000:]))
+            return 1
+        finally:
+            t.cleanup()
+    return 1
+
+
+class NotInStep(dn.Failure):
+    """The receivers played, but further apart than the bounds: a real-time bound."""
 
 
 def scenario(t, launcher, analyze, sanitized):
@@ -228,7 +246,7 @@ def scenario(t, launcher, analyze, sanitized):
     if problems:
         print("windows (t, offset, peak):", " ".join("%.1f:%+.2f:%.2f" % (w[0], w[1], w[2])
                                                    for w in windows))
-        raise dn.Failure("the two receivers are not in step: " + ", ".join(problems))
+        raise NotInStep("the two receivers are not in step: " + ", ".join(problems))
     print("PASS")
     return 0
 

@@ -156,7 +156,9 @@ TEST(OriginalSender, ReceivedWithoutDropout) {
   std::vector<float> sent;
   sent.reserve(kPackets * kFrames * kChannels);
   for (int i = 0; i < kPackets; i++) {
-    if (i > 0 && i % 1000 == 0) ASSERT_TRUE(tx.send(header_v));
+    if (i > 0 && i % 1000 == 0) {
+      ASSERT_TRUE(tx.send(header_v));
+    }
     auto chunk = syncwave_test::make_tone(440.0 + (i / 100) * 10.0, 0.4, kRate, kChannels, kFrames,
                                           static_cast<uint64_t>(i) * kFrames);
     // Stamped "when the callback ran": capture time plus scheduling jitter, and once a
